@@ -1,0 +1,244 @@
+import { DbInstance } from "@cdktf/provider-aws/lib/db-instance";
+import { DbParameterGroup } from "@cdktf/provider-aws/lib/db-parameter-group";
+import { DbProxy } from "@cdktf/provider-aws/lib/db-proxy";
+import { DbProxyDefaultTargetGroup } from "@cdktf/provider-aws/lib/db-proxy-default-target-group";
+import { DbProxyTarget } from "@cdktf/provider-aws/lib/db-proxy-target";
+import { DbSubnetGroup } from "@cdktf/provider-aws/lib/db-subnet-group";
+import { IamRole } from "@cdktf/provider-aws/lib/iam-role";
+import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy";
+import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group";
+import { Construct } from "constructs";
+import { at, nameTag } from "../address";
+import { Sources, allEgress, hasSources, ingress } from "../rules";
+
+export interface DataProps {
+  /** Name prefix of every resource, e.g. `campaign-prod`. */
+  readonly name: string;
+  /** Region, for the kms:ViaService condition of the proxy's policy. */
+  readonly region: string;
+  readonly vpcId: string;
+  /** "Inside the VPC": the default source of 5432 on the proxy and on the instance. */
+  readonly vpcCidr: string;
+  /** Private subnets in at least two availability zones. */
+  readonly privateSubnetIds: string[];
+
+  /** RDS instance identifier. @default `${name}` */
+  readonly identifier?: string;
+  /** @default "db.t3.small" */
+  readonly instanceClass?: string;
+  /** PostgreSQL version; the parameter group family is `postgres<major>`. @default "16.4" */
+  readonly engineVersion?: string;
+  /** @default "campaign" */
+  readonly databaseName?: string;
+  /** Master user; its password is generated and rotated by RDS in Secrets Manager. @default "campaign_admin" */
+  readonly masterUsername?: string;
+  /** @default 20 */
+  readonly allocatedStorageGb?: number;
+  /** Storage autoscaling ceiling; 0 disables it. @default 0 */
+  readonly maxAllocatedStorageGb?: number;
+  /** @default false */
+  readonly multiAz?: boolean;
+  /** Days of automated backups. @default 7 */
+  readonly backupRetentionDays?: number;
+  /** Also keeps a final snapshot on destroy when true. @default true */
+  readonly deletionProtection?: boolean;
+
+  /** Seconds a client waits for a pooled connection. @default 120 */
+  readonly connectionBorrowTimeout?: number;
+  /** @default 100 */
+  readonly maxConnectionsPercent?: number;
+  /** @default 50 */
+  readonly maxIdleConnectionsPercent?: number;
+  /** Seconds before the proxy drops an idle client. @default 1800 */
+  readonly idleClientTimeout?: number;
+  /** TLS between clients and the proxy; guardrails refuse false. @default true */
+  readonly requireTls?: boolean;
+  /**
+   * Who may reach the proxy on 5432. @default { cidrs: [vpcCidr] }
+   * Narrow it to the Lambda security group once the Lambdas are deployed.
+   */
+  readonly proxyClients?: Sources;
+  /** Who may reach the instance directly on 5432 (admin tools, migrations). @default { cidrs: [vpcCidr] } */
+  readonly adminClients?: Sources;
+}
+
+/**
+ * The campaign database: RDS PostgreSQL (encrypted, private, TLS forced, master password managed
+ * by RDS in Secrets Manager) behind RDS Proxy, so hundreds of concurrent Lambdas share a pool of
+ * connections. No ElastiCache: Redis lives on the Asterisk host (see the compute module).
+ *
+ * Addresses: aws_db_subnet_group.main, aws_db_parameter_group.main, aws_security_group.rds,
+ * aws_db_instance.main, aws_security_group.rds_proxy, aws_iam_role.rds_proxy,
+ * aws_iam_role_policy.rds_proxy_secrets, aws_db_proxy.main,
+ * aws_db_proxy_default_target_group.main, aws_db_proxy_target.main.
+ */
+export class Data extends Construct {
+  readonly instance: DbInstance;
+  readonly proxy: DbProxy;
+  readonly proxySecurityGroup: SecurityGroup;
+  /** ARN of the RDS-managed master secret (JSON with username and password). */
+  readonly masterSecretArn: string;
+
+  constructor(scope: Construct, id: string, props: DataProps) {
+    super(scope, id);
+    const identifier = props.identifier ?? props.name;
+    const engineVersion = props.engineVersion ?? "16.4";
+    const deletionProtection = props.deletionProtection ?? true;
+    const vpcOnly: Sources = { cidrs: [props.vpcCidr] };
+
+    const subnets = at(
+      new DbSubnetGroup(this, "subnets", {
+        name: identifier,
+        subnetIds: props.privateSubnetIds,
+        description: `Private subnets of ${identifier}`,
+        tags: nameTag(identifier),
+      }),
+      "main",
+    );
+    const parameters = at(
+      new DbParameterGroup(this, "parameters", {
+        name: `${identifier}-postgres${engineVersion.split(".")[0]}`,
+        family: `postgres${engineVersion.split(".")[0]}`,
+        description: `${identifier}: TLS required`,
+        parameter: [{ name: "rds.force_ssl", value: "1", applyMethod: "pending-reboot" }],
+        lifecycle: { createBeforeDestroy: true },
+        tags: nameTag(identifier),
+      }),
+      "main",
+    );
+
+    this.proxySecurityGroup = at(
+      new SecurityGroup(this, "proxy-sg", {
+        name: `${props.name}-rds-proxy`,
+        description: "RDS Proxy: PostgreSQL from inside the VPC",
+        vpcId: props.vpcId,
+        ingress: [ingress("tcp", 5432, props.proxyClients ?? vpcOnly, "PostgreSQL clients")],
+        egress: [ingress("tcp", 5432, { cidrs: [props.vpcCidr] }, "PostgreSQL to the RDS instance")],
+        tags: nameTag(`${props.name}-rds-proxy`),
+      }),
+      "rds_proxy",
+    );
+    const admin = props.adminClients ?? vpcOnly;
+    const instanceSecurityGroup = at(
+      new SecurityGroup(this, "rds-sg", {
+        name: `${props.name}-rds`,
+        description: "RDS PostgreSQL: from RDS Proxy and admin clients",
+        vpcId: props.vpcId,
+        ingress: [
+          ingress("tcp", 5432, { securityGroupIds: [this.proxySecurityGroup.id] }, "RDS Proxy"),
+          ...(hasSources(admin) ? [ingress("tcp", 5432, admin, "Admin tools and migrations")] : []),
+        ],
+        egress: [allEgress],
+        tags: nameTag(`${props.name}-rds`),
+      }),
+      "rds",
+    );
+
+    this.instance = at(
+      new DbInstance(this, "postgres", {
+        identifier,
+        engine: "postgres",
+        engineVersion,
+        instanceClass: props.instanceClass ?? "db.t3.small",
+        dbName: props.databaseName ?? "campaign",
+        username: props.masterUsername ?? "campaign_admin",
+        manageMasterUserPassword: true,
+        allocatedStorage: props.allocatedStorageGb ?? 20,
+        maxAllocatedStorage: props.maxAllocatedStorageGb || undefined,
+        storageType: "gp3",
+        storageEncrypted: true,
+        publiclyAccessible: false,
+        multiAz: props.multiAz ?? false,
+        dbSubnetGroupName: subnets.name,
+        parameterGroupName: parameters.name,
+        vpcSecurityGroupIds: [instanceSecurityGroup.id],
+        backupRetentionPeriod: props.backupRetentionDays ?? 7,
+        deletionProtection,
+        skipFinalSnapshot: !deletionProtection,
+        finalSnapshotIdentifier: deletionProtection ? `${identifier}-final` : undefined,
+        copyTagsToSnapshot: true,
+        autoMinorVersionUpgrade: true,
+        tags: nameTag(identifier),
+      }),
+      "main",
+    );
+    const masterSecret = this.instance.masterUserSecret.get(0);
+    this.masterSecretArn = masterSecret.secretArn;
+
+    const role = at(
+      new IamRole(this, "proxy-role", {
+        name: `${props.name}-rds-proxy`,
+        description: "RDS Proxy reads the master secret",
+        assumeRolePolicy: JSON.stringify({
+          Version: "2012-10-17",
+          Statement: [{ Effect: "Allow", Principal: { Service: "rds.amazonaws.com" }, Action: "sts:AssumeRole" }],
+        }),
+        tags: nameTag(`${props.name}-rds-proxy`),
+      }),
+      "rds_proxy",
+    );
+    at(
+      new IamRolePolicy(this, "proxy-secrets", {
+        name: "rds-proxy-secrets",
+        role: role.id,
+        policy: JSON.stringify({
+          Version: "2012-10-17",
+          Statement: [
+            { Sid: "ReadMasterSecret", Effect: "Allow", Action: "secretsmanager:GetSecretValue", Resource: masterSecret.secretArn },
+            {
+              Sid: "DecryptViaSecretsManager",
+              Effect: "Allow",
+              Action: "kms:Decrypt",
+              Resource: masterSecret.kmsKeyId,
+              Condition: { StringEquals: { "kms:ViaService": `secretsmanager.${props.region}.amazonaws.com` } },
+            },
+          ],
+        }),
+      }),
+      "rds_proxy_secrets",
+    );
+
+    this.proxy = at(
+      new DbProxy(this, "proxy", {
+        name: `${props.name}-proxy`,
+        engineFamily: "POSTGRESQL",
+        requireTls: props.requireTls ?? true,
+        roleArn: role.arn,
+        vpcSubnetIds: props.privateSubnetIds,
+        vpcSecurityGroupIds: [this.proxySecurityGroup.id],
+        idleClientTimeout: props.idleClientTimeout ?? 1800,
+        debugLogging: false,
+        auth: [
+          {
+            authScheme: "SECRETS",
+            secretArn: masterSecret.secretArn,
+            iamAuth: "DISABLED",
+            clientPasswordAuthType: "POSTGRES_SCRAM_SHA_256",
+            description: "RDS-managed master secret",
+          },
+        ],
+        tags: nameTag(`${props.name}-proxy`),
+      }),
+      "main",
+    );
+    const targetGroup = at(
+      new DbProxyDefaultTargetGroup(this, "proxy-pool", {
+        dbProxyName: this.proxy.name,
+        connectionPoolConfig: {
+          connectionBorrowTimeout: props.connectionBorrowTimeout ?? 120,
+          maxConnectionsPercent: props.maxConnectionsPercent ?? 100,
+          maxIdleConnectionsPercent: props.maxIdleConnectionsPercent ?? 50,
+        },
+      }),
+      "main",
+    );
+    at(
+      new DbProxyTarget(this, "proxy-target", {
+        dbProxyName: this.proxy.name,
+        targetGroupName: targetGroup.name,
+        dbInstanceIdentifier: this.instance.identifier,
+      }),
+      "main",
+    );
+  }
+}

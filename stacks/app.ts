@@ -1,0 +1,25 @@
+import { App } from "cdktf";
+import { CampaignStack } from "./campaign-stack";
+import type { CampaignConfig } from "./config";
+import { validateCampaignConfig } from "./config";
+import { campaignEnvironments } from "./environments";
+import { assertNoProblems } from "./validation";
+
+export interface AppOptions {
+  /** Where cdktf writes the stacks. @default cdktf's own (CDKTF_OUTDIR or cdktf.out) */
+  readonly outdir?: string;
+  /** The campaign environments. @default every environment of stacks/environments.ts */
+  readonly campaign?: readonly CampaignConfig[];
+}
+
+/**
+ * The whole CDKTF app. Every configuration is validated first, and synth stops with ONE error
+ * listing every problem of every environment before a single construct is created.
+ */
+export function buildApp(options: AppOptions = {}): App {
+  const campaign = options.campaign ?? campaignEnvironments;
+  assertNoProblems("Invalid configuration", campaign.flatMap(validateCampaignConfig));
+  const app = new App({ outdir: options.outdir, skipBackendValidation: true });
+  for (const config of campaign) new CampaignStack(app, config);
+  return app;
+}

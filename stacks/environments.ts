@@ -1,0 +1,101 @@
+import type { CampaignConfig } from "./config";
+
+/**
+ * The campaign system's environments: the one place their values live. Each becomes the stack
+ * `campaign-<environment>`. Before deploying prod, replace the network ids and the SSH/SIP CIDRs
+ * with your account's values (README: "Configuration reference").
+ */
+
+const shared = {
+  project: "campaign",
+  region: "us-east-1",
+  proxy: {
+    connectionBorrowTimeout: 120,
+    maxConnectionsPercent: 100,
+    maxIdleConnectionsPercent: 50,
+    idleClientTimeout: 1800,
+    requireTls: true,
+  },
+  redis: {
+    port: 6379,
+    maxmemory: "512mb",
+    maxmemoryPolicy: "allkeys-lru",
+    appendonly: true,
+  },
+} as const;
+
+export const dev: CampaignConfig = {
+  ...shared,
+  environment: "dev",
+  proxy: { ...shared.proxy },
+  redis: { ...shared.redis },
+  network: {
+    mode: "create",
+    vpcCidr: "10.20.0.0/16",
+    availabilityZones: ["us-east-1a", "us-east-1b"],
+    privateSubnetCidrs: ["10.20.1.0/24", "10.20.2.0/24"],
+    publicSubnetCidr: "10.20.101.0/24",
+  },
+  database: {
+    identifier: "campaign-dev",
+    instanceClass: "db.t3.micro",
+    engineVersion: "16.4",
+    databaseName: "campaign",
+    masterUsername: "campaign_admin",
+    allocatedStorageGb: 20,
+    maxAllocatedStorageGb: 0,
+    multiAz: false,
+    backupRetentionDays: 1,
+    deletionProtection: false,
+  },
+  asterisk: {
+    instanceType: "t3.small",
+    rootVolumeGb: 20,
+    sshCidrs: ["203.0.113.0/24"],
+    sipCidrs: ["198.51.100.0/24"],
+    rtpPorts: [10000, 20000],
+  },
+  backend: { type: "local" },
+};
+
+export const prod: CampaignConfig = {
+  ...shared,
+  environment: "prod",
+  proxy: { ...shared.proxy },
+  redis: { ...shared.redis },
+  network: {
+    mode: "existing",
+    vpcId: "vpc-0c0ffee0c0ffee000",
+    vpcCidr: "10.0.0.0/16",
+    privateSubnetIds: ["subnet-0a0a0a0a0a0a0a0a1", "subnet-0b0b0b0b0b0b0b0b2"],
+    asteriskSubnetId: "subnet-0c0c0c0c0c0c0c0c3",
+  },
+  database: {
+    identifier: "campaign-prod",
+    instanceClass: "db.t3.small",
+    engineVersion: "16.4",
+    databaseName: "campaign",
+    masterUsername: "campaign_admin",
+    allocatedStorageGb: 50,
+    maxAllocatedStorageGb: 200,
+    multiAz: true,
+    backupRetentionDays: 14,
+    deletionProtection: true,
+  },
+  asterisk: {
+    instanceType: "t3.medium",
+    keyName: "campaign-prod",
+    rootVolumeGb: 30,
+    sshCidrs: ["203.0.113.0/24"],
+    sipCidrs: ["198.51.100.0/24"],
+    rtpPorts: [10000, 20000],
+  },
+  backend: {
+    type: "s3",
+    bucket: "campaign-terraform-state",
+    key: "campaign/prod/terraform.tfstate",
+    region: "us-east-1",
+  },
+};
+
+export const campaignEnvironments: readonly CampaignConfig[] = [dev, prod];
