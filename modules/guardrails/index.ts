@@ -25,7 +25,8 @@ type Attributes = Record<string, unknown>;
  * - RDS storage not encrypted, or an instance publicly accessible;
  * - an RDS Proxy that does not require TLS;
  * - an output carrying a secret that is not marked sensitive;
- * - a resource without a stable, readable address (a hashed logical id breaks state takeover).
+ * - a resource or output without a stable, readable address (a hashed logical id breaks state
+ *   takeover; a hashed output name breaks `terraform output -raw NAME`).
  */
 export class Guardrails implements IAspect {
   visit(node: IConstruct): void {
@@ -41,6 +42,7 @@ export function applyGuardrails(stack: TerraformStack): void {
 
 function* check(node: IConstruct): Generator<string> {
   if (node instanceof TerraformOutput) {
+    if (HASHED_ADDRESS.test(node.friendlyUniqueId)) yield `output ${node.friendlyUniqueId} has no stable name: give it one with at(output, "name")`;
     yield* checkOutput(node);
     return;
   }
