@@ -1,0 +1,51 @@
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { buildApp } from "../stacks/app";
+import { report } from "../stacks/report";
+
+/**
+ * The whole app, as `npm run synth` runs it: every stack written to disk, with no terraform binary
+ * on PATH, and a reviewed snapshot of each stack.
+ */
+describe("full synth", () => {
+  const outdir = mkdtempSync(join(tmpdir(), "synth-"));
+  const path = process.env.PATH;
+  let stacks: string[] = [];
+
+  beforeAll(() => {
+    process.env.PATH = "/nonexistent"; // synth must not need `terraform`
+    try {
+      const app = buildApp({ outdir });
+      app.synth();
+      stacks = app.node.children.map((c) => c.node.id).filter((id) => id.includes("-"));
+    } finally {
+      process.env.PATH = path;
+    }
+  });
+  afterAll(() => rmSync(outdir, { recursive: true, force: true }));
+
+  const read = (stack: string) => readFileSync(join(outdir, "stacks", stack, "cdk.tf.json"), "utf8");
+
+  it("writes campaign-dev and campaign-prod", () => {
+    expect(stacks).toEqual(expect.arrayContaining(["campaign-dev", "campaign-prod"]));
+  });
+
+  it("reports each stack with its resource count and outputs", () => {
+    const text = report(outdir);
+    expect(text).toMatch(/^campaign-dev: \d+ resources, \d+ data sources, \d+ moved blocks -> /m);
+    expect(text).toContain("outputs: asterisk_private_ip, rds_endpoint, rds_master_secret_arn, rds_proxy_endpoint, redis_endpoint, redis_password_secret_arn, redis_port");
+  });
+
+  it("keeps this machine's paths out of every stack", () => {
+    for (const stack of stacks) expect(read(stack)).not.toContain(process.cwd());
+  });
+
+  it("matches the reviewed snapshot of each stack", () => {
+    for (const stack of stacks) {
+      const json = JSON.parse(read(stack));
+      delete json["//"]; // cdktf version metadata
+      expect(json).toMatchSnapshot(stack);
+    }
+  });
+});
