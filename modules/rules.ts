@@ -27,6 +27,9 @@ export function ingress(
   };
 }
 
+/** One inline egress rule (same shape as an ingress rule; `sources` are destinations here). */
+export const egress: (...args: Parameters<typeof ingress>) => SecurityGroupEgress = ingress;
+
 /** Whether any source is given (an ingress rule without one is an error in AWS). */
 export function hasSources(sources: Sources): boolean {
   return (sources.cidrs?.length ?? 0) + (sources.securityGroupIds?.length ?? 0) > 0;

@@ -9,7 +9,7 @@ import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy";
 import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group";
 import { Construct } from "constructs";
 import { at, nameTag } from "../address";
-import { Sources, allEgress, hasSources, ingress } from "../rules";
+import { Sources, allEgress, egress, hasSources, ingress } from "../rules";
 
 export interface DataProps {
   /** Name prefix of every resource, e.g. `campaign-prod`. */
@@ -113,7 +113,7 @@ export class Data extends Construct {
         description: "RDS Proxy: PostgreSQL from inside the VPC",
         vpcId: props.vpcId,
         ingress: [ingress("tcp", 5432, props.proxyClients ?? vpcOnly, "PostgreSQL clients")],
-        egress: [ingress("tcp", 5432, { cidrs: [props.vpcCidr] }, "PostgreSQL to the RDS instance")],
+        egress: [egress("tcp", 5432, { cidrs: [props.vpcCidr] }, "PostgreSQL to the RDS instance")],
         tags: nameTag(`${props.name}-rds-proxy`),
       }),
       "rds_proxy",
