@@ -1,0 +1,68 @@
+/**
+ * dispatcher: creates the dial tasks of a campaign's uncalled contacts in batches (keyset over
+ * contact ids, one short transaction per batch) and then marks the campaign running.
+ * Idempotent: one task per contact (UNIQUE contact_id + ON CONFLICT DO NOTHING), so the same event
+ * delivered twice, or two dispatchers racing, create no duplicate task; a completed campaign is
+ * not reopened.
+ */
+import { defineHandler } from "../shared/runtime";
+import { Checker } from "../shared/validate";
+
+export interface DispatchEvent {
+  campaignId: string;
+  batchSize: number;
+}
+
+export interface DispatchResult {
+  campaignId: string;
+  created: number;
+  batches: number;
+  status: string;
+}
+
+export function parseDispatchEvent(event: unknown): DispatchEvent {
+  const c = new Checker();
+  const e = c.object(event, "$");
+  const campaignId = e && c.uuid(e.campaignId, "campaignId");
+  const batchSize = e && c.optional(e.batchSize, (v) => c.int(v, "batchSize", 1, 5000));
+  return c.done("dispatcher", campaignId ? { campaignId, batchSize: batchSize ?? 500 } : undefined);
+}
+
+export const { handler, run } = defineHandler("dispatcher", parseDispatchEvent, async (rt, { campaignId, batchSize }): Promise<DispatchResult> => {
+  const found = await rt.db.query<{ status: string }>("SELECT status FROM campaigns WHERE id = $1", [campaignId], { idempotent: true });
+  if (found.rowCount === 0) throw new Error(`dispatcher: campaign ${campaignId} not found (campaignId)`);
+  let status = found.rows[0].status;
+  let created = 0;
+  let batches = 0;
+  if (status !== "completed") {
+    let after = "0";
+    for (;;) {
+      const { rows } = await rt.db.query<{ last: string | null; inserted: number }>(
+        `WITH batch AS (
+           SELECT id FROM contacts WHERE campaign_id = $1 AND id > $2 ORDER BY id LIMIT $3
+         ), ins AS (
+           INSERT INTO dial_tasks (campaign_id, contact_id)
+           SELECT $1, id FROM batch
+           ON CONFLICT (contact_id) DO NOTHING
+           RETURNING 1
+         )
+         SELECT (SELECT max(id) FROM batch)::text AS last, (SELECT count(*) FROM ins)::int AS inserted`,
+        [campaignId, after, batchSize],
+        { idempotent: true },
+      );
+      if (rows[0].last === null) break;
+      batches++;
+      created += rows[0].inserted;
+      after = rows[0].last;
+    }
+    const upd = await rt.db.query<{ status: string }>(
+      `UPDATE campaigns SET status = 'running', started_at = coalesce(started_at, now())
+       WHERE id = $1 AND status = 'validated' RETURNING status`,
+      [campaignId],
+      { idempotent: true },
+    );
+    if (upd.rowCount === 1) status = "running";
+  }
+  rt.log.info("campaign dispatched", { campaignId, created, batches, status });
+  return { campaignId, created, batches, status };
+});

@@ -1,0 +1,77 @@
+/**
+ * report-generator: per-campaign totals (contacts, attempts, answered, no answer, busy, failed,
+ * average talk time), cached in Redis for REPORT_CACHE_TTL_SECONDS. Redis trouble only means the
+ * report is computed from the database. Event: {"campaignId": "...", "refresh": false}.
+ * attempts counts calls that reached Asterisk; `failed` includes expired (stuck) calls;
+ * origination failures are reported apart (originateFailed).
+ */
+import { defineHandler } from "../shared/runtime";
+import { Checker } from "../shared/validate";
+
+export interface ReportEvent {
+  campaignId: string;
+  refresh: boolean;
+}
+
+export interface CampaignReport {
+  campaignId: string;
+  name: string;
+  status: string;
+  contacts: number;
+  attempts: number;
+  answered: number;
+  noAnswer: number;
+  busy: number;
+  failed: number;
+  originateFailed: number;
+  inProgress: number;
+  averageTalkSeconds: number | null;
+  generatedAt: string;
+}
+
+export function parseReportEvent(event: unknown): ReportEvent {
+  const c = new Checker();
+  const e = c.object(event, "$");
+  const campaignId = e && c.uuid(e.campaignId, "campaignId");
+  if (e && e.refresh !== undefined && typeof e.refresh !== "boolean") c.fail("refresh", "must be a boolean");
+  return c.done("report-generator", campaignId ? { campaignId, refresh: e?.refresh === true } : undefined);
+}
+
+export function reportKey(campaignId: string): string {
+  return `report:v1:${campaignId}`;
+}
+
+export const { handler, run } = defineHandler(
+  "report-generator",
+  parseReportEvent,
+  async (rt, { campaignId, refresh }): Promise<CampaignReport & { cached: boolean }> => {
+    const { value, hit } = await rt.cache.getOrLoad<CampaignReport | null>(
+      reportKey(campaignId),
+      rt.config.reportTtlSeconds,
+      async () => {
+        const { rows } = await rt.db.query<CampaignReport>(
+          `SELECT c.id AS "campaignId", c.name, c.status,
+                  (SELECT count(*) FROM contacts k WHERE k.campaign_id = c.id)::int AS contacts,
+                  count(a.id) FILTER (WHERE a.outcome IS DISTINCT FROM 'originate_failed')::int AS attempts,
+                  count(a.id) FILTER (WHERE a.outcome = 'answered')::int AS answered,
+                  count(a.id) FILTER (WHERE a.outcome = 'no_answer')::int AS "noAnswer",
+                  count(a.id) FILTER (WHERE a.outcome = 'busy')::int AS busy,
+                  count(a.id) FILTER (WHERE a.outcome IN ('failed', 'expired'))::int AS failed,
+                  count(a.id) FILTER (WHERE a.outcome = 'originate_failed')::int AS "originateFailed",
+                  count(a.id) FILTER (WHERE a.id IS NOT NULL AND a.outcome IS NULL)::int AS "inProgress",
+                  round(avg(a.talk_seconds) FILTER (WHERE a.outcome = 'answered'), 1)::float8 AS "averageTalkSeconds",
+                  to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS "generatedAt"
+           FROM campaigns c LEFT JOIN call_attempts a ON a.campaign_id = c.id
+           WHERE c.id = $1
+           GROUP BY c.id`,
+          [campaignId],
+          { idempotent: true },
+        );
+        return rows[0] ?? null;
+      },
+      { refresh },
+    );
+    if (!value) throw new Error(`report-generator: campaign ${campaignId} not found (campaignId)`);
+    return { ...value, cached: hit };
+  },
+);

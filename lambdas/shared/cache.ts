@@ -1,0 +1,157 @@
+/**
+ * Redis as a cache and nothing more. Every failure is a miss, never a failed invocation:
+ * - connect bounded by REDIS_CONNECT_TIMEOUT_MS (≤ 500), commands by REDIS_COMMAND_TIMEOUT_MS (≤ 250);
+ * - no offline queue, no per-command retries, no automatic reconnect loop: after a failure the cache
+ *   is skipped for REDIS_RETRY_COOLDOWN_MS and reconnected on demand afterwards, so an outage costs
+ *   one bounded delay per cool-down period instead of a retry storm.
+ */
+import Redis from "ioredis";
+import type { RedisConfig } from "./config";
+import type { Logger } from "./logging";
+import { resolvePassword } from "./secrets";
+
+export interface CacheStats {
+  hits: number;
+  misses: number;
+  errors: number;
+}
+
+function timeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+export class Cache {
+  private client: Redis | undefined;
+  private connecting: Promise<Redis | null> | undefined;
+  private downUntil = 0;
+  readonly stats: CacheStats = { hits: 0, misses: 0, errors: 0 };
+
+  constructor(
+    private readonly cfg: RedisConfig | null,
+    private readonly log: Logger,
+  ) {}
+
+  get enabled(): boolean {
+    return this.cfg !== null;
+  }
+
+  get endpoint(): string | null {
+    return this.cfg ? `${this.cfg.host}:${this.cfg.port}` : null;
+  }
+
+  get connected(): boolean {
+    return this.client?.status === "ready";
+  }
+
+  private markDown(error: unknown): void {
+    this.stats.errors++;
+    const cooldownMs = this.cfg?.retryCooldownMs ?? 0;
+    this.log.warn("redis unavailable; treating as cache miss", { error, endpoint: this.endpoint, cooldownMs });
+    this.downUntil = Date.now() + cooldownMs;
+    const c = this.client;
+    this.client = undefined;
+    c?.disconnect();
+  }
+
+  private async connect(cfg: RedisConfig): Promise<Redis | null> {
+    try {
+      const password = await resolvePassword(cfg.password);
+      const client = new Redis({
+        host: cfg.host,
+        port: cfg.port,
+        password: password === "" ? undefined : password,
+        lazyConnect: true,
+        connectTimeout: cfg.connectTimeoutMs,
+        commandTimeout: cfg.commandTimeoutMs,
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null, // no reconnect loop; we reconnect on demand after the cool-down
+        reconnectOnError: () => false,
+        autoResubscribe: false,
+      });
+      let cause: unknown;
+      client.on("error", (error) => {
+        cause = error;
+        this.log.debug("redis client error", { error });
+      });
+      this.client = client;
+      // connect() resolves on "ready" (after AUTH and the ready check); bound the whole handshake.
+      await timeout(client.connect(), cfg.connectTimeoutMs, "redis connect").catch((e) => {
+        throw cause ?? e; // "Connection is closed." hides the reason (WRONGPASS, ECONNREFUSED, ...)
+      });
+      return client;
+    } catch (e) {
+      this.markDown(e);
+      return null;
+    }
+  }
+
+  private ready(): Promise<Redis | null> {
+    const cfg = this.cfg;
+    if (!cfg) return Promise.resolve(null);
+    if (this.client?.status === "ready") return Promise.resolve(this.client);
+    if (Date.now() < this.downUntil) return Promise.resolve(null);
+    this.connecting ??= this.connect(cfg).finally(() => (this.connecting = undefined));
+    return this.connecting;
+  }
+
+  private async run<T>(op: (c: Redis) => Promise<T>): Promise<T | undefined> {
+    const c = await this.ready();
+    if (!c) return undefined;
+    try {
+      return await op(c);
+    } catch (e) {
+      this.markDown(e);
+      return undefined;
+    }
+  }
+
+  async getJson<T>(key: string): Promise<T | undefined> {
+    const raw = await this.run((c) => c.get(key));
+    if (raw === undefined || raw === null) return undefined;
+    try {
+      return JSON.parse(raw) as T;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async setJson(key: string, value: unknown, ttlSeconds: number): Promise<void> {
+    await this.run((c) => c.set(key, JSON.stringify(value), "EX", ttlSeconds));
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.run((c) => c.del(key));
+  }
+
+  /** Cache-aside: the cached value, or `load()` stored with a TTL. Redis trouble only costs the bounded delay. */
+  async getOrLoad<T>(key: string, ttlSeconds: number, load: () => Promise<T>, opts: { refresh?: boolean } = {}): Promise<{ value: T; hit: boolean }> {
+    if (!opts.refresh) {
+      const cached = await this.getJson<T>(key);
+      if (cached !== undefined) {
+        this.stats.hits++;
+        return { value: cached, hit: true };
+      }
+    }
+    this.stats.misses++;
+    const value = await load();
+    if (value !== undefined && value !== null) await this.setJson(key, value, ttlSeconds);
+    return { value, hit: false };
+  }
+
+  async ping(): Promise<boolean> {
+    return (await this.run((c) => c.ping())) === "PONG";
+  }
+
+  async close(): Promise<void> {
+    const c = this.client;
+    this.client = undefined;
+    if (c) await c.quit().catch(() => c.disconnect());
+  }
+}

@@ -1,0 +1,217 @@
+/**
+ * Configuration from environment variables (documented in lambdas/manifest.ts ENV_VARS).
+ * Validated on the first invocation; a missing or malformed variable throws a ConfigError that
+ * names it. Passwords are never read here: only where they come from (an ARN, or a local override
+ * that is ignored whenever the ARN is set).
+ */
+import { readFileSync } from "node:fs";
+import type { ConnectionOptions } from "node:tls";
+import { ENV_VARS, functionSpec, type EnvVarName, type FunctionName } from "../manifest";
+import { parseLogLevel, type LogLevel } from "./logging";
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: EnvVarName,
+    message: string,
+  ) {
+    super(`Configuration error: ${variable} ${message}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Where a credential comes from: a Secrets Manager ARN, or (local runs only) a literal value. */
+export type CredentialSource = { kind: "secret"; arn: string; variable: EnvVarName } | { kind: "local"; value: string };
+
+export interface DatabaseConfig {
+  host: string;
+  port: number;
+  database: string;
+  /** RDS master secret (username + password) or local DATABASE_USER / DATABASE_PASSWORD. */
+  credentials: { kind: "secret"; arn: string; variable: EnvVarName } | { kind: "local"; user: string; password: string };
+  ssl: false | ConnectionOptions;
+  applicationName: string;
+  queryTimeoutMs: number;
+  connectTimeoutMs: number;
+}
+
+export interface RedisConfig {
+  host: string;
+  port: number;
+  password: CredentialSource;
+  connectTimeoutMs: number;
+  commandTimeoutMs: number;
+  retryCooldownMs: number;
+}
+
+export interface AriConfig {
+  url: string;
+  user: string;
+  password: CredentialSource;
+  app: string;
+  endpointTemplate: string;
+  timeoutMs: number;
+  ringTimeoutSeconds: number;
+  batchLimit: number;
+}
+
+export interface Config {
+  functionName: FunctionName;
+  logLevel: LogLevel;
+  database: DatabaseConfig;
+  redis: RedisConfig | null;
+  ari: AriConfig | null;
+  settingsTtlSeconds: number;
+  reportTtlSeconds: number;
+  dialingStuckAfterSeconds: number;
+}
+
+export type Env = Record<string, string | undefined>;
+
+const ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
+const HOST = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/;
+
+class Reader {
+  constructor(private readonly env: Env) {}
+
+  raw(name: EnvVarName): string | undefined {
+    const v = this.env[name];
+    if (v !== undefined && v.trim() !== "") return v.trim();
+    const def = (ENV_VARS[name] as { default?: string }).default;
+    return def;
+  }
+
+  required(name: EnvVarName, hint = ""): string {
+    const v = this.raw(name);
+    if (v === undefined) throw new ConfigError(name, `is required but not set${hint}`);
+    return v;
+  }
+
+  int(name: EnvVarName, min: number, max: number): number {
+    const v = this.required(name);
+    const n = /^-?\d+$/.test(v) ? Number(v) : NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      throw new ConfigError(name, `must be an integer between ${min} and ${max}, got ${JSON.stringify(v)}`);
+    }
+    return n;
+  }
+
+  host(name: EnvVarName): string {
+    const v = this.required(name);
+    if (!HOST.test(v)) throw new ConfigError(name, `must be a bare host name or IPv4 address (no scheme, no port), got ${JSON.stringify(v)}`);
+    return v;
+  }
+
+  arn(name: EnvVarName): string | undefined {
+    const v = this.raw(name);
+    if (v !== undefined && !ARN.test(v)) throw new ConfigError(name, `must be a Secrets Manager secret ARN, got ${JSON.stringify(v)}`);
+    return v;
+  }
+
+  /** ARN when set; otherwise the local override; otherwise an error naming the ARN variable. */
+  credential(arnVar: EnvVarName, localVar: EnvVarName): CredentialSource {
+    const arn = this.arn(arnVar);
+    if (arn) return { kind: "secret", arn, variable: arnVar };
+    const local = this.env[localVar];
+    if (local === undefined) throw new ConfigError(arnVar, `is required but not set (for local runs only, ${localVar} may supply the value)`);
+    return { kind: "local", value: local };
+  }
+}
+
+function databaseSsl(r: Reader): false | ConnectionOptions {
+  const mode = r.required("DATABASE_SSL");
+  if (mode === "disable") return false;
+  if (mode !== "verify-full" && mode !== "no-verify") {
+    throw new ConfigError("DATABASE_SSL", `must be verify-full, no-verify or disable, got ${JSON.stringify(mode)}`);
+  }
+  const opts: ConnectionOptions = { rejectUnauthorized: mode === "verify-full" };
+  const caPath = r.raw("DATABASE_SSL_CA");
+  if (caPath) {
+    try {
+      opts.ca = readFileSync(caPath, "utf8");
+    } catch (e) {
+      throw new ConfigError("DATABASE_SSL_CA", `names a file that cannot be read (${(e as Error).message})`);
+    }
+  }
+  return opts;
+}
+
+export function readDatabaseConfig(env: Env, applicationName: string, endpointVar: EnvVarName = "RDS_PROXY_ENDPOINT"): DatabaseConfig {
+  const r = new Reader(env);
+  const host = r.host(endpointVar);
+  const port = r.int("DATABASE_PORT", 1, 65535);
+  const database = r.required("DATABASE_NAME");
+  const ssl = databaseSsl(r);
+  const arn = r.arn("RDS_SECRET_ARN");
+  let credentials: DatabaseConfig["credentials"];
+  if (arn) credentials = { kind: "secret", arn, variable: "RDS_SECRET_ARN" };
+  else {
+    const user = env.DATABASE_USER;
+    const password = env.DATABASE_PASSWORD;
+    if (!user || password === undefined) {
+      throw new ConfigError("RDS_SECRET_ARN", "is required but not set (for local runs only, DATABASE_USER and DATABASE_PASSWORD may supply the credentials)");
+    }
+    credentials = { kind: "local", user, password };
+  }
+  return {
+    host,
+    port,
+    database,
+    credentials,
+    ssl,
+    applicationName,
+    queryTimeoutMs: r.int("DATABASE_QUERY_TIMEOUT_MS", 100, 900_000),
+    connectTimeoutMs: r.int("DATABASE_CONNECT_TIMEOUT_MS", 100, 60_000),
+  };
+}
+
+function readRedis(r: Reader): RedisConfig {
+  return {
+    host: r.host("REDIS_HOST"),
+    port: r.int("REDIS_PORT", 1, 65535),
+    password: r.credential("REDIS_PASSWORD_SECRET_ARN", "REDIS_PASSWORD"),
+    connectTimeoutMs: r.int("REDIS_CONNECT_TIMEOUT_MS", 10, 500),
+    commandTimeoutMs: r.int("REDIS_COMMAND_TIMEOUT_MS", 10, 250),
+    retryCooldownMs: r.int("REDIS_RETRY_COOLDOWN_MS", 0, 600_000),
+  };
+}
+
+function readAri(r: Reader): AriConfig {
+  const url = r.required("ARI_URL");
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConfigError("ARI_URL", `must be an http(s) URL, got ${JSON.stringify(url)}`);
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new ConfigError("ARI_URL", `must be an http(s) URL, got ${JSON.stringify(url)}`);
+  if (parsed.username || parsed.password) throw new ConfigError("ARI_URL", "must not contain credentials (use ARI_USER and ARI_PASSWORD_SECRET_ARN)");
+  const endpointTemplate = r.required("ARI_ENDPOINT_TEMPLATE");
+  if (!endpointTemplate.includes("{number}")) throw new ConfigError("ARI_ENDPOINT_TEMPLATE", "must contain {number}");
+  return {
+    url: url.replace(/\/+$/, ""),
+    user: r.required("ARI_USER"),
+    password: r.credential("ARI_PASSWORD_SECRET_ARN", "ARI_PASSWORD"),
+    app: r.required("ARI_APP"),
+    endpointTemplate,
+    timeoutMs: r.int("ARI_TIMEOUT_MS", 100, 30_000),
+    ringTimeoutSeconds: r.int("ARI_RING_TIMEOUT_SECONDS", 5, 300),
+    batchLimit: r.int("DIALER_BATCH_LIMIT", 1, 1000),
+  };
+}
+
+export function loadConfig(functionName: FunctionName, env: Env = process.env): Config {
+  const spec = functionSpec(functionName);
+  const r = new Reader(env);
+  const level = parseLogLevel(r.raw("LOG_LEVEL"));
+  if (!level) throw new ConfigError("LOG_LEVEL", `must be debug, info, warn, error or silent, got ${JSON.stringify(env.LOG_LEVEL)}`);
+  return {
+    functionName,
+    logLevel: level,
+    database: readDatabaseConfig(env, env.AWS_LAMBDA_FUNCTION_NAME ?? functionName),
+    redis: spec.uses.redis ? readRedis(r) : null,
+    ari: spec.uses.ari ? readAri(r) : null,
+    settingsTtlSeconds: r.int("CACHE_SETTINGS_TTL_SECONDS", 1, 86_400),
+    reportTtlSeconds: r.int("REPORT_CACHE_TTL_SECONDS", 1, 86_400),
+    dialingStuckAfterSeconds: r.int("DIALING_STUCK_AFTER_SECONDS", 10, 86_400),
+  };
+}

@@ -1,0 +1,197 @@
+/**
+ * PostgreSQL through RDS Proxy, done the way the proxy needs it:
+ * - one connection per execution environment: a pg Pool of size 1, created lazily on first use at
+ *   module scope (see runtime.ts) and reused across invocations; never idle-closed by us;
+ * - TLS on by default (DATABASE_SSL), credentials from the RDS secret fetched once;
+ * - only unnamed, parameterised statements (no `name:` => no named prepared statements), no SET,
+ *   no startup parameters besides application_name (no statement_timeout: the proxy rejects it),
+ *   client-side query_timeout instead;
+ * - a connection found dead (ECONNRESET after a freeze, pg_terminate_backend, proxy idle timeout)
+ *   is destroyed and the work retried once when that is safe: the query is idempotent, or the
+ *   failure happened on the first statement of a reused connection (nothing was executed).
+ */
+import { Pool, type PoolClient, type QueryResult, type QueryResultRow } from "pg";
+import type { DatabaseConfig } from "./config";
+import type { Logger } from "./logging";
+import { getDatabaseCredentials, invalidateSecret } from "./secrets";
+
+export interface Queryable {
+  query<R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>>;
+}
+
+export interface RunOptions {
+  /** Safe to run twice (reads, ON CONFLICT inserts, guarded updates): retried once on a dead connection. */
+  idempotent?: boolean;
+}
+
+const CONNECTION_CODES = new Set(["ECONNRESET", "EPIPE", "ECONNREFUSED", "ETIMEDOUT", "ENOTCONN", "ECONNABORTED", "EHOSTUNREACH", "57P01", "57P02", "57P03"]);
+const CONNECTION_MESSAGES = /Connection terminated|not queryable|Connection ended|socket hang up|read ECONNRESET|server closed the connection/i;
+
+export function isConnectionError(e: unknown): boolean {
+  if (!(e instanceof Error)) return false;
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === "string" && (CONNECTION_CODES.has(code) || code.startsWith("08"))) return true;
+  return CONNECTION_MESSAGES.test(e.message);
+}
+
+function isAuthError(e: unknown): boolean {
+  const code = (e as { code?: unknown } | undefined)?.code;
+  return code === "28P01" || code === "28000";
+}
+
+function isQueryTimeout(e: unknown): boolean {
+  return e instanceof Error && /Query read timeout/.test(e.message);
+}
+
+/** Counts statements so a failure can be told apart: before anything ran, or in the middle. */
+class CountingClient implements Queryable {
+  statements = 0;
+  constructor(private readonly client: PoolClient) {}
+  query<R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>> {
+    this.statements++;
+    return this.client.query<R>(text, values as unknown[]);
+  }
+}
+
+export class Database implements Queryable {
+  private pool: Pool | undefined;
+  private creating: Promise<Pool> | undefined;
+  /** Observability for tests and logs. */
+  readonly stats = { connects: 0, retries: 0, discarded: 0 };
+
+  constructor(
+    private readonly cfg: DatabaseConfig,
+    private readonly log: Logger,
+  ) {}
+
+  private async createPool(): Promise<Pool> {
+    const creds =
+      this.cfg.credentials.kind === "secret"
+        ? await getDatabaseCredentials(this.cfg.credentials.arn)
+        : { user: this.cfg.credentials.user, password: this.cfg.credentials.password };
+    const pool = new Pool({
+      host: this.cfg.host,
+      port: this.cfg.port,
+      database: this.cfg.database,
+      user: creds.user,
+      password: creds.password,
+      ssl: this.cfg.ssl,
+      application_name: this.cfg.applicationName,
+      query_timeout: this.cfg.queryTimeoutMs,
+      connectionTimeoutMillis: this.cfg.connectTimeoutMs,
+      keepAlive: true,
+      max: 1,
+      idleTimeoutMillis: 0,
+      allowExitOnIdle: true,
+    });
+    pool.on("connect", () => void this.stats.connects++);
+    // An idle connection that dies (proxy timeout, terminated backend) is removed by the pool;
+    // without this listener the 'error' event would crash the process.
+    pool.on("error", (err) => {
+      this.stats.discarded++;
+      this.log.warn("idle database connection lost; will reconnect on next use", { error: err });
+    });
+    return pool;
+  }
+
+  private getPool(): Promise<Pool> {
+    if (this.pool) return Promise.resolve(this.pool);
+    this.creating ??= this.createPool().then(
+      (p) => ((this.pool = p), (this.creating = undefined), p),
+      (e) => {
+        this.creating = undefined;
+        throw e;
+      },
+    );
+    return this.creating;
+  }
+
+  private async resetPool(): Promise<void> {
+    const old = this.pool;
+    this.pool = undefined;
+    await old?.end().catch(() => undefined);
+  }
+
+  private async withClient<T>(fn: (c: CountingClient) => Promise<T>, opts: RunOptions, inTransaction: boolean): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const pool = await this.getPool();
+      let client: PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (e) {
+        if (attempt === 1 && isAuthError(e) && this.cfg.credentials.kind === "secret") {
+          // The secret may have been rotated since we cached it: refetch once.
+          this.log.warn("database authentication failed; refetching the secret once", { error: e });
+          invalidateSecret(this.cfg.credentials.arn);
+          await this.resetPool();
+          continue;
+        }
+        if (attempt === 1 && isConnectionError(e)) {
+          this.stats.retries++;
+          continue;
+        }
+        throw e;
+      }
+      const counting = new CountingClient(client);
+      try {
+        const result = await fn(counting);
+        client.release();
+        return result;
+      } catch (e) {
+        const dead = isConnectionError(e);
+        if (inTransaction && !dead) {
+          try {
+            await client.query("ROLLBACK");
+          } catch (rollbackError) {
+            client.release(rollbackError as Error);
+            throw e;
+          }
+        }
+        // Destroy a dead or timed-out connection (a timed-out query may still be running on it).
+        client.release(dead || isQueryTimeout(e) ? (e as Error) : undefined);
+        if (dead) this.stats.discarded++;
+        // In a transaction, a failure on BEGIN means nothing was executed on the dead connection.
+        const nothingRan = inTransaction && counting.statements <= 1;
+        if (dead && attempt === 1 && (opts.idempotent || nothingRan)) {
+          this.stats.retries++;
+          this.log.warn("database connection lost; retrying once on a new connection", { error: e, statements: counting.statements });
+          continue;
+        }
+        throw e;
+      }
+    }
+  }
+
+  /** One statement (autocommit). */
+  query<R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[], opts: RunOptions = {}): Promise<QueryResult<R>> {
+    return this.withClient((c) => c.query<R>(text, values), opts, false);
+  }
+
+  /** BEGIN ... COMMIT on the environment's connection; ROLLBACK on error. */
+  tx<T>(fn: (q: Queryable) => Promise<T>, opts: RunOptions = {}): Promise<T> {
+    return this.withClient(
+      async (c) => {
+        await c.query("BEGIN");
+        const result = await fn(c);
+        await c.query("COMMIT");
+        return result;
+      },
+      opts,
+      true,
+    );
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      await this.query("SELECT 1", [], { idempotent: true });
+      return true;
+    } catch (e) {
+      this.log.warn("database ping failed", { error: e });
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.resetPool();
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * Structured JSON logs, one object per line on stdout (CloudWatch keeps them as-is).
+ * Secrets never reach the logger by design; as a second line of defence any field whose
+ * name looks like a credential is replaced by "[redacted]".
+ */
+export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
+const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
+const SENSITIVE = /pass(word)?|secret|token|authorization|credential/i;
+
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+  child(fields: Record<string, unknown>): Logger;
+}
+
+export function parseLogLevel(value: string | undefined): LogLevel | undefined {
+  const v = (value ?? "").toLowerCase();
+  return v in ORDER ? (v as LogLevel) : undefined;
+}
+
+function redact(value: unknown, depth = 0): unknown {
+  if (value instanceof Error) {
+    const code = (value as { code?: unknown }).code;
+    return { name: value.name, message: value.message, ...(code !== undefined ? { code } : {}) };
+  }
+  if (value === null || typeof value !== "object" || depth > 4) return value;
+  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = SENSITIVE.test(k) ? "[redacted]" : redact(v, depth + 1);
+  return out;
+}
+
+export function createLogger(
+  level: LogLevel = parseLogLevel(process.env.LOG_LEVEL) ?? "info",
+  base: Record<string, unknown> = {},
+  write: (line: string) => void = (line) => process.stdout.write(line + "\n"),
+): Logger {
+  const emit = (lvl: Exclude<LogLevel, "silent">, msg: string, fields?: Record<string, unknown>) => {
+    if (ORDER[lvl] < ORDER[level]) return;
+    const record = redact({ ...base, ...fields }) as Record<string, unknown>;
+    write(JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...record }));
+  };
+  return {
+    debug: (m, f) => emit("debug", m, f),
+    info: (m, f) => emit("info", m, f),
+    warn: (m, f) => emit("warn", m, f),
+    error: (m, f) => emit("error", m, f),
+    child: (fields) => createLogger(level, { ...base, ...fields }, write),
+  };
+}

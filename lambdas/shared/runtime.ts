@@ -1,0 +1,97 @@
+/**
+ * One "execution environment": configuration, logger, database connection, cache client and ARI
+ * credentials, created lazily on the first invocation and reused by every later one.
+ *
+ * `defineHandler` gives each function two entry points:
+ * - `handler(event, context)`: the Lambda handler; uses the module-scope environment built from
+ *   process.env (a ConfigError naming the variable fails the invocation until it is fixed);
+ * - `run(runtime, event)`: the same logic on an explicit environment, so tests and the pool
+ *   benchmark can emulate many separate execution environments in one process.
+ */
+import type { FunctionName } from "../manifest";
+import { originate, type OriginateRequest, type OriginateResult } from "./ari";
+import { Cache } from "./cache";
+import { loadConfig, type Config, type Env } from "./config";
+import { Database } from "./db";
+import { checkHealth, isHealthEvent, type HealthReport } from "./health";
+import { createLogger, type Logger } from "./logging";
+import { resolvePassword } from "./secrets";
+
+export interface Runtime {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly db: Database;
+  readonly cache: Cache;
+  /** Originate through ARI (dialer-worker only). */
+  originate(req: OriginateRequest): Promise<OriginateResult>;
+  close(): Promise<void>;
+}
+
+export function createRuntime(name: FunctionName, env: Env = process.env): Runtime {
+  const config = loadConfig(name, env);
+  const log = createLogger(config.logLevel, { fn: name });
+  const db = new Database(config.database, log);
+  const cache = new Cache(config.redis, log);
+  let ariPassword: Promise<string> | undefined;
+  return {
+    config,
+    log,
+    db,
+    cache,
+    async originate(req) {
+      const ari = config.ari;
+      if (!ari) throw new Error(`${name} is not configured for ARI`);
+      ariPassword ??= resolvePassword(ari.password).catch((e) => {
+        ariPassword = undefined;
+        throw e;
+      });
+      return originate(ari, await ariPassword, req);
+    },
+    async close() {
+      await Promise.all([db.close(), cache.close()]);
+    },
+  };
+}
+
+const environments = new Map<FunctionName, Runtime>();
+
+/** The module-scope environment of a function (created on first use). */
+export function environment(name: FunctionName): Runtime {
+  let rt = environments.get(name);
+  if (!rt) {
+    rt = createRuntime(name);
+    environments.set(name, rt);
+  }
+  return rt;
+}
+
+/** Drop module-scope environments (tests that change process.env between cases). */
+export async function resetEnvironments(): Promise<void> {
+  const all = [...environments.values()];
+  environments.clear();
+  await Promise.all(all.map((rt) => rt.close()));
+}
+
+export interface LambdaContext {
+  awsRequestId?: string;
+}
+
+export function defineHandler<E, R>(name: FunctionName, parse: (event: unknown) => E, fn: (rt: Runtime, event: E) => Promise<R>) {
+  async function run(rt: Runtime, event: unknown, context: LambdaContext = {}): Promise<R | HealthReport> {
+    if (isHealthEvent(event)) return checkHealth(rt.db, rt.cache);
+    const log = rt.log.child({ requestId: context.awsRequestId });
+    const started = Date.now();
+    try {
+      const result = await fn(rt, parse(event));
+      log.info("invocation done", { durationMs: Date.now() - started });
+      return result;
+    } catch (error) {
+      log.error("invocation failed", { durationMs: Date.now() - started, error });
+      throw error;
+    }
+  }
+  async function handler(event: unknown, context?: LambdaContext): Promise<R | HealthReport> {
+    return run(environment(name), event, context);
+  }
+  return { handler, run };
+}

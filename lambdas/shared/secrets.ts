@@ -1,0 +1,74 @@
+/**
+ * Secrets Manager by ARN, fetched once per execution environment and cached (per ARN, including
+ * the in-flight promise so concurrent first uses share one request). `invalidate` lets the
+ * database layer refetch once after an authentication failure (rotated secret).
+ * The SDK is loaded lazily: it is provided by the Lambda runtime and kept out of the bundle.
+ */
+import type { CredentialSource } from "./config";
+
+type Fetcher = (arn: string) => Promise<string>;
+
+let client: { send(cmd: unknown): Promise<{ SecretString?: string }> } | undefined;
+
+const defaultFetcher: Fetcher = async (arn) => {
+  // require, not import(): plain CommonJS resolution finds the runtime's SDK (NODE_PATH) for sure.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const sdk = require("@aws-sdk/client-secrets-manager") as typeof import("@aws-sdk/client-secrets-manager");
+  client ??= new sdk.SecretsManagerClient({}) as unknown as typeof client;
+  const out = await client!.send(new sdk.GetSecretValueCommand({ SecretId: arn }));
+  if (out.SecretString === undefined) throw new Error(`secret ${arn} has no SecretString`);
+  return out.SecretString;
+};
+
+let fetcher: Fetcher = defaultFetcher;
+const cache = new Map<string, Promise<string>>();
+
+/** Test seam: replace how secrets are fetched (and clear the cache). */
+export function setSecretFetcher(f: Fetcher | undefined): void {
+  fetcher = f ?? defaultFetcher;
+  cache.clear();
+}
+
+export function invalidateSecret(arn: string): void {
+  cache.delete(arn);
+}
+
+export function getSecretString(arn: string): Promise<string> {
+  let p = cache.get(arn);
+  if (!p) {
+    p = fetcher(arn);
+    cache.set(arn, p);
+    p.catch(() => cache.delete(arn)); // a failed fetch is retried on the next use
+  }
+  return p;
+}
+
+function parseJson(text: string): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(text);
+    return v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The RDS-managed master secret: JSON with `username` and `password`. */
+export async function getDatabaseCredentials(arn: string): Promise<{ user: string; password: string }> {
+  const json = parseJson(await getSecretString(arn));
+  const user = json?.username;
+  const password = json?.password;
+  if (typeof user !== "string" || typeof password !== "string") {
+    throw new Error(`secret RDS_SECRET_ARN (${arn}) must be JSON with string fields "username" and "password"`);
+  }
+  return { user, password };
+}
+
+/** A password secret: JSON `{"password": "..."}` or a plain string; or the local override. */
+export async function resolvePassword(source: CredentialSource): Promise<string> {
+  if (source.kind === "local") return source.value;
+  const text = await getSecretString(source.arn);
+  if (!text.trimStart().startsWith("{")) return text;
+  const password = parseJson(text)?.password;
+  if (typeof password !== "string") throw new Error(`secret ${source.variable} (${source.arn}) must be JSON with a string field "password"`);
+  return password;
+}
