@@ -3,6 +3,10 @@ import { CampaignStack } from "./campaign-stack";
 import type { CampaignConfig } from "./config";
 import { validateCampaignConfig } from "./config";
 import { campaignEnvironments } from "./environments";
+import type { PythonideConfig } from "./pythonide-config";
+import { validatePythonideConfig } from "./pythonide-config";
+import { pythonide as pythonideConfig } from "./pythonide-environments";
+import { addPythonideStacks } from "./pythonide-stack";
 import { assertNoProblems } from "./validation";
 
 export interface AppOptions {
@@ -10,6 +14,8 @@ export interface AppOptions {
   readonly outdir?: string;
   /** The campaign environments. @default every environment of stacks/environments.ts */
   readonly campaign?: readonly CampaignConfig[];
+  /** The PythonIDE classroom system (stacks pythonide-production and pythonide-staging). @default stacks/pythonide-environments.ts */
+  readonly pythonide?: PythonideConfig;
 }
 
 /**
@@ -18,8 +24,10 @@ export interface AppOptions {
  */
 export function buildApp(options: AppOptions = {}): App {
   const campaign = options.campaign ?? campaignEnvironments;
-  assertNoProblems("Invalid configuration", campaign.flatMap(validateCampaignConfig));
+  const pythonide = options.pythonide ?? pythonideConfig;
+  assertNoProblems("Invalid configuration", [...campaign.flatMap(validateCampaignConfig), ...validatePythonideConfig(pythonide)]);
   const app = new App({ outdir: options.outdir, skipBackendValidation: true });
   for (const config of campaign) new CampaignStack(app, config);
+  addPythonideStacks(app, pythonide);
   return app;
 }

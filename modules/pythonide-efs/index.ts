@@ -1,0 +1,91 @@
+import { EfsAccessPoint } from "@cdktf/provider-aws/lib/efs-access-point";
+import { EfsFileSystem } from "@cdktf/provider-aws/lib/efs-file-system";
+import { EfsMountTarget } from "@cdktf/provider-aws/lib/efs-mount-target";
+import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group";
+import { Fn, TerraformCount, Token } from "cdktf";
+import { Construct } from "constructs";
+import { at, nameTag } from "../address";
+import { allEgress, ingress } from "../rules";
+
+export interface PythonideEfsProps {
+  /** Name tag and creation token, e.g. `pythonide-production`. */
+  readonly name: string;
+  readonly vpcId: string;
+  /** One mount target per subnet (one subnet per availability zone). May be a list token. */
+  readonly subnetIds: string[];
+  /** Security groups of the tasks: the only NFS (2049) clients. */
+  readonly clientSecurityGroupIds: string[];
+  /** @default "bursting" */
+  readonly throughputMode?: "provisioned" | "bursting" | "elastic";
+  /** MiB/s with throughputMode "provisioned". @default 1 */
+  readonly provisionedThroughputMibps?: number;
+  /** Directory the access point exposes (created with uid/gid 1000, mode 750). @default "/students" */
+  readonly rootDirectory?: string;
+  /** POSIX user the tasks act as on the file system. @default 1000 */
+  readonly uid?: number;
+}
+
+/**
+ * The students' files: an encrypted EFS file system with mount targets in the private subnets,
+ * reachable on 2049 only from the tasks, and an access point that pins the tasks' POSIX user
+ * and root directory. Tasks mount it with transit encryption and IAM authorization.
+ *
+ * Addresses: aws_efs_file_system.main, aws_security_group.efs, aws_efs_mount_target.main[i],
+ * aws_efs_access_point.main.
+ */
+export class PythonideEfs extends Construct {
+  readonly fileSystem: EfsFileSystem;
+  readonly accessPoint: EfsAccessPoint;
+
+  constructor(scope: Construct, id: string, props: PythonideEfsProps) {
+    super(scope, id);
+    const mode = props.throughputMode ?? "bursting";
+    const uid = props.uid ?? 1000;
+    this.fileSystem = at(
+      new EfsFileSystem(this, "fs", {
+        creationToken: props.name,
+        encrypted: true,
+        performanceMode: "generalPurpose",
+        throughputMode: mode,
+        provisionedThroughputInMibps: mode === "provisioned" ? props.provisionedThroughputMibps ?? 1 : undefined,
+        lifecyclePolicy: [{ transitionToIa: "AFTER_30_DAYS" }],
+        tags: nameTag(props.name),
+      }),
+      "main",
+    );
+    const securityGroup = at(
+      new SecurityGroup(this, "sg", {
+        name: `${props.name}-efs`,
+        description: "EFS: NFS from the PythonIDE tasks",
+        vpcId: props.vpcId,
+        ingress: [ingress("tcp", 2049, { securityGroupIds: props.clientSecurityGroupIds }, "NFS from the tasks")],
+        egress: [allEgress],
+        tags: nameTag(`${props.name}-efs`),
+      }),
+      "efs",
+    );
+    // count, not a loop: in pythonide-staging the subnet ids are a data source's list.
+    const count = TerraformCount.of(Token.asNumber(Fn.lengthOf(props.subnetIds)));
+    at(
+      new EfsMountTarget(this, "mount-target", {
+        count,
+        fileSystemId: this.fileSystem.id,
+        subnetId: Token.asString(Fn.element(props.subnetIds, count.index)),
+        securityGroups: [securityGroup.id],
+      }),
+      "main",
+    );
+    this.accessPoint = at(
+      new EfsAccessPoint(this, "access-point", {
+        fileSystemId: this.fileSystem.id,
+        posixUser: { uid, gid: uid },
+        rootDirectory: {
+          path: props.rootDirectory ?? "/students",
+          creationInfo: { ownerUid: uid, ownerGid: uid, permissions: "750" },
+        },
+        tags: nameTag(props.name),
+      }),
+      "main",
+    );
+  }
+}

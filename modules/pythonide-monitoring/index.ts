@@ -1,0 +1,153 @@
+import { CloudwatchDashboard } from "@cdktf/provider-aws/lib/cloudwatch-dashboard";
+import { CloudwatchMetricAlarm } from "@cdktf/provider-aws/lib/cloudwatch-metric-alarm";
+import { SnsTopic } from "@cdktf/provider-aws/lib/sns-topic";
+import { SnsTopicSubscription } from "@cdktf/provider-aws/lib/sns-topic-subscription";
+import { Construct } from "constructs";
+import { at, nameTag } from "../address";
+
+export interface PythonideMonitoringProps {
+  readonly region: string;
+  /** Prefix of the alarm names: `<prefix>-high-cpu`, `<prefix>-high-response-time`. */
+  readonly alarmPrefix: string;
+  /** @default "PythonIDE-Production" */
+  readonly dashboardName?: string;
+  readonly clusterName: string;
+  readonly serviceName: string;
+  /** `app/<name>/<id>` of the ALB. */
+  readonly albArnSuffix: string;
+  /** `targetgroup/<name>/<id>` of the service's target group. */
+  readonly targetGroupArnSuffix: string;
+  readonly dbInstanceIdentifier: string;
+  readonly efsFileSystemId: string;
+  /** @default "pythonide-alarms" */
+  readonly topicName?: string;
+  /** E-mail subscribers of the alarm topic. @default [] */
+  readonly alarmEmails?: string[];
+  /** @default 80 */
+  readonly highCpuPercent?: number;
+  /** @default 300 */
+  readonly highCpuPeriodSeconds?: number;
+  /** The rollback signal. @default 500 */
+  readonly responseTimeMs?: number;
+  /** One-minute periods above responseTimeMs before the alarm fires. @default 3 */
+  readonly responseTimeMinutes?: number;
+}
+
+interface MetricOptions {
+  stat: string;
+  label: string;
+  yAxis?: "left" | "right";
+}
+/** A dashboard metric: [namespace, name, dimension, value, ..., options]. */
+type Metric = (string | MetricOptions)[];
+
+/**
+ * The production service's CloudWatch dashboard and its alarms, which notify an SNS topic.
+ *
+ * Addresses: aws_sns_topic.alarms, aws_sns_topic_subscription.email_<n>,
+ * aws_cloudwatch_dashboard.production, aws_cloudwatch_metric_alarm.{high_cpu,high_response_time}.
+ */
+export class PythonideMonitoring extends Construct {
+  readonly topic: SnsTopic;
+  readonly dashboard: CloudwatchDashboard;
+  readonly highCpu: CloudwatchMetricAlarm;
+  readonly highResponseTime: CloudwatchMetricAlarm;
+
+  constructor(scope: Construct, id: string, props: PythonideMonitoringProps) {
+    super(scope, id);
+    this.topic = at(new SnsTopic(this, "topic", { name: props.topicName ?? "pythonide-alarms", tags: nameTag(props.topicName ?? "pythonide-alarms") }), "alarms");
+    (props.alarmEmails ?? []).forEach((endpoint, i) =>
+      at(new SnsTopicSubscription(this, `email-${i}`, { topicArn: this.topic.arn, protocol: "email", endpoint }), `email_${i}`),
+    );
+
+    const service = { ClusterName: props.clusterName, ServiceName: props.serviceName };
+    const target = { LoadBalancer: props.albArnSuffix, TargetGroup: props.targetGroupArnSuffix };
+    const responseTimeMs = props.responseTimeMs ?? 500;
+    const actions = { alarmActions: [this.topic.arn], okActions: [this.topic.arn] };
+
+    this.highCpu = at(
+      new CloudwatchMetricAlarm(this, "high-cpu", {
+        alarmName: `${props.alarmPrefix}-high-cpu`,
+        alarmDescription: `${props.serviceName}: average CPU above ${props.highCpuPercent ?? 80} % over ${props.highCpuPeriodSeconds ?? 300} s`,
+        namespace: "AWS/ECS",
+        metricName: "CPUUtilization",
+        dimensions: service,
+        statistic: "Average",
+        period: props.highCpuPeriodSeconds ?? 300,
+        evaluationPeriods: 1,
+        threshold: props.highCpuPercent ?? 80,
+        comparisonOperator: "GreaterThanThreshold",
+        treatMissingData: "missing",
+        ...actions,
+      }),
+      "high_cpu",
+    );
+    this.highResponseTime = at(
+      new CloudwatchMetricAlarm(this, "high-response-time", {
+        alarmName: `${props.alarmPrefix}-high-response-time`,
+        alarmDescription: `${props.serviceName}: target response time above ${responseTimeMs} ms for ${props.responseTimeMinutes ?? 3} min. Rollback signal: see README "Rollback".`,
+        namespace: "AWS/ApplicationELB",
+        metricName: "TargetResponseTime",
+        dimensions: target,
+        statistic: "Average",
+        period: 60,
+        evaluationPeriods: props.responseTimeMinutes ?? 3,
+        // TargetResponseTime is in seconds.
+        threshold: responseTimeMs / 1000,
+        comparisonOperator: "GreaterThanThreshold",
+        treatMissingData: "notBreaching",
+        ...actions,
+      }),
+      "high_response_time",
+    );
+
+    const m = (namespace: string, name: string, dims: Record<string, string>, options: MetricOptions): Metric => [
+      namespace,
+      name,
+      ...Object.entries(dims).flat(),
+      options,
+    ];
+    const widget = (title: string, metrics: Metric[], x: number, y: number, extra: Record<string, unknown> = {}) => ({
+      type: "metric",
+      x,
+      y,
+      width: 12,
+      height: 6,
+      properties: { title, region: props.region, view: "timeSeries", stacked: false, period: 60, metrics, ...extra },
+    });
+    const db = { DBInstanceIdentifier: props.dbInstanceIdentifier };
+    const efs = { FileSystemId: props.efsFileSystemId };
+    const widgets = [
+      widget("Service CPU and memory (%)", [
+        m("AWS/ECS", "CPUUtilization", service, { stat: "Average", label: "CPU" }),
+        m("AWS/ECS", "MemoryUtilization", service, { stat: "Average", label: "Memory" }),
+      ], 0, 0, { yAxis: { left: { min: 0, max: 100 } }, annotations: { horizontal: [{ label: "high-cpu", value: props.highCpuPercent ?? 80 }] } }),
+      widget("Tasks", [
+        m("ECS/ContainerInsights", "RunningTaskCount", service, { stat: "Average", label: "Running" }),
+        m("ECS/ContainerInsights", "DesiredTaskCount", service, { stat: "Average", label: "Desired" }),
+      ], 12, 0),
+      widget("ALB requests", [m("AWS/ApplicationELB", "RequestCount", target, { stat: "Sum", label: "Requests" })], 0, 6),
+      widget("Target response time (s)", [
+        m("AWS/ApplicationELB", "TargetResponseTime", target, { stat: "Average", label: "Average" }),
+        m("AWS/ApplicationELB", "TargetResponseTime", target, { stat: "p95", label: "p95" }),
+      ], 12, 6, { annotations: { horizontal: [{ label: "rollback signal", value: responseTimeMs / 1000 }] } }),
+      widget("5xx", [
+        m("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", target, { stat: "Sum", label: "Target 5xx" }),
+        m("AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", { LoadBalancer: props.albArnSuffix }, { stat: "Sum", label: "ALB 5xx" }),
+      ], 0, 12),
+      widget("RDS CPU (%) and connections", [
+        m("AWS/RDS", "CPUUtilization", db, { stat: "Average", label: "CPU" }),
+        m("AWS/RDS", "DatabaseConnections", db, { stat: "Average", label: "Connections", yAxis: "right" }),
+      ], 12, 12),
+      widget("EFS throughput (bytes/min)", [
+        m("AWS/EFS", "TotalIOBytes", efs, { stat: "Sum", label: "Total I/O" }),
+        m("AWS/EFS", "MeteredIOBytes", efs, { stat: "Sum", label: "Metered I/O" }),
+      ], 0, 18),
+      widget("EFS throughput limit used (%)", [m("AWS/EFS", "PercentIOLimit", efs, { stat: "Maximum", label: "I/O limit" })], 12, 18),
+    ];
+    this.dashboard = at(
+      new CloudwatchDashboard(this, "dashboard", { dashboardName: props.dashboardName ?? "PythonIDE-Production", dashboardBody: JSON.stringify({ widgets }) }),
+      "production",
+    );
+  }
+}

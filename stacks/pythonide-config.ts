@@ -1,0 +1,416 @@
+import type { BackendConfig } from "./config";
+import { Problems, cidrContains, cidrOverlaps, parseCidr } from "./validation";
+
+/**
+ * Configuration of the PythonIDE classroom system (ECS Fargate behind an ALB, RDS PostgreSQL,
+ * EFS) in us-east-2. One config yields two stacks: `pythonide-production` (the shared platform:
+ * VPC, ALB, certificate, cluster; the production service, autoscaling and monitoring) and
+ * `pythonide-staging` (the on-demand staging service and its own database).
+ */
+
+/** Where the VPC comes from. */
+export type PythonideNetworkConfig =
+  | {
+      mode: "create";
+      vpcCidr: string;
+      /** At least two zones: the ALB and RDS need subnets in two availability zones. */
+      availabilityZones: string[];
+      /** One per zone: the ALB and the tasks (public IP, no NAT gateway to pay for). */
+      publicSubnetCidrs: string[];
+      /** One per zone: RDS and EFS mount targets. */
+      privateSubnetCidrs: string[];
+    }
+  | {
+      mode: "existing";
+      vpcId: string;
+      /** Public subnets of the ALB (used when the ALB is created). */
+      publicSubnetIds: string[];
+      /** Private subnets: RDS, EFS mount targets, and the tasks when taskSubnets is "private". */
+      privateSubnetIds: string[];
+      /** Where tasks run: "public" (with a public IP) or "private" (the VPC needs a NAT gateway or endpoints). */
+      taskSubnets: "public" | "private";
+    };
+
+/** The certificate of the HTTPS listener: requested from ACM (DNS-validated in a Route 53 zone) or existing. */
+export type PythonideCertificateConfig = { mode: "create"; hostedZoneId: string } | { mode: "existing"; arn: string };
+
+/** Where the ALB comes from. */
+export type PythonideLoadBalancerConfig =
+  | {
+      mode: "create";
+      /** ALB name (and prefix of its security group). */
+      name: string;
+      certificate: PythonideCertificateConfig;
+    }
+  | {
+      mode: "existing";
+      /** ARN of the existing ALB (its arn_suffix names the dashboard's metrics). */
+      arn: string;
+      /** ARN of its HTTPS (443) listener; the services add host-header rules to it. */
+      httpsListenerArn: string;
+      /** Security group of the ALB: the only source allowed to the tasks' port. */
+      securityGroupId: string;
+    };
+
+export interface PythonideClusterConfig {
+  /** ECS cluster name. */
+  name: string;
+  /** Create the cluster in pythonide-production (true) or use an existing one by name (false). */
+  create: boolean;
+  /** Container Insights (the dashboard's task count). Costs custom metrics per task/service. */
+  containerInsights: boolean;
+}
+
+export interface PythonideEfsConfig {
+  /** "provisioned" pays for throughput regardless of use; "bursting" and "elastic" pay by use. */
+  throughputMode: "provisioned" | "bursting" | "elastic";
+  /** MiB/s, only with throughputMode "provisioned" ($6.00 per MiB/s-month). */
+  provisionedThroughputMibps?: number;
+  /** Where the file system is mounted in the container. */
+  containerPath: string;
+}
+
+/** One ECS service: task size, image, port, health check, files. */
+export interface PythonideServiceConfig {
+  /** ECS service name (`aws ecs update-service --service NAME`). */
+  serviceName: string;
+  /** Task definition family; each deploy registers a new revision and keeps the previous ones. */
+  family: string;
+  /** Container image (tag or digest). */
+  image: string;
+  containerPort: number;
+  /** ALB health check path. */
+  healthCheckPath: string;
+  /** Host name the ALB routes to this service (a host-header listener rule). */
+  hostname: string;
+  /** Listener rule priority (lower wins; staging's must be below production's). */
+  listenerRulePriority: number;
+  /** Fargate CPU units (1024 = 1 vCPU). */
+  cpu: number;
+  /** Fargate memory in MiB; must be a valid pair with cpu. */
+  memoryMiB: number;
+  /** Tasks at creation. Afterwards the autoscaler (production) or the CLI (staging) owns the count. */
+  desiredCount: number;
+  logRetentionDays: number;
+  /** Plain environment variables; ENVIRONMENT and DATABASE_* are set by the stack. */
+  environment: Record<string, string>;
+  efs: PythonideEfsConfig;
+}
+
+/** A documented step rule: CPU above/below a threshold for N one-minute periods adds/removes tasks. */
+export interface PythonideStepRule {
+  comparison: ">" | "<";
+  cpuPercent: number;
+  minutes: number;
+  /** Tasks to add (positive, with ">") or remove (negative, with "<"). */
+  adjustment: number;
+}
+
+export interface PythonideAutoscalingConfig {
+  minCapacity: number;
+  maxCapacity: number;
+  /** Target tracking on ECSServiceAverageCPUUtilization. */
+  targetCpuPercent: number;
+  scaleOutCooldownSeconds: number;
+  scaleInCooldownSeconds: number;
+  stepRules: PythonideStepRule[];
+}
+
+export interface PythonideMonitoringConfig {
+  dashboardName: string;
+  /** SNS topic every alarm notifies. */
+  alarmTopicName: string;
+  /** E-mail subscriptions of the topic (each confirms by mail). */
+  alarmEmails: string[];
+  /** `pythonide-high-cpu`: average service CPU above this over highCpuPeriodSeconds. */
+  highCpuPercent: number;
+  highCpuPeriodSeconds: number;
+  /** The rollback signal: ALB target response time above this (average per minute). */
+  responseTimeMs: number;
+  /** One-minute periods the response time must stay above the threshold. */
+  responseTimeMinutes: number;
+}
+
+/** Production's database exists already; the stack references it. */
+export interface PythonideExistingDatabaseConfig {
+  /** RDS instance identifier (endpoint lookup and the dashboard's RDS widgets). */
+  identifier: string;
+  databaseName: string;
+  /** Secrets Manager secret with {"username", "password"}; the task reads it via `secrets`. */
+  secretArn: string;
+  /** The database's security group: when set, the stack adds a 5432 rule from the tasks. */
+  securityGroupId?: string;
+}
+
+/** Staging's own PostgreSQL. */
+export interface PythonideStagingDatabaseConfig {
+  identifier: string;
+  instanceClass: string;
+  engineVersion: string;
+  databaseName: string;
+  masterUsername: string;
+  allocatedStorageGb: number;
+  /** 0: no automated backups (staging data is disposable). */
+  backupRetentionDays: number;
+}
+
+export interface PythonideProductionConfig extends PythonideServiceConfig {
+  autoscaling: PythonideAutoscalingConfig;
+  monitoring: PythonideMonitoringConfig;
+  database: PythonideExistingDatabaseConfig;
+  backend: BackendConfig;
+}
+
+export interface PythonideStagingConfig extends PythonideServiceConfig {
+  database: PythonideStagingDatabaseConfig;
+  backend: BackendConfig;
+}
+
+export interface PythonideCapacityConfig {
+  /** Students one vCPU serves (measured: 60 students per 1-vCPU task at ~10 % CPU). */
+  studentsPerVcpu: number;
+}
+
+export interface PythonideConfig {
+  project: string;
+  region: string;
+  /** Apex domain; production serves it, staging `staging.<domain>`. */
+  domain: string;
+  network: PythonideNetworkConfig;
+  loadBalancer: PythonideLoadBalancerConfig;
+  cluster: PythonideClusterConfig;
+  capacity: PythonideCapacityConfig;
+  production: PythonideProductionConfig;
+  staging: PythonideStagingConfig;
+  /** Extra tags on every resource (Project, Environment and ManagedBy are always set). */
+  tags?: Record<string, string>;
+}
+
+/**
+ * Valid Fargate (Linux) task sizes: CPU units -> allowed memory in MiB
+ * (docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size).
+ */
+export const FARGATE_MEMORY_MIB: Readonly<Record<number, readonly number[]>> = {
+  256: [512, 1024, 2048],
+  512: steps(1024, 4096, 1024),
+  1024: steps(2048, 8192, 1024),
+  2048: steps(4096, 16384, 1024),
+  4096: steps(8192, 30720, 1024),
+  8192: steps(16384, 61440, 4096),
+  16384: steps(32768, 122880, 8192),
+};
+
+function steps(from: number, to: number, step: number): number[] {
+  return Array.from({ length: (to - from) / step + 1 }, (_, i) => from + i * step);
+}
+
+/** The memory sizes a CPU size allows, as people read them: "2048-8192 MiB in 1024 MiB steps". */
+export function describeFargateMemory(cpu: number): string {
+  const sizes = FARGATE_MEMORY_MIB[cpu];
+  if (sizes.length <= 3) return `${sizes.join(", ")} MiB`;
+  return `${sizes[0]}-${sizes[sizes.length - 1]} MiB in ${sizes[1] - sizes[0]} MiB steps`;
+}
+
+export const PYTHONIDE_RDS_CLASSES = ["db.t4g.micro", "db.t4g.small", "db.t4g.medium", "db.t3.micro", "db.t3.small", "db.t3.medium"] as const;
+
+const REGION = /^[a-z]{2}(-gov)?-[a-z]+-\d$/;
+const NAME = /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/;
+const DOMAIN = /^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+const ARN = (service: string) => new RegExp(`^arn:aws[a-z-]*:${service}:[a-z0-9-]+:\\d{12}:.+$`);
+const SUBNET_ID = /^subnet-[0-9a-f]{8,17}$/;
+const SUBNET_ALLOWED = "subnet- followed by 8 or 17 hex digits";
+
+/** Every problem of the PythonIDE configuration, as `pythonide.<path>: message (allowed: ...)`. */
+export function validatePythonideConfig(config: PythonideConfig): string[] {
+  const p = new Problems(config.project || "pythonide");
+  p.matches("project", config.project, NAME, "lowercase letters, digits and dashes, 3-32 chars");
+  p.matches("region", config.region, REGION, "an AWS region such as us-east-2");
+  p.matches("domain", config.domain, DOMAIN, "a lowercase DNS name such as pythonide-classroom.tech");
+  validateNetwork(p.at("network"), config.network, config.region);
+  validateLoadBalancer(p.at("loadBalancer"), config.loadBalancer, config.network);
+  validateCluster(p.at("cluster"), config.cluster);
+  if (!config.capacity) p.add("capacity", "is required");
+  else p.integer("capacity.studentsPerVcpu", config.capacity.studentsPerVcpu, 1, 10000);
+  validateProduction(p.at("production"), config.production, config.domain);
+  validateStaging(p.at("staging"), config.staging, config.domain);
+  const { production, staging } = config;
+  if (production && staging) {
+    for (const key of ["serviceName", "family", "hostname", "listenerRulePriority"] as const) {
+      if (production[key] !== undefined && production[key] === staging[key]) {
+        p.add(`staging.${key}`, `${JSON.stringify(staging[key])} is production's too`, "a value of its own");
+      }
+    }
+  }
+  return [...p.all];
+}
+
+/** Whether a CPU/memory pair is a valid Fargate task size; records the problem at `cpu`/`memoryMiB`. */
+export function validateFargateSize(p: Problems, cpu: unknown, memoryMiB: unknown): boolean {
+  const cpus = Object.keys(FARGATE_MEMORY_MIB).map(Number);
+  if (!p.oneOf("cpu", cpu as number, cpus)) return false;
+  const allowed = FARGATE_MEMORY_MIB[cpu as number];
+  if (!p.required("memoryMiB", memoryMiB, describeFargateMemory(cpu as number))) return false;
+  if (!allowed.includes(memoryMiB as number)) {
+    p.add("memoryMiB", `${JSON.stringify(memoryMiB)} is not a Fargate size for ${cpu} CPU`, describeFargateMemory(cpu as number));
+    return false;
+  }
+  return true;
+}
+
+function validateNetwork(p: Problems, n: PythonideNetworkConfig | undefined, region: string): void {
+  if (!n) return p.add("", "is required", "mode \"create\" or \"existing\"");
+  if (!p.oneOf("mode", n.mode, ["create", "existing"] as const)) return;
+  if (n.mode === "existing") {
+    p.matches("vpcId", n.vpcId, /^vpc-[0-9a-f]{8,17}$/, "vpc- followed by 8 or 17 hex digits");
+    for (const key of ["publicSubnetIds", "privateSubnetIds"] as const) {
+      const ids = n[key];
+      if (!Array.isArray(ids) || ids.length < 2) {
+        p.add(key, "needs subnets in at least two availability zones (ALB, RDS)", "two or more subnet ids");
+        continue;
+      }
+      ids.forEach((id, i) => p.matches(`${key}[${i}]`, id, SUBNET_ID, SUBNET_ALLOWED));
+    }
+    p.oneOf("taskSubnets", n.taskSubnets, ["public", "private"] as const);
+    return;
+  }
+  const vpc = p.cidr("vpcCidr", n.vpcCidr) ? parseCidr(n.vpcCidr) : undefined;
+  const azs = Array.isArray(n.availabilityZones) ? n.availabilityZones : [];
+  if (azs.length < 2) p.add("availabilityZones", `needs at least two availability zones, got ${azs.length}`, `${region}a, ${region}b, ...`);
+  azs.forEach((az, i) => {
+    if (typeof az !== "string" || !az.startsWith(region) || !/^[a-z]$/.test(az.slice(region.length))) {
+      p.add(`availabilityZones[${i}]`, `${JSON.stringify(az)} is not an availability zone of ${region}`, `${region}a, ${region}b, ...`);
+    }
+  });
+  const seen: [string, NonNullable<ReturnType<typeof parseCidr>>][] = [];
+  for (const key of ["publicSubnetCidrs", "privateSubnetCidrs"] as const) {
+    const cidrs = Array.isArray(n[key]) ? n[key] : [];
+    if (cidrs.length !== azs.length) p.add(key, `needs one CIDR per availability zone (${azs.length}), got ${cidrs.length}`);
+    cidrs.forEach((cidr, i) => {
+      const where = `${key}[${i}]`;
+      if (!p.cidr(where, cidr)) return;
+      const c = parseCidr(cidr)!;
+      if (vpc && !cidrContains(vpc, c)) p.add(where, `${cidr} is not inside the VPC ${n.vpcCidr}`);
+      for (const [other, o] of seen) if (cidrOverlaps(c, o)) p.add(where, `${cidr} overlaps ${other}`);
+      seen.push([where, c]);
+    });
+  }
+}
+
+function validateLoadBalancer(p: Problems, lb: PythonideLoadBalancerConfig | undefined, network: PythonideNetworkConfig | undefined): void {
+  if (!lb) return p.add("", "is required", "mode \"create\" or \"existing\"");
+  if (!p.oneOf("mode", lb.mode, ["create", "existing"] as const)) return;
+  if (lb.mode === "existing") {
+    if (network?.mode === "create") p.add("mode", "an existing ALB cannot serve a VPC this stack creates", "\"create\", or network.mode \"existing\"");
+    p.matches("arn", lb.arn, ARN("elasticloadbalancing"), "an ALB ARN");
+    p.matches("httpsListenerArn", lb.httpsListenerArn, ARN("elasticloadbalancing"), "the ARN of the ALB's 443 listener");
+    p.matches("securityGroupId", lb.securityGroupId, /^sg-[0-9a-f]{8,17}$/, "sg- followed by 8 or 17 hex digits");
+    return;
+  }
+  p.matches("name", lb.name, /^[a-zA-Z0-9][a-zA-Z0-9-]{0,26}[a-zA-Z0-9]$/, "letters, digits and dashes, at most 28 chars (the target groups add a suffix)");
+  const cert = lb.certificate;
+  if (!cert) return p.add("certificate", "is required", "mode \"create\" or \"existing\"");
+  if (!p.oneOf("certificate.mode", cert.mode, ["create", "existing"] as const)) return;
+  if (cert.mode === "create") p.matches("certificate.hostedZoneId", cert.hostedZoneId, /^Z[A-Z0-9]{1,31}$/, "a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ");
+  else p.matches("certificate.arn", cert.arn, ARN("acm"), "an ACM certificate ARN in the stack's region");
+}
+
+function validateCluster(p: Problems, c: PythonideClusterConfig | undefined): void {
+  if (!c) return p.add("", "is required");
+  p.matches("name", c.name, /^[a-zA-Z0-9_-]{1,255}$/, "letters, digits, dashes and underscores");
+  if (typeof c.create !== "boolean") p.add("create", "must be true or false");
+  if (typeof c.containerInsights !== "boolean") p.add("containerInsights", "must be true or false");
+}
+
+function validateService(p: Problems, s: PythonideServiceConfig, domain: string): void {
+  p.matches("serviceName", s.serviceName, /^[a-zA-Z0-9][a-zA-Z0-9_-]{0,28}$/, "letters, digits, dashes, at most 29 chars (the target group adds -tg)");
+  p.matches("family", s.family, /^[a-zA-Z0-9_-]{1,255}$/, "letters, digits, dashes and underscores");
+  p.matches("image", s.image, /^[a-z0-9][^\s]*(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})$/, "an image with an explicit tag or digest, e.g. repo/pythonide:1.4.2");
+  p.integer("containerPort", s.containerPort, 1, 65535);
+  p.matches("healthCheckPath", s.healthCheckPath, /^\/[\x21-\x7e]{0,1023}$/, "a path starting with /, e.g. /health");
+  if (p.matches("hostname", s.hostname, DOMAIN, `${domain} or a name under it`) && domain && s.hostname !== domain && !s.hostname.endsWith(`.${domain}`)) {
+    p.add("hostname", `${s.hostname} is not under the domain ${domain}`, `${domain} or a name under it`);
+  }
+  p.integer("listenerRulePriority", s.listenerRulePriority, 1, 50000);
+  validateFargateSize(p, s.cpu, s.memoryMiB);
+  p.integer("logRetentionDays", s.logRetentionDays, 1, 3653);
+  for (const name of Object.keys(s.environment ?? {})) {
+    if (name === "ENVIRONMENT" || name.startsWith("DATABASE_")) p.add(`environment.${name}`, "is set by the stack", "other names");
+    if (/PASSWORD|SECRET|TOKEN/i.test(name)) p.add(`environment.${name}`, "looks like a secret: plain environment values are visible in the task definition", "a Secrets Manager secret");
+  }
+  const efs = s.efs;
+  if (!efs) return p.add("efs", "is required");
+  if (!p.oneOf("efs.throughputMode", efs.throughputMode, ["provisioned", "bursting", "elastic"] as const)) return;
+  if (efs.throughputMode === "provisioned") p.integer("efs.provisionedThroughputMibps", efs.provisionedThroughputMibps, 1, 3414);
+  else if (efs.provisionedThroughputMibps !== undefined) p.add("efs.provisionedThroughputMibps", "only applies to throughputMode \"provisioned\"", "unset");
+  p.matches("efs.containerPath", efs.containerPath, /^\/[\w./-]*$/, "an absolute path such as /home/students");
+}
+
+function validateProduction(p: Problems, c: PythonideProductionConfig | undefined, domain: string): void {
+  if (!c) return p.add("", "is required");
+  validateService(p, c, domain);
+  const a = c.autoscaling;
+  if (!a) p.add("autoscaling", "is required");
+  else {
+    const q = p.at("autoscaling");
+    const minOk = q.integer("minCapacity", a.minCapacity, 1, 100);
+    if (q.integer("maxCapacity", a.maxCapacity, 1, 100) && minOk && a.maxCapacity < a.minCapacity) {
+      q.add("maxCapacity", `${a.maxCapacity} is below minCapacity (${a.minCapacity})`, `${a.minCapacity}..100`);
+    }
+    if (minOk && p.integer("desiredCount", c.desiredCount, 0, 100) && (c.desiredCount < a.minCapacity || c.desiredCount > a.maxCapacity)) {
+      p.add("desiredCount", `${c.desiredCount} is outside the autoscaling bounds`, `${a.minCapacity}..${a.maxCapacity}`);
+    }
+    q.integer("targetCpuPercent", a.targetCpuPercent, 10, 90);
+    q.integer("scaleOutCooldownSeconds", a.scaleOutCooldownSeconds, 0, 3600);
+    q.integer("scaleInCooldownSeconds", a.scaleInCooldownSeconds, 0, 3600);
+    (Array.isArray(a.stepRules) ? a.stepRules : []).forEach((rule, i) => validateStepRule(q.at(`stepRules[${i}]`), rule));
+  }
+  const m = c.monitoring;
+  if (!m) p.add("monitoring", "is required");
+  else {
+    const q = p.at("monitoring");
+    q.matches("dashboardName", m.dashboardName, /^[A-Za-z0-9_-]{1,255}$/, "letters, digits, dashes and underscores");
+    q.matches("alarmTopicName", m.alarmTopicName, /^[A-Za-z0-9_-]{1,256}$/, "letters, digits, dashes and underscores");
+    (Array.isArray(m.alarmEmails) ? m.alarmEmails : []).forEach((e, i) => q.matches(`alarmEmails[${i}]`, e, /^[^\s@]+@[^\s@]+\.[^\s@]+$/, "an e-mail address"));
+    q.integer("highCpuPercent", m.highCpuPercent, 1, 100);
+    if (q.integer("highCpuPeriodSeconds", m.highCpuPeriodSeconds, 60, 86400) && m.highCpuPeriodSeconds % 60 !== 0) {
+      q.add("highCpuPeriodSeconds", `${m.highCpuPeriodSeconds} is not a multiple of 60`, "60, 120, 300, ...");
+    }
+    q.integer("responseTimeMs", m.responseTimeMs, 1, 60000);
+    q.integer("responseTimeMinutes", m.responseTimeMinutes, 1, 60);
+  }
+  const d = c.database;
+  if (!d) p.add("database", "is required");
+  else {
+    const q = p.at("database");
+    q.matches("identifier", d.identifier, /^[a-z][a-z0-9-]{0,62}$/, "an RDS instance identifier");
+    q.matches("databaseName", d.databaseName, /^[a-z][a-z0-9_]{0,62}$/, "lowercase letters, digits and underscores");
+    q.matches("secretArn", d.secretArn, ARN("secretsmanager"), "a Secrets Manager secret ARN");
+    if (d.securityGroupId !== undefined) q.matches("securityGroupId", d.securityGroupId, /^sg-[0-9a-f]{8,17}$/, "sg- followed by 8 or 17 hex digits");
+  }
+}
+
+function validateStepRule(p: Problems, r: PythonideStepRule): void {
+  if (!p.oneOf("comparison", r.comparison, [">", "<"] as const)) return;
+  p.integer("cpuPercent", r.cpuPercent, 1, 99);
+  p.integer("minutes", r.minutes, 1, 60);
+  if (p.integer("adjustment", r.adjustment, -10, 10) && (r.comparison === ">" ? r.adjustment <= 0 : r.adjustment >= 0)) {
+    p.add("adjustment", `${r.adjustment} does not match "${r.comparison}"`, r.comparison === ">" ? "a positive number of tasks to add" : "a negative number of tasks to remove");
+  }
+}
+
+function validateStaging(p: Problems, c: PythonideStagingConfig | undefined, domain: string): void {
+  if (!c) return p.add("", "is required");
+  validateService(p, c, domain);
+  p.integer("desiredCount", c.desiredCount, 0, 2);
+  const d = c.database;
+  if (!d) return p.add("database", "is required");
+  const q = p.at("database");
+  q.matches("identifier", d.identifier, /^[a-z][a-z0-9-]{0,62}$/, "lowercase letters, digits and dashes, starting with a letter");
+  q.oneOf("instanceClass", d.instanceClass, PYTHONIDE_RDS_CLASSES);
+  q.matches("engineVersion", d.engineVersion, /^(1[3-7])(\.\d+)?$/, "PostgreSQL 13..17, e.g. 16.4");
+  q.matches("databaseName", d.databaseName, /^[a-z][a-z0-9_]{0,62}$/, "lowercase letters, digits and underscores");
+  q.matches("masterUsername", d.masterUsername, /^[a-z][a-z0-9_]{0,15}$/, "lowercase letters, digits and underscores, at most 16 chars");
+  if (["admin", "postgres", "rdsadmin"].includes(d.masterUsername)) q.add("masterUsername", `${JSON.stringify(d.masterUsername)} is reserved by RDS`, "any other name");
+  q.integer("allocatedStorageGb", d.allocatedStorageGb, 20, 65536);
+  q.integer("backupRetentionDays", d.backupRetentionDays, 0, 35);
+}

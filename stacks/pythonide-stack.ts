@@ -1,0 +1,241 @@
+import { DataAwsDbInstance } from "@cdktf/provider-aws/lib/data-aws-db-instance";
+import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
+import { VpcSecurityGroupIngressRule } from "@cdktf/provider-aws/lib/vpc-security-group-ingress-rule";
+import { TerraformOutput, TerraformStack, Token } from "cdktf";
+import { Construct } from "constructs";
+import { at } from "../modules/address";
+import { applyGuardrails } from "../modules/guardrails";
+import { PythonideAutoscaling } from "../modules/pythonide-autoscaling";
+import { PythonideDatabase } from "../modules/pythonide-database";
+import { PythonideEfs } from "../modules/pythonide-efs";
+import { PythonideMonitoring } from "../modules/pythonide-monitoring";
+import { PythonidePlatform } from "../modules/pythonide-platform";
+import { PythonideService, PythonideServiceProps } from "../modules/pythonide-service";
+import { applyBackend } from "./backend";
+import type { PythonideConfig, PythonideProductionConfig, PythonideStagingConfig } from "./pythonide-config";
+
+type Environment = "production" | "staging";
+
+/**
+ * The PythonIDE classroom system as two stacks with separate state:
+ * - `pythonide-production` owns the shared platform (VPC, ALB, certificate, cluster) and runs the
+ *   production service with autoscaling, the dashboard and the alarms;
+ * - `pythonide-staging` finds that platform by name and adds the staging service, its listener
+ *   rule and its own database. It can be deployed, or destroyed to stop paying for its database,
+ *   without a plan that could touch production.
+ */
+export function addPythonideStacks(scope: Construct, config: PythonideConfig): [PythonideProductionStack, PythonideStagingStack] {
+  return [new PythonideProductionStack(scope, config), new PythonideStagingStack(scope, config)];
+}
+
+/** What every PythonIDE environment stack has: provider, backend, platform, task security group, EFS. */
+interface Foundation {
+  platform: PythonidePlatform;
+  tasksSecurityGroupId: string;
+  efs: PythonideEfs;
+}
+
+function foundation(stack: TerraformStack, config: PythonideConfig, environment: Environment): Foundation {
+  const env = config[environment];
+  new AwsProvider(stack, "aws", {
+    region: config.region,
+    defaultTags: [{ tags: { Project: config.project, Environment: environment, ManagedBy: "cdktf", ...config.tags } }],
+  });
+  applyBackend(stack, env.backend);
+  const platform = new PythonidePlatform(stack, "platform", {
+    name: config.project,
+    network: config.network,
+    loadBalancer: config.loadBalancer,
+    cluster: config.cluster,
+    domain: config.domain,
+    hostnames: [config.production.hostname, config.staging.hostname],
+    role: environment === "production" ? "own" : "lookup",
+  });
+  const tasks = PythonideService.securityGroup(stack, {
+    serviceName: env.serviceName,
+    vpcId: platform.vpcId,
+    containerPort: env.containerPort,
+    albSecurityGroupId: platform.albSecurityGroupId,
+  });
+  const efs = new PythonideEfs(stack, "efs", {
+    name: `${config.project}-${environment}`,
+    vpcId: platform.vpcId,
+    subnetIds: platform.privateSubnetIds,
+    clientSecurityGroupIds: [tasks.id],
+    throughputMode: env.efs.throughputMode,
+    provisionedThroughputMibps: env.efs.provisionedThroughputMibps,
+  });
+  return { platform, tasksSecurityGroupId: tasks.id, efs };
+}
+
+/** The service props both environments share; the database wiring differs. */
+function serviceProps(
+  config: PythonideConfig,
+  environment: Environment,
+  base: Foundation,
+  database: { host: string; port: string; name: string; secretArn: string },
+): PythonideServiceProps {
+  const env: PythonideProductionConfig | PythonideStagingConfig = config[environment];
+  const { platform, efs } = base;
+  return {
+    serviceName: env.serviceName,
+    family: env.family,
+    region: config.region,
+    clusterArn: platform.clusterArn,
+    image: env.image,
+    containerPort: env.containerPort,
+    healthCheckPath: env.healthCheckPath,
+    cpu: env.cpu,
+    memoryMiB: env.memoryMiB,
+    desiredCount: env.desiredCount,
+    environment: {
+      ...env.environment,
+      ENVIRONMENT: environment,
+      DATABASE_HOST: database.host,
+      DATABASE_PORT: database.port,
+      DATABASE_NAME: database.name,
+    },
+    // Only the secret's ARN (with the JSON key) is in the task definition; ECS injects the values.
+    secrets: { DATABASE_USERNAME: `${database.secretArn}:username::`, DATABASE_PASSWORD: `${database.secretArn}:password::` },
+    secretArns: [database.secretArn],
+    efs: {
+      fileSystemId: efs.fileSystem.id,
+      fileSystemArn: efs.fileSystem.arn,
+      accessPointId: efs.accessPoint.id,
+      accessPointArn: efs.accessPoint.arn,
+      containerPath: env.efs.containerPath,
+    },
+    vpcId: platform.vpcId,
+    subnetIds: platform.taskSubnetIds,
+    assignPublicIp: platform.assignPublicIp,
+    securityGroupId: base.tasksSecurityGroupId,
+    listener: { arn: platform.httpsListenerArn, hostname: env.hostname, priority: env.listenerRulePriority },
+    logRetentionDays: env.logRetentionDays,
+  };
+}
+
+function outputs(stack: TerraformStack, values: Record<string, { value: unknown; description: string }>): void {
+  for (const [name, props] of Object.entries(values)) new TerraformOutput(stack, name, props);
+}
+
+/** `pythonide-production`: the platform, the production service, autoscaling and monitoring. */
+export class PythonideProductionStack extends TerraformStack {
+  readonly platform: PythonidePlatform;
+  readonly service: PythonideService;
+  readonly autoscaling: PythonideAutoscaling;
+  readonly monitoring: PythonideMonitoring;
+
+  constructor(scope: Construct, readonly config: PythonideConfig) {
+    super(scope, `${config.project}-production`);
+    const prod = config.production;
+    const base = foundation(this, config, "production");
+    this.platform = base.platform;
+
+    // The production database exists; the stack only reads its endpoint and grants the tasks 5432.
+    const db = at(new DataAwsDbInstance(this, "database", { dbInstanceIdentifier: prod.database.identifier }), "production");
+    if (prod.database.securityGroupId) {
+      at(
+        new VpcSecurityGroupIngressRule(this, "database-from-tasks", {
+          securityGroupId: prod.database.securityGroupId,
+          referencedSecurityGroupId: base.tasksSecurityGroupId,
+          ipProtocol: "tcp",
+          fromPort: 5432,
+          toPort: 5432,
+          description: `PostgreSQL from ${prod.serviceName}`,
+        }),
+        "database_from_tasks",
+      );
+    }
+    this.service = new PythonideService(
+      this,
+      "service",
+      serviceProps(config, "production", base, {
+        host: db.address,
+        port: Token.asString(db.port),
+        name: prod.database.databaseName,
+        secretArn: prod.database.secretArn,
+      }),
+    );
+
+    const a = prod.autoscaling;
+    this.autoscaling = new PythonideAutoscaling(this, "autoscaling", {
+      clusterName: config.cluster.name,
+      serviceName: prod.serviceName,
+      service: this.service.service,
+      minCapacity: a.minCapacity,
+      maxCapacity: a.maxCapacity,
+      targetCpuPercent: a.targetCpuPercent,
+      scaleOutCooldownSeconds: a.scaleOutCooldownSeconds,
+      scaleInCooldownSeconds: a.scaleInCooldownSeconds,
+      stepRules: a.stepRules,
+    });
+
+    const m = prod.monitoring;
+    this.monitoring = new PythonideMonitoring(this, "monitoring", {
+      region: config.region,
+      alarmPrefix: config.project,
+      dashboardName: m.dashboardName,
+      clusterName: config.cluster.name,
+      serviceName: prod.serviceName,
+      albArnSuffix: this.platform.albArnSuffix,
+      targetGroupArnSuffix: this.service.targetGroup.arnSuffix,
+      dbInstanceIdentifier: prod.database.identifier,
+      efsFileSystemId: base.efs.fileSystem.id,
+      topicName: m.alarmTopicName,
+      alarmEmails: m.alarmEmails,
+      highCpuPercent: m.highCpuPercent,
+      highCpuPeriodSeconds: m.highCpuPeriodSeconds,
+      responseTimeMs: m.responseTimeMs,
+      responseTimeMinutes: m.responseTimeMinutes,
+    });
+
+    outputs(this, {
+      url: { value: `https://${prod.hostname}`, description: "Production URL" },
+      cluster_name: { value: config.cluster.name, description: "ECS cluster" },
+      service_name: { value: prod.serviceName, description: "ECS service (aws ecs update-service --service ...)" },
+      task_definition_arn: { value: this.service.taskDefinition.arn, description: "Task definition revision this deploy runs" },
+      efs_file_system_id: { value: base.efs.fileSystem.id, description: "EFS with the students' files" },
+      alarm_topic_arn: { value: this.monitoring.topic.arn, description: "SNS topic of the alarms" },
+      dashboard_url: {
+        value: `https://${config.region}.console.aws.amazon.com/cloudwatch/home?region=${config.region}#dashboards:name=${m.dashboardName}`,
+        description: "CloudWatch dashboard",
+      },
+    });
+    applyGuardrails(this);
+  }
+}
+
+/** `pythonide-staging`: the on-demand staging service (desired 0 by default) and its own database. */
+export class PythonideStagingStack extends TerraformStack {
+  readonly service: PythonideService;
+  readonly database: PythonideDatabase;
+
+  constructor(scope: Construct, readonly config: PythonideConfig) {
+    super(scope, `${config.project}-staging`);
+    const staging = config.staging;
+    const base = foundation(this, config, "staging");
+    this.database = new PythonideDatabase(this, "database", {
+      ...staging.database,
+      vpcId: base.platform.vpcId,
+      subnetIds: base.platform.privateSubnetIds,
+      clientSecurityGroupIds: [base.tasksSecurityGroupId],
+    });
+    this.service = new PythonideService(
+      this,
+      "service",
+      serviceProps(config, "staging", base, {
+        host: this.database.instance.address,
+        port: Token.asString(this.database.instance.port),
+        name: staging.database.databaseName,
+        secretArn: this.database.secretArn,
+      }),
+    );
+    outputs(this, {
+      url: { value: `https://${staging.hostname}`, description: "Staging URL (while started)" },
+      service_name: { value: staging.serviceName, description: "ECS service (start/stop with --desired-count 1|0)" },
+      database_endpoint: { value: this.database.instance.address, description: "Staging PostgreSQL host" },
+      database_secret_arn: { value: this.database.secretArn, description: "RDS-managed secret ARN (not the secret itself)" },
+    });
+    applyGuardrails(this);
+  }
+}
