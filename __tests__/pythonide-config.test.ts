@@ -1,0 +1,119 @@
+import { buildApp } from "../stacks/app";
+import { FARGATE_MEMORY_MIB, PythonideConfig, describeFargateMemory, validateFargateSize, validatePythonideConfig } from "../stacks/pythonide-config";
+import { pythonide } from "../stacks/pythonide-environments";
+import { ConfigError, Problems } from "../stacks/validation";
+
+/** A deep copy of the real config with changes applied by `edit`. */
+function variant(edit: (c: PythonideConfig) => void): PythonideConfig {
+  const copy = structuredClone(pythonide);
+  edit(copy);
+  return copy;
+}
+
+function fargate(cpu: number, memoryMiB: number): string[] {
+  const p = new Problems("t");
+  validateFargateSize(p, cpu, memoryMiB);
+  return [...p.all];
+}
+
+describe("pythonide configuration", () => {
+  it("accepts the real values: us-east-2, pythonide-cluster, production 1 vCPU / 2 GB, staging 0.5 vCPU / 1 GB stopped", () => {
+    expect(validatePythonideConfig(pythonide)).toEqual([]);
+    expect(pythonide.region).toBe("us-east-2");
+    expect(pythonide.cluster.name).toBe("pythonide-cluster");
+    expect(pythonide.domain).toBe("pythonide-classroom.tech");
+    expect(pythonide.production).toMatchObject({ family: "pythonide-task", cpu: 1024, memoryMiB: 2048, desiredCount: 1, healthCheckPath: "/health" });
+    expect(pythonide.staging).toMatchObject({ family: "pythonide-staging-task", cpu: 512, memoryMiB: 1024, desiredCount: 0, hostname: "staging.pythonide-classroom.tech" });
+  });
+
+  describe("Fargate task sizes", () => {
+    it.each([
+      [256, 512], [256, 2048], [512, 1024], [512, 4096], [1024, 2048], [1024, 8192],
+      [2048, 4096], [2048, 16384], [4096, 8192], [4096, 30720], [8192, 16384], [8192, 61440], [16384, 32768], [16384, 122880],
+    ])("%i CPU with %i MiB is valid", (cpu, memory) => {
+      expect(fargate(cpu, memory)).toEqual([]);
+    });
+
+    it.each([
+      [256, 4096, "256 CPU", "512, 1024, 2048 MiB"],
+      [1024, 1024, "1024 CPU", "2048-8192 MiB in 1024 MiB steps"],
+      [1024, 9216, "1024 CPU", "2048-8192 MiB in 1024 MiB steps"],
+      [2048, 4608, "2048 CPU", "4096-16384 MiB in 1024 MiB steps"],
+      [4096, 31744, "4096 CPU", "8192-30720 MiB in 1024 MiB steps"],
+      [8192, 18432, "8192 CPU", "16384-61440 MiB in 4096 MiB steps"],
+    ])("%i CPU with %i MiB is refused with the allowed range", (cpu, memory, what, allowed) => {
+      expect(fargate(cpu, memory)).toEqual([`t.memoryMiB: ${memory} is not a Fargate size for ${what} (allowed: ${allowed})`]);
+    });
+
+    it("refuses a CPU size Fargate does not have", () => {
+      expect(fargate(1536, 3072)).toEqual(["t.cpu: 1536 is not supported (allowed: 256, 512, 1024, 2048, 4096, 8192, 16384)"]);
+    });
+
+    it("1 vCPU allows 2-8 GB in 1 GB steps, as AWS documents", () => {
+      expect(FARGATE_MEMORY_MIB[1024]).toEqual([2048, 3072, 4096, 5120, 6144, 7168, 8192]);
+      expect(describeFargateMemory(512)).toBe("1024-4096 MiB in 1024 MiB steps");
+    });
+  });
+
+  it("lists every problem at its path, with what is allowed", () => {
+    const bad = variant((c) => {
+      c.production.cpu = 1024;
+      c.production.memoryMiB = 16384;
+      c.production.autoscaling.minCapacity = 3;
+      c.production.autoscaling.maxCapacity = 2;
+      c.production.autoscaling.stepRules[2].adjustment = 1;
+      c.production.environment = { DB_PASSWORD: "hunter2" };
+      c.staging.hostname = "staging.example.com";
+      c.staging.desiredCount = 5;
+      c.staging.database.instanceClass = "db.r5.large";
+      c.staging.listenerRulePriority = 100;
+      c.production.efs.provisionedThroughputMibps = undefined;
+    });
+    expect(validatePythonideConfig(bad)).toEqual([
+      "pythonide.production.memoryMiB: 16384 is not a Fargate size for 1024 CPU (allowed: 2048-8192 MiB in 1024 MiB steps)",
+      "pythonide.production.environment.DB_PASSWORD: looks like a secret: plain environment values are visible in the task definition (allowed: a Secrets Manager secret)",
+      "pythonide.production.efs.provisionedThroughputMibps: is required (allowed: an integer 1..3414)",
+      "pythonide.production.autoscaling.maxCapacity: 2 is below minCapacity (3) (allowed: 3..100)",
+      "pythonide.production.desiredCount: 1 is outside the autoscaling bounds (allowed: 3..2)",
+      'pythonide.production.autoscaling.stepRules[2].adjustment: 1 does not match "<" (allowed: a negative number of tasks to remove)',
+      "pythonide.staging.hostname: staging.example.com is not under the domain pythonide-classroom.tech (allowed: pythonide-classroom.tech or a name under it)",
+      "pythonide.staging.desiredCount: 5 is out of range (allowed: an integer 0..2)",
+      'pythonide.staging.database.instanceClass: "db.r5.large" is not supported (allowed: db.t4g.micro, db.t4g.small, db.t4g.medium, db.t3.micro, db.t3.small, db.t3.medium)',
+      'pythonide.staging.listenerRulePriority: 100 is production\'s too (allowed: a value of its own)',
+    ]);
+  });
+
+  it("checks the network and load balancer switches", () => {
+    const bad = variant((c) => {
+      c.network = { mode: "create", vpcCidr: "10.40.0.0/16", availabilityZones: ["us-east-2a", "us-east-1b"], publicSubnetCidrs: ["10.40.0.0/24", "10.41.0.0/24"], privateSubnetCidrs: ["10.40.0.0/25"] };
+      c.loadBalancer = { mode: "existing", arn: "arn:aws:elasticloadbalancing:us-east-2:123456789012:loadbalancer/app/x/1", httpsListenerArn: "listener", securityGroupId: "sg-1" };
+    });
+    expect(validatePythonideConfig(bad)).toEqual([
+      'pythonide.network.availabilityZones[1]: "us-east-1b" is not an availability zone of us-east-2 (allowed: us-east-2a, us-east-2b, ...)',
+      "pythonide.network.publicSubnetCidrs[1]: 10.41.0.0/24 is not inside the VPC 10.40.0.0/16",
+      "pythonide.network.privateSubnetCidrs: needs one CIDR per availability zone (2), got 1",
+      "pythonide.network.privateSubnetCidrs[0]: 10.40.0.0/25 overlaps publicSubnetCidrs[0]",
+      'pythonide.loadBalancer.mode: an existing ALB cannot serve a VPC this stack creates (allowed: "create", or network.mode "existing")',
+      'pythonide.loadBalancer.httpsListenerArn: "listener" is not valid (allowed: the ARN of the ALB\'s 443 listener)',
+      'pythonide.loadBalancer.securityGroupId: "sg-1" is not valid (allowed: sg- followed by 8 or 17 hex digits)',
+    ]);
+  });
+
+  it("stops synth with one ConfigError before any stack exists", () => {
+    const bad = variant((c) => {
+      c.production.memoryMiB = 1024;
+      c.staging.cpu = 300;
+    });
+    let error: unknown;
+    try {
+      buildApp({ campaign: [], pythonide: bad, outdir: "unused" });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems).toEqual([
+      "pythonide.production.memoryMiB: 1024 is not a Fargate size for 1024 CPU (allowed: 2048-8192 MiB in 1024 MiB steps)",
+      "pythonide.staging.cpu: 300 is not supported (allowed: 256, 512, 1024, 2048, 4096, 8192, 16384)",
+    ]);
+  });
+});
