@@ -1,0 +1,131 @@
+/**
+ * npm run provision -- -i <inventory> [--limit host|group] [--check] [--diff] [--forks N] [--json]
+ *
+ * Exit codes: 0 every host converged; 2 a host failed or was unreachable;
+ *             1 bad arguments, inventory, variables or secret (no host touched).
+ */
+import { InventoryError, loadInventory, selectHosts } from "./inventory";
+import { Output } from "./output";
+import { runPlay } from "./play";
+import { SecretError, SecretFetcher, awsSecretFetcher, redact, resolvePasswords } from "./secrets";
+
+export interface CliOptions {
+  inventory: string;
+  limit?: string;
+  check: boolean;
+  diff: boolean;
+  forks: number;
+  json: boolean;
+}
+
+export const USAGE = `usage: npm run provision -- -i INVENTORY [options]
+  -i, --inventory PATH   Ansible INI hosts file, or a directory holding one (group_vars/, host_vars/ beside it)
+  -l, --limit PATTERN    only these hosts or groups (comma separated)
+  -C, --check            change nothing, report what would change
+  -D, --diff             show config differences (secrets masked)
+  -f, --forks N          hosts in parallel (default 10)
+      --json             one JSON document on stdout
+  -h, --help
+exit codes: 0 converged, 2 a host failed or was unreachable, 1 bad arguments/inventory/variables`;
+
+export class UsageError extends Error {}
+
+export function parseArgs(argv: string[]): CliOptions | "help" {
+  const o: Partial<CliOptions> = { check: false, diff: false, forks: 10, json: false };
+  for (let i = 0; i < argv.length; i++) {
+    let a = argv[i];
+    let inline: string | undefined;
+    const eq = a.startsWith("--") ? a.indexOf("=") : -1;
+    if (eq > 0) {
+      inline = a.slice(eq + 1);
+      a = a.slice(0, eq);
+    }
+    const value = (): string => {
+      const v = inline ?? argv[++i];
+      if (v === undefined || (inline === undefined && v.startsWith("-"))) throw new UsageError(`${a} needs a value`);
+      return v;
+    };
+    switch (a) {
+      case "-i":
+      case "--inventory":
+        o.inventory = value();
+        break;
+      case "-l":
+      case "--limit":
+        o.limit = value();
+        break;
+      case "-C":
+      case "--check":
+        o.check = true;
+        break;
+      case "-D":
+      case "--diff":
+        o.diff = true;
+        break;
+      case "--json":
+        o.json = true;
+        break;
+      case "-f":
+      case "--forks": {
+        const v = value();
+        if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 200) throw new UsageError(`--forks must be an integer 1-200 (got ${v})`);
+        o.forks = Number(v);
+        break;
+      }
+      case "-h":
+      case "--help":
+        return "help";
+      default:
+        throw new UsageError(`unknown argument ${a}`);
+    }
+  }
+  if (!o.inventory) throw new UsageError("-i/--inventory is required");
+  return o as CliOptions;
+}
+
+export interface CliIo {
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+  env: NodeJS.ProcessEnv;
+  fetcher?: SecretFetcher;
+}
+
+export async function main(argv: string[], io: CliIo): Promise<number> {
+  let opts: CliOptions;
+  let hosts;
+  let passwords: Map<string, string>;
+  try {
+    const parsed = parseArgs(argv);
+    if (parsed === "help") {
+      io.stdout(`${USAGE}\n`);
+      return 0;
+    }
+    opts = parsed;
+    const inv = loadInventory(opts.inventory, io.env);
+    if (inv.ignored.length) io.stderr(`note: variables not used by this role (ignored): ${inv.ignored.join(", ")}\n`);
+    hosts = selectHosts(inv, opts.limit);
+    passwords = await resolvePasswords(hosts, io.env, io.fetcher ?? awsSecretFetcher);
+  } catch (e) {
+    if (e instanceof UsageError) io.stderr(`error: ${e.message}\n${USAGE}\n`);
+    else if (e instanceof InventoryError || e instanceof SecretError) io.stderr(`error: ${redact(e.message).split("\n").join("\nerror: ")}\n`);
+    else throw e;
+    return 1;
+  }
+  const t0 = Date.now();
+  const out = new Output({ json: opts.json, diff: opts.diff, check: opts.check, write: io.stdout });
+  await runPlay(hosts, passwords, { check: opts.check, diff: opts.diff, forks: opts.forks }, out);
+  out.finish(Date.now() - t0);
+  return out.failedHosts().length ? 2 : 0;
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2), { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s), env: process.env }).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: Error) => {
+      process.stderr.write(`internal error: ${redact(e.stack ?? e.message)}\n`);
+      process.exitCode = 2;
+    },
+  );
+}

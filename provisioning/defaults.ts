@@ -1,0 +1,211 @@
+/**
+ * Role defaults and the schema of every variable this role reads (the `defaults/main.yml` of the
+ * Ansible role it replaces). Each validator returns the normalised value or throws a message that
+ * the inventory loader prefixes with the file and variable name.
+ */
+import { isIP } from "node:net";
+
+export const TARGET_GROUP = "asterisk";
+export const STATE_DIR = "/var/lib/redis-provision";
+
+export type AppendFsync = "always" | "everysec" | "no";
+
+export interface RoleVars {
+  redis_password?: string;
+  redis_password_secret_arn?: string;
+  redis_port: number;
+  redis_bind_address: string;
+  redis_protected_mode: boolean;
+  redis_tcp_keepalive: number;
+  redis_timeout: number;
+  redis_maxmemory: string;
+  redis_maxmemory_policy: string;
+  redis_save_intervals: string[];
+  redis_appendonly: boolean;
+  redis_appendfsync: AppendFsync;
+  redis_loglevel: string;
+  redis_databases: number;
+  redis_app_acl: string;
+  redis_admin_user: string;
+  redis_amazon_linux_package: "valkey" | "redis6";
+  redis_extra_config: Record<string, string>;
+}
+
+export const DEFAULTS: RoleVars = {
+  redis_port: 6379,
+  redis_bind_address: "0.0.0.0",
+  redis_protected_mode: true,
+  redis_tcp_keepalive: 300,
+  redis_timeout: 0,
+  redis_maxmemory: "512mb",
+  redis_maxmemory_policy: "allkeys-lru",
+  redis_save_intervals: ["300 1"],
+  redis_appendonly: true,
+  redis_appendfsync: "everysec",
+  redis_loglevel: "notice",
+  redis_databases: 16,
+  redis_app_acl: "+@all -@dangerous +info +client|setname +client|getname +client|id +client|info",
+  redis_admin_user: "provisioner",
+  redis_amazon_linux_package: "valkey",
+  redis_extra_config: {},
+};
+
+/** Human description + default shown in the README table and `--help`. */
+export const VARIABLE_DOCS: Record<keyof RoleVars, string> = {
+  redis_password: "password of the application user (Redis `default` user); default: env REDIS_PASSWORD",
+  redis_password_secret_arn: "Secrets Manager ARN whose JSON holds `password` (instead of redis_password)",
+  redis_port: "TCP port",
+  redis_bind_address: "space-separated listen addresses",
+  redis_protected_mode: "protected-mode",
+  redis_tcp_keepalive: "tcp-keepalive seconds",
+  redis_timeout: "idle client timeout seconds (0 = never)",
+  redis_maxmemory: "maxmemory (bytes or k/kb/m/mb/g/gb)",
+  redis_maxmemory_policy: "eviction policy",
+  redis_save_intervals: 'RDB snapshot rules, "SECONDS CHANGES" each ([] = no snapshots)',
+  redis_appendonly: "AOF persistence",
+  redis_appendfsync: "AOF fsync policy",
+  redis_loglevel: "loglevel",
+  redis_databases: "number of databases",
+  redis_app_acl: "ACL rules of the application user",
+  redis_admin_user: "ACL user the provisioner uses (its password is generated per host)",
+  redis_amazon_linux_package: "Amazon Linux 2023 package: valkey or redis6",
+  redis_extra_config: "extra redis.conf directives (map name: value), validated by the server",
+};
+
+type Validator = (v: unknown) => unknown;
+
+const fail = (msg: string, v: unknown): never => {
+  throw new Error(`${msg} (got ${JSON.stringify(v)})`);
+};
+
+const int = (min: number, max: number): Validator => (v) => {
+  const n = typeof v === "string" && /^\d+$/.test(v.trim()) ? Number(v) : v;
+  if (typeof n !== "number" || !Number.isInteger(n) || n < min || n > max) fail(`must be an integer ${min}-${max}`, v);
+  return n;
+};
+
+export const bool: Validator = (v) => {
+  if (typeof v === "boolean") return v;
+  const s = String(v).toLowerCase();
+  if (["yes", "true", "1", "on"].includes(s)) return true;
+  if (["no", "false", "0", "off"].includes(s)) return false;
+  return fail("must be a boolean (yes/no/true/false)", v);
+};
+
+const oneOf = (...values: string[]): Validator => (v) => {
+  if (typeof v !== "string" || !values.includes(v)) fail(`must be one of ${values.join(", ")}`, v);
+  return v;
+};
+
+/** A single-line string without control characters (newlines would break the config and the ssh stdin protocol). */
+const line = (what: string, re?: RegExp): Validator => (v) => {
+  if (typeof v !== "string" && typeof v !== "number") fail(`must be a ${what}`, typeof v === "object" ? "<object>" : v);
+  const s = String(v);
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(s)) fail(`must be a ${what} without control characters`, "<hidden>");
+  if (re && !re.test(s)) fail(`must be a ${what}`, s);
+  return s;
+};
+
+/** Never echoes the value: this validator guards a secret. */
+const password: Validator = (v) => {
+  // eslint-disable-next-line no-control-regex
+  if (typeof v !== "string" || v.length < 8 || /[\x00-\x1f\x7f]/.test(v)) {
+    throw new Error("must be a string of at least 8 characters without control characters (value hidden)");
+  }
+  return v;
+};
+
+const MEMORY_RE = /^\d+(b|k|kb|m|mb|g|gb)?$/i;
+
+/** Bytes of a Redis memory value (1k = 1000, 1kb = 1024, ...). */
+export function memoryBytes(v: string): number {
+  const m = /^(\d+)([a-z]*)$/i.exec(v.trim());
+  if (!m) throw new Error(`bad memory value ${v}`);
+  const mult: Record<string, number> = { "": 1, b: 1, k: 1e3, kb: 1024, m: 1e6, mb: 1024 ** 2, g: 1e9, gb: 1024 ** 3 };
+  return Number(m[1]) * mult[m[2].toLowerCase()];
+}
+
+const bindList: Validator = (v) => {
+  const s = line("list of IP addresses")(v) as string;
+  const parts = s.split(/\s+/).filter(Boolean);
+  if (parts.length === 0) fail("must name at least one address", v);
+  for (const p of parts) {
+    const a = p.replace(/^-/, "");
+    if (a !== "*" && !isIP(a)) fail("must be space-separated IP addresses (or *)", v);
+  }
+  return parts.join(" ");
+};
+
+const saveIntervals: Validator = (v) => {
+  if (!Array.isArray(v)) return fail('must be a list of "SECONDS CHANGES" entries', v);
+  return v.map((e) => {
+    let pair: unknown[];
+    if (typeof e === "string") pair = e.trim().split(/\s+/);
+    else if (Array.isArray(e)) pair = e;
+    else if (e && typeof e === "object") pair = [(e as Record<string, unknown>).seconds, (e as Record<string, unknown>).changes];
+    else pair = [e];
+    if (pair.length !== 2 || !pair.every((x) => /^\d+$/.test(String(x)) && Number(x) > 0)) {
+      fail('each entry must be "SECONDS CHANGES" or {seconds, changes} with positive integers', e);
+    }
+    return `${Number(pair[0])} ${Number(pair[1])}`;
+  });
+};
+
+const extraConfig: Validator = (v) => {
+  if (!v || typeof v !== "object" || Array.isArray(v)) return fail("must be a map of directive: value", v);
+  const out: Record<string, string> = {};
+  for (const [k, val] of Object.entries(v as Record<string, unknown>)) {
+    if (!/^[a-z][a-z0-9-]*$/.test(k)) fail("directive names are lowercase words with dashes", k);
+    if (["user", "requirepass", "dir", "dbfilename", "appenddirname", "include", "aclfile", "rename-command"].includes(k)) {
+      fail(`directive ${k} is managed by the role and cannot be overridden`, k);
+    }
+    out[k] = line("single-line value")(val) as string;
+  }
+  return out;
+};
+
+export const VALIDATORS: Record<keyof RoleVars, Validator> = {
+  redis_password: password,
+  redis_password_secret_arn: line("Secrets Manager ARN", /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/),
+  redis_port: int(1, 65535),
+  redis_bind_address: bindList,
+  redis_protected_mode: bool,
+  redis_tcp_keepalive: int(0, 86400),
+  redis_timeout: int(0, 31536000),
+  redis_maxmemory: line("memory size like 512mb", MEMORY_RE),
+  redis_maxmemory_policy: oneOf(
+    "noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
+  ),
+  redis_save_intervals: saveIntervals,
+  redis_appendonly: bool,
+  redis_appendfsync: oneOf("always", "everysec", "no"),
+  redis_loglevel: oneOf("debug", "verbose", "notice", "warning"),
+  redis_databases: int(1, 10000),
+  redis_app_acl: line("list of ACL rules", /^([+-]@?[a-z|-]+|~\S+|&\S+|%R?W?~\S+|allkeys|allchannels|allcommands|nocommands|resetkeys|resetchannels)(\s+([+-]@?[a-z|-]+|~\S+|&\S+|%R?W?~\S+|allkeys|allchannels|allcommands|nocommands|resetkeys|resetchannels))*$/),
+  redis_admin_user: line("ACL user name", /^[a-z][a-z0-9_-]{0,63}$/),
+  redis_amazon_linux_package: oneOf("valkey", "redis6"),
+  redis_extra_config: extraConfig,
+};
+
+/** Connection variables understood (Ansible names). */
+export const CONNECTION_VARS = [
+  "ansible_host",
+  "ansible_port",
+  "ansible_user",
+  "ansible_ssh_private_key_file",
+  "ansible_become",
+  "ansible_ssh_common_args",
+  "ansible_ssh_extra_args",
+  "ansible_timeout",
+] as const;
+
+/** Ansible variables that are accepted only with the value(s) this tool implements; others are errors. */
+export const ACCEPTED_ANSIBLE_VARS: Record<string, (v: unknown) => boolean> = {
+  ansible_connection: (v) => v === "ssh" || v === "smart",
+  ansible_become_method: (v) => v === "sudo",
+  ansible_become_user: (v) => v === "root",
+  ansible_python_interpreter: () => true,
+  ansible_ssh_pipelining: () => true,
+  ansible_pipelining: () => true,
+};

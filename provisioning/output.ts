@@ -1,0 +1,93 @@
+/**
+ * Ansible-like output: one line per task per host as it finishes, then a recap line per host
+ *   HOST : ok=N changed=N failed=N unreachable=N skipped=N
+ * (ok counts changed tasks too, as in Ansible). With --json, a single JSON document on stdout at the
+ * end instead. Everything printed passes through the secret redactor.
+ */
+import { redact } from "./secrets";
+
+export type Status = "ok" | "changed" | "failed" | "skipped" | "unreachable";
+
+export interface TaskResult {
+  task: string;
+  status: Status;
+  msg: string;
+  handler?: boolean;
+  diff?: string;
+}
+
+export interface Recap {
+  ok: number;
+  changed: number;
+  failed: number;
+  unreachable: number;
+  skipped: number;
+}
+
+export interface HostReport {
+  tasks: TaskResult[];
+  recap: Recap;
+}
+
+export interface OutputOptions {
+  json: boolean;
+  diff: boolean;
+  check: boolean;
+  write?: (s: string) => void;
+}
+
+export function recapOf(tasks: TaskResult[]): Recap {
+  const r: Recap = { ok: 0, changed: 0, failed: 0, unreachable: 0, skipped: 0 };
+  for (const t of tasks) {
+    if (t.status === "ok" || t.status === "changed") r.ok++;
+    if (t.status === "changed") r.changed++;
+    if (t.status === "failed") r.failed++;
+    if (t.status === "unreachable") r.unreachable++;
+    if (t.status === "skipped") r.skipped++;
+  }
+  return r;
+}
+
+export class Output {
+  readonly hosts = new Map<string, TaskResult[]>();
+  private readonly write: (s: string) => void;
+
+  constructor(private readonly opts: OutputOptions) {
+    this.write = opts.write ?? ((s) => process.stdout.write(s));
+  }
+
+  start(hostNames: string[]): void {
+    for (const h of hostNames) this.hosts.set(h, []);
+    if (!this.opts.json) this.write(`PLAY [redis on ${hostNames.length} host(s)]${this.opts.check ? " (check mode)" : ""}\n`);
+  }
+
+  task(host: string, t: TaskResult): void {
+    const clean: TaskResult = { ...t, msg: redact(t.msg), diff: t.diff === undefined ? undefined : redact(t.diff) };
+    this.hosts.get(host)!.push(clean);
+    if (this.opts.json) return;
+    const name = clean.handler ? `RUNNING HANDLER [${clean.task}]` : clean.task;
+    this.write(`${clean.status}: [${host}] ${name}${clean.msg ? ` => ${clean.msg}` : ""}\n`);
+    if (this.opts.diff && clean.diff) this.write(clean.diff);
+  }
+
+  failedHosts(): string[] {
+    return [...this.hosts].filter(([, ts]) => ts.some((t) => t.status === "failed" || t.status === "unreachable")).map(([h]) => h);
+  }
+
+  finish(elapsedMs: number): void {
+    const report: Record<string, HostReport> = {};
+    for (const [h, ts] of this.hosts) report[h] = { tasks: ts, recap: recapOf(ts) };
+    if (this.opts.json) {
+      this.write(
+        `${redact(JSON.stringify({ check: this.opts.check, hosts: report, failed: this.failedHosts(), elapsed_ms: elapsedMs }, null, 2))}\n`,
+      );
+      return;
+    }
+    const width = Math.max(...[...this.hosts.keys()].map((h) => h.length), 4);
+    this.write("\nPLAY RECAP\n");
+    for (const [h, { recap: r }] of Object.entries(report)) {
+      this.write(`${h.padEnd(width)} : ok=${r.ok} changed=${r.changed} failed=${r.failed} unreachable=${r.unreachable} skipped=${r.skipped}\n`);
+    }
+    this.write(`(${(elapsedMs / 1000).toFixed(2)} s)\n`);
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * Pure rendering of templates/redis.conf.hbs with Handlebars in strict mode: a variable missing from
+ * the context is an error, never an empty string. `{{#since "7.0.0"}}` keeps a block only when the
+ * installed server (its Redis-compatible version) knows the directives inside.
+ */
+import Handlebars from "handlebars";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { RoleVars } from "./defaults";
+import { OsProfile, versionAtLeast } from "./os";
+
+export interface ServerInfo {
+  flavor: "redis" | "valkey";
+  version: string;
+  /** Redis-compatible version used for directive gating. */
+  compat: string;
+}
+
+export interface RenderContext {
+  os_label: string;
+  server: ServerInfo;
+  bind: string;
+  protected_mode: "yes" | "no";
+  port: number;
+  timeout: number;
+  tcp_keepalive: number;
+  pidfile: string | null;
+  loglevel: string;
+  logfile: string;
+  databases: number;
+  app_user: { password_hash: string; rules: string };
+  admin_user: { name: string; password_hash: string };
+  save: string[];
+  dir: string;
+  appendonly: "yes" | "no";
+  appendfsync: string;
+  maxmemory: string;
+  maxmemory_policy: string;
+  extra: Record<string, string>;
+}
+
+export const TEMPLATE_PATH = join(__dirname, "..", "templates", "redis.conf.hbs");
+
+export const sha256 = (s: string): string => createHash("sha256").update(s, "utf8").digest("hex");
+
+const yesNo = (b: boolean): "yes" | "no" => (b ? "yes" : "no");
+
+/** Builds the template context; passwords enter only as SHA-256 hashes. */
+export function buildContext(
+  vars: RoleVars,
+  profile: OsProfile,
+  server: ServerInfo,
+  secrets: { app: string; admin: string },
+): RenderContext {
+  return {
+    os_label: profile.label,
+    server,
+    bind: vars.redis_bind_address,
+    protected_mode: yesNo(vars.redis_protected_mode),
+    port: vars.redis_port,
+    timeout: vars.redis_timeout,
+    tcp_keepalive: vars.redis_tcp_keepalive,
+    pidfile: profile.pidFile,
+    loglevel: vars.redis_loglevel,
+    logfile: profile.logFile,
+    databases: vars.redis_databases,
+    app_user: { password_hash: sha256(secrets.app), rules: vars.redis_app_acl },
+    admin_user: { name: vars.redis_admin_user, password_hash: sha256(secrets.admin) },
+    save: vars.redis_save_intervals,
+    dir: profile.dataDir,
+    appendonly: yesNo(vars.redis_appendonly),
+    appendfsync: vars.redis_appendfsync,
+    maxmemory: vars.redis_maxmemory,
+    maxmemory_policy: vars.redis_maxmemory_policy,
+    extra: vars.redis_extra_config,
+  };
+}
+
+const hb = Handlebars.create();
+hb.registerHelper("since", function (this: unknown, min: unknown, options: Handlebars.HelperOptions) {
+  const root = options.data?.root as RenderContext;
+  if (typeof min !== "string") throw new Error("since: expects a version string");
+  return versionAtLeast(root.server.compat, min) ? options.fn(this) : options.inverse(this);
+});
+
+const compiled = new Map<string, Handlebars.TemplateDelegate>();
+
+/** Renders a template (pure: same input, same output). Throws on a missing variable. */
+export function render(template: string, ctx: RenderContext): string {
+  let fn = compiled.get(template);
+  if (!fn) {
+    fn = hb.compile(template, { strict: true, noEscape: true });
+    compiled.set(template, fn);
+  }
+  // Collapse the blank lines left by skipped blocks so that output is stable and tidy.
+  return `${fn(ctx).replace(/\n{3,}/g, "\n\n").trimEnd()}\n`;
+}
+
+let templateText: string | undefined;
+export function renderRedisConf(ctx: RenderContext): string {
+  templateText ??= readFileSync(TEMPLATE_PATH, "utf8");
+  return render(templateText, ctx);
+}
+
+/** Hides password hashes (and anything after `>` in ACL rules) in text shown to people. */
+export function maskSecrets(text: string): string {
+  return text.replace(/#[0-9a-f]{64}/g, "#<hidden>").replace(/(\s)>\S+/g, "$1><hidden>");
+}
