@@ -4,22 +4,28 @@ import { TerraformOutput, TerraformResource, TerraformStack } from "cdktf";
 import { Construct } from "constructs";
 import { Compute } from "../modules/compute";
 import { Data } from "../modules/data";
+import { Egress } from "../modules/egress";
 import { applyGuardrails } from "../modules/guardrails";
+import { Lambdas, lambdaSecurityGroup, snake } from "../modules/lambdas";
+import { Monitoring } from "../modules/monitoring";
 import { Network } from "../modules/network";
 import { applyBackend } from "./backend";
-import type { CampaignConfig } from "./config";
+import { SCHEDULED_FUNCTIONS, budgetProblems, type CampaignConfig } from "./config";
 
 /** The module of the old HCL code each of this stack's constructs replaces. */
 const OLD_MODULES = { data: "module.data", compute: "module.compute" } as const;
 
 /**
- * One environment of the campaign system: network, data (RDS + RDS Proxy) and compute (the
- * Asterisk host with Redis). Stack name `campaign-<environment>`.
+ * One environment of the campaign system: network, data (RDS + RDS Proxy), compute (the
+ * Asterisk host with Redis), the six Lambdas wired to both, and their alarms. Stack name
+ * `campaign-<environment>`.
  */
 export class CampaignStack extends TerraformStack {
   readonly network: { vpcId: string; vpcCidr: string; privateSubnetIds: string[] };
   readonly data: Data;
   readonly compute: Compute;
+  readonly lambdas: Lambdas;
+  readonly monitoring: Monitoring;
 
   constructor(scope: Construct, readonly config: CampaignConfig) {
     super(scope, `${config.project}-${config.environment}`);
@@ -33,8 +39,9 @@ export class CampaignStack extends TerraformStack {
 
     const net = config.network;
     let asteriskSubnetId: string;
+    let created: Network | undefined;
     if (net.mode === "create") {
-      const created = new Network(this, "network", { name, ...net });
+      created = new Network(this, "network", { name, ...net });
       this.network = created;
       asteriskSubnetId = created.publicSubnetId;
     } else {
@@ -42,7 +49,35 @@ export class CampaignStack extends TerraformStack {
       asteriskSubnetId = net.asteriskSubnetId;
     }
 
+    // The Lambda security group first: it is the source the proxy (5432) and Redis (6379) allow.
+    const { lambdas, redis } = config;
+    const egressMode = net.egress ?? "endpoint";
+    const lambdaSg = lambdaSecurityGroup(this, {
+      name,
+      vpcId: this.network.vpcId,
+      vpcCidr: this.network.vpcCidr,
+      vpcPorts: [
+        { port: redis.port, description: "Redis on the Asterisk host" },
+        { port: lambdas.ari.port, description: "Asterisk ARI (dialer-worker)" },
+      ],
+      egress: egressMode,
+    });
+    if (egressMode === "endpoint") {
+      new Egress(this, "egress", {
+        mode: "endpoint",
+        name,
+        region: config.region,
+        vpcId: this.network.vpcId,
+        privateSubnetIds: this.network.privateSubnetIds,
+        clientSecurityGroupIds: [lambdaSg.id],
+      });
+    } else if (created) {
+      // On an existing VPC "nat" means its private subnets already route through one.
+      new Egress(this, "egress", { mode: "nat", name, publicSubnetId: created.publicSubnetId, privateRouteTableId: created.privateRouteTableId });
+    }
+
     const db = config.database;
+    const { enabled: _viaProxy, allowedCidrs: proxyCidrs, ...pool } = config.proxy;
     this.data = new Data(this, "data", {
       name,
       region: config.region,
@@ -59,10 +94,11 @@ export class CampaignStack extends TerraformStack {
       multiAz: db.multiAz,
       backupRetentionDays: db.backupRetentionDays,
       deletionProtection: db.deletionProtection,
-      ...config.proxy,
+      ...pool,
+      proxyClients: { securityGroupIds: [lambdaSg.id], cidrs: proxyCidrs ?? [] },
     });
 
-    const { asterisk, redis } = config;
+    const { asterisk } = config;
     this.compute = new Compute(this, "compute", {
       name,
       region: config.region,
@@ -77,7 +113,7 @@ export class CampaignStack extends TerraformStack {
       sipCidrs: asterisk.sipCidrs,
       rtpPorts: asterisk.rtpPorts,
       redisPort: redis.port,
-      redisClients: redis.allowedCidrs ? { cidrs: redis.allowedCidrs } : undefined,
+      redisClients: { securityGroupIds: [lambdaSg.id], cidrs: redis.allowedCidrs ?? [] },
       redisMaxmemory: redis.maxmemory,
       redisMaxmemoryPolicy: redis.maxmemoryPolicy,
       redisAppendonly: redis.appendonly,
@@ -92,6 +128,46 @@ export class CampaignStack extends TerraformStack {
       rds_endpoint: { value: this.data.instance.address, description: "Direct RDS endpoint (admin tools, migrations)" },
       asterisk_private_ip: { value: this.compute.instance.privateIp, description: "Private IP of the Asterisk host" },
     });
+
+    this.lambdas = new Lambdas(this, "lambdas", {
+      name,
+      privateSubnetIds: this.network.privateSubnetIds,
+      securityGroupId: lambdaSg.id,
+      database: { endpoint: this.data.proxy.endpoint, name: db.databaseName, secretArn: this.data.masterSecretArn },
+      redis: { host: this.compute.instance.privateIp, port: this.compute.redisPort, passwordSecretArn: this.compute.redisPasswordSecretArn },
+      ari: { host: this.compute.instance.privateIp, port: lambdas.ari.port, user: lambdas.ari.user },
+      architecture: lambdas.architecture,
+      functions: lambdas.functions,
+      schedules: lambdas.schedules,
+      logRetentionDays: lambdas.logRetentionDays,
+      logLevel: lambdas.logLevel,
+    });
+    const functionNames = Object.fromEntries(
+      Object.values(this.lambdas.functions).map(({ spec, function: fn }) => [snake(spec.name), fn.functionName]),
+    );
+    this.monitoring = new Monitoring(this, "monitoring", {
+      name,
+      proxyName: this.data.proxy.name,
+      redisInstanceId: this.compute.instance.id,
+      functionNames,
+      alarmEmail: config.monitoring.alarmEmail,
+    });
+    const direct = Object.values(this.lambdas.functions).filter(
+      ({ spec }) => !(SCHEDULED_FUNCTIONS as readonly string[]).includes(spec.name),
+    );
+    this.outputs({
+      ...Object.fromEntries(
+        direct.map(({ spec, function: fn }) => [
+          `${snake(spec.name)}_function_name`,
+          { value: fn.functionName, description: `Lambda ${spec.name} (invoked directly)` },
+        ]),
+      ),
+      lambda_security_group_id: { value: lambdaSg.id, description: "Security group of the Lambdas (source of 5432 on the proxy, 6379 on Redis)" },
+      ari_password_secret_arn: { value: this.lambdas.ariPasswordSecretArn, description: "Secrets Manager ARN of the ARI password {\"password\": ...}" },
+      alarm_topic_arn: { value: this.monitoring.topicArn, description: "SNS topic of the alarms" },
+    });
+    // Connection budget at synth, also for stacks built without buildApp()'s config validation.
+    this.node.addValidation({ validate: () => budgetProblems(config) });
     this.addMoves();
     applyGuardrails(this);
   }

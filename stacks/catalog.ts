@@ -60,3 +60,8 @@ export function parseRedisBytes(text: string): number | undefined {
 
 /** Memory the Asterisk host keeps for the OS, Asterisk and the Node.js worker besides Redis. */
 export const ASTERISK_HOST_RESERVED_MIB = 512;
+
+/** The retention periods CloudWatch Logs accepts, in days. */
+export const LOG_RETENTION_DAYS: readonly number[] = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+];

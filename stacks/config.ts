@@ -1,4 +1,6 @@
-import { ASTERISK_HOST_RESERVED_MIB, EC2_MEMORY_MIB, RDS_CLASSES, parseRedisBytes } from "./catalog";
+import { FUNCTION_NAMES, LAMBDA_FUNCTIONS, type FunctionName } from "../lambdas/manifest";
+import { budgetProblem, connectionBudget } from "./budget";
+import { ASTERISK_HOST_RESERVED_MIB, EC2_MEMORY_MIB, LOG_RETENTION_DAYS, RDS_CLASSES, parseRedisBytes } from "./catalog";
 import { Problems, cidrContains, cidrOverlaps, parseCidr } from "./validation";
 
 /** The network the campaign system lives in: a VPC this stack creates, or an existing one. */
@@ -13,6 +15,8 @@ export type NetworkConfig =
       privateSubnetCidrs: string[];
       /** Public subnet for the Asterisk host (SIP/RTP reach it from the carrier), in the first AZ. */
       publicSubnetCidr: string;
+      /** How the private subnets reach Secrets Manager. Default: "endpoint". */
+      egress?: EgressMode;
     }
   | {
       mode: "existing";
@@ -23,7 +27,18 @@ export type NetworkConfig =
       privateSubnetIds: string[];
       /** Subnet of the Asterisk host. */
       asteriskSubnetId: string;
+      /**
+       * How the private subnets reach Secrets Manager. Default: "endpoint". "nat" on an existing
+       * VPC creates nothing: its private subnets must already route through a NAT gateway.
+       */
+      egress?: EgressMode;
     };
+
+/**
+ * "endpoint": a Secrets Manager interface endpoint in the private subnets (the only AWS API the
+ * Lambdas call). "nat": a NAT gateway in the public subnet and a default route for the private ones.
+ */
+export type EgressMode = "endpoint" | "nat";
 
 export interface DatabaseConfig {
   /** RDS instance identifier; changing it replaces the instance. */
@@ -55,6 +70,13 @@ export interface ProxyConfig {
   idleClientTimeout: number;
   /** TLS between clients and the proxy. Guardrails refuse false. */
   requireTls: boolean;
+  /**
+   * Whether the Lambdas go through RDS Proxy. Default: true. false is refused for now (modules/data
+   * always creates the proxy); the connection budget is then checked against the instance itself.
+   */
+  enabled?: boolean;
+  /** CIDRs allowed to the proxy on 5432 besides the Lambda security group (opt-in). Default: none. */
+  allowedCidrs?: string[];
 }
 
 export interface AsteriskConfig {
@@ -79,7 +101,7 @@ export interface RedisConfig {
   maxmemory: string;
   maxmemoryPolicy: string;
   appendonly: boolean;
-  /** Sources allowed to 6379. Default: the VPC CIDR. */
+  /** CIDRs allowed to 6379 besides the Lambda security group (opt-in). Default: none. */
   allowedCidrs?: string[];
 }
 
@@ -99,6 +121,39 @@ export type BackendConfig =
       useLockfile?: boolean;
     };
 
+/** The functions EventBridge invokes on a schedule; the others are invoked directly. */
+export const SCHEDULED_FUNCTIONS = ["dialer-worker", "status-checker"] as const satisfies readonly FunctionName[];
+
+/** Size and limits of one Lambda function. */
+export interface LambdaFunctionConfig {
+  memoryMb: number;
+  timeoutSeconds: number;
+  /** Reserved concurrency: required, it bounds the function's database connections (budget). */
+  reservedConcurrency: number;
+}
+
+export interface LambdasConfig {
+  architecture: "arm64" | "x86_64";
+  /** CloudWatch Logs retention of each function's log group, in days. */
+  logRetentionDays: number;
+  /** Database connections one execution environment holds (the handlers keep exactly one). */
+  connectionsPerEnvironment: number;
+  /** Connections kept free for migrations, admin tools and monitoring (connection budget). */
+  connectionHeadroom: number;
+  /** EventBridge schedule of each scheduled function: `rate(...)` or `cron(...)`. */
+  schedules: Record<(typeof SCHEDULED_FUNCTIONS)[number], string>;
+  functions: Record<FunctionName, LambdaFunctionConfig>;
+  /** Asterisk ARI on the Asterisk host (dialer-worker): port and user; the password is generated. */
+  ari: { port: number; user: string };
+  /** LOG_LEVEL of every function. Default: the functions' own (info). */
+  logLevel?: "debug" | "info" | "warn" | "error";
+}
+
+export interface MonitoringConfig {
+  /** E-mail subscribed to the alarm topic (confirmed by the recipient). Default: no subscription. */
+  alarmEmail?: string;
+}
+
 export interface CampaignConfig {
   project: string;
   environment: string;
@@ -108,6 +163,8 @@ export interface CampaignConfig {
   proxy: ProxyConfig;
   asterisk: AsteriskConfig;
   redis: RedisConfig;
+  lambdas: LambdasConfig;
+  monitoring: MonitoringConfig;
   backend: BackendConfig;
   /** Extra tags on every resource (Project, Environment and ManagedBy are always set). */
   tags?: Record<string, string>;
@@ -135,11 +192,88 @@ export function validateCampaignConfig(config: CampaignConfig): string[] {
   p.matches("region", config.region, REGION, "an AWS region such as us-east-1");
   const vpcCidr = validateNetwork(p.at("network"), config.network, config.region);
   validateDatabase(p.at("database"), config.database);
-  validateProxy(p.at("proxy"), config.proxy);
+  validateProxy(p.at("proxy"), config.proxy, vpcCidr);
   validateAsterisk(p.at("asterisk"), config.asterisk);
   validateRedis(p.at("redis"), config.redis, config.asterisk?.instanceType, vpcCidr);
+  if (validateLambdas(p.at("lambdas"), config.lambdas, config.redis?.port)) validateBudget(p.at("lambdas"), config);
+  validateMonitoring(p.at("monitoring"), config.monitoring);
   validateBackend(p.at("backend"), config.backend);
   return [...p.all];
+}
+
+/** The connection budget of an environment's config (undefined if the class is unknown). */
+export function budgetOf(config: CampaignConfig) {
+  return connectionBudget({
+    instanceClass: config.database.instanceClass,
+    viaProxy: config.proxy.enabled ?? true,
+    maxConnectionsPercent: config.proxy.maxConnectionsPercent,
+    headroom: config.lambdas.connectionHeadroom,
+    connectionsPerEnvironment: config.lambdas.connectionsPerEnvironment,
+    functions: LAMBDA_FUNCTIONS.map((f) => ({
+      name: f.name,
+      reservedConcurrency: config.lambdas.functions[f.name].reservedConcurrency,
+      usesDatabase: f.uses.database,
+    })),
+  });
+}
+
+/** The connection budget's problem lines (none when it fits); the stack re-checks it at synth. */
+export function budgetProblems(config: CampaignConfig): string[] {
+  const p = new Problems(config.environment);
+  validateBudget(p.at("lambdas"), config);
+  return [...p.all];
+}
+
+/** Connection budget: the functions' database connections must fit what the proxy (or instance) may open. */
+function validateBudget(p: Problems, config: CampaignConfig): void {
+  if (!config.database || !config.proxy || !Number.isInteger(config.proxy.maxConnectionsPercent)) return;
+  const problem = budgetProblem(budgetOf(config));
+  if (problem) p.add("functions", problem.message, problem.allowed);
+}
+
+const SCHEDULE = /^(rate\((1 (minute|hour|day)|[1-9]\d* (minutes|hours|days))\)|cron\([^()]+\))$/;
+
+/** Returns whether the section is complete enough for the connection budget. */
+function validateLambdas(p: Problems, l: LambdasConfig | undefined, redisPort: number | undefined): boolean {
+  if (!l) {
+    p.add("", "is required");
+    return false;
+  }
+  p.oneOf("architecture", l.architecture, ["arm64", "x86_64"] as const);
+  p.oneOf("logRetentionDays", l.logRetentionDays, LOG_RETENTION_DAYS);
+  let ok = p.integer("connectionsPerEnvironment", l.connectionsPerEnvironment, 1, 10);
+  ok = p.integer("connectionHeadroom", l.connectionHeadroom, 0, 1000) && ok;
+  for (const name of SCHEDULED_FUNCTIONS) {
+    p.matches(`schedules.${name}`, l.schedules?.[name], SCHEDULE, "rate(1 minute), rate(5 minutes), cron(...)");
+  }
+  for (const name of Object.keys(l.functions ?? {})) {
+    if (!(FUNCTION_NAMES as readonly string[]).includes(name)) p.add(`functions.${name}`, "is not a function", FUNCTION_NAMES.join(", "));
+  }
+  for (const name of FUNCTION_NAMES) {
+    const f = l.functions?.[name];
+    const fp = p.at(`functions.${name}`);
+    if (!f) {
+      ok = false;
+      fp.add("", "is required", "{ memoryMb, timeoutSeconds, reservedConcurrency }");
+      continue;
+    }
+    fp.integer("memoryMb", f.memoryMb, 128, 10240);
+    fp.integer("timeoutSeconds", f.timeoutSeconds, 1, 900);
+    ok = fp.integer("reservedConcurrency", f.reservedConcurrency, 1, 1000) && ok;
+  }
+  const ari = p.at("ari");
+  if (!l.ari) ari.add("", "is required", "{ port, user }");
+  else {
+    if (ari.integer("port", l.ari.port, 1024, 65535) && l.ari.port === redisPort) ari.add("port", `${l.ari.port} is the Redis port`);
+    ari.matches("user", l.ari.user, /^[a-z][a-z0-9_-]{0,31}$/, "lowercase letters, digits, dashes and underscores");
+  }
+  if (l.logLevel !== undefined) p.oneOf("logLevel", l.logLevel, ["debug", "info", "warn", "error"] as const);
+  return ok;
+}
+
+function validateMonitoring(p: Problems, m: MonitoringConfig | undefined): void {
+  if (!m) return p.add("", "is required", "{} or { alarmEmail }");
+  if (m.alarmEmail !== undefined) p.matches("alarmEmail", m.alarmEmail, /^[^\s@]+@[^\s@]+\.[^\s@]+$/, "an e-mail address, or leave unset");
 }
 
 function validateNetwork(p: Problems, n: NetworkConfig | undefined, region: string): string | undefined {
@@ -148,6 +282,7 @@ function validateNetwork(p: Problems, n: NetworkConfig | undefined, region: stri
     return undefined;
   }
   if (!p.oneOf("mode", n.mode, ["create", "existing"] as const)) return undefined;
+  if (n.egress !== undefined) p.oneOf("egress", n.egress, ["endpoint", "nat"] as const);
   const vpcOk = p.cidr("vpcCidr", n.vpcCidr);
   if (n.mode === "existing") {
     p.matches("vpcId", n.vpcId, /^vpc-[0-9a-f]{8,17}$/, "vpc- followed by 8 or 17 hex digits");
@@ -209,7 +344,7 @@ function validateDatabase(p: Problems, d: DatabaseConfig | undefined): void {
   if (typeof d.deletionProtection !== "boolean") p.add("deletionProtection", "must be true or false");
 }
 
-function validateProxy(p: Problems, x: ProxyConfig | undefined): void {
+function validateProxy(p: Problems, x: ProxyConfig | undefined, vpcCidr: string | undefined): void {
   if (!x) return p.add("", "is required");
   p.integer("connectionBorrowTimeout", x.connectionBorrowTimeout, 1, 3600);
   p.integer("maxConnectionsPercent", x.maxConnectionsPercent, 1, 100);
@@ -218,6 +353,20 @@ function validateProxy(p: Problems, x: ProxyConfig | undefined): void {
   }
   p.integer("idleClientTimeout", x.idleClientTimeout, 1, 28800);
   if (x.requireTls !== true) p.add("requireTls", "must be true: clients reach the proxy only over TLS", "true");
+  if (x.enabled === false) {
+    p.add("enabled", "false is not deployable yet: modules/data always creates the proxy and the Lambdas' TLS trusts its certificate", "true");
+  }
+  vpcOnlyCidrs(p, "allowedCidrs", x.allowedCidrs, vpcCidr, "the proxy");
+}
+
+/** An opt-in list of extra CIDR sources of a VPC-only port: each must lie inside the VPC. */
+function vpcOnlyCidrs(p: Problems, key: string, cidrs: string[] | undefined, vpcCidr: string | undefined, what: string): void {
+  if (cidrs === undefined || !p.cidrList(key, cidrs, { minItems: 1 }) || !vpcCidr) return;
+  const vpc = parseCidr(vpcCidr)!;
+  cidrs.forEach((c, i) => {
+    const cidr = parseCidr(c);
+    if (cidr && !cidrContains(vpc, cidr)) p.add(`${key}[${i}]`, `${c} is outside the VPC ${vpcCidr}: ${what} is VPC-only`, `CIDRs inside ${vpcCidr}`);
+  });
 }
 
 function validateAsterisk(p: Problems, a: AsteriskConfig | undefined): void {
@@ -261,13 +410,7 @@ function validateRedis(p: Problems, r: RedisConfig | undefined, instanceType: st
       }
     }
   }
-  if (r.allowedCidrs !== undefined && p.cidrList("allowedCidrs", r.allowedCidrs, { minItems: 1 }) && vpcCidr) {
-    const vpc = parseCidr(vpcCidr)!;
-    r.allowedCidrs.forEach((c, i) => {
-      const cidr = parseCidr(c);
-      if (cidr && !cidrContains(vpc, cidr)) p.add(`allowedCidrs[${i}]`, `${c} is outside the VPC ${vpcCidr}: Redis is VPC-only`, `CIDRs inside ${vpcCidr}`);
-    });
-  }
+  vpcOnlyCidrs(p, "allowedCidrs", r.allowedCidrs, vpcCidr, "Redis");
 }
 
 function validateBackend(p: Problems, b: BackendConfig | undefined): void {

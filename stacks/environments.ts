@@ -1,4 +1,4 @@
-import type { CampaignConfig } from "./config";
+import type { CampaignConfig, LambdaFunctionConfig, LambdasConfig } from "./config";
 
 /**
  * The campaign system's environments: the one place their values live. Each becomes the stack
@@ -23,6 +23,25 @@ const shared = {
     appendonly: true,
   },
 } as const;
+
+/**
+ * Lambda settings both environments share. Reserved concurrency is per environment: the sum over
+ * the functions (all use the database) must fit the connection budget (README: "Connection budget").
+ */
+const lambdas = (functions: LambdasConfig["functions"], logRetentionDays: number): LambdasConfig => ({
+  architecture: "arm64",
+  logRetentionDays,
+  connectionsPerEnvironment: 1,
+  connectionHeadroom: 10,
+  schedules: { "dialer-worker": "rate(1 minute)", "status-checker": "rate(1 minute)" },
+  functions,
+  ari: { port: 8088, user: "campaign_dialer" },
+});
+const fn = (reservedConcurrency: number, timeoutSeconds = 30, memoryMb = 256): LambdaFunctionConfig => ({
+  memoryMb,
+  timeoutSeconds,
+  reservedConcurrency,
+});
 
 export const dev: CampaignConfig = {
   ...shared,
@@ -55,6 +74,19 @@ export const dev: CampaignConfig = {
     sipCidrs: ["198.51.100.0/24"],
     rtpPorts: [10000, 20000],
   },
+  // db.t3.micro: 87 × 100 % − 10 headroom = 77 connections; these reserve 18.
+  lambdas: lambdas(
+    {
+      "validate-campaign": fn(2),
+      dispatcher: fn(2, 60),
+      "enrich-dial-task": fn(5),
+      "dialer-worker": fn(5, 60),
+      "status-checker": fn(2),
+      "report-generator": fn(2),
+    },
+    14,
+  ),
+  monitoring: {},
   backend: { type: "local" },
 };
 
@@ -90,6 +122,20 @@ export const prod: CampaignConfig = {
     sipCidrs: ["198.51.100.0/24"],
     rtpPorts: [10000, 20000],
   },
+  // db.t3.small: 198 × 100 % − 10 headroom = 188 connections; these reserve 130.
+  lambdas: lambdas(
+    {
+      "validate-campaign": fn(10),
+      dispatcher: fn(10, 60),
+      "enrich-dial-task": fn(40),
+      "dialer-worker": fn(50, 60),
+      "status-checker": fn(10),
+      "report-generator": fn(10, 30, 512),
+    },
+    90,
+  ),
+  // Replace with the on-call address before deploying; AWS mails it a confirmation link.
+  monitoring: { alarmEmail: "campaign-alerts@example.com" },
   backend: {
     type: "s3",
     bucket: "campaign-terraform-state",

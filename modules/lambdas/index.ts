@@ -1,0 +1,293 @@
+import { join } from "node:path";
+import { CloudwatchEventRule } from "@cdktf/provider-aws/lib/cloudwatch-event-rule";
+import { CloudwatchEventTarget } from "@cdktf/provider-aws/lib/cloudwatch-event-target";
+import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group";
+import { IamRole } from "@cdktf/provider-aws/lib/iam-role";
+import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy";
+import { IamRolePolicyAttachment } from "@cdktf/provider-aws/lib/iam-role-policy-attachment";
+import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function";
+import { LambdaPermission } from "@cdktf/provider-aws/lib/lambda-permission";
+import { SecretsmanagerSecret } from "@cdktf/provider-aws/lib/secretsmanager-secret";
+import { SecretsmanagerSecretVersion } from "@cdktf/provider-aws/lib/secretsmanager-secret-version";
+import { SecurityGroup, type SecurityGroupEgress } from "@cdktf/provider-aws/lib/security-group";
+import { Password } from "@cdktf/provider-random/lib/password";
+import { AssetType, Fn, TerraformAsset } from "cdktf";
+import { Construct } from "constructs";
+import { LAMBDA_FUNCTIONS, type EnvVarName, type FunctionName, type LambdaFunctionSpec } from "../../lambdas/manifest";
+import { at, nameTag } from "../address";
+import { egress as rule } from "../rules";
+import { ROOT, ensureBundles } from "./bundles";
+import { zipDirectory } from "./zip";
+
+/** Size and limits of one function. */
+export interface FunctionSettings {
+  /** @default the manifest's memorySizeMb (256) */
+  readonly memoryMb?: number;
+  /** @default the manifest's timeoutSeconds */
+  readonly timeoutSeconds?: number;
+  /** Reserved concurrency; bounds the function's database connections. @default unreserved */
+  readonly reservedConcurrency?: number;
+}
+
+export interface LambdasProps {
+  /** Name prefix of every resource, e.g. `campaign-prod`; functions are `<name>-<function>`. */
+  readonly name: string;
+  /** Private subnets the functions run in. */
+  readonly privateSubnetIds: string[];
+  /** The Lambda security group (see {@link lambdaSecurityGroup}): the source the proxy and Redis allow. */
+  readonly securityGroupId: string;
+  /** The database through RDS Proxy. */
+  readonly database: { readonly endpoint: string; readonly name: string; readonly secretArn: string };
+  /** Redis on the Asterisk host. */
+  readonly redis: { readonly host: string; readonly port: number; readonly passwordSecretArn: string };
+  /** Asterisk ARI on the Asterisk host; the password is generated here into a secret. */
+  readonly ari: { readonly host: string; readonly port: number; readonly user: string };
+
+  /** Directory with one `<function>/index.js` bundle per function. @default `<repo>/build/lambdas` */
+  readonly bundleDir?: string;
+  /** Where the deterministic zips are written. @default `<repo>/build/lambda-zips` */
+  readonly zipDir?: string;
+  /** @default "arm64" */
+  readonly architecture?: "arm64" | "x86_64";
+  /** Per-function settings. @default the manifest's memory and timeout, no reserved concurrency */
+  readonly functions?: Partial<Record<FunctionName, FunctionSettings>>;
+  /** EventBridge schedule per scheduled function. @default {@link DEFAULT_SCHEDULES} */
+  readonly schedules?: Partial<Record<FunctionName, string>>;
+  /** @default 30 */
+  readonly logRetentionDays?: number;
+  /** LOG_LEVEL of every function. @default unset (the functions' own default, info) */
+  readonly logLevel?: string;
+}
+
+/** dialer-worker and status-checker run on a schedule; the others are invoked directly. */
+export const DEFAULT_SCHEDULES: Readonly<Partial<Record<FunctionName, string>>> = {
+  "dialer-worker": "rate(1 minute)",
+  "status-checker": "rate(1 minute)",
+};
+
+/** AWS's managed policy for functions in a VPC: ENI management and CloudWatch Logs, no wildcard actions. */
+export const VPC_ACCESS_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole";
+
+/** The Terraform name of a function's resources: `dialer-worker` -> `dialer_worker`. */
+export const snake = (name: string): string => name.replace(/-/g, "_");
+
+/** One deployed function. */
+export interface DeployedFunction {
+  readonly spec: LambdaFunctionSpec;
+  readonly function: LambdaFunction;
+  readonly role: IamRole;
+  readonly logGroup: CloudwatchLogGroup;
+  readonly asset: TerraformAsset;
+}
+
+/**
+ * The six campaign functions, each from its bundle (a deterministic zip as a TerraformAsset whose
+ * hash is the function's source_code_hash), nodejs22.x, in the private subnets with the Lambda
+ * security group, a log group with retention, its own role (VPC access + GetSecretValue on exactly
+ * the secrets its manifest names) and the environment its manifest requires (ARNs, never values).
+ * dialer-worker and status-checker run on EventBridge schedules.
+ *
+ * Addresses per function F (dashes as underscores): aws_lambda_function.F,
+ * aws_cloudwatch_log_group.F, aws_iam_role.lambda_F, aws_iam_role_policy.lambda_F_secrets,
+ * aws_iam_role_policy_attachment.lambda_F_vpc; scheduled ones also aws_cloudwatch_event_rule.F,
+ * aws_cloudwatch_event_target.F, aws_lambda_permission.F_schedule. And random_password.ari,
+ * aws_secretsmanager_secret.ari_password, aws_secretsmanager_secret_version.ari_password.
+ */
+export class Lambdas extends Construct {
+  readonly functions: Readonly<Record<FunctionName, DeployedFunction>>;
+  /** Secret of the ARI password as {"password": "..."}: provisioning writes it into Asterisk's ari.conf. */
+  readonly ariPasswordSecretArn: string;
+
+  constructor(scope: Construct, id: string, props: LambdasProps) {
+    super(scope, id);
+    const bundleDir = props.bundleDir ?? join(ROOT, "build", "lambdas");
+    const zipDir = props.zipDir ?? join(ROOT, "build", "lambda-zips");
+    const schedules = props.schedules ?? DEFAULT_SCHEDULES;
+    ensureBundles(bundleDir, LAMBDA_FUNCTIONS.map((f) => f.name));
+
+    const ariPassword = at(new Password(this, "ari-password", { length: 32, special: false }), "ari");
+    const ariSecret = at(
+      new SecretsmanagerSecret(this, "ari-secret", {
+        name: `${props.name}/ari-password`,
+        description: "Password of the Asterisk ARI user the dialer-worker calls, as {\"password\": \"...\"}",
+        recoveryWindowInDays: 7,
+        tags: nameTag(`${props.name}-ari-password`),
+      }),
+      "ari_password",
+    );
+    at(
+      new SecretsmanagerSecretVersion(this, "ari-secret-version", {
+        secretId: ariSecret.id,
+        secretString: Fn.jsonencode({ password: ariPassword.result }),
+      }),
+      "ari_password",
+    );
+    this.ariPasswordSecretArn = ariSecret.arn;
+
+    const env: Partial<Record<EnvVarName, string>> = {
+      RDS_PROXY_ENDPOINT: props.database.endpoint,
+      DATABASE_NAME: props.database.name,
+      RDS_SECRET_ARN: props.database.secretArn,
+      REDIS_HOST: props.redis.host,
+      REDIS_PORT: String(props.redis.port),
+      REDIS_PASSWORD_SECRET_ARN: props.redis.passwordSecretArn,
+      ARI_URL: `http://${props.ari.host}:${props.ari.port}`,
+      ARI_USER: props.ari.user,
+      ARI_PASSWORD_SECRET_ARN: this.ariPasswordSecretArn,
+      LOG_LEVEL: props.logLevel,
+    };
+
+    const deployed = {} as Record<FunctionName, DeployedFunction>;
+    for (const spec of LAMBDA_FUNCTIONS) {
+      deployed[spec.name] = this.deploy(spec, props, { bundleDir, zipDir, env, schedule: schedules[spec.name] });
+    }
+    this.functions = deployed;
+  }
+
+  private deploy(
+    spec: LambdaFunctionSpec,
+    props: LambdasProps,
+    opts: { bundleDir: string; zipDir: string; env: Partial<Record<EnvVarName, string>>; schedule?: string },
+  ): DeployedFunction {
+    const key = snake(spec.name);
+    const functionName = `${props.name}-${spec.name}`;
+    const settings = props.functions?.[spec.name] ?? {};
+
+    const zip = join(opts.zipDir, `${spec.name}.zip`);
+    zipDirectory(join(opts.bundleDir, spec.name), zip);
+    const asset = new TerraformAsset(this, `${spec.name}-code`, { path: zip, type: AssetType.FILE });
+
+    const logGroup = at(
+      new CloudwatchLogGroup(this, `${spec.name}-logs`, {
+        name: `/aws/lambda/${functionName}`,
+        retentionInDays: props.logRetentionDays ?? 30,
+        tags: nameTag(functionName),
+      }),
+      key,
+    );
+    const role = at(
+      new IamRole(this, `${spec.name}-role`, {
+        name: `${functionName}-lambda`,
+        description: `${spec.name}: VPC access and its own secrets only`,
+        assumeRolePolicy: JSON.stringify({
+          Version: "2012-10-17",
+          Statement: [{ Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" }, Action: "sts:AssumeRole" }],
+        }),
+        tags: nameTag(`${functionName}-lambda`),
+      }),
+      `lambda_${key}`,
+    );
+    const vpcAccess = at(
+      new IamRolePolicyAttachment(this, `${spec.name}-vpc`, { role: role.name, policyArn: VPC_ACCESS_POLICY_ARN }),
+      `lambda_${key}_vpc`,
+    );
+    const secrets = spec.secretArnEnv.map((variable) => required(opts.env, variable, spec.name));
+    const secretsPolicy = at(
+      new IamRolePolicy(this, `${spec.name}-secrets`, {
+        name: "read-secrets",
+        role: role.id,
+        policy: JSON.stringify({
+          Version: "2012-10-17",
+          Statement: [{ Sid: "ReadOwnSecrets", Effect: "Allow", Action: "secretsmanager:GetSecretValue", Resource: secrets }],
+        }),
+      }),
+      `lambda_${key}_secrets`,
+    );
+
+    const variables: Record<string, string> = {};
+    for (const variable of spec.env.required) variables[variable] = required(opts.env, variable, spec.name);
+    if (spec.uses.redis) variables.REDIS_PORT = required(opts.env, "REDIS_PORT", spec.name);
+    if (opts.env.LOG_LEVEL) variables.LOG_LEVEL = opts.env.LOG_LEVEL;
+
+    const fn = at(
+      new LambdaFunction(this, spec.name, {
+        functionName,
+        description: spec.description,
+        role: role.arn,
+        runtime: spec.runtime,
+        handler: spec.handler,
+        architectures: [props.architecture ?? "arm64"],
+        filename: asset.path,
+        // The asset hash is the md5 of the deterministic zip: stable across identical rebuilds.
+        sourceCodeHash: asset.assetHash,
+        memorySize: settings.memoryMb ?? spec.memorySizeMb,
+        timeout: settings.timeoutSeconds ?? spec.timeoutSeconds,
+        reservedConcurrentExecutions: settings.reservedConcurrency,
+        vpcConfig: { subnetIds: props.privateSubnetIds, securityGroupIds: [props.securityGroupId] },
+        environment: { variables },
+        loggingConfig: { logFormat: "Text", logGroup: logGroup.name },
+        // Creating a function in a VPC checks the role's ENI permissions; logs need their group.
+        dependsOn: [vpcAccess, secretsPolicy, logGroup],
+        tags: nameTag(functionName),
+      }),
+      key,
+    );
+
+    if (opts.schedule) {
+      const rule = at(
+        new CloudwatchEventRule(this, `${spec.name}-schedule`, {
+          name: functionName,
+          description: `Runs ${spec.name} ${opts.schedule}`,
+          scheduleExpression: opts.schedule,
+          tags: nameTag(functionName),
+        }),
+        key,
+      );
+      at(new CloudwatchEventTarget(this, `${spec.name}-target`, { rule: rule.name, targetId: spec.name, arn: fn.arn }), key);
+      at(
+        new LambdaPermission(this, `${spec.name}-invoke`, {
+          statementId: "AllowEventBridgeSchedule",
+          action: "lambda:InvokeFunction",
+          functionName: fn.functionName,
+          principal: "events.amazonaws.com",
+          sourceArn: rule.arn,
+        }),
+        `${key}_schedule`,
+      );
+    }
+    return { spec, function: fn, role, logGroup, asset };
+  }
+}
+
+function required(env: Partial<Record<EnvVarName, string>>, variable: EnvVarName, fn: string): string {
+  const value = env[variable];
+  if (value === undefined) throw new Error(`${fn} needs ${variable} (lambdas/manifest.ts), which the stack does not provide`);
+  return value;
+}
+
+export interface LambdaSecurityGroupProps {
+  readonly name: string;
+  readonly vpcId: string;
+  /** Destinations inside the VPC: the proxy (5432), Redis, ARI and the Secrets Manager endpoint (443). */
+  readonly vpcCidr: string;
+  /** Ports the functions open inside the VPC besides 5432 and 443 (Redis, ARI on the Asterisk host). */
+  readonly vpcPorts: readonly { readonly port: number; readonly description: string }[];
+  /** HTTPS (Secrets Manager) to the VPC endpoint only, or to anywhere through a NAT gateway. @default "endpoint" */
+  readonly egress?: "endpoint" | "nat";
+}
+
+/**
+ * The Lambda security group (aws_security_group.lambda): no ingress; egress only to PostgreSQL,
+ * Redis and ARI inside the VPC and HTTPS for Secrets Manager. It is created before the data and
+ * compute modules because it is the source their 5432 and 6379 rules allow. Egress is by CIDR,
+ * not by security group: a group-to-group reference both ways would be a dependency cycle.
+ */
+export function lambdaSecurityGroup(scope: Construct, props: LambdaSecurityGroupProps): SecurityGroup {
+  const inVpc = { cidrs: [props.vpcCidr] };
+  const egress: SecurityGroupEgress[] = [
+    rule("tcp", 5432, inVpc, "PostgreSQL to RDS Proxy"),
+    ...props.vpcPorts.map(({ port, description }) => rule("tcp", port, inVpc, description)),
+    rule("tcp", 443, props.egress === "nat" ? { cidrs: ["0.0.0.0/0"] } : inVpc, "HTTPS to Secrets Manager"),
+  ];
+  return at(
+    new SecurityGroup(scope, "lambda-sg", {
+      name: `${props.name}-lambda`,
+      description: "Campaign Lambdas: to the proxy, Redis, ARI and Secrets Manager",
+      vpcId: props.vpcId,
+      ingress: [],
+      egress,
+      tags: nameTag(`${props.name}-lambda`),
+    }),
+    "lambda",
+  );
+}

@@ -1,0 +1,133 @@
+import { CloudwatchMetricAlarm } from "@cdktf/provider-aws/lib/cloudwatch-metric-alarm";
+import { SnsTopic } from "@cdktf/provider-aws/lib/sns-topic";
+import { SnsTopicSubscription } from "@cdktf/provider-aws/lib/sns-topic-subscription";
+import { Construct } from "constructs";
+import { at, nameTag } from "../address";
+
+/**
+ * The Redis metrics the Asterisk host publishes (provisioning installs the publisher: the
+ * CloudWatch agent has no Redis collector). One datapoint per metric per minute, dimension
+ * InstanceId = the EC2 instance id.
+ */
+export const REDIS_METRICS = {
+  namespace: "Campaign/Redis",
+  dimension: "InstanceId",
+  /** used_memory / maxmemory × 100 from `INFO memory` (Percent). */
+  memoryUsedPercent: "MemoryUsedPercent",
+  /** connected_clients from `INFO clients` (Count). */
+  connectedClients: "ConnectedClients",
+  /** instantaneous_ops_per_sec from `INFO stats` (Count/Second). */
+  opsPerSec: "OpsPerSec",
+} as const;
+
+export interface MonitoringProps {
+  /** Name prefix of the topic and the alarms, e.g. `campaign-prod`. */
+  readonly name: string;
+  /** Name of the RDS Proxy (dimension ProxyName of its AWS/RDS metrics). */
+  readonly proxyName: string;
+  /** EC2 instance id of the Asterisk host (dimension of the Redis metrics). */
+  readonly redisInstanceId: string;
+  /** Lambda function names to watch for errors and throttles, keyed by a short name for addresses. */
+  readonly functionNames: Readonly<Record<string, string>>;
+  /** E-mail subscribed to the alarm topic. @default none */
+  readonly alarmEmail?: string;
+  /** Alarm when the proxy's client connections exceed this. @default 500 */
+  readonly proxyClientConnections?: number;
+  /** Alarm when the proxy's connections to the database exceed this. @default 50 */
+  readonly proxyDatabaseConnections?: number;
+  /** Alarm when Redis uses more than this share of maxmemory. @default 80 */
+  readonly redisMemoryPercent?: number;
+  /** Alarm when a function has more errors than this in a period. @default 0 */
+  readonly lambdaErrors?: number;
+  /** Alarm when a function is throttled more than this in a period. @default 0 */
+  readonly lambdaThrottles?: number;
+  /** Period of every alarm, seconds. @default 300 */
+  readonly periodSeconds?: number;
+  /** Periods over the threshold before the proxy and Redis alarms fire. @default 2 */
+  readonly evaluationPeriods?: number;
+}
+
+/**
+ * The documented alarms, all acting on one SNS topic (alarm and OK):
+ * - RDS Proxy ClientConnections > 500 and DatabaseConnections > 50 (Maximum, 2 periods of 5 min);
+ * - Redis MemoryUsedPercent > 80 (custom metric from the Asterisk host, 2 periods of 5 min);
+ * - per function: Errors > 0 and Throttles > 0 (Sum, 1 period of 5 min).
+ *
+ * Addresses: aws_sns_topic.alarms, aws_sns_topic_subscription.alarm_email,
+ * aws_cloudwatch_metric_alarm.{rds_proxy_client_connections, rds_proxy_database_connections,
+ * redis_memory, <function>_errors, <function>_throttles}.
+ */
+export class Monitoring extends Construct {
+  readonly topicArn: string;
+
+  constructor(scope: Construct, id: string, props: MonitoringProps) {
+    super(scope, id);
+    const period = props.periodSeconds ?? 300;
+    const evaluationPeriods = props.evaluationPeriods ?? 2;
+    const topic = at(new SnsTopic(this, "alarms", { name: `${props.name}-alarms`, tags: nameTag(`${props.name}-alarms`) }), "alarms");
+    this.topicArn = topic.arn;
+    if (props.alarmEmail) {
+      at(new SnsTopicSubscription(this, "alarm-email", { topicArn: topic.arn, protocol: "email", endpoint: props.alarmEmail }), "alarm_email");
+    }
+
+    const alarm = (address: string, config: Omit<ConstructorParameters<typeof CloudwatchMetricAlarm>[2], "alarmName" | "comparisonOperator" | "period">) =>
+      at(
+        new CloudwatchMetricAlarm(this, address, {
+          alarmName: `${props.name}-${address.replace(/_/g, "-")}`,
+          comparisonOperator: "GreaterThanThreshold",
+          period,
+          alarmActions: [topic.arn],
+          okActions: [topic.arn],
+          tags: nameTag(`${props.name}-${address.replace(/_/g, "-")}`),
+          ...config,
+        }),
+        address,
+      );
+
+    const proxy = { namespace: "AWS/RDS", dimensions: { ProxyName: props.proxyName }, statistic: "Maximum", evaluationPeriods, treatMissingData: "notBreaching" };
+    const clientConnections = props.proxyClientConnections ?? 500;
+    alarm("rds_proxy_client_connections", {
+      ...proxy,
+      metricName: "ClientConnections",
+      threshold: clientConnections,
+      alarmDescription: `RDS Proxy has more than ${clientConnections} client connections (Lambda concurrency beyond plan?)`,
+    });
+    const databaseConnections = props.proxyDatabaseConnections ?? 50;
+    alarm("rds_proxy_database_connections", {
+      ...proxy,
+      metricName: "DatabaseConnections",
+      threshold: databaseConnections,
+      alarmDescription: `RDS Proxy holds more than ${databaseConnections} connections to PostgreSQL (pinning or long transactions?)`,
+    });
+    const redisMemory = props.redisMemoryPercent ?? 80;
+    alarm("redis_memory", {
+      namespace: REDIS_METRICS.namespace,
+      metricName: REDIS_METRICS.memoryUsedPercent,
+      dimensions: { [REDIS_METRICS.dimension]: props.redisInstanceId },
+      statistic: "Maximum",
+      evaluationPeriods,
+      threshold: redisMemory,
+      // No datapoints means the publisher on the host is not running: INSUFFICIENT_DATA, not OK.
+      treatMissingData: "missing",
+      alarmDescription: `Redis on the Asterisk host uses more than ${redisMemory} % of maxmemory (evictions next)`,
+    });
+
+    for (const [key, functionName] of Object.entries(props.functionNames)) {
+      for (const [metric, threshold] of [
+        ["Errors", props.lambdaErrors ?? 0],
+        ["Throttles", props.lambdaThrottles ?? 0],
+      ] as const) {
+        alarm(`${key}_${metric.toLowerCase()}`, {
+          namespace: "AWS/Lambda",
+          metricName: metric,
+          dimensions: { FunctionName: functionName },
+          statistic: "Sum",
+          evaluationPeriods: 1,
+          threshold,
+          treatMissingData: "notBreaching",
+          alarmDescription: `${functionName}: ${metric.toLowerCase()} > ${threshold} in ${period / 60} minutes`,
+        });
+      }
+    }
+  }
+}
