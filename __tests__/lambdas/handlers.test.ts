@@ -1,0 +1,357 @@
+/**
+ * The six handlers on real servers: PostgreSQL 15 behind PgBouncer (transaction mode, 20 server
+ * connections, client TLS verified like the proxy's), Redis 7, and an ARI stand-in.
+ */
+import Redis from "ioredis";
+import type { Client } from "pg";
+import { handler as dialHandler, run as dial, type DialResult } from "../../lambdas/dialer-worker/handler";
+import { handler as dispatchHandler, run as dispatch, type DispatchResult } from "../../lambdas/dispatcher/handler";
+import { handler as enrichHandler, run as enrich, settingsKey, type EnrichResult } from "../../lambdas/enrich-dial-task/handler";
+import { handler as reportHandler, reportKey, run as report, type CampaignReport } from "../../lambdas/report-generator/handler";
+import type { HealthReport } from "../../lambdas/shared/health";
+import { createRuntime, environment, resetEnvironments, type Runtime } from "../../lambdas/shared/runtime";
+import { InvalidEventError } from "../../lambdas/shared/validate";
+import { handler as statusHandler, run as status, type StatusResult } from "../../lambdas/status-checker/handler";
+import { handler as validateHandler, type ValidateResult } from "../../lambdas/validate-campaign/handler";
+import { campaignEvent, readyCampaign, taskCounts } from "./helpers";
+import { DB_NAME, startServers, type Servers } from "./servers";
+
+let s: Servers;
+let admin: Client;
+let redis: Redis;
+const runtimes: Runtime[] = [];
+const rt = (name: Parameters<typeof createRuntime>[0], overrides: Record<string, string> = {}) => {
+  const r = createRuntime(name, s.env(overrides));
+  runtimes.push(r);
+  return r;
+};
+let rts: { validate: Runtime; dispatch: Runtime; enrich: Runtime; status: Runtime; report: Runtime };
+
+beforeAll(async () => {
+  s = await startServers({ tls: true });
+  Object.assign(process.env, s.env());
+  admin = await s.pg.admin(DB_NAME);
+  redis = new Redis({ host: "127.0.0.1", port: s.redis.port, password: s.redis.password, lazyConnect: true });
+  await redis.connect();
+  rts = { validate: rt("validate-campaign"), dispatch: rt("dispatcher"), enrich: rt("enrich-dial-task"), status: rt("status-checker"), report: rt("report-generator") };
+}, 90_000);
+
+afterAll(async () => {
+  await resetEnvironments();
+  await Promise.all(runtimes.map((r) => r.close()));
+  redis?.disconnect();
+  await admin?.end();
+  await s?.stop();
+});
+
+beforeEach(() => {
+  s.ari.mode = "ok";
+});
+
+describe("validate-campaign", () => {
+  test("stores the campaign and its contacts in one transaction (through PgBouncer over verified TLS)", async () => {
+    const event = campaignEvent(4);
+    const r = (await validateHandler(event)) as ValidateResult;
+    expect(r).toEqual({ valid: true, campaignId: event.campaignId, contacts: 4, stored: true, alreadyExists: false });
+    const { rows } = await admin.query("SELECT name, caller_id, time_zone, window_start::text, window_end::text, max_concurrent_calls, max_attempts, retry_delay_seconds, status, (SELECT count(*)::int FROM contacts WHERE campaign_id = c.id) AS contacts FROM campaigns c WHERE id = $1", [event.campaignId]);
+    expect(rows[0]).toMatchObject({ caller_id: "+15550000000", time_zone: "UTC", window_start: "00:00:00", window_end: "24:00:00", max_concurrent_calls: 3, max_attempts: 2, retry_delay_seconds: 0, status: "validated", contacts: 4 });
+  });
+
+  test("redelivery of the same campaign stores nothing twice", async () => {
+    const event = campaignEvent(3);
+    await validateHandler(event);
+    const again = (await validateHandler(event)) as ValidateResult;
+    expect(again).toMatchObject({ valid: true, stored: false, alreadyExists: true });
+    const { rows } = await admin.query("SELECT count(*)::int AS n FROM contacts WHERE campaign_id = $1", [event.campaignId]);
+    expect(rows[0].n).toBe(3);
+  });
+
+  test("invalid input returns every problem and stores nothing", async () => {
+    const before = await admin.query("SELECT (SELECT count(*) FROM campaigns)::int AS c, (SELECT count(*) FROM contacts)::int AS k");
+    const event = campaignEvent(3, { maxConcurrentCalls: 0 });
+    event.contacts[2].phone = event.contacts[0].phone;
+    const r = (await validateHandler(event)) as ValidateResult;
+    expect(r).toEqual({
+      valid: false,
+      errors: [
+        { path: "maxConcurrentCalls", message: "must be between 1 and 1000, got 0" },
+        { path: "contacts[2].phone", message: `duplicate of contacts[0].phone (${event.contacts[0].phone})` },
+      ],
+    });
+    const after = await admin.query("SELECT (SELECT count(*) FROM campaigns)::int AS c, (SELECT count(*) FROM contacts)::int AS k");
+    expect(after.rows[0]).toEqual(before.rows[0]);
+  });
+});
+
+describe("dispatcher", () => {
+  test("creates tasks in batches, marks the campaign running, and is idempotent on redelivery", async () => {
+    const event = campaignEvent(5);
+    await validateHandler(event);
+    const first = (await dispatchHandler({ campaignId: event.campaignId, batchSize: 2 })) as DispatchResult;
+    expect(first).toEqual({ campaignId: event.campaignId, created: 5, batches: 3, status: "running" });
+    const again = (await dispatchHandler({ campaignId: event.campaignId, batchSize: 2 })) as DispatchResult;
+    expect(again).toEqual({ campaignId: event.campaignId, created: 0, batches: 3, status: "running" });
+    expect(await taskCounts(admin, event.campaignId)).toEqual({ pending: 5 });
+  });
+
+  test("two dispatchers racing on the same campaign create each task once", async () => {
+    const event = campaignEvent(40);
+    await validateHandler(event);
+    const [a, b] = await Promise.all([dispatch(rt("dispatcher"), { campaignId: event.campaignId, batchSize: 3 }), dispatch(rt("dispatcher"), { campaignId: event.campaignId, batchSize: 3 })]);
+    expect((a as DispatchResult).created + (b as DispatchResult).created).toBe(40);
+    expect(await taskCounts(admin, event.campaignId)).toEqual({ pending: 40 });
+  });
+
+  test("unknown campaign and bad payloads fail clearly", async () => {
+    await expect(dispatchHandler({ campaignId: "0b7e3c1e-5f4a-4d3b-9c2a-1e0f9d8c7b6a" })).rejects.toThrow(/campaign 0b7e3c1e-5f4a-4d3b-9c2a-1e0f9d8c7b6a not found/);
+    await expect(dispatchHandler({ campaign: "x" })).rejects.toThrow(InvalidEventError);
+    await expect(dispatchHandler({ campaign: "x" })).rejects.toThrow("dispatcher: invalid event: campaignId: must be a string (a UUID)");
+  });
+});
+
+describe("enrich-dial-task", () => {
+  test("completes tasks with contact and campaign details; settings read cache-aside; redelivery skips", async () => {
+    const event = campaignEvent(3, { callerId: "+15557654321" });
+    await validateHandler(event);
+    await dispatchHandler({ campaignId: event.campaignId });
+    const ids = (await admin.query<{ id: string }>("SELECT id FROM dial_tasks WHERE campaign_id = $1 ORDER BY id", [event.campaignId])).rows.map((r) => Number(r.id));
+    await redis.del(settingsKey(event.campaignId));
+
+    const first = (await enrichHandler({ taskIds: ids.slice(0, 2) })) as EnrichResult;
+    expect(first).toEqual({ enriched: ids.slice(0, 2), skipped: [], cache: { hits: 0, misses: 1 } });
+    expect(JSON.parse((await redis.get(settingsKey(event.campaignId)))!)).toMatchObject({ callerId: "+15557654321", maxConcurrentCalls: 3, windowEnd: "24:00" });
+    const ttl = await redis.ttl(settingsKey(event.campaignId));
+    expect(ttl).toBeGreaterThan(250);
+    expect(ttl).toBeLessThanOrEqual(300);
+
+    const second = (await enrichHandler({ taskId: ids[2] })) as EnrichResult;
+    expect(second).toEqual({ enriched: [ids[2]], skipped: [], cache: { hits: 1, misses: 0 } });
+    const redelivered = (await enrichHandler({ taskIds: ids })) as EnrichResult;
+    expect(redelivered).toEqual({ enriched: [], skipped: ids, cache: { hits: 0, misses: 0 } });
+
+    const { rows } = await admin.query("SELECT status, phone_e164, contact_name, caller_id FROM dial_tasks WHERE id = $1", [ids[0]]);
+    expect(rows[0]).toEqual({ status: "ready", phone_e164: event.contacts[0].phone, contact_name: "Contact 0", caller_id: "+15557654321" });
+  });
+
+  test("bad payload names the field", async () => {
+    await expect(enrichHandler({ taskIds: [1, -2] })).rejects.toThrow("enrich-dial-task: invalid event: taskIds[1]: must be between 1 and 9007199254740991, got -2");
+  });
+});
+
+describe("dialer-worker", () => {
+  test("originates up to the campaign's max concurrent calls through ARI and records the attempts", async () => {
+    const id = await readyCampaign(rts, 5, { maxConcurrentCalls: 2, callerId: "+15551112222" });
+    const callsBefore = s.ari.calls.length;
+    const r = (await dialHandler({ campaignId: id })) as DialResult;
+    expect(r.claimed).toBe(2);
+    expect(r.failed).toEqual([]);
+    const calls = s.ari.calls.slice(callsBefore);
+    expect(calls).toHaveLength(2);
+    const { rows: tasks } = await admin.query<{ id: string; channel_id: string; phone_e164: string; attempts: number }>("SELECT id, channel_id, phone_e164, attempts FROM dial_tasks WHERE campaign_id = $1 AND status = 'dialing' ORDER BY id", [id]);
+    expect(calls.map((c) => c.channelId).sort()).toEqual(tasks.map((t) => t.channel_id).sort());
+    for (const c of calls) {
+      const t = tasks.find((x) => x.channel_id === c.channelId)!;
+      expect(c).toMatchObject({ endpoint: `PJSIP/${t.phone_e164}@trunk`, callerId: "+15551112222", app: "campaign-dialer", timeout: "30" });
+      expect(c.variables).toMatchObject({ CAMPAIGN_ID: id, TASK_ID: t.id, ATTEMPT: "1" });
+    }
+    const attempts = await admin.query("SELECT count(*)::int AS n FROM call_attempts WHERE campaign_id = $1 AND outcome IS NULL", [id]);
+    expect(attempts.rows[0].n).toBe(2);
+    // Slots are full: another invocation claims nothing.
+    expect(((await dialHandler({ campaignId: id })) as DialResult).claimed).toBe(0);
+    expect(s.ari.unauthorized).toBe(0);
+  });
+
+  test("a failed origination puts the task back with a later due time, without using up an attempt", async () => {
+    const id = await readyCampaign(rts, 2, { maxConcurrentCalls: 5, retryPolicy: { maxAttempts: 2, retryDelaySeconds: 120 } });
+    s.ari.mode = "fail";
+    const r = (await dialHandler({ campaignId: id })) as DialResult;
+    expect(r.claimed).toBe(2);
+    expect(r.originated).toEqual([]);
+    expect(r.failed.map((f) => f.error)).toEqual([expect.stringMatching(/ARI answered 500/), expect.stringMatching(/ARI answered 500/)]);
+    const { rows } = await admin.query("SELECT status, attempts, last_outcome, channel_id, due_at > now() + interval '110 seconds' AS later FROM dial_tasks WHERE campaign_id = $1", [id]);
+    expect(rows).toEqual([
+      { status: "ready", attempts: 0, last_outcome: "originate_failed", channel_id: null, later: true },
+      { status: "ready", attempts: 0, last_outcome: "originate_failed", channel_id: null, later: true },
+    ]);
+    const att = await admin.query("SELECT outcome, error FROM call_attempts WHERE campaign_id = $1", [id]);
+    expect(att.rows.every((a) => a.outcome === "originate_failed" && /500/.test(a.error))).toBe(true);
+    // Not due yet: nothing to claim.
+    s.ari.mode = "ok";
+    expect(((await dialHandler({ campaignId: id })) as DialResult).claimed).toBe(0);
+  });
+
+  test("an ARI that never answers times out and the task goes back", async () => {
+    const id = await readyCampaign(rts, 1);
+    s.ari.mode = "hang";
+    const worker = rt("dialer-worker", { ARI_TIMEOUT_MS: "300" });
+    const t0 = Date.now();
+    const r = (await dial(worker, { campaignId: id })) as DialResult;
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(r.failed).toEqual([{ taskId: expect.any(Number), error: "ARI request failed: timed out after 300 ms" }]);
+    expect(await taskCounts(admin, id)).toEqual({ ready: 1 });
+  });
+
+  test("wrong ARI credentials are a failed origination, not a crash", async () => {
+    const id = await readyCampaign(rts, 1);
+    const worker = rt("dialer-worker", { ARI_PASSWORD: "wrong" });
+    const r = (await dial(worker, { campaignId: id })) as DialResult;
+    expect(r.failed[0].error).toMatch(/ARI answered 401/);
+  });
+
+  test("outside the calling window nothing is dialed", async () => {
+    const h = new Date().getUTCHours();
+    const pad = (n: number) => String(n % 24).padStart(2, "0") + ":00";
+    const id = await readyCampaign(rts, 2, { callingWindow: { start: pad(h + 2), end: pad(h + 3), timeZone: "UTC" } });
+    expect(((await dialHandler({ campaignId: id })) as DialResult).claimed).toBe(0);
+  });
+
+  test("two dialer-workers racing never double-claim and never exceed the concurrency cap", async () => {
+    const cap = 4;
+    const id = await readyCampaign(rts, 30, { maxConcurrentCalls: cap });
+    const workers = [rt("dialer-worker"), rt("dialer-worker")];
+    const callsBefore = s.ari.calls.length;
+    let maxInFlight = 0;
+    let monitoring = true;
+    const monitor = (async () => {
+      while (monitoring) {
+        const { rows } = await admin.query("SELECT count(*)::int AS n FROM dial_tasks WHERE campaign_id = $1 AND status = 'dialing'", [id]);
+        maxInFlight = Math.max(maxInFlight, rows[0].n);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    })();
+    const checker = rt("status-checker");
+    let answered = 0;
+    for (let round = 0; round < 6; round++) {
+      // Each worker fires several invocations at once (as Lambda would with concurrent events).
+      const results = (await Promise.all(workers.flatMap((w) => [dial(w, { campaignId: id }), dial(w, { campaignId: id })]))) as DialResult[];
+      expect(results.reduce((n, r) => n + r.claimed, 0)).toBeLessThanOrEqual(cap);
+      const { rows } = await admin.query<{ channel_id: string }>("SELECT channel_id FROM dial_tasks WHERE campaign_id = $1 AND status = 'dialing'", [id]);
+      expect(rows.length).toBeLessThanOrEqual(cap);
+      const r = (await status(checker, { outcomes: rows.map((x) => ({ channelId: x.channel_id, outcome: "answered", talkSeconds: 10 })) })) as StatusResult;
+      answered += r.recorded.length;
+    }
+    monitoring = false;
+    await monitor;
+    expect(maxInFlight).toBeLessThanOrEqual(cap);
+    expect(answered).toBe(24);
+    const calls = s.ari.calls.slice(callsBefore).filter((c) => c.variables.CAMPAIGN_ID === id);
+    expect(calls).toHaveLength(24);
+    const tasks = calls.map((c) => c.variables.TASK_ID);
+    expect(new Set(tasks).size).toBe(24); // each task dialed once
+    const att = await admin.query("SELECT count(*)::int AS n, count(DISTINCT task_id)::int AS tasks FROM call_attempts WHERE campaign_id = $1", [id]);
+    expect(att.rows[0]).toEqual({ n: 24, tasks: 24 });
+  });
+
+  test("without a campaign id it serves every running campaign, each within its cap", async () => {
+    const a = await readyCampaign(rts, 3, { maxConcurrentCalls: 1 });
+    const b = await readyCampaign(rts, 3, { maxConcurrentCalls: 2 });
+    await dialHandler({});
+    expect((await taskCounts(admin, a)).dialing).toBe(1);
+    expect((await taskCounts(admin, b)).dialing).toBe(2);
+  });
+});
+
+describe("status-checker", () => {
+  async function dialing(id: string) {
+    return (await admin.query<{ id: string; channel_id: string }>("SELECT id, channel_id FROM dial_tasks WHERE campaign_id = $1 AND status = 'dialing' ORDER BY id", [id])).rows;
+  }
+
+  test("records outcomes, retries per policy, exhausts, ignores redelivery, completes the campaign", async () => {
+    const id = await readyCampaign(rts, 3, { maxConcurrentCalls: 3, retryPolicy: { maxAttempts: 2, retryDelaySeconds: 0 } });
+    await dialHandler({ campaignId: id });
+    const [t1, t2, t3] = await dialing(id);
+    const r1 = (await statusHandler({
+      outcomes: [
+        { channelId: t1.channel_id, outcome: "answered", talkSeconds: 30 },
+        { channelId: t2.channel_id, outcome: "busy" },
+        { channelId: t3.channel_id, outcome: "no_answer" },
+        { channelId: "cmp-unknown", outcome: "failed" },
+      ],
+    })) as StatusResult;
+    expect(r1.recorded).toEqual([
+      { channelId: t1.channel_id, taskStatus: "done" },
+      { channelId: t2.channel_id, taskStatus: "ready" },
+      { channelId: t3.channel_id, taskStatus: "ready" },
+    ]);
+    expect(r1.unknown).toEqual(["cmp-unknown"]);
+    const redelivered = (await statusHandler({ outcomes: [{ channelId: t1.channel_id, outcome: "answered", talkSeconds: 30 }] })) as StatusResult;
+    expect(redelivered).toMatchObject({ recorded: [], duplicates: [t1.channel_id] });
+
+    // Second (last) attempt for the two retries.
+    await dialHandler({ campaignId: id });
+    const second = await dialing(id);
+    expect(second.map((t) => t.id)).toEqual([t2.id, t3.id]);
+    const r2 = (await statusHandler({ outcomes: second.map((t) => ({ channelId: t.channel_id, outcome: "failed" })) })) as StatusResult;
+    expect(r2.recorded.map((x) => x.taskStatus)).toEqual(["exhausted", "exhausted"]);
+    expect(r2.completedCampaigns).toContain(id);
+    const c = await admin.query("SELECT status, completed_at IS NOT NULL AS done FROM campaigns WHERE id = $1", [id]);
+    expect(c.rows[0]).toEqual({ status: "completed", done: true });
+    // A completed campaign is not reopened by a redelivered dispatch.
+    expect(((await dispatchHandler({ campaignId: id })) as DispatchResult).status).toBe("completed");
+  });
+
+  test("calls stuck in dialing are expired and retried", async () => {
+    const id = await readyCampaign(rts, 1, { retryPolicy: { maxAttempts: 3, retryDelaySeconds: 0 } });
+    await dialHandler({ campaignId: id });
+    const [t] = await dialing(id);
+    await admin.query("UPDATE dial_tasks SET dialing_since = now() - interval '1 hour' WHERE id = $1", [t.id]);
+    const r = (await statusHandler({})) as StatusResult;
+    expect(r.expired).toBeGreaterThanOrEqual(1);
+    expect(await taskCounts(admin, id)).toEqual({ ready: 1 });
+    const a = await admin.query("SELECT outcome FROM call_attempts WHERE channel_id = $1", [t.channel_id]);
+    expect(a.rows[0].outcome).toBe("expired");
+    // A late outcome for the expired call is a duplicate, not a second transition.
+    expect(((await statusHandler({ outcomes: [{ channelId: t.channel_id, outcome: "answered", talkSeconds: 1 }] })) as StatusResult).duplicates).toEqual([t.channel_id]);
+  });
+});
+
+describe("report-generator", () => {
+  test("per-campaign totals, cached in Redis with a TTL, refreshable", async () => {
+    const id = await readyCampaign(rts, 4, { maxConcurrentCalls: 4 });
+    await dialHandler({ campaignId: id });
+    const ch = (await admin.query<{ channel_id: string }>("SELECT channel_id FROM dial_tasks WHERE campaign_id = $1 AND status = 'dialing' ORDER BY id", [id])).rows.map((r) => r.channel_id);
+    await status(rts.status, {
+      outcomes: [
+        { channelId: ch[0], outcome: "answered", talkSeconds: 20 },
+        { channelId: ch[1], outcome: "answered", talkSeconds: 41 },
+        { channelId: ch[2], outcome: "busy" },
+        { channelId: ch[3], outcome: "no_answer" },
+      ],
+    });
+    const first = (await reportHandler({ campaignId: id })) as CampaignReport & { cached: boolean };
+    expect(first).toMatchObject({ campaignId: id, status: "running", contacts: 4, attempts: 4, answered: 2, noAnswer: 1, busy: 1, failed: 0, originateFailed: 0, inProgress: 0, averageTalkSeconds: 30.5, cached: false });
+    const ttl = await redis.ttl(reportKey(id));
+    expect(ttl).toBeGreaterThan(50);
+    expect(ttl).toBeLessThanOrEqual(60);
+    expect(((await reportHandler({ campaignId: id })) as { cached: boolean }).cached).toBe(true);
+    const refreshed = (await report(rts.report, { campaignId: id, refresh: true })) as { cached: boolean };
+    expect(refreshed.cached).toBe(false);
+  });
+
+  test("unknown campaign and bad payloads fail clearly", async () => {
+    await expect(reportHandler({ campaignId: "0b7e3c1e-5f4a-4d3b-9c2a-1e0f9d8c7b6a" })).rejects.toThrow(/not found/);
+    await expect(reportHandler({})).rejects.toThrow("report-generator: invalid event: campaignId: must be a string (a UUID)");
+  });
+});
+
+test("health check: healthy with both dependencies up", async () => {
+  expect(await reportHandler({ action: "health" })).toEqual({ status: "healthy", redis: { connected: true, endpoint: `127.0.0.1:${s.redis.port}` }, database: { connected: true } } satisfies HealthReport);
+  // A function that does not use Redis is healthy on the database alone.
+  expect(await dispatchHandler({ action: "health" })).toEqual({ status: "healthy", redis: { connected: false, endpoint: null }, database: { connected: true } });
+});
+
+test("TLS to the pooler is required and verified: plain or unverified connections fail", async () => {
+  const plain = rt("report-generator", { DATABASE_SSL: "disable" });
+  await expect(plain.db.query("SELECT 1")).rejects.toThrow(/SSL required|TLS|ssl/i);
+  const unverified = rt("report-generator", { DATABASE_SSL_CA: "" });
+  await expect(unverified.db.query("SELECT 1")).rejects.toThrow(/self[- ]signed|unable to verify|certificate/i);
+});
+
+test("module-scope environments: one connection per function, reused by every invocation", async () => {
+  for (const name of ["validate-campaign", "dispatcher", "enrich-dial-task", "dialer-worker", "status-checker", "report-generator"] as const) {
+    expect(environment(name).db.stats).toEqual({ connects: 1, retries: 0, discarded: 0 });
+  }
+  // enrich ran through both entry points: the explicit one has its own connection.
+  expect(rts.enrich.db.stats.connects).toBe(1);
+  void enrich;
+});

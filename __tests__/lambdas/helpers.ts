@@ -1,0 +1,42 @@
+/** Shared by the Lambda test files: campaign fixtures and small database probes. */
+import { randomUUID } from "node:crypto";
+import type { Client } from "pg";
+import { run as dispatch } from "../../lambdas/dispatcher/handler";
+import { run as enrich } from "../../lambdas/enrich-dial-task/handler";
+import type { Runtime } from "../../lambdas/shared/runtime";
+import { run as validate, type ValidateResult } from "../../lambdas/validate-campaign/handler";
+
+export function campaignEvent(contacts: number, overrides: Record<string, unknown> = {}) {
+  const id = randomUUID();
+  const base = Number.parseInt(id.replace(/\D/g, "").slice(0, 6).padEnd(6, "1"), 10);
+  return {
+    campaignId: id,
+    name: `test ${id.slice(0, 8)}`,
+    callerId: "+15550000000",
+    callingWindow: { start: "00:00", end: "24:00", timeZone: "UTC" },
+    maxConcurrentCalls: 3,
+    retryPolicy: { maxAttempts: 2, retryDelaySeconds: 0 },
+    contacts: Array.from({ length: contacts }, (_, i) => ({ phone: `+1${String(base + i * 7).padStart(6, "0")}${String(i).padStart(4, "0")}`, name: `Contact ${i}` })),
+    ...overrides,
+  };
+}
+
+/** validate -> dispatch -> enrich: a running campaign whose tasks are all ready to dial. */
+export async function readyCampaign(rts: { validate: Runtime; dispatch: Runtime; enrich: Runtime }, contacts: number, overrides: Record<string, unknown> = {}): Promise<string> {
+  const v = (await validate(rts.validate, campaignEvent(contacts, overrides))) as ValidateResult;
+  if (!v.valid) throw new Error(JSON.stringify(v.errors));
+  await dispatch(rts.dispatch, { campaignId: v.campaignId });
+  await enrich(rts.enrich, { campaignId: v.campaignId, limit: 10_000 });
+  return v.campaignId;
+}
+
+export async function taskCounts(admin: Client, campaignId: string): Promise<Record<string, number>> {
+  const { rows } = await admin.query<{ status: string; n: number }>("SELECT status, count(*)::int AS n FROM dial_tasks WHERE campaign_id = $1 GROUP BY status", [campaignId]);
+  return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+}
+
+export async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number }> {
+  const t0 = performance.now();
+  const value = await fn();
+  return { value, ms: performance.now() - t0 };
+}
