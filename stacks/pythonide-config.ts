@@ -1,4 +1,4 @@
-import type { BackendConfig } from "./config";
+import type { BackendConfig, DatabaseConfig } from "./config";
 import { Problems, cidrContains, cidrOverlaps, parseCidr } from "./validation";
 
 /**
@@ -142,17 +142,11 @@ export interface PythonideExistingDatabaseConfig {
   securityGroupId?: string;
 }
 
-/** Staging's own PostgreSQL. */
-export interface PythonideStagingDatabaseConfig {
-  identifier: string;
-  instanceClass: string;
-  engineVersion: string;
-  databaseName: string;
-  masterUsername: string;
-  allocatedStorageGb: number;
-  /** 0: no automated backups (staging data is disposable). */
-  backupRetentionDays: number;
-}
+/** Staging's own PostgreSQL: the campaign database's fields that apply (backupRetentionDays 0: none). */
+export type PythonideStagingDatabaseConfig = Pick<
+  DatabaseConfig,
+  "identifier" | "instanceClass" | "engineVersion" | "databaseName" | "masterUsername" | "allocatedStorageGb" | "backupRetentionDays"
+>;
 
 export interface PythonideProductionConfig extends PythonideServiceConfig {
   autoscaling: PythonideAutoscalingConfig;
