@@ -8,6 +8,7 @@ interface Synthesized {
   resource: Record<string, Record<string, Block>>;
   data?: Record<string, Record<string, Block>>;
   output: Record<string, Block>;
+  provider: Record<string, Block[]>;
   terraform: Block;
 }
 
