@@ -9,7 +9,7 @@
 export const RESTART_HANDLER_FRAGMENT = `
 redis_error() {
   E=$(tail -c +$(( $1 + 1 )) "$LOGFILE" 2>/dev/null | grep -E ' # |FATAL|>>>|Bad directive' \\
-      | sed -E 's/^[0-9]+:[A-Z] [0-9]+ [A-Za-z]+ [0-9]+ [0-9:.]+ [#*.-] //' | awk '!seen[$0]++' | tail -n 3 | tr '\\n' ' ')
+      | sed -E 's/^[0-9]+:[A-Z] [0-9]+ [A-Za-z]+ [0-9]+ [0-9:.]+ [#*.-] //' | grep -v -E '^Configuration loaded' | awk '!seen[$0]++' | tail -n 3 | tr '\\n' ' ')
   [ -n "$E" ] || E=$(journalctl -u "$SERVICE" --since "@$2" -o cat --no-pager 2>/dev/null \\
       | grep -v -E '^(Started|Stopped|Starting|Stopping|Failed to start)|systemd|Consumed' | awk '!seen[$0]++' | tail -n 3 | tr '\\n' ' ')
   printf '%s' "\${E:-no error line in $LOGFILE or the journal}"

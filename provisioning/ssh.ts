@@ -1,17 +1,18 @@
 /**
- * Remote execution through the system OpenSSH client, so ~/.ssh/config, the agent, ProxyJump and
+ * Remote execution (zx) through the system OpenSSH client, so ~/.ssh/config, the agent, ProxyJump and
  * known_hosts apply. One multiplexed master connection per host (ControlMaster/ControlPersist);
  * every script runs as `sudo -n bash -s` with the script (and any secret in it) on stdin, never in
  * a command line. BatchMode: never prompts. StrictHostKeyChecking=accept-new.
  */
-import { spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { $ } from "zx";
 import type { Connection } from "./inventory";
 
-export const CONTROL_DIR = process.env.PROVISION_SSH_CONTROL_DIR ?? join(tmpdir(), `provision-ssh-${process.getuid?.() ?? 0}`);
-const PERSIST = process.env.PROVISION_SSH_PERSIST ?? "120s";
+/** Where master sockets live (read at call time so tests can point it at their own dir). */
+export const controlDir = (): string => process.env.PROVISION_SSH_CONTROL_DIR ?? join(tmpdir(), `provision-ssh-${process.getuid?.() ?? 0}`);
+const persist = (): string => process.env.PROVISION_SSH_PERSIST ?? "120s";
 
 export interface ExecResult {
   code: number;
@@ -22,13 +23,13 @@ export interface ExecResult {
 }
 
 export function sshArgs(c: Connection, extra: string[] = []): string[] {
-  mkdirSync(CONTROL_DIR, { recursive: true, mode: 0o700 });
+  mkdirSync(controlDir(), { recursive: true, mode: 0o700 });
   const a = [
     "-o", "BatchMode=yes",
     "-o", "StrictHostKeyChecking=accept-new",
-    "-o", `ControlPath=${join(CONTROL_DIR, "%C")}`,
+    "-o", `ControlPath=${join(controlDir(), "%C")}`,
     "-o", `ConnectTimeout=${c.timeout}`,
-    "-o", "ServerAliveInterval=15",
+    "-o", "ServerAliveInterval=5",
     "-o", "ServerAliveCountMax=3",
     "-o", "LogLevel=ERROR",
   ];
@@ -39,32 +40,21 @@ export function sshArgs(c: Connection, extra: string[] = []): string[] {
   return a;
 }
 
-function spawnSsh(args: string[], input: string | null, onLine?: (line: string) => void): Promise<ExecResult> {
-  return new Promise((resolve) => {
-    const child = spawn("ssh", args, { stdio: [input === null ? "ignore" : "pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
+async function spawnSsh(args: string[], input: string | null, onLine?: (line: string) => void): Promise<ExecResult> {
+  const p = $({ input: input ?? "", nothrow: true, quiet: true, verbose: false })`ssh ${args}`;
+  if (onLine) {
     let pending = "";
-    child.stdout!.on("data", (d: Buffer) => {
-      const s = d.toString();
-      stdout += s;
-      if (!onLine) return;
-      pending += s;
+    p.stdout.on("data", (d: Buffer) => {
+      pending += d.toString();
       const lines = pending.split("\n");
       pending = lines.pop()!;
       for (const l of lines) onLine(l);
     });
-    child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", (e) => resolve({ code: 255, stdout, stderr: `${stderr}${e.message}`, unreachable: true }));
-    child.on("close", (code) => {
-      if (onLine && pending) onLine(pending);
-      resolve({ code: code ?? 255, stdout, stderr, unreachable: code === 255 });
-    });
-    if (input !== null) {
-      child.stdin!.on("error", () => undefined);
-      child.stdin!.end(input);
-    }
-  });
+    p.stdout.on("end", () => pending && onLine(pending));
+  }
+  const r = await p;
+  const code = r.exitCode ?? 255;
+  return { code, stdout: r.stdout, stderr: r.stderr, unreachable: code === 255 };
 }
 
 /**
@@ -74,7 +64,7 @@ function spawnSsh(args: string[], input: string | null, onLine?: (line: string) 
 export async function connect(c: Connection): Promise<ExecResult> {
   const check = await spawnSsh([...sshArgs(c), "-O", "check", c.host], null);
   if (check.code === 0) return check;
-  return spawnSsh([...sshArgs(c, ["-o", "ControlMaster=auto", "-o", `ControlPersist=${PERSIST}`, "-f", "-N"]), c.host], null);
+  return spawnSsh([...sshArgs(c, ["-o", "ControlMaster=auto", "-o", `ControlPersist=${persist()}`, "-f", "-N"]), c.host], null);
 }
 
 /** Runs a bash script on the host as root (sudo -n unless become is off), streaming stdout lines. */

@@ -1,0 +1,303 @@
+/** Pure parts of the provisioner: inventory, variables, rendering, OS table, CLI arguments, diff, secrets. */
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { main, parseArgs, UsageError } from "../../provisioning/cli";
+import { DEFAULTS, memoryBytes } from "../../provisioning/defaults";
+import { unifiedDiff } from "../../provisioning/diff";
+import { expandHostPattern, InventoryError, loadInventory, selectHosts, shlex } from "../../provisioning/inventory";
+import { OS_PROFILES, selectProfile, serverVersion } from "../../provisioning/os";
+import { buildContext, maskSecrets, render, renderRedisConf, sha256 } from "../../provisioning/render";
+import { redact, registerSecret, resolvePasswords } from "../../provisioning/secrets";
+import { parseFacts } from "../../provisioning/tasks/facts";
+import { parseLine, ScriptOutput } from "../../provisioning/tasks/shell";
+import { evaluateVerify, runtimeDrift } from "../../provisioning/tasks/verify";
+
+function inventory(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), "inv-"));
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(join(dir, name, ".."), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  }
+  return dir;
+}
+
+function problems(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof InventoryError) return e.problems;
+    throw e;
+  }
+  throw new Error("expected an InventoryError");
+}
+
+describe("inventory (Ansible INI + group_vars/host_vars)", () => {
+  const hosts = `# comment
+[asterisk]
+ast1 ansible_host=10.0.0.5 ansible_port=2222 ansible_user=ec2-user
+ast[2:3] ansible_ssh_common_args='-o ProxyJump=bastion -o Compression=yes'
+
+[db]
+db1
+
+[prod:children]
+asterisk
+
+[asterisk:vars]
+ansible_become=true
+redis_port=6380
+
+[all:vars]
+redis_maxmemory=100mb
+`;
+
+  it("parses groups, ranges, children and merges variables with Ansible precedence", () => {
+    const dir = inventory({
+      hosts,
+      "group_vars/all.yml": "redis_maxmemory: 200mb\nsome_other_role_var: 1\n",
+      "group_vars/asterisk.yml": "redis_maxmemory_policy: allkeys-lfu\nredis_port: 6381\n",
+      "host_vars/ast2.yml": "redis_port: 7000\nredis_appendonly: no\n",
+    });
+    const inv = loadInventory(dir, {});
+    expect(inv.hosts.map((h) => h.name)).toEqual(["ast1", "ast2", "ast3", "db1"]);
+    expect(inv.groups.prod.sort()).toEqual(["ast1", "ast2", "ast3"]);
+    const [ast1, ast2] = inv.hosts;
+    expect(ast1.connection).toMatchObject({ host: "10.0.0.5", port: 2222, user: "ec2-user", become: true });
+    expect(ast2.connection.sshArgs).toEqual(["-o", "ProxyJump=bastion", "-o", "Compression=yes"]);
+    // group_vars file beats [group:vars]; host_vars beats both; group_vars/all beats [all:vars]
+    expect(ast1.vars.redis_port).toBe(6381);
+    expect(ast2.vars.redis_port).toBe(7000);
+    expect(ast2.vars.redis_appendonly).toBe(false);
+    expect(ast1.vars.redis_maxmemory).toBe("200mb");
+    expect(ast1.vars.redis_maxmemory_policy).toBe("allkeys-lfu");
+    expect(ast1.vars.redis_save_intervals).toEqual(["300 1"]);
+    expect(inv.ignored).toEqual(["some_other_role_var"]);
+    expect(selectHosts(inv).map((h) => h.name)).toEqual(["ast1", "ast2", "ast3"]);
+    expect(selectHosts(inv, "ast3").map((h) => h.name)).toEqual(["ast3"]);
+    expect(() => selectHosts(inv, "nosuch")).toThrow(/nosuch is neither a host nor a group/);
+  });
+
+  it("names the file and the variable for unknown and invalid variables", () => {
+    const dir = inventory({
+      hosts: "[asterisk]\nast1 redis_port=99999\n",
+      "group_vars/asterisk.yml": "redis_maxmemmory: 1gb\nredis_maxmemory_policy: lru\nredis_save_intervals: ['300']\n",
+      "host_vars/ast1.yml": "redis_bind_address: not-an-ip\nansible_ssh_pass: x\n",
+    });
+    const p = problems(() => loadInventory(dir, {}));
+    const has = (file: string, v: string) => expect(p.some((x) => x.includes(file) && x.includes(`: ${v}: `))).toBe(true);
+    has("hosts (host ast1)", "redis_port");
+    has("group_vars/asterisk.yml", "redis_maxmemmory");
+    has("group_vars/asterisk.yml", "redis_maxmemory_policy");
+    has("group_vars/asterisk.yml", "redis_save_intervals");
+    has("host_vars/ast1.yml", "redis_bind_address");
+    has("host_vars/ast1.yml", "ansible_ssh_pass");
+  });
+
+  it("never echoes an invalid password, rejects vault files and unsupported Jinja", () => {
+    const dir = inventory({
+      hosts: "[asterisk]\nast1\n",
+      "group_vars/asterisk.yml": 'redis_password: "short"\nredis_port: "{{ 6379 + 1 }}"\n',
+      "host_vars/ast1.yml": "$ANSIBLE_VAULT;1.1;AES256\n6162\n",
+    });
+    const p = problems(() => loadInventory(dir, {}));
+    expect(p.join("\n")).not.toContain('"short"');
+    expect(p.some((x) => x.includes("redis_password") && x.includes("value hidden"))).toBe(true);
+    expect(p.some((x) => x.includes("redis_port") && x.includes("Jinja"))).toBe(true);
+    expect(p.some((x) => x.includes("host_vars/ast1.yml") && x.includes("vault"))).toBe(true);
+  });
+
+  it("resolves {{ lookup('env', ...) }} like the old group_vars did", () => {
+    const dir = inventory({ hosts: "[asterisk]\nast1\n", "group_vars/asterisk.yml": "redis_password: \"{{ lookup('env', 'MY_PW') }}\"\n" });
+    expect(loadInventory(dir, { MY_PW: "from-env-123" }).hosts[0].vars.redis_password).toBe("from-env-123");
+  });
+
+  it("shlex and host ranges", () => {
+    expect(shlex(`a b='c d' "e \\" f"`)).toEqual(["a", "b=c d", 'e " f']);
+    expect(expandHostPattern("web[08:10].x")).toEqual(["web08.x", "web09.x", "web10.x"]);
+    expect(expandHostPattern("n[a:c]")).toEqual(["na", "nb", "nc"]);
+  });
+
+  it("ships dev and prod examples that load", () => {
+    const dev = loadInventory("inventory/dev", { REDIS_PASSWORD: "dev-password-1" });
+    expect(dev.hosts[0].vars.redis_maxmemory).toBe("256mb");
+    expect(dev.hosts[0].vars.redis_password).toBe("dev-password-1");
+    const prod = loadInventory("inventory/prod", {});
+    expect(prod.hosts[0].vars.redis_password_secret_arn).toMatch(/^arn:aws:secretsmanager:/);
+    expect(prod.hosts[0].connection.sshArgs).toEqual(["-o", "ProxyJump=ec2-user@bastion.prod.example.internal"]);
+  });
+});
+
+describe("secrets", () => {
+  const host = (vars: Record<string, unknown>) =>
+    ({ name: "h", vars: { ...DEFAULTS, ...vars }, origin: { redis_password_secret_arn: "group_vars/asterisk.yml" } }) as never;
+  const arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbC";
+
+  it("reads the JSON key password from Secrets Manager once per ARN", async () => {
+    const fetcher = jest.fn(async () => JSON.stringify({ password: "from-secrets-manager" }));
+    const pw = await resolvePasswords([host({ redis_password_secret_arn: arn }), { ...host({ redis_password_secret_arn: arn }), name: "h2" }], {}, fetcher);
+    expect(pw.get("h")).toBe("from-secrets-manager");
+    expect(fetcher).toHaveBeenCalledTimes(1);
+    expect(redact("x from-secrets-manager y")).toBe("x ******** y");
+  });
+
+  it("falls back to REDIS_PASSWORD and fails without any password, naming nothing secret", async () => {
+    expect((await resolvePasswords([host({})], { REDIS_PASSWORD: "env-password" })).get("h")).toBe("env-password");
+    await expect(resolvePasswords([host({})], {})).rejects.toThrow(/redis_password is not set/);
+    await expect(resolvePasswords([host({ redis_password_secret_arn: arn })], {}, async () => '{"pw":"x"}')).rejects.toThrow(
+      /group_vars\/asterisk.yml: redis_password_secret_arn: .*no JSON key "password"/,
+    );
+  });
+
+  it("redacts base64 forms too", () => {
+    registerSecret("another-secret-value");
+    expect(redact(Buffer.from("another-secret-value").toString("base64"))).toBe("********");
+  });
+});
+
+describe("render (Handlebars strict mode)", () => {
+  const ctx = (version = "7.0.15", vars = {}) =>
+    buildContext({ ...DEFAULTS, ...vars }, OS_PROFILES.debian, { flavor: "redis", version, compat: version }, { app: "app-password-1", admin: "admin-password-1" });
+
+  it("renders a complete config without plaintext passwords", () => {
+    const conf = renderRedisConf(ctx());
+    for (const line of [
+      "bind 0.0.0.0", "port 6379", "protected-mode yes", "daemonize no", "supervised systemd",
+      "logfile /var/log/redis/redis-server.log", "pidfile /run/redis/redis-server.pid", "save 300 1", "dir /var/lib/redis",
+      "appendonly yes", "appendfsync everysec", "aof-use-rdb-preamble yes", "maxmemory 512mb", "maxmemory-policy allkeys-lru",
+      `user default on #${sha256("app-password-1")} ~* &* +@all -@dangerous +info`,
+      `user provisioner on #${sha256("admin-password-1")} ~* &* +@all`,
+    ]) {
+      expect(conf).toContain(line);
+    }
+    expect(conf).not.toContain("app-password-1");
+    expect(conf).not.toContain("admin-password-1");
+    expect(conf).not.toMatch(/^requirepass/m);
+    expect(renderRedisConf(ctx())).toBe(conf); // pure
+  });
+
+  it("leaves out directives the installed version does not know", () => {
+    const v7 = renderRedisConf(ctx("7.0.15"));
+    const v62 = renderRedisConf(ctx("6.2.14"));
+    for (const d of ["appenddirname", "shutdown-on-sigterm", "enable-debug-command", "latency-tracking"]) {
+      expect(v7).toMatch(new RegExp(`^${d} `, "m"));
+      expect(v62).not.toMatch(new RegExp(`^${d} `, "m"));
+    }
+    expect(v62).toMatch(/^acl-pubsub-default resetchannels/m);
+  });
+
+  it("empty save list renders save \"\" and extra directives are appended", () => {
+    const conf = renderRedisConf(ctx("7.0.15", { redis_save_intervals: [], redis_extra_config: { "hz": "20" } }));
+    expect(conf).toMatch(/^save ""$/m);
+    expect(conf).toMatch(/^hz 20$/m);
+  });
+
+  it("throws on a missing variable instead of rendering an empty string", () => {
+    const c = ctx() as unknown as Record<string, unknown>;
+    delete c.maxmemory;
+    expect(() => renderRedisConf(c as never)).toThrow(/maxmemory/);
+    expect(() => render("x {{nope}}", ctx())).toThrow(/"nope" not defined/);
+  });
+
+  it("masks hashes in text shown to people", () => {
+    expect(maskSecrets(`user default on #${sha256("x")} ~*`)).toBe("user default on #<hidden> ~*");
+  });
+});
+
+describe("OS table", () => {
+  const os = (id: string, idLike: string, versionId: string) => ({ id, idLike, versionId });
+  it("selects package, service, user and paths from gathered facts", () => {
+    expect(selectProfile(os("debian", "", "12"), "valkey").service).toBe("redis-server");
+    expect(selectProfile(os("ubuntu", "debian", "24.04"), "valkey").packages).toEqual(["redis-server", "redis-tools"]);
+    const al = selectProfile(os("amzn", "fedora", "2023"), "valkey");
+    expect([al.packages, al.service, al.user, al.configPath, al.cli]).toEqual([["valkey"], "valkey", "valkey", "/etc/valkey/valkey.conf", "valkey-cli"]);
+    expect(selectProfile(os("amzn", "fedora", "2023"), "redis6").configPath).toBe("/etc/redis6/redis6.conf");
+    expect(selectProfile(os("rocky", "rhel centos fedora", "9.3"), "valkey").configPath).toBe("/etc/redis/redis.conf");
+    expect(selectProfile(os("almalinux", "rhel centos fedora", "8.9"), "valkey").configPath).toBe("/etc/redis.conf");
+    expect(() => selectProfile(os("amzn", "centos rhel fedora", "2"), "valkey")).toThrow(/Amazon Linux 2 is not supported/);
+    expect(() => selectProfile(os("arch", "", ""), "valkey")).toThrow(/unsupported OS/);
+  });
+
+  it("never switches an Amazon Linux host from an installed flavour silently", () => {
+    expect(() => selectProfile(os("amzn", "fedora", "2023"), "valkey", ["al2023-redis6"])).toThrow(/redis_amazon_linux_package=redis6/);
+  });
+
+  it("reads server versions, valkey as Redis 7.2 compatible", () => {
+    expect(serverVersion("Redis server v=7.0.15 sha=00000000:0 malloc=jemalloc-5.3.0")).toEqual({ flavor: "redis", version: "7.0.15", compat: "7.0.15" });
+    expect(serverVersion("Valkey server v=8.0.2 sha=00000000:0").compat).toBe("7.2.4");
+  });
+
+  it("parses a gathered-facts block (fixture)", () => {
+    const out: ScriptOutput = { facts: {}, tasks: [] };
+    const b = (s: string) => Buffer.from(s).toString("base64");
+    for (const [k, v] of Object.entries({
+      os_id: "amzn", os_like: "fedora", os_version: "2023", al2023_redis6_installed: "1",
+      al2023_redis6_version: "Redis server v=6.2.14", al2023_redis6_active: "active", al2023_redis6_rt_ping: "PONG",
+      al2023_redis6_rt_info: "# Keyspace\ndb0:keys=10,expires=2,avg_ttl=0\n", restart_pending: "1",
+    })) {
+      parseLine(`@@fact|${k}|${b(v)}`, out);
+    }
+    const f = parseFacts(out);
+    expect(f.restartPending).toBe(true);
+    expect(Object.keys(f.profiles)).toEqual(["al2023-redis6"]);
+    expect(f.profiles["al2023-redis6"].runtime.ping).toBe("PONG");
+    expect(() => selectProfile(f.os, "valkey", Object.keys(f.profiles))).toThrow(/redis6 is already installed/);
+  });
+});
+
+describe("verify and safety", () => {
+  const rt = { ping: "PONG", probe: "ok", config: { port: "6379", maxmemory: String(512 * 1024 * 1024), "maxmemory-policy": "allkeys-lru", appendonly: "yes" } };
+  it("checks PONG, the probe key and the running settings", () => {
+    expect(evaluateVerify(DEFAULTS, rt, true).ok).toBe(true);
+    expect(runtimeDrift({ ...DEFAULTS, redis_maxmemory: "1gb" }, rt)).toEqual([`maxmemory=${512 * 1024 * 1024} (want ${1024 ** 3})`]);
+    expect(evaluateVerify(DEFAULTS, { ...rt, ping: "NOAUTH Authentication required." }, true).msg).toMatch(/PING/);
+    expect(memoryBytes("1k")).toBe(1000);
+    expect(memoryBytes("1KB")).toBe(1024);
+  });
+});
+
+describe("diff", () => {
+  it("produces a unified diff with context", () => {
+    const d = unifiedDiff("a\nb\nc\nd\n", "a\nB\nc\nd\n", "old", "new");
+    expect(d).toBe("--- old\n+++ new\n@@ -1,4 +1,4 @@\n a\n-b\n+B\n c\n d\n");
+    expect(unifiedDiff("x\n", "x\n", "a", "b")).toBe("");
+  });
+});
+
+describe("CLI arguments (exit 1, nothing touched)", () => {
+  it("parses flags", () => {
+    expect(parseArgs(["-i", "inv", "--limit=web", "--check", "--diff", "--forks", "3", "--json"])).toEqual({
+      inventory: "inv", limit: "web", check: true, diff: true, forks: 3, json: true,
+    });
+    expect(() => parseArgs([])).toThrow(UsageError);
+    expect(() => parseArgs(["-i", "x", "--forks", "0"])).toThrow(/--forks/);
+    expect(() => parseArgs(["-i", "x", "--bogus"])).toThrow(/unknown argument --bogus/);
+    expect(() => parseArgs(["-i"])).toThrow(/needs a value/);
+  });
+
+  it("returns 1 for bad arguments, inventories and variables without contacting any host", async () => {
+    const dir = inventory({ hosts: "[asterisk]\nast1 ansible_host=203.0.113.9\n", "group_vars/asterisk.yml": "redis_port: nope\n" });
+    const run = async (argv: string[], env: NodeJS.ProcessEnv = {}) => {
+      let out = "";
+      const code = await main(argv, { stdout: (s) => (out += s), stderr: (s) => (out += s), env });
+      return { code, out };
+    };
+    expect((await run(["--forks", "2"])).code).toBe(1);
+    const bad = await run(["-i", dir], { REDIS_PASSWORD: "password-123" });
+    expect(bad.code).toBe(1);
+    expect(bad.out).toMatch(/group_vars\/asterisk.yml: redis_port: must be an integer/);
+    expect((await run(["-i", "/nonexistent"])).code).toBe(1);
+    const noPw = inventory({ hosts: "[asterisk]\nast1 ansible_host=203.0.113.9\n" });
+    const r = await run(["-i", noPw]);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/redis_password is not set/);
+  });
+
+  it("the real entry point exits 1 on bad arguments", () => {
+    const r = spawnSync(process.execPath, [require.resolve("tsx/cli"), "provisioning/cli.ts", "--nope"], { encoding: "utf8" });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/unknown argument --nope/);
+    expect(execFileSync(process.execPath, [require.resolve("tsx/cli"), "provisioning/cli.ts", "--help"], { encoding: "utf8" })).toMatch(/exit codes/);
+  });
+});
