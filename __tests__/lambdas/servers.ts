@@ -389,3 +389,61 @@ export async function startServers(opts: { maxConnections?: number; poolSize?: n
     throw e;
   }
 }
+
+export interface TcpProxy {
+  port: number;
+  connections: number;
+  /**
+   * Emulates what a Lambda environment finds after a freeze: the peer dropped every current
+   * connection without the client noticing; the client's next write is answered with a TCP RST
+   * (ECONNRESET). New connections work normally.
+   */
+  sever(): void;
+  close(): Promise<void>;
+}
+
+export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
+  const live = new Set<{ client: import("node:net").Socket; upstream: import("node:net").Socket }>();
+  const all = new Set<import("node:net").Socket>();
+  const proxy: TcpProxy = { port: 0, connections: 0, sever: () => undefined, close: async () => undefined };
+  const server = createServer((client) => {
+    proxy.connections++;
+    const upstream = createConnection({ host: "127.0.0.1", port: targetPort });
+    all.add(client).add(upstream);
+    client.once("close", () => all.delete(client));
+    upstream.once("close", () => all.delete(upstream));
+    const pair = { client, upstream };
+    live.add(pair);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    const drop = () => {
+      live.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on("error", drop);
+    upstream.on("error", drop);
+    client.on("close", drop);
+    upstream.on("close", drop);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  proxy.port = (server.address() as { port: number }).port;
+  proxy.sever = () => {
+    for (const pair of live) {
+      live.delete(pair);
+      pair.client.unpipe(pair.upstream);
+      pair.upstream.unpipe(pair.client);
+      pair.upstream.removeAllListeners("close");
+      pair.upstream.destroy();
+      pair.client.removeAllListeners("close");
+      pair.client.once("data", () => pair.client.resetAndDestroy());
+      pair.client.resume(); // unpipe paused it
+    }
+  };
+  proxy.close = () =>
+    new Promise((resolve) => {
+      for (const socket of all) socket.destroy();
+      server.close(() => resolve());
+    });
+  return proxy;
+}

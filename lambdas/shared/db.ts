@@ -27,20 +27,24 @@ export interface RunOptions {
 const CONNECTION_CODES = new Set(["ECONNRESET", "EPIPE", "ECONNREFUSED", "ETIMEDOUT", "ENOTCONN", "ECONNABORTED", "EHOSTUNREACH", "57P01", "57P02", "57P03"]);
 const CONNECTION_MESSAGES = /Connection terminated|not queryable|Connection ended|socket hang up|read ECONNRESET|server closed the connection/i;
 
+// Duck-typed, not `instanceof Error`: socket errors may come from another realm (e.g. a jest sandbox).
+function errorParts(e: unknown): { code?: unknown; message: string } {
+  return typeof e === "object" && e !== null ? { code: (e as { code?: unknown }).code, message: String((e as { message?: unknown }).message ?? "") } : { message: "" };
+}
+
 export function isConnectionError(e: unknown): boolean {
-  if (!(e instanceof Error)) return false;
-  const code = (e as { code?: unknown }).code;
+  const { code, message } = errorParts(e);
   if (typeof code === "string" && (CONNECTION_CODES.has(code) || code.startsWith("08"))) return true;
-  return CONNECTION_MESSAGES.test(e.message);
+  return CONNECTION_MESSAGES.test(message);
 }
 
 function isAuthError(e: unknown): boolean {
-  const code = (e as { code?: unknown } | undefined)?.code;
+  const { code } = errorParts(e);
   return code === "28P01" || code === "28000";
 }
 
 function isQueryTimeout(e: unknown): boolean {
-  return e instanceof Error && /Query read timeout/.test(e.message);
+  return /Query read timeout/.test(errorParts(e).message);
 }
 
 /** Counts statements so a failure can be told apart: before anything ran, or in the middle. */
@@ -132,22 +136,29 @@ export class Database implements Queryable {
         }
         throw e;
       }
+      // While checked out, a socket error is emitted on the client (the pool only listens to idle
+      // ones); without a listener it would crash the process. The failing query rejects anyway.
+      const onError = (error: Error) => this.log.debug("database connection error during a query", { error });
+      client.on("error", onError);
       const counting = new CountingClient(client);
       try {
         const result = await fn(counting);
+        client.off("error", onError);
         client.release();
         return result;
       } catch (e) {
         const dead = isConnectionError(e);
-        if (inTransaction && !dead) {
+        if (inTransaction && !dead && !isQueryTimeout(e)) {
           try {
             await client.query("ROLLBACK");
           } catch (rollbackError) {
+            client.off("error", onError);
             client.release(rollbackError as Error);
             throw e;
           }
         }
         // Destroy a dead or timed-out connection (a timed-out query may still be running on it).
+        client.off("error", onError);
         client.release(dead || isQueryTimeout(e) ? (e as Error) : undefined);
         if (dead) this.stats.discarded++;
         // In a transaction, a failure on BEGIN means nothing was executed on the dead connection.

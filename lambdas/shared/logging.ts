@@ -21,9 +21,10 @@ export function parseLogLevel(value: string | undefined): LogLevel | undefined {
 }
 
 function redact(value: unknown, depth = 0): unknown {
-  if (value instanceof Error) {
-    const code = (value as { code?: unknown }).code;
-    return { name: value.name, message: value.message, ...(code !== undefined ? { code } : {}) };
+  // Errors (also from another realm, where instanceof fails): name, message and code only.
+  if (value instanceof Error || (typeof value === "object" && value !== null && typeof (value as Error).stack === "string" && "message" in value)) {
+    const { name, message, code } = value as Error & { code?: unknown };
+    return { name, message, ...(code !== undefined ? { code } : {}) };
   }
   if (value === null || typeof value !== "object" || depth > 4) return value;
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
