@@ -1,4 +1,5 @@
-import { mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
 import { crc32, deflateRawSync } from "node:zlib";
 
@@ -9,13 +10,16 @@ import { crc32, deflateRawSync } from "node:zlib";
  * (cdktf's own ARCHIVE assets carry file mtimes, and spawn a node process per asset).
  */
 export function zipDirectory(dir: string, zipPath: string): void {
-  const files = listFiles(dir).sort();
+  const files = listFiles(dir)
+    .sort()
+    .map((file) => ({ name: Buffer.from(relative(dir, file).split(sep).join("/"), "utf8"), data: readFileSync(file) }));
+  // Each stack zips the same bundles: deflate them once per process.
+  const fingerprint = files.reduce((h, f) => h.update(f.name).update("\0").update(f.data), createHash("sha256")).digest("hex");
+  if (zipped.get(zipPath) === fingerprint && existsSync(zipPath)) return;
   const locals: Buffer[] = [];
   const centrals: Buffer[] = [];
   let offset = 0;
-  for (const file of files) {
-    const name = Buffer.from(relative(dir, file).split(sep).join("/"), "utf8");
-    const data = readFileSync(file);
+  for (const { name, data } of files) {
     const compressed = deflateRawSync(data, { level: 9 });
     const crc = crc32(data);
     const local = Buffer.alloc(30);
@@ -44,7 +48,11 @@ export function zipDirectory(dir: string, zipPath: string): void {
   const tmp = `${zipPath}.${process.pid}.tmp`;
   writeFileSync(tmp, Buffer.concat([...locals, ...centrals, end]));
   renameSync(tmp, zipPath);
+  zipped.set(zipPath, fingerprint);
 }
+
+/** Zip path -> fingerprint of the files it was last written from, in this process. */
+const zipped = new Map<string, string>();
 
 /** version needed, flags, method, time, date, crc, sizes, name length (the part both headers share). */
 function writeCommon(header: Buffer, at: number, crc: number, compressedSize: number, size: number, nameLength: number): void {
