@@ -2,13 +2,10 @@ import { buildApp } from "../stacks/app";
 import { FARGATE_MEMORY_MIB, PythonideConfig, describeFargateMemory, validateFargateSize, validatePythonideConfig } from "../stacks/pythonide-config";
 import { pythonide } from "../stacks/pythonide-environments";
 import { ConfigError, Problems } from "../stacks/validation";
+import { variant as variantOf } from "./helpers/synth";
 
 /** A deep copy of the real config with changes applied by `edit`. */
-function variant(edit: (c: PythonideConfig) => void): PythonideConfig {
-  const copy = structuredClone(pythonide);
-  edit(copy);
-  return copy;
-}
+const variant = (edit: (c: PythonideConfig) => void): PythonideConfig => variantOf(pythonide, edit);
 
 function fargate(cpu: number, memoryMiB: number): string[] {
   const p = new Problems("t");
@@ -80,6 +77,17 @@ describe("pythonide configuration", () => {
       "pythonide.staging.desiredCount: 5 is out of range (allowed: an integer 0..2)",
       'pythonide.staging.database.instanceClass: "db.r5.large" is not supported (allowed: db.t4g.micro, db.t4g.small, db.t4g.medium, db.t3.micro, db.t3.small, db.t3.medium)',
       'pythonide.staging.listenerRulePriority: 100 is production\'s too (allowed: a value of its own)',
+    ]);
+  });
+
+  it("checks each stack's state backend", () => {
+    const bad = variant((c) => {
+      c.production.backend = { type: "s3", bucket: "Bad_Bucket", key: "pythonide/production/terraform.tfstate", region: "us-east-2" };
+      c.staging.backend = { type: "local", path: "/var/state.tfstate" };
+    });
+    expect(validatePythonideConfig(bad)).toEqual([
+      'pythonide.production.backend.bucket: "Bad_Bucket" is not valid (allowed: an S3 bucket name)',
+      'pythonide.staging.backend.path: "/var/state.tfstate" must be relative to the project root (allowed: a relative path such as terraform.<stack>.tfstate)',
     ]);
   });
 

@@ -413,12 +413,12 @@ function validateRedis(p: Problems, r: RedisConfig | undefined, instanceType: st
   vpcOnlyCidrs(p, "allowedCidrs", r.allowedCidrs, vpcCidr, "Redis");
 }
 
-function validateBackend(p: Problems, b: BackendConfig | undefined): void {
+export function validateBackend(p: Problems, b: BackendConfig | undefined): void {
   if (!b) return p.add("", "is required", "type \"local\" or \"s3\"");
   if (!p.oneOf("type", b.type, ["local", "s3"] as const)) return;
   if (b.type === "local") {
     if (b.path !== undefined && (typeof b.path !== "string" || b.path.startsWith("/"))) {
-      p.add("path", `${JSON.stringify(b.path)} must be relative to the project root`, "e.g. terraform.campaign-dev.tfstate");
+      p.add("path", `${JSON.stringify(b.path)} must be relative to the project root`, "a relative path such as terraform.<stack>.tfstate");
     }
     return;
   }

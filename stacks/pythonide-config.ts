@@ -1,4 +1,4 @@
-import type { BackendConfig, DatabaseConfig } from "./config";
+import { validateBackend, type BackendConfig, type DatabaseConfig } from "./config";
 import { Problems, cidrContains, cidrOverlaps, parseCidr } from "./validation";
 
 /**
@@ -227,6 +227,8 @@ export function validatePythonideConfig(config: PythonideConfig): string[] {
   else p.integer("capacity.studentsPerVcpu", config.capacity.studentsPerVcpu, 1, 10000);
   validateProduction(p.at("production"), config.production, config.domain);
   validateStaging(p.at("staging"), config.staging, config.domain);
+  validateBackend(p.at("production.backend"), config.production?.backend);
+  validateBackend(p.at("staging.backend"), config.staging?.backend);
   const { production, staging } = config;
   if (production && staging) {
     for (const key of ["serviceName", "family", "hostname", "listenerRulePriority"] as const) {
