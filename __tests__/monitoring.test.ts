@@ -10,27 +10,18 @@ const alarms = json.resource.aws_cloudwatch_metric_alarm;
 const TOPIC = "${aws_sns_topic.alarms.arn}";
 
 describe("monitoring: the documented alarms", () => {
-  it("alarms on RDS Proxy client connections > 500 over 2 periods of 5 minutes", () => {
-    expect(alarms.rds_proxy_client_connections).toMatchObject({
-      alarm_name: "campaign-prod-rds-proxy-client-connections",
+  it.each([
+    ["rds_proxy_client_connections", "ClientConnections", 500],
+    ["rds_proxy_database_connections", "DatabaseConnections", 50],
+  ])("%s: RDS Proxy %s > %d over 2 periods of 5 minutes", (address, metric, threshold) => {
+    expect(alarms[address]).toMatchObject({
+      alarm_name: `campaign-prod-${address.replace(/_/g, "-")}`,
       namespace: "AWS/RDS",
-      metric_name: "ClientConnections",
+      metric_name: metric,
       dimensions: { ProxyName: "${aws_db_proxy.main.name}" },
       statistic: "Maximum",
       comparison_operator: "GreaterThanThreshold",
-      threshold: 500,
-      period: 300,
-      evaluation_periods: 2,
-    });
-  });
-
-  it("alarms on RDS Proxy database connections > 50 over 2 periods of 5 minutes", () => {
-    expect(alarms.rds_proxy_database_connections).toMatchObject({
-      namespace: "AWS/RDS",
-      metric_name: "DatabaseConnections",
-      dimensions: { ProxyName: "${aws_db_proxy.main.name}" },
-      comparison_operator: "GreaterThanThreshold",
-      threshold: 50,
+      threshold,
       period: 300,
       evaluation_periods: 2,
     });
