@@ -149,7 +149,12 @@ export async function startPgBouncer(dir: string, pg: PgServer, opts: { poolSize
   const bdir = join(dir, "pgbouncer");
   ownedByPostgres(bdir);
   const userlist = join(bdir, "userlist.txt");
-  writeFileSync(userlist, `"${APP_USER}" "${pg.appPassword}"\n`, { mode: 0o644 });
+  // The server's SCRAM verifier, not the plaintext: PgBouncer then checks clients with HMACs only
+  // (no PBKDF2 per client connection in its single thread) and passes SCRAM through to the server.
+  const c = await pg.admin();
+  const { rows } = await c.query<{ rolpassword: string }>("SELECT rolpassword FROM pg_authid WHERE rolname = $1", [APP_USER]);
+  await c.end();
+  writeFileSync(userlist, `"${APP_USER}" "${rows[0].rolpassword}"\n`, { mode: 0o644 });
   const pidfile = join(bdir, "pgbouncer.pid");
   for (let tries = 0; ; tries++) {
     const port = await freePort();

@@ -1,0 +1,73 @@
+/** The bundle contract the deploy stacks rely on: one CommonJS index.js per function exporting `handler`, ≤ 150 KB zipped. */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { buildLambdas, ZIP_BUDGET_BYTES, type BuiltLambda } from "../../lambdas/build";
+import { FUNCTION_NAMES, LAMBDA_FUNCTIONS } from "../../lambdas/manifest";
+
+let out: string;
+let built: BuiltLambda[];
+
+beforeAll(async () => {
+  out = mkdtempSync(join(tmpdir(), "lambda-bundles-"));
+  built = await buildLambdas({ outDir: out });
+}, 120_000);
+
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+test("every function is bundled, under the zipped-size budget", () => {
+  expect(built.map((b) => b.name)).toEqual([...FUNCTION_NAMES]);
+  for (const b of built) {
+    expect(b.dir).toBe(join(out, b.name));
+    expect(b.zippedBytes).toBeLessThanOrEqual(ZIP_BUDGET_BYTES);
+    expect(b.zippedBytes).toBeLessThan(b.bytes);
+  }
+  expect(LAMBDA_FUNCTIONS.map((f) => f.bundleDir)).toEqual(FUNCTION_NAMES.map((n) => `build/lambdas/${n}`));
+});
+
+test("bundles leave the AWS SDK to the runtime and contain no ESM import()", () => {
+  for (const b of built) {
+    const code = readFileSync(join(b.dir, "index.js"), "utf8");
+    expect(code).toContain('require("@aws-sdk/client-secrets-manager")');
+    expect(code).not.toMatch(/import\("@aws-sdk/);
+    expect(code).not.toContain("SecretsManagerClient.prototype"); // the SDK itself is not inside
+  }
+});
+
+test("a bundle loads as CommonJS, exports handler, and reports configuration and health properly", async () => {
+  const dir = built.find((b) => b.name === "report-generator")!.dir;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const mod = require(join(dir, "index.js")) as { handler: (e: unknown) => Promise<unknown> };
+  expect(typeof mod.handler).toBe("function");
+  const saved = { ...process.env };
+  try {
+    for (const k of Object.keys(process.env)) if (/^(RDS_|DATABASE_|REDIS_|ARI_)/.test(k)) delete process.env[k];
+    await expect(mod.handler({ campaignId: "7d1f7c55-3b1a-4c55-9c55-1f2b3c4d5e6f" })).rejects.toThrow(/RDS_PROXY_ENDPOINT is required/);
+  } finally {
+    process.env = saved;
+  }
+});
+
+test("a configured bundle answers the health event with both dependencies down (degraded, no throw)", async () => {
+  const dir = built.find((b) => b.name === "enrich-dial-task")!.dir;
+  const saved = { ...process.env };
+  Object.assign(process.env, {
+    RDS_PROXY_ENDPOINT: "127.0.0.1",
+    DATABASE_PORT: "1",
+    DATABASE_NAME: "x",
+    DATABASE_USER: "u",
+    DATABASE_PASSWORD: "p",
+    DATABASE_SSL: "disable",
+    REDIS_HOST: "127.0.0.1",
+    REDIS_PORT: "1",
+    REDIS_PASSWORD: "r",
+    LOG_LEVEL: "silent",
+  });
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const mod = require(join(dir, "index.js")) as { handler: (e: unknown) => Promise<unknown> };
+    expect(await mod.handler({ action: "health" })).toEqual({ status: "degraded", redis: { connected: false, endpoint: "127.0.0.1:1" }, database: { connected: false } });
+  } finally {
+    process.env = saved;
+  }
+});
