@@ -355,3 +355,26 @@ test("module-scope environments: one connection per function, reused by every in
   expect(rts.enrich.db.stats.connects).toBe(1);
   void enrich;
 });
+
+test("npm run migrate --status lists what is applied; a migration changed after applying is refused", async () => {
+  const { execFile } = await import("node:child_process");
+  const { promisify } = await import("node:util");
+  const { cpSync, mkdtempSync, appendFileSync, rmSync } = await import("node:fs");
+  const { join } = await import("node:path");
+  const { tmpdir } = await import("node:os");
+  const env = { ...process.env, ...s.directEnv(), DATABASE_DIRECT_ENDPOINT: "127.0.0.1" };
+  const out = await promisify(execFile)(process.execPath, [require.resolve("tsx/cli"), "lambdas/migrate.ts", "--status"], { env, cwd: join(__dirname, "..", "..") });
+  expect(out.stdout).toMatch(/^applied {2}001_campaigns$/m);
+  // A migration edited after it was applied is an error, not silently skipped.
+  const { migrate } = await import("../../lambdas/migrate");
+  const dir = mkdtempSync(join(tmpdir(), "migrations-"));
+  try {
+    cpSync(join(__dirname, "..", "..", "lambdas", "migrations"), dir, { recursive: true });
+    appendFileSync(join(dir, "001_campaigns.sql"), "\n-- edited\n");
+    const c = await s.pg.admin(DB_NAME);
+    await expect(migrate(c, { dir })).rejects.toThrow(/001_campaigns was changed after it was applied/);
+    await c.end();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 60_000);

@@ -7,22 +7,13 @@
  */
 import type { Queryable } from "../shared/db";
 import type { Cache } from "../shared/cache";
+import type { CampaignSettings } from "../shared/campaign";
 import { defineHandler } from "../shared/runtime";
 import { Checker, join } from "../shared/validate";
 
 export type EnrichEvent = { taskIds: number[] } | { campaignId: string; limit: number };
 
-export interface CampaignSettings {
-  id: string;
-  name: string;
-  callerId: string;
-  timeZone: string;
-  windowStart: string;
-  windowEnd: string;
-  maxConcurrentCalls: number;
-  maxAttempts: number;
-  retryDelaySeconds: number;
-}
+export type { CampaignSettings };
 
 export interface EnrichResult {
   enriched: number[];

@@ -5,22 +5,15 @@
  * and answers `alreadyExists: true`; without it a new id is generated.
  */
 import { randomUUID } from "node:crypto";
+import type { CampaignSettings } from "../shared/campaign";
 import { defineHandler } from "../shared/runtime";
 import { Checker, join, type Issue } from "../shared/validate";
 
 export const MAX_CONTACTS = 50_000;
 const TIME = /^(?:[01]\d|2[0-3]):[0-5]\d$/;
 
-export interface CampaignInput {
+export interface CampaignInput extends Omit<CampaignSettings, "id"> {
   campaignId: string;
-  name: string;
-  callerId: string;
-  timeZone: string;
-  windowStart: string;
-  windowEnd: string;
-  maxConcurrentCalls: number;
-  maxAttempts: number;
-  retryDelaySeconds: number;
   contacts: { phone: string; name: string | null }[];
 }
 
