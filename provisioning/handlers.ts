@@ -9,9 +9,11 @@
 export const RESTART_HANDLER_FRAGMENT = `
 redis_error() {
   E=$(tail -c +$(( $1 + 1 )) "$LOGFILE" 2>/dev/null | grep -E ' # |FATAL|>>>|Bad directive' \\
-      | sed -E 's/^[0-9]+:[A-Z] [0-9]+ [A-Za-z]+ [0-9]+ [0-9:.]+ [#*.-] //' | grep -v -E '^Configuration loaded' | awk '!seen[$0]++' | tail -n 3 | tr '\\n' ' ')
+      | sed -E 's/^[0-9]+:[A-Z] [0-9]+ [A-Za-z]+ [0-9]+ [0-9:.]+ [#*.-] //' | grep -v -E '^Configuration loaded|User requested shutdown|ready to exit|oO0OoO0OoO0Oo|Redis version=|WARNING Memory overcommit|Server initialized' | awk '!seen[$0]++' | tail -n 3 | tr '\\n' ' ')
   [ -n "$E" ] || E=$(journalctl -u "$SERVICE" --since "@$2" -o cat --no-pager 2>/dev/null \\
       | grep -v -E '^(Started|Stopped|Starting|Stopping|Failed to start)|systemd|Consumed' | awk '!seen[$0]++' | tail -n 3 | tr '\\n' ' ')
+  R=$(systemctl show -p Result --value "$SERVICE" 2>/dev/null)
+  [ -z "$R" ] || [ "$R" = success ] || E="$E(systemd: $R)"
   printf '%s' "\${E:-no error line in $LOGFILE or the journal}"
 }
 wait_pong() {
@@ -26,6 +28,8 @@ wait_pong() {
 if [ -e "$STATE/restart-pending" ]; then
   KEYS_BEFORE=$(rc INFO keyspace 2>/dev/null | tr -d '\\r' | awk -F'[=,:]' '/^db[0-9]+:/{n+=$3-$5} END{print n+0}')
   LOGSIZE=$(stat -c %s "$LOGFILE" 2>/dev/null || echo 0); SINCE=$(date +%s)
+  # reset-failed also resets systemd's start rate limit, which back-to-back runs could hit.
+  systemctl reset-failed "$SERVICE" >/dev/null 2>&1
   if systemctl restart "$SERVICE" >/dev/null 2>&1 && wait_pong; then
     rm -f "$STATE/restart-pending"
     rc_auth "$NEW_ADMIN"

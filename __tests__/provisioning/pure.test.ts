@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { main, parseArgs, UsageError } from "../../provisioning/cli";
 import { DEFAULTS, memoryBytes } from "../../provisioning/defaults";
 import { unifiedDiff } from "../../provisioning/diff";
-import { expandHostPattern, InventoryError, loadInventory, selectHosts, shlex } from "../../provisioning/inventory";
+import { expandHostPattern, HostSpec, InventoryError, loadInventory, selectHosts, shlex } from "../../provisioning/inventory";
 import { OS_PROFILES, selectProfile, serverVersion } from "../../provisioning/os";
 import { buildContext, maskSecrets, render, renderRedisConf, sha256 } from "../../provisioning/render";
 import { redact, registerSecret, resolvePasswords } from "../../provisioning/secrets";
@@ -130,13 +130,13 @@ redis_maxmemory=100mb
 });
 
 describe("secrets", () => {
-  const host = (vars: Record<string, unknown>) =>
-    ({ name: "h", vars: { ...DEFAULTS, ...vars }, origin: { redis_password_secret_arn: "group_vars/asterisk.yml" } }) as never;
+  const host = (vars: Record<string, unknown>, name = "h"): HostSpec =>
+    ({ name, vars: { ...DEFAULTS, ...vars }, origin: { redis_password_secret_arn: "group_vars/asterisk.yml" } }) as unknown as HostSpec;
   const arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbC";
 
   it("reads the JSON key password from Secrets Manager once per ARN", async () => {
     const fetcher = jest.fn(async () => JSON.stringify({ password: "from-secrets-manager" }));
-    const pw = await resolvePasswords([host({ redis_password_secret_arn: arn }), { ...host({ redis_password_secret_arn: arn }), name: "h2" }], {}, fetcher);
+    const pw = await resolvePasswords([host({ redis_password_secret_arn: arn }), host({ redis_password_secret_arn: arn }, "h2")], {}, fetcher);
     expect(pw.get("h")).toBe("from-secrets-manager");
     expect(fetcher).toHaveBeenCalledTimes(1);
     expect(redact("x from-secrets-manager y")).toBe("x ******** y");
