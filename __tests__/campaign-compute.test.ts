@@ -28,10 +28,17 @@ describe("compute module: the Asterisk host", () => {
     expect(pinned.data).toBeUndefined();
   });
 
-  it("may read only its own Redis password secret, and use SSM Session Manager", () => {
+  it("may read only its own Redis password secret, publish only Redis metrics, and use SSM Session Manager", () => {
     const policy = JSON.parse(r.aws_iam_role_policy.asterisk_redis_secret.policy);
     expect(policy.Statement).toEqual([
       { Sid: "ReadRedisPassword", Effect: "Allow", Action: "secretsmanager:GetSecretValue", Resource: "${aws_secretsmanager_secret.redis_password.arn}" },
+      {
+        Sid: "PublishRedisMetrics",
+        Effect: "Allow",
+        Action: "cloudwatch:PutMetricData",
+        Resource: "*",
+        Condition: { StringEquals: { "cloudwatch:namespace": "Campaign/Redis" } },
+      },
     ]);
     expect(r.aws_iam_role_policy_attachment.asterisk_ssm.policy_arn).toBe("arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore");
     expect(JSON.parse(r.aws_iam_role.asterisk.assume_role_policy).Statement[0].Principal).toEqual({ Service: "ec2.amazonaws.com" });
@@ -42,8 +49,15 @@ describe("compute module: security group", () => {
   const rules = r.aws_security_group.asterisk.ingress as Record<string, any>[];
   const on = (port: number) => rules.filter((x) => x.from_port <= port && port <= x.to_port);
 
-  it("keeps Redis inside the VPC", () => {
-    expect(on(6379)).toEqual([expect.objectContaining({ protocol: "tcp", cidr_blocks: ["10.0.0.0/16"] })]);
+  it("lets only the Lambdas reach Redis, and VPC CIDRs only when configured", () => {
+    expect(on(6379)).toEqual([expect.objectContaining({ protocol: "tcp", cidr_blocks: [], security_groups: ["${aws_security_group.lambda.id}"] })]);
+    const { json: wider } = synthCampaign({ ...prod, redis: { ...prod.redis, allowedCidrs: ["10.0.8.0/24"] } });
+    const redisRules = (wider.resource.aws_security_group.asterisk.ingress as Record<string, any>[]).filter((x) => x.from_port === 6379);
+    expect(redisRules).toEqual([expect.objectContaining({ cidr_blocks: ["10.0.8.0/24"], security_groups: ["${aws_security_group.lambda.id}"] })]);
+  });
+
+  it("lets only the Lambdas reach Asterisk's ARI", () => {
+    expect(on(8088)).toEqual([expect.objectContaining({ protocol: "tcp", cidr_blocks: [], security_groups: ["${aws_security_group.lambda.id}"] })]);
   });
 
   it("allows SSH only from the configured CIDRs and SIP/RTP only from the trunks", () => {
@@ -92,10 +106,15 @@ describe("compute module: the Redis password", () => {
 });
 
 describe("outputs", () => {
-  it("has exactly the documented names", () => {
+  it("has the documented names, and the Lambda deployment's", () => {
     expect(Object.keys(json.output).sort()).toEqual(
-      ["asterisk_private_ip", "rds_endpoint", "rds_master_secret_arn", "rds_proxy_endpoint", "redis_endpoint", "redis_password_secret_arn", "redis_port"].sort(),
+      [
+        ...["asterisk_private_ip", "rds_endpoint", "rds_master_secret_arn", "rds_proxy_endpoint", "redis_endpoint", "redis_password_secret_arn", "redis_port"],
+        ...["validate_campaign_function_name", "dispatcher_function_name", "enrich_dial_task_function_name", "report_generator_function_name"],
+        ...["lambda_security_group_id", "ari_password_secret_arn", "alarm_topic_arn"],
+      ].sort(),
     );
+    expect(Object.values(json.output).filter((o) => o.sensitive)).toEqual([]);
   });
 
   it("points each at the right attribute", () => {

@@ -34,7 +34,10 @@ describe("full synth", () => {
   it("reports each stack with its resource count and outputs", () => {
     const text = report(outdir);
     expect(text).toMatch(/^campaign-dev: \d+ resources, \d+ data sources, \d+ moved blocks -> /m);
-    expect(text).toContain("outputs: asterisk_private_ip, rds_endpoint, rds_master_secret_arn, rds_proxy_endpoint, redis_endpoint, redis_password_secret_arn, redis_port");
+    const outputs = /^campaign-prod: .*\n  outputs: (.*)$/m.exec(text)?.[1].split(", ") ?? [];
+    for (const name of ["redis_endpoint", "redis_port", "redis_password_secret_arn", "rds_proxy_endpoint", "rds_master_secret_arn", "rds_endpoint", "asterisk_private_ip"]) {
+      expect(outputs).toContain(name);
+    }
   });
 
   it("keeps this machine's paths out of every stack", () => {
@@ -43,7 +46,8 @@ describe("full synth", () => {
 
   it("matches the reviewed snapshot of each stack", () => {
     for (const stack of stacks) {
-      const json = JSON.parse(read(stack));
+      // Lambda asset hashes change with every code edit; their stability has its own test.
+      const json = JSON.parse(read(stack).replace(/\b[0-9A-F]{32}\b/g, "<asset hash>"));
       delete json["//"]; // cdktf version metadata
       expect(json).toMatchSnapshot(stack);
     }

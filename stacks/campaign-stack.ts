@@ -7,7 +7,7 @@ import { Data } from "../modules/data";
 import { Egress } from "../modules/egress";
 import { applyGuardrails } from "../modules/guardrails";
 import { Lambdas, lambdaSecurityGroup, snake } from "../modules/lambdas";
-import { Monitoring } from "../modules/monitoring";
+import { Monitoring, REDIS_METRICS } from "../modules/monitoring";
 import { Network } from "../modules/network";
 import { applyBackend } from "./backend";
 import { SCHEDULED_FUNCTIONS, budgetProblems, type CampaignConfig } from "./config";
@@ -114,6 +114,9 @@ export class CampaignStack extends TerraformStack {
       rtpPorts: asterisk.rtpPorts,
       redisPort: redis.port,
       redisClients: { securityGroupIds: [lambdaSg.id], cidrs: redis.allowedCidrs ?? [] },
+      ariPort: lambdas.ari.port,
+      ariClients: { securityGroupIds: [lambdaSg.id] },
+      metricsNamespace: REDIS_METRICS.namespace,
       redisMaxmemory: redis.maxmemory,
       redisMaxmemoryPolicy: redis.maxmemoryPolicy,
       redisAppendonly: redis.appendonly,

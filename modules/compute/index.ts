@@ -48,6 +48,15 @@ export interface ComputeProps {
    * Narrow it to the Lambda security group with { securityGroupIds: [...] }.
    */
   readonly redisClients?: Sources;
+  /** Port of Asterisk's REST interface (ARI). @default 8088 */
+  readonly ariPort?: number;
+  /** Who may reach ARI, e.g. { securityGroupIds: [lambdaSg] }. @default none (no ARI rule) */
+  readonly ariClients?: Sources;
+  /**
+   * CloudWatch namespace the host may publish custom metrics to (the Redis INFO timer that
+   * provisioning installs). @default "Campaign/Redis"
+   */
+  readonly metricsNamespace?: string;
   /** First-boot Redis settings (provisioning owns them afterwards). @default "512mb" */
   readonly redisMaxmemory?: string;
   /** @default "allkeys-lru" */
@@ -68,7 +77,8 @@ const userDataTemplate = Handlebars.compile(
 /**
  * The Asterisk host, which also runs Redis (replacing ElastiCache): EC2 with IMDSv2 only, an
  * encrypted root volume, an instance role that may read only its own Redis password secret (and
- * use SSM Session Manager), and a security group that keeps 6379 inside the VPC.
+ * use SSM Session Manager and publish Redis metrics to one CloudWatch namespace), and a security
+ * group that keeps 6379 inside the VPC.
  *
  * The Redis password is a random_password kept in Secrets Manager as {"password": "..."}; it is
  * in Terraform state but never in the synthesized JSON, the user data or a non-sensitive output.
@@ -92,6 +102,7 @@ export class Compute extends Construct {
     const sip: Sources = { cidrs: props.sipCidrs ?? [] };
     const ssh: Sources = { cidrs: props.sshCidrs ?? [] };
     const redisClients = props.redisClients ?? { cidrs: [props.vpcCidr] };
+    const ariClients = props.ariClients ?? {};
 
     const password = at(new Password(this, "redis-password", { length: 32, special: false }), "redis");
     const secret = at(
@@ -126,7 +137,8 @@ export class Compute extends Construct {
                 ingress("udp", [rtpFrom, rtpTo], sip, "RTP media"),
               ]
             : []),
-          ingress("tcp", this.redisPort, redisClients, "Redis from inside the VPC"),
+          ingress("tcp", this.redisPort, redisClients, "Redis clients (VPC only)"),
+          ...(hasSources(ariClients) ? [ingress("tcp", props.ariPort ?? 8088, ariClients, "Asterisk ARI")] : []),
         ],
         egress: [allEgress],
         tags: nameTag(`${props.name}-asterisk`),
@@ -152,7 +164,17 @@ export class Compute extends Construct {
         role: role.id,
         policy: JSON.stringify({
           Version: "2012-10-17",
-          Statement: [{ Sid: "ReadRedisPassword", Effect: "Allow", Action: "secretsmanager:GetSecretValue", Resource: secret.arn }],
+          Statement: [
+            { Sid: "ReadRedisPassword", Effect: "Allow", Action: "secretsmanager:GetSecretValue", Resource: secret.arn },
+            {
+              // PutMetricData has no resource-level permissions: the namespace condition scopes it.
+              Sid: "PublishRedisMetrics",
+              Effect: "Allow",
+              Action: "cloudwatch:PutMetricData",
+              Resource: "*",
+              Condition: { StringEquals: { "cloudwatch:namespace": props.metricsNamespace ?? "Campaign/Redis" } },
+            },
+          ],
         }),
       }),
       "asterisk_redis_secret",
