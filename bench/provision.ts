@@ -1,0 +1,64 @@
+/**
+ * npm run bench:provision — median wall time of the real CLI (node + tsx start-up included, as a
+ * person runs it) for a first converge on fresh hosts and for a no-op re-run, on 1 and 3 hosts.
+ * RUNS (default 5) first converges, each on freshly booted hosts (boot time not counted), and RUNS
+ * no-op re-runs. SSH masters persist between runs (ControlPersist), as with Ansible's ControlPersist.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { disconnect } from "../provisioning/ssh";
+import * as testbed from "../provisioning/testbed";
+
+const RUNS = Number(process.env.RUNS ?? 5);
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+function timeCli(inventory: string, env: NodeJS.ProcessEnv): number {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, [require.resolve("tsx/cli"), "provisioning/cli.ts", "-i", inventory], { env, encoding: "utf8" });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0) throw new Error(`provision exited ${r.status}:\n${r.stdout}\n${r.stderr}`);
+  return ms;
+}
+
+async function bench(hosts: number, env: NodeJS.ProcessEnv): Promise<{ first: number[]; noop: number[] }> {
+  const first: number[] = [];
+  const noop: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const tb = await testbed.up({ count: hosts });
+    try {
+      first.push(timeCli(tb.inventory, env));
+      if (i === 0) for (let j = 0; j < RUNS; j++) noop.push(timeCli(tb.inventory, env));
+    } finally {
+      await Promise.all(tb.hosts.map((h) => disconnect({ host: h.ip, user: "ec2-user", keyFile: tb.key, become: true, sshArgs: [], timeout: 5 })));
+      await testbed.down(tb);
+    }
+  }
+  return { first, noop };
+}
+
+async function run(): Promise<void> {
+  const control = mkdtempSync(join(tmpdir(), "bench-ssh-"));
+  process.env.PROVISION_SSH_CONTROL_DIR = control;
+  const env = { ...process.env, REDIS_PASSWORD: "bench-password-123456", PROVISION_SSH_CONTROL_DIR: control };
+  const fmt = (xs: number[]) => `median ${(median(xs) / 1000).toFixed(2)} s  (runs: ${xs.map((x) => (x / 1000).toFixed(2)).join(", ")})`;
+  process.stdout.write(`bench:provision — ${RUNS} runs each, wall time of 'npm run provision' incl. node/tsx start-up\n`);
+  try {
+    for (const n of [1, 3]) {
+      const r = await bench(n, env);
+      process.stdout.write(`${n} host(s)  first converge: ${fmt(r.first)}\n`);
+      process.stdout.write(`${n} host(s)  no-op re-run:   ${fmt(r.noop)}\n`);
+    }
+  } finally {
+    rmSync(control, { recursive: true, force: true });
+  }
+}
+
+run().catch((e: Error) => {
+  process.stderr.write(`bench failed: ${e.message}\n`);
+  process.exit(2);
+});
