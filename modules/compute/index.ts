@@ -6,14 +6,11 @@ import { IamRole } from "@cdktf/provider-aws/lib/iam-role";
 import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy";
 import { IamRolePolicyAttachment } from "@cdktf/provider-aws/lib/iam-role-policy-attachment";
 import { Instance } from "@cdktf/provider-aws/lib/instance";
-import { SecretsmanagerSecret } from "@cdktf/provider-aws/lib/secretsmanager-secret";
-import { SecretsmanagerSecretVersion } from "@cdktf/provider-aws/lib/secretsmanager-secret-version";
 import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group";
-import { Password } from "@cdktf/provider-random/lib/password";
-import { Fn } from "cdktf";
 import { Construct } from "constructs";
 import Handlebars from "handlebars";
 import { at, nameTag } from "../address";
+import { GeneratedSecret } from "../generated-secret";
 import { Sources, allEgress, hasSources, ingress } from "../rules";
 
 export interface ComputeProps {
@@ -104,23 +101,12 @@ export class Compute extends Construct {
     const redisClients = props.redisClients ?? { cidrs: [props.vpcCidr] };
     const ariClients = props.ariClients ?? {};
 
-    const password = at(new Password(this, "redis-password", { length: 32, special: false }), "redis");
-    const secret = at(
-      new SecretsmanagerSecret(this, "redis-secret", {
-        name: `${props.name}/redis-password`,
-        description: "Password of Redis on the Asterisk host, as {\"password\": \"...\"}",
-        recoveryWindowInDays: 7,
-        tags: nameTag(`${props.name}-redis-password`),
-      }),
-      "redis_password",
-    );
-    at(
-      new SecretsmanagerSecretVersion(this, "redis-secret-version", {
-        secretId: secret.id,
-        secretString: Fn.jsonencode({ password: password.result }),
-      }),
-      "redis_password",
-    );
+    const secret = new GeneratedSecret(this, "redis-password", {
+      secretName: `${props.name}/redis-password`,
+      description: "Password of Redis on the Asterisk host, as {\"password\": \"...\"}",
+      passwordAddress: "redis",
+      secretAddress: "redis_password",
+    });
     this.redisPasswordSecretArn = secret.arn;
 
     this.securityGroup = at(

@@ -7,14 +7,12 @@ import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy";
 import { IamRolePolicyAttachment } from "@cdktf/provider-aws/lib/iam-role-policy-attachment";
 import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function";
 import { LambdaPermission } from "@cdktf/provider-aws/lib/lambda-permission";
-import { SecretsmanagerSecret } from "@cdktf/provider-aws/lib/secretsmanager-secret";
-import { SecretsmanagerSecretVersion } from "@cdktf/provider-aws/lib/secretsmanager-secret-version";
 import { SecurityGroup, type SecurityGroupEgress } from "@cdktf/provider-aws/lib/security-group";
-import { Password } from "@cdktf/provider-random/lib/password";
-import { AssetType, Fn, TerraformAsset } from "cdktf";
+import { AssetType, TerraformAsset } from "cdktf";
 import { Construct } from "constructs";
 import { LAMBDA_FUNCTIONS, type EnvVarName, type FunctionName, type LambdaFunctionSpec } from "../../lambdas/manifest";
 import { at, nameTag } from "../address";
+import { GeneratedSecret } from "../generated-secret";
 import { egress as rule } from "../rules";
 import { ROOT, ensureBundles } from "./bundles";
 import { zipDirectory } from "./zip";
@@ -105,24 +103,12 @@ export class Lambdas extends Construct {
     const schedules = props.schedules ?? DEFAULT_SCHEDULES;
     ensureBundles(bundleDir, LAMBDA_FUNCTIONS.map((f) => f.name));
 
-    const ariPassword = at(new Password(this, "ari-password", { length: 32, special: false }), "ari");
-    const ariSecret = at(
-      new SecretsmanagerSecret(this, "ari-secret", {
-        name: `${props.name}/ari-password`,
-        description: "Password of the Asterisk ARI user the dialer-worker calls, as {\"password\": \"...\"}",
-        recoveryWindowInDays: 7,
-        tags: nameTag(`${props.name}-ari-password`),
-      }),
-      "ari_password",
-    );
-    at(
-      new SecretsmanagerSecretVersion(this, "ari-secret-version", {
-        secretId: ariSecret.id,
-        secretString: Fn.jsonencode({ password: ariPassword.result }),
-      }),
-      "ari_password",
-    );
-    this.ariPasswordSecretArn = ariSecret.arn;
+    this.ariPasswordSecretArn = new GeneratedSecret(this, "ari-password", {
+      secretName: `${props.name}/ari-password`,
+      description: "Password of the Asterisk ARI user the dialer-worker calls, as {\"password\": \"...\"}",
+      passwordAddress: "ari",
+      secretAddress: "ari_password",
+    }).arn;
 
     const env: Partial<Record<EnvVarName, string>> = {
       RDS_PROXY_ENDPOINT: props.database.endpoint,
