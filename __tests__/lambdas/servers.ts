@@ -11,7 +11,7 @@
  * Debian packages: redis-server, pgbouncer, openssl; PostgreSQL 15 binaries on PATH.
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer, type IncomingMessage, type Server } from "node:http";
 import { createConnection, createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -51,6 +51,12 @@ export async function waitForPort(port: number, timeoutMs = 15_000): Promise<voi
   }
 }
 
+/** PostgreSQL 15 binaries: on PATH, or where Debian's postgresql-15 package puts them. */
+function pgBin(cmd: string): string {
+  const debian = `/usr/lib/postgresql/15/bin/${cmd}`;
+  return existsSync(debian) ? debian : cmd;
+}
+
 /** Run a command as the postgres user when we are root (initdb, postgres and pgbouncer refuse root). */
 function asPostgres(cmd: string, args: string[]): [string, string[]] {
   return IS_ROOT ? ["runuser", ["-u", "postgres", "--", cmd, ...args]] : [cmd, args];
@@ -82,7 +88,7 @@ export async function startPostgres(dir: string, opts: { maxConnections?: number
   const appPassword = `app-${Math.random().toString(36).slice(2)}`;
   const pwfile = join(dir, "pwfile");
   writeFileSync(pwfile, superPassword + "\n", { mode: 0o644 });
-  await run(...asPostgres("initdb", ["-D", data, "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", `--pwfile=${pwfile}`, "-E", "UTF8", "--no-sync", "--no-instructions"]));
+  await run(...asPostgres(pgBin("initdb"), ["-D", data, "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", `--pwfile=${pwfile}`, "-E", "UTF8", "--no-sync", "--no-instructions"]));
   rmSync(pwfile);
   let port = 0;
   for (let tries = 0; ; tries++) {
@@ -96,14 +102,14 @@ export async function startPostgres(dir: string, opts: { maxConnections?: number
       "-c superuser_reserved_connections=3",
     ].join(" ");
     try {
-      await run(...asPostgres("pg_ctl", ["-D", data, "-l", join(data, "server.log"), "-w", "-t", "60", "-o", options, "start"]));
+      await run(...asPostgres(pgBin("pg_ctl"), ["-D", data, "-l", join(data, "server.log"), "-w", "-t", "60", "-o", options, "start"]));
       break;
     } catch (e) {
       if (tries >= 2) throw new Error(`postgres did not start: ${(e as Error).message}\n${readFileSync(join(data, "server.log"), "utf8").slice(-2000)}`);
     }
   }
   const stop = async () => {
-    await run(...asPostgres("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"])).catch(() => undefined);
+    await run(...asPostgres(pgBin("pg_ctl"), ["-D", data, "-m", "immediate", "-w", "stop"])).catch(() => undefined);
   };
   const admin = async (database = "postgres") => {
     const c = new Client({ host: "127.0.0.1", port, user: "postgres", password: superPassword, database });
