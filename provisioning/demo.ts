@@ -6,7 +6,6 @@
 import { randomBytes } from "node:crypto";
 import Redis from "ioredis";
 import { main } from "./cli";
-import { disconnect } from "./ssh";
 import * as testbed from "./testbed";
 
 async function demo(): Promise<number> {
@@ -27,7 +26,6 @@ async function demo(): Promise<number> {
     c.disconnect();
     return 0;
   } finally {
-    await Promise.all(tb.hosts.map((h) => disconnect({ host: h.ip, user: "ec2-user", keyFile: tb.key, become: true, sshArgs: [], timeout: 5 })));
     await testbed.down(tb);
     log("test bed torn down");
   }

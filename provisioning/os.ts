@@ -90,23 +90,9 @@ export const OS_PROFILES: Record<string, OsProfile> = {
     pidFile: null,
     assumedVersion: "6.2.7",
   },
-  rhel8: {
-    key: "rhel8",
-    label: "RHEL-like 8",
-    pm: "dnf",
-    packages: ["redis"],
-    service: "redis",
-    user: "redis",
-    group: "redis",
-    configPath: "/etc/redis.conf",
-    cli: "redis-cli",
-    server: "/usr/bin/redis-server",
-    dataDir: "/var/lib/redis",
-    logFile: "/var/log/redis/redis.log",
-    pidFile: null,
-    assumedVersion: "6.2.7",
-  },
 };
+// RHEL 8 differs from 9+ only by the config path.
+OS_PROFILES.rhel8 = { ...OS_PROFILES.rhel, key: "rhel8", label: "RHEL-like 8", configPath: "/etc/redis.conf" };
 
 export interface OsRelease {
   id: string;

@@ -13,7 +13,6 @@ const PASSWORD = "Tb-pa55word-never-printed-7f3a";
 const CONTROL = mkdtempSync(join(tmpdir(), "prov-ssh-"));
 process.env.PROVISION_SSH_CONTROL_DIR = CONTROL;
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 import { main } from "../../provisioning/cli";
 import { disconnect } from "../../provisioning/ssh";
 import * as testbed from "../../provisioning/testbed";
@@ -109,7 +108,6 @@ suite("provisioning real Debian 12 hosts", () => {
   afterAll(async () => {
     for (const c of clients) c.disconnect();
     if (!tb) return;
-    await Promise.all(tb.hosts.map((h) => disconnect({ host: h.ip, user: "ec2-user", keyFile: tb.key, become: true, sshArgs: [], timeout: 5 })));
     await testbed.down(tb);
     rmSync(CONTROL, { recursive: true, force: true });
   }, 120_000);
@@ -256,7 +254,7 @@ suite("provisioning real Debian 12 hosts", () => {
   it("one unreachable host among three fails alone (exit 2) while the others converge", async () => {
     setHostVars({ host1: { redis_maxmemory: "200mb" }, host2: { redis_maxmemory: "200mb" } });
     const h3 = tb.hosts[2];
-    await disconnect({ host: h3.ip, user: "ec2-user", keyFile: tb.key, become: true, sshArgs: [], timeout: 5 });
+    await disconnect(testbed.connectionOf(tb, h3));
     await testbed.setLink(h3, false);
     try {
       const r = await provision();

@@ -16,6 +16,8 @@ import { join } from "node:path";
 import { CACHE_DIR, ensureBaseImage, ensureMirror } from "./cache";
 import { withLock } from "./lock";
 import { alive, must, run, sleep } from "./sh";
+import type { Connection } from "../inventory";
+import { disconnect } from "../ssh";
 
 export const BRIDGE = "cmptb0";
 export const BRIDGE_IP = "10.231.0.1";
@@ -266,12 +268,18 @@ export async function setLink(host: TestHost, upLink: boolean): Promise<void> {
   await must("ip", ["link", "set", host.veth, upLink ? "up" : "down"]);
 }
 
+/** How the provisioner reaches a test host (as the inventory says). */
+export function connectionOf(tb: Testbed, h: TestHost): Connection {
+  return { host: h.ip, user: "ec2-user", keyFile: tb.key, become: true, sshArgs: ["-o", `UserKnownHostsFile=${tb.knownHosts}`], timeout: 5 };
+}
+
 /** Stops the hosts and the mirror server of one test bed and removes what it created. */
 export async function down(tbOrId: Testbed | string): Promise<void> {
   const tb: Testbed =
     typeof tbOrId === "string" ? (JSON.parse(readFileSync(stateFile(join(RUN_DIR, tbOrId)), "utf8")) as Testbed) : tbOrId;
   await Promise.all(
     tb.hosts.map(async (h) => {
+      await disconnect(connectionOf(tb, h)).catch(() => undefined); // our ssh master to it, if any
       await stopPid(h.pid, h.dir);
       await run("ip", ["netns", "del", h.netns]);
       await run("ip", ["link", "del", h.veth]);
