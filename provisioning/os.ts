@@ -25,6 +25,16 @@ export interface OsProfile {
   assumedVersion: string;
 }
 
+/** Paths shared by the distributions that package Redis under its upstream names (Debian, RHEL 9+). */
+const UPSTREAM_LAYOUT = {
+  user: "redis",
+  group: "redis",
+  configPath: "/etc/redis/redis.conf",
+  cli: "redis-cli",
+  server: "/usr/bin/redis-server",
+  dataDir: "/var/lib/redis",
+};
+
 export const OS_PROFILES: Record<string, OsProfile> = {
   debian: {
     key: "debian",
@@ -32,12 +42,7 @@ export const OS_PROFILES: Record<string, OsProfile> = {
     pm: "apt",
     packages: ["redis-server", "redis-tools"],
     service: "redis-server",
-    user: "redis",
-    group: "redis",
-    configPath: "/etc/redis/redis.conf",
-    cli: "redis-cli",
-    server: "/usr/bin/redis-server",
-    dataDir: "/var/lib/redis",
+    ...UPSTREAM_LAYOUT,
     logFile: "/var/log/redis/redis-server.log",
     pidFile: "/run/redis/redis-server.pid",
     assumedVersion: "7.0.15",
@@ -80,12 +85,7 @@ export const OS_PROFILES: Record<string, OsProfile> = {
     pm: "dnf",
     packages: ["redis"],
     service: "redis",
-    user: "redis",
-    group: "redis",
-    configPath: "/etc/redis/redis.conf",
-    cli: "redis-cli",
-    server: "/usr/bin/redis-server",
-    dataDir: "/var/lib/redis",
+    ...UPSTREAM_LAYOUT,
     logFile: "/var/log/redis/redis.log",
     pidFile: null,
     assumedVersion: "6.2.7",
