@@ -70,6 +70,18 @@ export const ENV_VARS = {
   ARI_TIMEOUT_MS: { requiredInAws: false, default: "3000", description: "HTTP timeout of one origination request." },
   ARI_RING_TIMEOUT_SECONDS: { requiredInAws: false, default: "30", description: "Ring timeout passed to ARI (timeout parameter)." },
   DIALER_BATCH_LIMIT: { requiredInAws: false, default: "50", description: "Most calls one dialer-worker invocation originates." },
+  ARI_MAX_REJECTIONS: {
+    requiredInAws: false,
+    default: "3",
+    description: "After this many rejections of a call by ARI (4xx other than 401/403/408/425/429: bad endpoint or number) the task is marked failed.",
+  },
+  ARI_MAX_TRANSIENT_FAILURES: {
+    requiredInAws: false,
+    default: "10",
+    description: "After this many consecutive transient origination failures (ARI unreachable, timeout, 5xx, 401/403/408/425/429) the task is marked failed.",
+  },
+  ARI_RETRY_BASE_SECONDS: { requiredInAws: false, default: "60", description: "Backoff after the n-th origination failure of a task: base * 2^(n-1) seconds, capped." },
+  ARI_RETRY_MAX_SECONDS: { requiredInAws: false, default: "3600", description: "Cap of the origination backoff (at least ARI_RETRY_BASE_SECONDS)." },
   // status-checker
   DIALING_STUCK_AFTER_SECONDS: { requiredInAws: false, default: "180", description: "A call still 'dialing' after this long is expired (and retried per policy)." },
   // all
@@ -96,7 +108,17 @@ const DB_OPTIONAL = ["DATABASE_PORT", "DATABASE_SSL", "DATABASE_SSL_CA", "DATABA
 const REDIS_REQUIRED = ["REDIS_HOST", "REDIS_PASSWORD_SECRET_ARN"] as const;
 const REDIS_OPTIONAL = ["REDIS_PORT", "REDIS_CONNECT_TIMEOUT_MS", "REDIS_COMMAND_TIMEOUT_MS", "REDIS_RETRY_COOLDOWN_MS"] as const;
 const ARI_REQUIRED = ["ARI_URL", "ARI_USER", "ARI_PASSWORD_SECRET_ARN"] as const;
-const ARI_OPTIONAL = ["ARI_APP", "ARI_ENDPOINT_TEMPLATE", "ARI_TIMEOUT_MS", "ARI_RING_TIMEOUT_SECONDS", "DIALER_BATCH_LIMIT"] as const;
+const ARI_OPTIONAL = [
+  "ARI_APP",
+  "ARI_ENDPOINT_TEMPLATE",
+  "ARI_TIMEOUT_MS",
+  "ARI_RING_TIMEOUT_SECONDS",
+  "DIALER_BATCH_LIMIT",
+  "ARI_MAX_REJECTIONS",
+  "ARI_MAX_TRANSIENT_FAILURES",
+  "ARI_RETRY_BASE_SECONDS",
+  "ARI_RETRY_MAX_SECONDS",
+] as const;
 
 function spec(
   name: FunctionName,

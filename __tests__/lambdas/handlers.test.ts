@@ -46,6 +46,7 @@ afterAll(async () => {
 
 beforeEach(() => {
   s.ari.mode = "ok";
+  s.ari.respond = undefined;
 });
 
 describe("validate-campaign", () => {
@@ -161,23 +162,92 @@ describe("dialer-worker", () => {
     expect(s.ari.unauthorized).toBe(0);
   });
 
-  test("a failed origination puts the task back with a later due time, without using up an attempt", async () => {
-    const id = await readyCampaign(rts, 2, { maxConcurrentCalls: 5, retryPolicy: { maxAttempts: 2, retryDelaySeconds: 120 } });
+  /** Tasks put back by a failed origination become due now (instead of waiting for their backoff). */
+  const makeDue = (id: string) => admin.query("UPDATE dial_tasks SET due_at = now() WHERE campaign_id = $1 AND status = 'ready'", [id]);
+  const tasksOf = async (id: string) =>
+    (await admin.query("SELECT status, attempts, ari_transient_failures, ari_rejections, failure_reason, last_outcome, channel_id FROM dial_tasks WHERE campaign_id = $1 ORDER BY id", [id])).rows;
+
+  test("ARI down (5xx) is transient: the task goes back with exponential backoff, no attempt used, and fails after ARI_MAX_TRANSIENT_FAILURES in a row", async () => {
+    const id = await readyCampaign(rts, 1, { retryPolicy: { maxAttempts: 2, retryDelaySeconds: 900 } });
+    const worker = rt("dialer-worker", { ARI_MAX_TRANSIENT_FAILURES: "4", ARI_RETRY_BASE_SECONDS: "100", ARI_RETRY_MAX_SECONDS: "250" });
     s.ari.mode = "fail";
-    const r = (await dialHandler({ campaignId: id })) as DialResult;
-    expect(r.claimed).toBe(2);
-    expect(r.originated).toEqual([]);
-    expect(r.failed.map((f) => f.error)).toEqual([expect.stringMatching(/ARI answered 500/), expect.stringMatching(/ARI answered 500/)]);
-    const { rows } = await admin.query("SELECT status, attempts, last_outcome, channel_id, due_at > now() + interval '110 seconds' AS later FROM dial_tasks WHERE campaign_id = $1", [id]);
-    expect(rows).toEqual([
-      { status: "ready", attempts: 0, last_outcome: "originate_failed", channel_id: null, later: true },
-      { status: "ready", attempts: 0, last_outcome: "originate_failed", channel_id: null, later: true },
+    const delays: (number | null)[] = [];
+    for (let i = 0; i < 4; i++) {
+      if (i > 0) {
+        // Not due yet: nothing is claimed before the backoff is over.
+        expect(((await dial(worker, { campaignId: id })) as DialResult).claimed).toBe(0);
+        await makeDue(id);
+      }
+      const r = (await dial(worker, { campaignId: id })) as DialResult;
+      expect(r.failed).toEqual([{ taskId: expect.any(Number), kind: "transient", error: expect.stringMatching(/^ARI answered 500/), taskStatus: i < 3 ? "ready" : "failed", retryInSeconds: i < 3 ? expect.any(Number) : null }]);
+      delays.push(r.failed[0].retryInSeconds);
+      if (i === 0) {
+        const { rows } = await admin.query("SELECT due_at - now() BETWEEN interval '95 seconds' AND interval '105 seconds' AS due_in_100s FROM dial_tasks WHERE campaign_id = $1", [id]);
+        expect(rows[0].due_in_100s).toBe(true); // the campaign's retry delay (900 s) does not apply to an outage
+      }
+    }
+    expect(delays).toEqual([100, 200, 250, null]); // doubling, capped at ARI_RETRY_MAX_SECONDS, then given up
+    expect(await tasksOf(id)).toEqual([
+      { status: "failed", attempts: 0, ari_transient_failures: 4, ari_rejections: 0, failure_reason: expect.stringMatching(/^ARI unavailable on 4 attempts in a row; last: ARI answered 500/), last_outcome: "originate_failed", channel_id: null },
     ]);
     const att = await admin.query("SELECT outcome, error FROM call_attempts WHERE campaign_id = $1", [id]);
+    expect(att.rows).toHaveLength(4);
     expect(att.rows.every((a) => a.outcome === "originate_failed" && /500/.test(a.error))).toBe(true);
-    // Not due yet: nothing to claim.
+    // A failed task is terminal: nothing left open, so the campaign completes, and the report says why.
     s.ari.mode = "ok";
-    expect(((await dialHandler({ campaignId: id })) as DialResult).claimed).toBe(0);
+    await makeDue(id);
+    expect(((await dial(worker, { campaignId: id })) as DialResult).claimed).toBe(0);
+    expect(((await status(rts.status, {})) as StatusResult).completedCampaigns).toContain(id);
+    expect(await report(rts.report, { campaignId: id, refresh: true })).toMatchObject({ status: "completed", attempts: 0, originateFailed: 4, originateRejected: 0, tasksFailed: 1, inProgress: 0 });
+  });
+
+  test("a call ARI accepts starts the transient count again", async () => {
+    const id = await readyCampaign(rts, 1, { retryPolicy: { maxAttempts: 3, retryDelaySeconds: 0 } });
+    const worker = rt("dialer-worker", { ARI_RETRY_BASE_SECONDS: "30" });
+    s.ari.mode = "fail";
+    await dial(worker, { campaignId: id });
+    await makeDue(id);
+    expect(((await dial(worker, { campaignId: id })) as DialResult).failed[0].retryInSeconds).toBe(60);
+    expect((await tasksOf(id))[0]).toMatchObject({ status: "ready", ari_transient_failures: 2, attempts: 0 });
+    s.ari.mode = "ok";
+    await makeDue(id);
+    const ok = (await dial(worker, { campaignId: id })) as DialResult;
+    expect(ok.originated).toHaveLength(1);
+    expect((await tasksOf(id))[0]).toMatchObject({ status: "dialing", ari_transient_failures: 0, attempts: 1 });
+    await status(rts.status, { outcomes: [{ channelId: ok.originated[0].channelId, outcome: "no_answer" }] });
+    s.ari.mode = "fail";
+    expect(((await dial(worker, { campaignId: id })) as DialResult).failed[0]).toMatchObject({ kind: "transient", taskStatus: "ready", retryInSeconds: 30 });
+    expect((await tasksOf(id))[0]).toMatchObject({ status: "ready", ari_transient_failures: 1, attempts: 1 });
+  });
+
+  test("ARI rejecting a number (4xx) counts it; the ARI_MAX_REJECTIONS-th rejection (default 3) fails the task with the reason; the campaign completes", async () => {
+    const event = campaignEvent(3, { maxConcurrentCalls: 3, retryPolicy: { maxAttempts: 2, retryDelaySeconds: 300 } });
+    const bad = event.contacts[1].phone;
+    const v = (await validateHandler(event)) as ValidateResult & { valid: true };
+    await dispatchHandler({ campaignId: v.campaignId });
+    await enrichHandler({ campaignId: v.campaignId });
+    const id = v.campaignId;
+    const answers = [404, 400, 422];
+    let round = 0;
+    s.ari.respond = (call) => (call.endpoint === `PJSIP/${bad}@trunk` ? answers[round] : undefined);
+    try {
+      const first = (await dialHandler({ campaignId: id })) as DialResult;
+      expect(first.originated).toHaveLength(2);
+      expect(first.failed).toEqual([{ taskId: expect.any(Number), kind: "rejected", error: 'ARI answered 404: {"message":"Invalid endpoint"}', taskStatus: "ready", retryInSeconds: 300 }]);
+      await status(rts.status, { outcomes: first.originated.map((o) => ({ channelId: o.channelId, outcome: "answered", talkSeconds: 5 })) });
+      for (round = 1; round < 3; round++) {
+        await makeDue(id);
+        const r = (await dialHandler({ campaignId: id })) as DialResult;
+        expect(r).toMatchObject({ claimed: 1, originated: [] });
+        expect(r.failed[0]).toMatchObject({ kind: "rejected", error: expect.stringContaining(`ARI answered ${answers[round]}`), taskStatus: round < 2 ? "ready" : "failed" });
+      }
+    } finally {
+      s.ari.respond = undefined;
+    }
+    const tasks = await admin.query("SELECT phone_e164, status, attempts, ari_rejections, failure_reason FROM dial_tasks WHERE campaign_id = $1 AND status = 'failed'", [id]);
+    expect(tasks.rows).toEqual([{ phone_e164: bad, status: "failed", attempts: 0, ari_rejections: 3, failure_reason: 'ARI rejected the call 3 times; last: ARI answered 422: {"message":"Invalid endpoint"}' }]);
+    expect(((await status(rts.status, {})) as StatusResult).completedCampaigns).toContain(id);
+    expect(await report(rts.report, { campaignId: id, refresh: true })).toMatchObject({ status: "completed", contacts: 3, attempts: 2, answered: 2, originateFailed: 0, originateRejected: 3, tasksFailed: 1 });
   });
 
   test("an ARI that never answers times out and the task goes back", async () => {
@@ -187,15 +257,16 @@ describe("dialer-worker", () => {
     const t0 = Date.now();
     const r = (await dial(worker, { campaignId: id })) as DialResult;
     expect(Date.now() - t0).toBeLessThan(3000);
-    expect(r.failed).toEqual([{ taskId: expect.any(Number), error: "ARI request failed: timed out after 300 ms" }]);
+    expect(r.failed).toEqual([{ taskId: expect.any(Number), kind: "transient", error: "ARI request failed: timed out after 300 ms", taskStatus: "ready", retryInSeconds: 60 }]);
     expect(await taskCounts(admin, id)).toEqual({ ready: 1 });
   });
 
-  test("wrong ARI credentials are a failed origination, not a crash", async () => {
+  test("wrong ARI credentials are a transient failure (not this number's fault), not a crash", async () => {
     const id = await readyCampaign(rts, 1);
     const worker = rt("dialer-worker", { ARI_PASSWORD: "wrong" });
     const r = (await dial(worker, { campaignId: id })) as DialResult;
-    expect(r.failed[0].error).toMatch(/ARI answered 401/);
+    expect(r.failed).toEqual([{ taskId: expect.any(Number), kind: "transient", error: expect.stringMatching(/ARI answered 401/), taskStatus: "ready", retryInSeconds: 60 }]);
+    expect((await tasksOf(id))[0]).toMatchObject({ ari_rejections: 0, ari_transient_failures: 1 });
   });
 
   test("outside the calling window nothing is dialed", async () => {
@@ -240,6 +311,60 @@ describe("dialer-worker", () => {
     expect(new Set(tasks).size).toBe(24); // each task dialed once
     const att = await admin.query("SELECT count(*)::int AS n, count(DISTINCT task_id)::int AS tasks FROM call_attempts WHERE campaign_id = $1", [id]);
     expect(att.rows[0]).toEqual({ n: 24, tasks: 24 });
+  });
+
+  test("two dialer-workers racing on an ARI that rejects or fails some numbers: every failure counted once, each task given up after exactly its limit", async () => {
+    const cap = 4;
+    const event = campaignEvent(12, { maxConcurrentCalls: cap, retryPolicy: { maxAttempts: 2, retryDelaySeconds: 0 } });
+    const v = (await validateHandler(event)) as ValidateResult & { valid: true };
+    await dispatchHandler({ campaignId: v.campaignId });
+    await enrichHandler({ campaignId: v.campaignId });
+    const id = v.campaignId;
+    // Contact i: i % 3 == 0 rejected (400), 1 ARI failing (503), 2 accepted. Backoff 0: retried at once.
+    const answerFor = new Map(event.contacts.map((c, i) => [`PJSIP/${c.phone}@trunk`, [400, 503, undefined][i % 3]]));
+    s.ari.respond = (call) => (call.variables.CAMPAIGN_ID === id ? answerFor.get(call.endpoint) : undefined);
+    const env = { ARI_RETRY_BASE_SECONDS: "0", ARI_MAX_REJECTIONS: "3", ARI_MAX_TRANSIENT_FAILURES: "2" };
+    const workers = [rt("dialer-worker", env), rt("dialer-worker", env)];
+    const requestsBefore = s.ari.requests.length;
+    let maxInFlight = 0;
+    let monitoring = true;
+    const monitor = (async () => {
+      while (monitoring) {
+        const { rows } = await admin.query("SELECT count(*)::int AS n FROM dial_tasks WHERE campaign_id = $1 AND status = 'dialing'", [id]);
+        maxInFlight = Math.max(maxInFlight, rows[0].n);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    })();
+    try {
+      for (let round = 0; round < 30 && Object.keys(await taskCounts(admin, id)).some((k) => k === "ready" || k === "dialing"); round++) {
+        await Promise.all(workers.flatMap((w) => [dial(w, { campaignId: id }), dial(w, { campaignId: id })]));
+        const { rows } = await admin.query<{ channel_id: string }>("SELECT channel_id FROM dial_tasks WHERE campaign_id = $1 AND status = 'dialing'", [id]);
+        await status(rts.status, { outcomes: rows.map((x) => ({ channelId: x.channel_id, outcome: "answered", talkSeconds: 1 })) });
+      }
+    } finally {
+      monitoring = false;
+      await monitor;
+      s.ari.respond = undefined;
+    }
+    expect(maxInFlight).toBeLessThanOrEqual(cap);
+    const requests = s.ari.requests.slice(requestsBefore).filter((c) => c.variables.CAMPAIGN_ID === id);
+    const perNumber = (endpoint: string) => requests.filter((c) => c.endpoint === endpoint).length;
+    event.contacts.forEach((c, i) => expect([`${i % 3}`, perNumber(`PJSIP/${c.phone}@trunk`)]).toEqual([`${i % 3}`, [3, 2, 1][i % 3]]));
+    const { rows } = await admin.query<{ status: string; n: number; rejections: number; transients: number }>(
+      "SELECT status, count(*)::int AS n, sum(ari_rejections)::int AS rejections, sum(ari_transient_failures)::int AS transients FROM dial_tasks WHERE campaign_id = $1 GROUP BY status ORDER BY status",
+      [id],
+    );
+    expect(rows).toEqual([
+      { status: "done", n: 4, rejections: 0, transients: 0 },
+      { status: "failed", n: 8, rejections: 12, transients: 8 },
+    ]);
+    const att = await admin.query("SELECT outcome, count(*)::int AS n FROM call_attempts WHERE campaign_id = $1 GROUP BY outcome ORDER BY outcome", [id]);
+    expect(att.rows).toEqual([
+      { outcome: "answered", n: 4 },
+      { outcome: "originate_failed", n: 8 },
+      { outcome: "originate_rejected", n: 12 },
+    ]);
+    expect(await report(rts.report, { campaignId: id, refresh: true })).toMatchObject({ status: "completed", attempts: 4, answered: 4, originateFailed: 8, originateRejected: 12, tasksFailed: 8 });
   });
 
   test("without a campaign id it serves every running campaign, each within its cap", async () => {
@@ -319,7 +444,7 @@ describe("report-generator", () => {
       ],
     });
     const first = (await reportHandler({ campaignId: id })) as CampaignReport & { cached: boolean };
-    expect(first).toMatchObject({ campaignId: id, status: "running", contacts: 4, attempts: 4, answered: 2, noAnswer: 1, busy: 1, failed: 0, originateFailed: 0, inProgress: 0, averageTalkSeconds: 30.5, cached: false });
+    expect(first).toMatchObject({ campaignId: id, status: "running", contacts: 4, attempts: 4, answered: 2, noAnswer: 1, busy: 1, failed: 0, originateFailed: 0, originateRejected: 0, tasksFailed: 0, inProgress: 0, averageTalkSeconds: 30.5, cached: false });
     const ttl = await redis.ttl(reportKey(id));
     expect(ttl).toBeGreaterThan(50);
     expect(ttl).toBeLessThanOrEqual(60);
@@ -365,6 +490,7 @@ test("npm run migrate --status lists what is applied; a migration changed after 
   const env = { ...process.env, ...s.directEnv(), DATABASE_DIRECT_ENDPOINT: "127.0.0.1" };
   const out = await promisify(execFile)(process.execPath, [require.resolve("tsx/cli"), "lambdas/migrate.ts", "--status"], { env, cwd: join(__dirname, "..", "..") });
   expect(out.stdout).toMatch(/^applied {2}001_campaigns$/m);
+  expect(out.stdout).toMatch(/^applied {2}002_origination_failures$/m);
   // A migration edited after it was applied is an error, not silently skipped.
   const { migrate } = await import("../../lambdas/migrate");
   const dir = mkdtempSync(join(tmpdir(), "migrations-"));

@@ -283,9 +283,14 @@ export interface AriStub {
   url: string;
   user: string;
   password: string;
+  /** Calls ARI accepted (2xx). */
   calls: AriCall[];
+  /** Every authenticated origination request, accepted or not. */
+  requests: AriCall[];
   /** "ok": 200 with a channel; "fail": 500; "hang": never answers. */
   mode: "ok" | "fail" | "hang";
+  /** Per-call answer when set: a status code (e.g. 400 for an endpoint Asterisk refuses) or undefined for `mode`. */
+  respond?: (call: AriCall) => number | undefined;
   unauthorized: number;
   close(): Promise<void>;
 }
@@ -302,7 +307,7 @@ export async function startAri(): Promise<AriStub> {
   const user = "dialer";
   const password = `ari-${Math.random().toString(36).slice(2)}`;
   const expected = `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`;
-  const stub: AriStub = { url: "", user, password, calls: [], mode: "ok", unauthorized: 0, close: async () => undefined };
+  const stub: AriStub = { url: "", user, password, calls: [], requests: [], mode: "ok", unauthorized: 0, close: async () => undefined };
   const server: Server = createHttpServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://localhost");
     const text = await body(req);
@@ -311,8 +316,6 @@ export async function startAri(): Promise<AriStub> {
       stub.unauthorized++;
       return void res.writeHead(401).end('{"message":"Authentication required"}');
     }
-    if (stub.mode === "hang") return; // never answers
-    if (stub.mode === "fail") return void res.writeHead(500, { "content-type": "application/json" }).end('{"message":"Allocation failed"}');
     const q = url.searchParams;
     const call: AriCall = {
       channelId: q.get("channelId") ?? "",
@@ -322,6 +325,11 @@ export async function startAri(): Promise<AriStub> {
       timeout: q.get("timeout") ?? "",
       variables: text ? ((JSON.parse(text) as { variables?: Record<string, string> }).variables ?? {}) : {},
     };
+    stub.requests.push(call);
+    const status = stub.respond?.(call);
+    if (status !== undefined && status >= 300) return void res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify({ message: status < 500 ? "Invalid endpoint" : "Allocation failed" }));
+    if (status === undefined && stub.mode === "hang") return; // never answers
+    if (status === undefined && stub.mode === "fail") return void res.writeHead(500, { "content-type": "application/json" }).end('{"message":"Allocation failed"}');
     stub.calls.push(call);
     res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ id: call.channelId, state: "Down", name: call.endpoint }));
   });

@@ -9,6 +9,7 @@ import { checkCampaign, run as validateRun } from "../../lambdas/validate-campai
 import { parseDispatchEvent } from "../../lambdas/dispatcher/handler";
 import { parseEnrichEvent } from "../../lambdas/enrich-dial-task/handler";
 import { inWindow, parseDialEvent } from "../../lambdas/dialer-worker/handler";
+import { failureKind } from "../../lambdas/shared/ari";
 import { parseStatusEvent } from "../../lambdas/status-checker/handler";
 import { parseReportEvent } from "../../lambdas/report-generator/handler";
 import { createRuntime } from "../../lambdas/shared/runtime";
@@ -57,6 +58,9 @@ describe("configuration", () => {
     ["ARI_URL", "ftp://x", /ARI_URL must be an http\(s\) URL/],
     ["ARI_URL", "http://u:p@host:8088", /ARI_URL must not contain credentials/],
     ["ARI_ENDPOINT_TEMPLATE", "PJSIP/trunk", /ARI_ENDPOINT_TEMPLATE must contain \{number\}/],
+    ["ARI_MAX_REJECTIONS", "0", /ARI_MAX_REJECTIONS must be an integer between 1 and 100/],
+    ["ARI_MAX_TRANSIENT_FAILURES", "many", /ARI_MAX_TRANSIENT_FAILURES must be an integer between 1 and 1000/],
+    ["ARI_RETRY_MAX_SECONDS", "30", /ARI_RETRY_MAX_SECONDS must be at least ARI_RETRY_BASE_SECONDS \(60\), got 30/],
   ])("malformed %s=%s is rejected with its name", (variable, value, message) => {
     const fn: FunctionName = variable.startsWith("REDIS") ? "report-generator" : "dialer-worker";
     expect(() => loadConfig(fn, { ...awsEnv(fn), [variable]: value })).toThrow(message);
@@ -80,6 +84,7 @@ describe("configuration", () => {
     expect(cfg.database).toMatchObject({ port: 5432, queryTimeoutMs: 5000, connectTimeoutMs: 3000 });
     expect(loadConfig("report-generator", awsEnv("report-generator")).redis).toMatchObject({ port: 6379, connectTimeoutMs: 500, commandTimeoutMs: 250 });
     expect(cfg.ari).toMatchObject({ app: "campaign-dialer", endpointTemplate: "PJSIP/{number}@trunk", ringTimeoutSeconds: 30 });
+    expect(cfg.ari).toMatchObject({ maxRejections: 3, maxTransientFailures: 10, retryBaseSeconds: 60, retryMaxSeconds: 3600 });
   });
 
   test("the first invocation of a misconfigured function fails with the variable's name", async () => {
@@ -88,6 +93,25 @@ describe("configuration", () => {
     delete process.env.RDS_PROXY_ENDPOINT;
     await expect(handler({ campaignId: "7d1f7c55-3b1a-4c55-9c55-1f2b3c4d5e6f" })).rejects.toThrow(/RDS_PROXY_ENDPOINT is required/);
     if (saved !== undefined) process.env.RDS_PROXY_ENDPOINT = saved;
+  });
+});
+
+describe("ARI failure kinds", () => {
+  test.each([
+    [400, "rejected"],
+    [404, "rejected"],
+    [409, "rejected"],
+    [422, "rejected"],
+    [401, "transient"], // our credentials: every call would fail alike
+    [403, "transient"],
+    [408, "transient"],
+    [429, "transient"],
+    [500, "transient"],
+    [502, "transient"],
+    [503, "transient"],
+    [302, "transient"],
+  ] as const)("ARI answering %i is %s", (status, kind) => {
+    expect(failureKind(status)).toBe(kind);
   });
 });
 

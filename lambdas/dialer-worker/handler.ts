@@ -8,12 +8,25 @@
  *   2. count its calls in flight (`dialing`) and take at most max_concurrent_calls - in_flight;
  *   3. claim them with FOR UPDATE SKIP LOCKED, mark them `dialing` and record the attempt.
  * The ARI requests happen after COMMIT (no transaction or proxy connection held during HTTP).
- * A failed origination puts the task back as `ready` with a later due time (max(retry delay, 60 s));
- * it does not use up one of the contact's attempts (an ARI outage must not burn the campaign).
+ *
+ * A failed origination never uses up one of the contact's attempts (the call did not reach them).
+ * What happens to the task depends on the kind of failure (lambdas/shared/ari.ts):
+ * - transient (ARI down, unreachable, timeout, 5xx, 401/403/408/425/429): `ready` again after
+ *   backoff(n) = min(ARI_RETRY_BASE_SECONDS * 2^(n-1), ARI_RETRY_MAX_SECONDS), n = transient
+ *   failures in a row for this task (reset when ARI accepts one of its calls). The
+ *   ARI_MAX_TRANSIENT_FAILURES-th in a row marks it `failed` (defaults 60 s doubling to 1 h, 10
+ *   failures: about 4 h of outage per task before giving up);
+ * - rejected (ARI refused this call: other 4xx, e.g. 400 bad endpoint, 404, 422): counted; `ready`
+ *   again after max(retry delay, backoff(n)), n = rejections so far; the ARI_MAX_REJECTIONS-th
+ *   rejection marks it `failed`.
+ * A `failed` task is terminal (failure_reason says why), so the campaign can complete.
+ * The settling statement is guarded by the task still being `dialing` with that channel id, so a
+ * retry after a dead connection, or an outcome recorded meanwhile, counts nothing twice.
  * A worker that dies between claim and origination leaves the task `dialing`: status-checker
  * expires it after DIALING_STUCK_AFTER_SECONDS.
  * Event: {} (all running campaigns) or {"campaignId": "...", "limit": 10}.
  */
+import type { FailureKind, OriginateResult } from "../shared/ari";
 import type { Queryable } from "../shared/db";
 import { defineHandler, type Runtime } from "../shared/runtime";
 import { Checker } from "../shared/validate";
@@ -31,12 +44,22 @@ interface ClaimedTask {
   phone_e164: string;
   caller_id: string;
   contact_name: string | null;
+  ari_transient_failures: number;
+}
+
+export interface DialFailure {
+  taskId: number;
+  kind: FailureKind;
+  error: string;
+  /** `ready` (tried again in retryInSeconds) or `failed` (given up); null if it was settled elsewhere meanwhile. */
+  taskStatus: "ready" | "failed" | null;
+  retryInSeconds: number | null;
 }
 
 export interface DialResult {
   claimed: number;
   originated: { taskId: number; channelId: string }[];
-  failed: { taskId: number; error: string }[];
+  failed: DialFailure[];
 }
 
 export function parseDialEvent(event: unknown): DialEvent {
@@ -76,7 +99,7 @@ async function claim(q: Queryable, campaignId: string, budget: number): Promise<
        SET status = 'dialing', attempts = t.attempts + 1, channel_id = 'cmp-' || gen_random_uuid(),
            dialing_since = now(), updated_at = now()
        FROM picked WHERE t.id = picked.id
-       RETURNING t.id, t.campaign_id, t.attempts, t.channel_id, t.phone_e164, t.caller_id, t.contact_name
+       RETURNING t.id, t.campaign_id, t.attempts, t.channel_id, t.phone_e164, t.caller_id, t.contact_name, t.ari_transient_failures
      ), attempt AS (
        INSERT INTO call_attempts (task_id, campaign_id, attempt_no, channel_id)
        SELECT id, campaign_id, attempts, channel_id FROM claimed
@@ -87,24 +110,68 @@ async function claim(q: Queryable, campaignId: string, budget: number): Promise<
   return rows;
 }
 
-async function putBack(rt: Runtime, failures: { channelId: string; error: string }[]): Promise<void> {
-  if (failures.length === 0) return;
-  await rt.db.query(
+/**
+ * Settles the originations of one round in one statement: failures per their kind (see the top of
+ * this file), and successes of tasks that had transient failures (their count starts again).
+ */
+async function settle(rt: Runtime, results: { task: ClaimedTask; result: OriginateResult }[]): Promise<DialFailure[]> {
+  const rows = results.filter(({ task, result }) => !result.ok || task.ari_transient_failures > 0);
+  if (rows.length === 0) return [];
+  const ari = rt.config.ari!;
+  const { rows: settled } = await rt.db.query<{ id: string; status: "ready" | "failed"; retry_in: number | null }>(
     `WITH f AS (
-       SELECT * FROM unnest($1::text[], $2::text[]) AS f(channel_id, error)
+       SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS f(task_id, channel_id, kind, error)
      ), attempt AS (
-       UPDATE call_attempts a SET outcome = 'originate_failed', ended_at = now(), error = f.error
-       FROM f WHERE a.channel_id = f.channel_id AND a.outcome IS NULL
+       UPDATE call_attempts a
+       SET outcome = CASE f.kind WHEN 'rejected' THEN 'originate_rejected' ELSE 'originate_failed' END, ended_at = now(), error = f.error
+       FROM f WHERE a.channel_id = f.channel_id AND f.kind <> 'ok' AND a.outcome IS NULL
+     ), accepted AS (
+       UPDATE dial_tasks t SET ari_transient_failures = 0
+       FROM f WHERE f.kind = 'ok' AND t.id = f.task_id
+     ), n AS (
+       SELECT t.id, f.channel_id, f.kind, f.error, c.retry_delay_seconds,
+              t.ari_rejections + (f.kind = 'rejected')::int AS rejections,
+              CASE f.kind WHEN 'transient' THEN t.ari_transient_failures + 1 ELSE t.ari_transient_failures END AS transients
+       FROM f JOIN dial_tasks t ON t.id = f.task_id AND t.channel_id = f.channel_id AND t.status = 'dialing'
+              JOIN campaigns c ON c.id = t.campaign_id
+       WHERE f.kind <> 'ok'
+     ), d AS (
+       SELECT n.*,
+              CASE WHEN kind = 'rejected' AND rejections >= $5 THEN format('ARI rejected the call %s times; last: %s', rejections, error)
+                   WHEN kind = 'transient' AND transients >= $6 THEN format('ARI unavailable on %s attempts in a row; last: %s', transients, error)
+              END AS reason,
+              -- backoff(k) = min(base * 2^(k-1), max); the exponent is capped so the power stays finite
+              CASE kind WHEN 'rejected' THEN GREATEST(retry_delay_seconds, LEAST($7 * power(2, LEAST(rejections - 1, 40)), $8))
+                        ELSE LEAST($7 * power(2, LEAST(transients - 1, 40)), $8) END AS delay
+       FROM n
      )
      UPDATE dial_tasks t
-     SET status = 'ready', attempts = t.attempts - 1, channel_id = NULL, dialing_since = NULL,
-         due_at = now() + make_interval(secs => GREATEST(c.retry_delay_seconds, 60)),
-         last_outcome = 'originate_failed', updated_at = now()
-     FROM f, campaigns c
-     WHERE t.channel_id = f.channel_id AND t.status = 'dialing' AND c.id = t.campaign_id`,
-    [failures.map((f) => f.channelId), failures.map((f) => f.error)],
+     SET status = CASE WHEN d.reason IS NULL THEN 'ready' ELSE 'failed' END,
+         failure_reason = d.reason,
+         due_at = CASE WHEN d.reason IS NULL THEN now() + make_interval(secs => d.delay) ELSE t.due_at END,
+         attempts = t.attempts - 1, channel_id = NULL, dialing_since = NULL,
+         ari_rejections = d.rejections, ari_transient_failures = d.transients,
+         last_outcome = CASE d.kind WHEN 'rejected' THEN 'originate_rejected' ELSE 'originate_failed' END, updated_at = now()
+     FROM d WHERE t.id = d.id AND t.channel_id = d.channel_id AND t.status = 'dialing' -- rechecked on the row it updates
+     RETURNING t.id, t.status, CASE WHEN d.reason IS NULL THEN d.delay::int END AS retry_in`,
+    [
+      rows.map((r) => r.task.id),
+      rows.map((r) => r.task.channel_id),
+      rows.map((r) => (r.result.ok ? "ok" : r.result.kind)),
+      rows.map((r) => (r.result.ok ? null : r.result.error)),
+      ari.maxRejections,
+      ari.maxTransientFailures,
+      ari.retryBaseSeconds,
+      ari.retryMaxSeconds,
+    ],
     { idempotent: true },
   );
+  const byId = new Map(settled.map((r) => [String(r.id), r]));
+  return results.flatMap(({ task, result }) => {
+    if (result.ok) return [];
+    const row = byId.get(String(task.id));
+    return [{ taskId: Number(task.id), kind: result.kind, error: result.error, taskStatus: row?.status ?? null, retryInSeconds: row?.retry_in ?? null }];
+  });
 }
 
 export const { handler, run } = defineHandler("dialer-worker", parseDialEvent, async (rt, event): Promise<DialResult> => {
@@ -139,10 +206,12 @@ export const { handler, run } = defineHandler("dialer-worker", parseDialEvent, a
       }),
     })),
   );
-  const failed = results.flatMap(({ task, result }) => (result.ok ? [] : [{ taskId: Number(task.id), channelId: task.channel_id, error: result.error }]));
-  await putBack(rt, failed);
+  const failed = await settle(rt, results);
   const originated = results.filter((r) => r.result.ok).map((r) => ({ taskId: Number(r.task.id), channelId: r.task.channel_id }));
-  rt.log.info("dial round done", { campaigns: campaigns.length, claimed: claimed.length, originated: originated.length, failed: failed.length });
-  if (failed.length) rt.log.warn("originations failed; tasks put back", { failed: failed.map((f) => ({ taskId: f.taskId, error: f.error })) });
-  return { claimed: claimed.length, originated, failed: failed.map(({ taskId, error }) => ({ taskId, error })) };
+  const count = (k: FailureKind) => failed.filter((f) => f.kind === k).length;
+  const gaveUp = failed.filter((f) => f.taskStatus === "failed");
+  rt.log.info("dial round done", { campaigns: campaigns.length, claimed: claimed.length, originated: originated.length, transient: count("transient"), rejected: count("rejected"), gaveUp: gaveUp.length });
+  if (failed.length) rt.log.warn("originations failed", { failed });
+  if (gaveUp.length) rt.log.error("tasks failed for good (ARI origination)", { tasks: gaveUp.map((f) => ({ taskId: f.taskId, error: f.error })) });
+  return { claimed: claimed.length, originated, failed };
 });

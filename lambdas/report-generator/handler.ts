@@ -2,8 +2,10 @@
  * report-generator: per-campaign totals (contacts, attempts, answered, no answer, busy, failed,
  * average talk time), cached in Redis for REPORT_CACHE_TTL_SECONDS. Redis trouble only means the
  * report is computed from the database. Event: {"campaignId": "...", "refresh": false}.
- * attempts counts calls that reached Asterisk; `failed` includes expired (stuck) calls;
- * origination failures are reported apart (originateFailed).
+ * attempts counts calls that reached Asterisk; `failed` includes expired (stuck) calls.
+ * Origination failures are reported apart: originateFailed (transient: ARI down, timeout, 5xx),
+ * originateRejected (ARI refused the call, e.g. 400/404/422), and tasksFailed (contacts the
+ * dialer gave up on after ARI_MAX_REJECTIONS rejections or ARI_MAX_TRANSIENT_FAILURES in a row).
  */
 import { defineHandler } from "../shared/runtime";
 import { Checker } from "../shared/validate";
@@ -24,6 +26,8 @@ export interface CampaignReport {
   busy: number;
   failed: number;
   originateFailed: number;
+  originateRejected: number;
+  tasksFailed: number;
   inProgress: number;
   averageTalkSeconds: number | null;
   generatedAt: string;
@@ -38,7 +42,7 @@ export function parseReportEvent(event: unknown): ReportEvent {
 }
 
 export function reportKey(campaignId: string): string {
-  return `report:v1:${campaignId}`;
+  return `report:v2:${campaignId}`; // v2: originateRejected, tasksFailed
 }
 
 export const { handler, run } = defineHandler(
@@ -52,12 +56,14 @@ export const { handler, run } = defineHandler(
         const { rows } = await rt.db.query<CampaignReport>(
           `SELECT c.id AS "campaignId", c.name, c.status,
                   (SELECT count(*) FROM contacts k WHERE k.campaign_id = c.id)::int AS contacts,
-                  count(a.id) FILTER (WHERE a.outcome IS DISTINCT FROM 'originate_failed')::int AS attempts,
+                  count(a.id) FILTER (WHERE a.outcome IS NULL OR a.outcome NOT IN ('originate_failed', 'originate_rejected'))::int AS attempts,
                   count(a.id) FILTER (WHERE a.outcome = 'answered')::int AS answered,
                   count(a.id) FILTER (WHERE a.outcome = 'no_answer')::int AS "noAnswer",
                   count(a.id) FILTER (WHERE a.outcome = 'busy')::int AS busy,
                   count(a.id) FILTER (WHERE a.outcome IN ('failed', 'expired'))::int AS failed,
                   count(a.id) FILTER (WHERE a.outcome = 'originate_failed')::int AS "originateFailed",
+                  count(a.id) FILTER (WHERE a.outcome = 'originate_rejected')::int AS "originateRejected",
+                  (SELECT count(*) FROM dial_tasks t WHERE t.campaign_id = c.id AND t.status = 'failed')::int AS "tasksFailed",
                   count(a.id) FILTER (WHERE a.id IS NOT NULL AND a.outcome IS NULL)::int AS "inProgress",
                   round(avg(a.talk_seconds) FILTER (WHERE a.outcome = 'answered'), 1)::float8 AS "averageTalkSeconds",
                   to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS "generatedAt"

@@ -52,6 +52,13 @@ export interface AriConfig {
   timeoutMs: number;
   ringTimeoutSeconds: number;
   batchLimit: number;
+  /** Rejections (4xx about this call) after which the task is marked failed. */
+  maxRejections: number;
+  /** Consecutive transient failures (ARI down, 5xx, timeout) after which the task is marked failed. */
+  maxTransientFailures: number;
+  /** Backoff after the n-th failure: min(retryBaseSeconds * 2^(n-1), retryMaxSeconds). */
+  retryBaseSeconds: number;
+  retryMaxSeconds: number;
 }
 
 export interface Config {
@@ -187,6 +194,9 @@ function readAri(r: Reader): AriConfig {
   if (parsed.username || parsed.password) throw new ConfigError("ARI_URL", "must not contain credentials (use ARI_USER and ARI_PASSWORD_SECRET_ARN)");
   const endpointTemplate = r.required("ARI_ENDPOINT_TEMPLATE");
   if (!endpointTemplate.includes("{number}")) throw new ConfigError("ARI_ENDPOINT_TEMPLATE", "must contain {number}");
+  const retryBaseSeconds = r.int("ARI_RETRY_BASE_SECONDS", 0, 86_400);
+  const retryMaxSeconds = r.int("ARI_RETRY_MAX_SECONDS", 0, 604_800);
+  if (retryMaxSeconds < retryBaseSeconds) throw new ConfigError("ARI_RETRY_MAX_SECONDS", `must be at least ARI_RETRY_BASE_SECONDS (${retryBaseSeconds}), got ${retryMaxSeconds}`);
   return {
     url: url.replace(/\/+$/, ""),
     user: r.required("ARI_USER"),
@@ -196,6 +206,10 @@ function readAri(r: Reader): AriConfig {
     timeoutMs: r.int("ARI_TIMEOUT_MS", 100, 30_000),
     ringTimeoutSeconds: r.int("ARI_RING_TIMEOUT_SECONDS", 5, 300),
     batchLimit: r.int("DIALER_BATCH_LIMIT", 1, 1000),
+    maxRejections: r.int("ARI_MAX_REJECTIONS", 1, 100),
+    maxTransientFailures: r.int("ARI_MAX_TRANSIENT_FAILURES", 1, 1000),
+    retryBaseSeconds,
+    retryMaxSeconds,
   };
 }
 
