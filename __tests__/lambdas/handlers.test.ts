@@ -12,7 +12,7 @@ import type { HealthReport } from "../../lambdas/shared/health";
 import { createRuntime, environment, resetEnvironments, type Runtime } from "../../lambdas/shared/runtime";
 import { InvalidEventError } from "../../lambdas/shared/validate";
 import { handler as statusHandler, run as status, type StatusResult } from "../../lambdas/status-checker/handler";
-import { handler as validateHandler, type ValidateResult } from "../../lambdas/validate-campaign/handler";
+import { handler as validateHandler, run as validate, type ValidateResult } from "../../lambdas/validate-campaign/handler";
 import { campaignEvent, readyCampaign, taskCounts } from "./helpers";
 import { DB_NAME, startServers, type Servers } from "./servers";
 
@@ -65,6 +65,94 @@ describe("validate-campaign", () => {
     expect(again).toMatchObject({ valid: true, stored: false, alreadyExists: true });
     const { rows } = await admin.query("SELECT count(*)::int AS n FROM contacts WHERE campaign_id = $1", [event.campaignId]);
     expect(rows[0].n).toBe(3);
+  });
+
+  test("redelivery with the contacts in another order is the same campaign", async () => {
+    const event = campaignEvent(4);
+    await validateHandler(event);
+    const again = (await validateHandler({ ...event, contacts: [...event.contacts].reverse() })) as ValidateResult;
+    expect(again).toEqual({ valid: true, campaignId: event.campaignId, contacts: 4, stored: false, alreadyExists: true });
+  });
+
+  const stored = async (id: string) =>
+    (
+      await admin.query(
+        "SELECT name, max_concurrent_calls, (SELECT json_agg(json_build_array(phone_e164, name) ORDER BY id) FROM contacts WHERE campaign_id = c.id) AS contacts FROM campaigns c WHERE id = $1",
+        [id],
+      )
+    ).rows[0];
+
+  test.each([
+    ["name", (e: ReturnType<typeof campaignEvent>) => ({ ...e, name: "another campaign" }), "name"],
+    ["settings", (e: ReturnType<typeof campaignEvent>) => ({ ...e, maxConcurrentCalls: 9, callingWindow: { ...e.callingWindow, start: "08:00" } }), "callingWindow.start, maxConcurrentCalls"],
+    ["retry policy", (e: ReturnType<typeof campaignEvent>) => ({ ...e, retryPolicy: { maxAttempts: 5, retryDelaySeconds: 0 } }), "retryPolicy.maxAttempts"],
+    ["one contact's name", (e: ReturnType<typeof campaignEvent>) => ({ ...e, contacts: e.contacts.map((c, i) => (i === 1 ? { ...c, name: "Someone else" } : c)) }), "contacts"],
+    ["one contact fewer", (e: ReturnType<typeof campaignEvent>) => ({ ...e, contacts: e.contacts.slice(1) }), "contacts"],
+    ["one contact more", (e: ReturnType<typeof campaignEvent>) => ({ ...e, contacts: [...e.contacts, { phone: "+15559998877", name: "New" }] }), "contacts"],
+  ])("a different campaign reusing an existing campaignId (%s) is refused naming campaignId and the fields, and stores nothing", async (_, change, fields) => {
+    const event = campaignEvent(3);
+    await validateHandler(event);
+    const before = await stored(event.campaignId);
+    const r = (await validateHandler(change(event))) as ValidateResult;
+    expect(r).toEqual({
+      valid: false,
+      errors: [
+        {
+          path: "campaignId",
+          message: `campaign ${event.campaignId} already exists with different content (${fields}); a redelivery must repeat the same campaign, a new campaign needs a new campaignId`,
+        },
+      ],
+    });
+    expect(await stored(event.campaignId)).toEqual(before);
+    // The original stays redeliverable.
+    expect(await validateHandler(event)).toMatchObject({ valid: true, alreadyExists: true });
+  });
+
+  test("two deliveries racing on one campaignId: the same campaign is stored once; a different one is refused and leaves the winner intact", async () => {
+    const workers = [rt("validate-campaign"), rt("validate-campaign")];
+    for (let i = 0; i < 5; i++) {
+      const event = campaignEvent(200);
+      const same = (await Promise.all(workers.map((w) => validate(w, event)))) as ValidateResult[];
+      expect(same.map((r) => (r.valid ? r.alreadyExists : "invalid")).sort()).toEqual([false, true]);
+
+      const a = campaignEvent(200);
+      const b = { ...campaignEvent(150), campaignId: a.campaignId };
+      const raced = (await Promise.all([validate(workers[0], a), validate(workers[1], b)])) as ValidateResult[];
+      const winner = raced.findIndex((r) => r.valid);
+      expect(winner).toBeGreaterThanOrEqual(0);
+      const loser = raced[1 - winner];
+      expect(loser).toMatchObject({ valid: false, errors: [{ path: "campaignId", message: expect.stringMatching(/already exists with different content \(name, contacts\)/) }] });
+      const won = [a, b][winner];
+      const row = await stored(a.campaignId);
+      expect(row.name).toBe(won.name);
+      expect(row.contacts).toEqual(won.contacts.map((c) => [c.phone, c.name]));
+    }
+  });
+
+  test("a delivery that meets an uncommitted insert of its id waits for it, then compares with what was committed", async () => {
+    const event = campaignEvent(3);
+    const other = await s.pg.admin(DB_NAME);
+    try {
+      await other.query("BEGIN");
+      await other.query(
+        "INSERT INTO campaigns (id, name, caller_id, time_zone, window_start, window_end, max_concurrent_calls, max_attempts, retry_delay_seconds) VALUES ($1, $2, '+15550000000', 'UTC', '00:00', '24:00', 3, 2, 0)",
+        [event.campaignId, event.name],
+      );
+      let settled = false;
+      const pending = validate(rt("validate-campaign"), event).finally(() => (settled = true));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(settled).toBe(false); // blocked on the conflicting row
+      // Same settings, but only two of the three contacts: a different campaign.
+      await other.query("INSERT INTO contacts (campaign_id, phone_e164, name) SELECT $1, unnest($2::text[]), unnest($3::text[])", [
+        event.campaignId,
+        event.contacts.slice(0, 2).map((c) => c.phone),
+        event.contacts.slice(0, 2).map((c) => c.name),
+      ]);
+      await other.query("COMMIT");
+      expect(await pending).toMatchObject({ valid: false, errors: [{ path: "campaignId", message: expect.stringContaining("different content (contacts)") }] });
+    } finally {
+      await other.end();
+    }
   });
 
   test("invalid input returns every problem and stores nothing", async () => {

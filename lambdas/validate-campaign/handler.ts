@@ -1,11 +1,17 @@
 /**
  * validate-campaign: checks a campaign and stores it with its contacts in one transaction.
  * Invalid input returns every problem with its field path and stores nothing.
- * Redelivery: pass `campaignId` (a UUID chosen by the caller) and a second delivery stores nothing
- * and answers `alreadyExists: true`; without it a new id is generated.
+ * Redelivery: pass `campaignId` (a UUID chosen by the caller) and a second delivery of the same
+ * campaign stores nothing and answers `alreadyExists: true`; without it a new id is generated.
+ * "The same campaign" is compared with what is stored: every setting, and the contacts as a set
+ * (number and name; their order does not matter). A different campaign reusing an existing id is
+ * refused ({valid: false} with an error on `campaignId` naming the fields that differ) and stores
+ * nothing. The comparison runs in the inserting transaction after ON CONFLICT DO NOTHING, which
+ * waits for a concurrent insert of the same id to commit, so it sees that campaign's contacts too.
  */
 import { randomUUID } from "node:crypto";
 import type { CampaignSettings } from "../shared/campaign";
+import type { Queryable } from "../shared/db";
 import { defineHandler } from "../shared/runtime";
 import { Checker, join, type Issue } from "../shared/validate";
 
@@ -20,6 +26,37 @@ export interface CampaignInput extends Omit<CampaignSettings, "id"> {
 export type ValidateResult =
   | { valid: false; errors: Issue[] }
   | { valid: true; campaignId: string; contacts: number; stored: boolean; alreadyExists: boolean };
+
+/** Fields of `campaign` that differ from the stored campaign with its id (empty: the same campaign). */
+async function differences(q: Queryable, campaign: CampaignInput): Promise<string[]> {
+  const { rows } = await q.query<Record<string, boolean>>(
+    `SELECT c.name = $2 AS "name", c.caller_id = $3 AS "callerId",
+            c.window_start = $4::time AS "callingWindow.start", c.window_end = $5::time AS "callingWindow.end",
+            c.time_zone = $6 AS "callingWindow.timeZone", c.max_concurrent_calls = $7 AS "maxConcurrentCalls",
+            c.max_attempts = $8 AS "retryPolicy.maxAttempts", c.retry_delay_seconds = $9 AS "retryPolicy.retryDelaySeconds",
+            (SELECT count(*) FROM contacts k WHERE k.campaign_id = c.id) = cardinality($10::text[])
+              AND NOT EXISTS (SELECT phone_e164, name FROM contacts k WHERE k.campaign_id = c.id
+                              EXCEPT SELECT * FROM unnest($10::text[], $11::text[])) AS "contacts"
+     FROM campaigns c WHERE c.id = $1`,
+    [
+      campaign.campaignId,
+      campaign.name,
+      campaign.callerId,
+      campaign.windowStart,
+      campaign.windowEnd,
+      campaign.timeZone,
+      campaign.maxConcurrentCalls,
+      campaign.maxAttempts,
+      campaign.retryDelaySeconds,
+      campaign.contacts.map((k) => k.phone),
+      campaign.contacts.map((k) => k.name),
+    ],
+  );
+  if (!rows[0]) throw new Error(`validate-campaign: campaign ${campaign.campaignId} conflicted on insert but cannot be read`);
+  return Object.entries(rows[0])
+    .filter(([, same]) => !same)
+    .map(([field]) => field);
+}
 
 function validTimeZone(tz: string): boolean {
   try {
@@ -94,8 +131,8 @@ export const { handler, run } = defineHandler(
       rt.log.info("campaign rejected", { problems: errors.length });
       return { valid: false, errors };
     }
-    const stored = await rt.db.tx(
-      async (q) => {
+    const outcome = await rt.db.tx(
+      async (q): Promise<{ stored: true } | { stored: false; differs: string[] }> => {
         const ins = await q.query(
           `INSERT INTO campaigns (id, name, caller_id, time_zone, window_start, window_end,
                                   max_concurrent_calls, max_attempts, retry_delay_seconds)
@@ -113,17 +150,24 @@ export const { handler, run } = defineHandler(
             campaign.retryDelaySeconds,
           ],
         );
-        if (ins.rowCount === 0) return false; // redelivery: already stored with its contacts
+        // The id exists: a redelivery of this campaign, or a different campaign reusing the id.
+        if (ins.rowCount === 0) return { stored: false, differs: await differences(q, campaign) };
         // One statement with array parameters: small statement text (no proxy pinning > 16 KB).
         await q.query(
           `INSERT INTO contacts (campaign_id, phone_e164, name)
            SELECT $1, phone, name FROM unnest($2::text[], $3::text[]) AS t(phone, name)`,
           [campaign.campaignId, campaign.contacts.map((k) => k.phone), campaign.contacts.map((k) => k.name)],
         );
-        return true;
+        return { stored: true };
       },
       { idempotent: true },
     );
+    if (!outcome.stored && outcome.differs.length > 0) {
+      rt.log.warn("campaign id reused by a different campaign", { campaignId: campaign.campaignId, differs: outcome.differs });
+      const message = `campaign ${campaign.campaignId} already exists with different content (${outcome.differs.join(", ")}); a redelivery must repeat the same campaign, a new campaign needs a new campaignId`;
+      return { valid: false, errors: [{ path: "campaignId", message }] };
+    }
+    const { stored } = outcome;
     rt.log.info("campaign validated", { campaignId: campaign.campaignId, contacts: campaign.contacts.length, stored });
     return { valid: true, campaignId: campaign.campaignId, contacts: campaign.contacts.length, stored, alreadyExists: !stored };
   },
