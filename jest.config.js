@@ -1,9 +1,9 @@
-/** Jest: SWC transform (no type-check here; `tsc --noEmit` runs once in `npm test`). */
+/** Jest: esbuild transform (no type-check here; `tsc --noEmit` runs once in `npm test`). */
 module.exports = {
   testEnvironment: "node",
   roots: ["<rootDir>/__tests__"],
   testMatch: ["**/*.test.ts"],
-  transform: { "^.+\\.(t|j)sx?$": ["@swc/jest", { jsc: { target: "es2022" }, module: { type: "commonjs" } }] },
+  transform: { "^.+\\.tsx?$": "<rootDir>/__tests__/helpers/esbuild-transform.js" },
   testPathIgnorePatterns: ["/node_modules/", "/cdktf.out/", "/build/"],
   modulePathIgnorePatterns: ["<rootDir>/cdktf.out/", "<rootDir>/build/"],
   testTimeout: 60000,
