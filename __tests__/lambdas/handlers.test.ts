@@ -13,7 +13,7 @@ import { createRuntime, environment, resetEnvironments, type Runtime } from "../
 import { InvalidEventError } from "../../lambdas/shared/validate";
 import { handler as statusHandler, run as status, type StatusResult } from "../../lambdas/status-checker/handler";
 import { handler as validateHandler, run as validate, type ValidateResult } from "../../lambdas/validate-campaign/handler";
-import { campaignEvent, readyCampaign, taskCounts } from "./helpers";
+import { campaignEvent, readyCampaign, readyEvent, taskCounts, watchInFlight } from "./helpers";
 import { DB_NAME, startServers, type Servers } from "./servers";
 
 let s: Servers;
@@ -311,10 +311,7 @@ describe("dialer-worker", () => {
   test("ARI rejecting a number (4xx) counts it; the ARI_MAX_REJECTIONS-th rejection (default 3) fails the task with the reason; the campaign completes", async () => {
     const event = campaignEvent(3, { maxConcurrentCalls: 3, retryPolicy: { maxAttempts: 2, retryDelaySeconds: 300 } });
     const bad = event.contacts[1].phone;
-    const v = (await validateHandler(event)) as ValidateResult & { valid: true };
-    await dispatchHandler({ campaignId: v.campaignId });
-    await enrichHandler({ campaignId: v.campaignId });
-    const id = v.campaignId;
+    const id = await readyEvent(rts, event);
     const answers = [404, 400, 422];
     let round = 0;
     s.ari.respond = (call) => (call.endpoint === `PJSIP/${bad}@trunk` ? answers[round] : undefined);
@@ -369,15 +366,7 @@ describe("dialer-worker", () => {
     const id = await readyCampaign(rts, 30, { maxConcurrentCalls: cap });
     const workers = [rt("dialer-worker"), rt("dialer-worker")];
     const callsBefore = s.ari.calls.length;
-    let maxInFlight = 0;
-    let monitoring = true;
-    const monitor = (async () => {
-      while (monitoring) {
-        const { rows } = await admin.query("SELECT count(*)::int AS n FROM dial_tasks WHERE campaign_id = $1 AND status = 'dialing'", [id]);
-        maxInFlight = Math.max(maxInFlight, rows[0].n);
-        await new Promise((r) => setTimeout(r, 2));
-      }
-    })();
+    const inFlight = watchInFlight(admin, id);
     const checker = rt("status-checker");
     let answered = 0;
     for (let round = 0; round < 6; round++) {
@@ -389,9 +378,7 @@ describe("dialer-worker", () => {
       const r = (await status(checker, { outcomes: rows.map((x) => ({ channelId: x.channel_id, outcome: "answered", talkSeconds: 10 })) })) as StatusResult;
       answered += r.recorded.length;
     }
-    monitoring = false;
-    await monitor;
-    expect(maxInFlight).toBeLessThanOrEqual(cap);
+    expect(await inFlight.stop()).toBeLessThanOrEqual(cap);
     expect(answered).toBe(24);
     const calls = s.ari.calls.slice(callsBefore).filter((c) => c.variables.CAMPAIGN_ID === id);
     expect(calls).toHaveLength(24);
@@ -404,25 +391,15 @@ describe("dialer-worker", () => {
   test("two dialer-workers racing on an ARI that rejects or fails some numbers: every failure counted once, each task given up after exactly its limit", async () => {
     const cap = 4;
     const event = campaignEvent(12, { maxConcurrentCalls: cap, retryPolicy: { maxAttempts: 2, retryDelaySeconds: 0 } });
-    const v = (await validateHandler(event)) as ValidateResult & { valid: true };
-    await dispatchHandler({ campaignId: v.campaignId });
-    await enrichHandler({ campaignId: v.campaignId });
-    const id = v.campaignId;
+    const id = await readyEvent(rts, event);
     // Contact i: i % 3 == 0 rejected (400), 1 ARI failing (503), 2 accepted. Backoff 0: retried at once.
     const answerFor = new Map(event.contacts.map((c, i) => [`PJSIP/${c.phone}@trunk`, [400, 503, undefined][i % 3]]));
     s.ari.respond = (call) => (call.variables.CAMPAIGN_ID === id ? answerFor.get(call.endpoint) : undefined);
     const env = { ARI_RETRY_BASE_SECONDS: "0", ARI_MAX_REJECTIONS: "3", ARI_MAX_TRANSIENT_FAILURES: "2" };
     const workers = [rt("dialer-worker", env), rt("dialer-worker", env)];
     const requestsBefore = s.ari.requests.length;
-    let maxInFlight = 0;
-    let monitoring = true;
-    const monitor = (async () => {
-      while (monitoring) {
-        const { rows } = await admin.query("SELECT count(*)::int AS n FROM dial_tasks WHERE campaign_id = $1 AND status = 'dialing'", [id]);
-        maxInFlight = Math.max(maxInFlight, rows[0].n);
-        await new Promise((r) => setTimeout(r, 2));
-      }
-    })();
+    const inFlight = watchInFlight(admin, id);
+    let peak = Infinity;
     try {
       for (let round = 0; round < 30 && Object.keys(await taskCounts(admin, id)).some((k) => k === "ready" || k === "dialing"); round++) {
         await Promise.all(workers.flatMap((w) => [dial(w, { campaignId: id }), dial(w, { campaignId: id })]));
@@ -430,11 +407,10 @@ describe("dialer-worker", () => {
         await status(rts.status, { outcomes: rows.map((x) => ({ channelId: x.channel_id, outcome: "answered", talkSeconds: 1 })) });
       }
     } finally {
-      monitoring = false;
-      await monitor;
       s.ari.respond = undefined;
+      peak = await inFlight.stop();
     }
-    expect(maxInFlight).toBeLessThanOrEqual(cap);
+    expect(peak).toBeLessThanOrEqual(cap);
     const requests = s.ari.requests.slice(requestsBefore).filter((c) => c.variables.CAMPAIGN_ID === id);
     const perNumber = (endpoint: string) => requests.filter((c) => c.endpoint === endpoint).length;
     event.contacts.forEach((c, i) => expect([`${i % 3}`, perNumber(`PJSIP/${c.phone}@trunk`)]).toEqual([`${i % 3}`, [3, 2, 1][i % 3]]));

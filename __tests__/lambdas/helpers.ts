@@ -21,13 +21,40 @@ export function campaignEvent(contacts: number, overrides: Record<string, unknow
   };
 }
 
+type SetupRuntimes = { validate: Runtime; dispatch: Runtime; enrich: Runtime };
+
 /** validate -> dispatch -> enrich: a running campaign whose tasks are all ready to dial. */
-export async function readyCampaign(rts: { validate: Runtime; dispatch: Runtime; enrich: Runtime }, contacts: number, overrides: Record<string, unknown> = {}): Promise<string> {
-  const v = (await validate(rts.validate, campaignEvent(contacts, overrides))) as ValidateResult;
+export async function readyCampaign(rts: SetupRuntimes, contacts: number, overrides: Record<string, unknown> = {}): Promise<string> {
+  return readyEvent(rts, campaignEvent(contacts, overrides));
+}
+
+/** readyCampaign for a given event (when a test needs its contacts). */
+export async function readyEvent(rts: SetupRuntimes, event: ReturnType<typeof campaignEvent>): Promise<string> {
+  const v = (await validate(rts.validate, event)) as ValidateResult;
   if (!v.valid) throw new Error(JSON.stringify(v.errors));
   await dispatch(rts.dispatch, { campaignId: v.campaignId });
   await enrich(rts.enrich, { campaignId: v.campaignId, limit: 10_000 });
   return v.campaignId;
+}
+
+/** Samples a campaign's calls in flight (`dialing` tasks) every few ms until stopped; resolves to the peak. */
+export function watchInFlight(admin: Client, campaignId: string): { stop(): Promise<number> } {
+  let peak = 0;
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const { rows } = await admin.query<{ n: number }>("SELECT count(*)::int AS n FROM dial_tasks WHERE campaign_id = $1 AND status = 'dialing'", [campaignId]);
+      peak = Math.max(peak, rows[0].n);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return peak;
+    },
+  };
 }
 
 export async function taskCounts(admin: Client, campaignId: string): Promise<Record<string, number>> {
