@@ -29,6 +29,11 @@ export interface RoleVars {
   redis_admin_user: string;
   redis_amazon_linux_package: "valkey" | "redis6";
   redis_extra_config: Record<string, string>;
+  redis_metrics_enabled: boolean;
+  redis_metrics_namespace: string;
+  redis_metrics_interval_seconds: number;
+  redis_metrics_region: string;
+  redis_metrics_imds_url: string;
 }
 
 export const DEFAULTS: RoleVars = {
@@ -48,6 +53,11 @@ export const DEFAULTS: RoleVars = {
   redis_admin_user: "provisioner",
   redis_amazon_linux_package: "valkey",
   redis_extra_config: {},
+  redis_metrics_enabled: true,
+  redis_metrics_namespace: "Campaign/Redis",
+  redis_metrics_interval_seconds: 60,
+  redis_metrics_region: "",
+  redis_metrics_imds_url: "http://169.254.169.254",
 };
 
 /** Human description + default shown in the README table and `--help`. */
@@ -70,6 +80,11 @@ export const VARIABLE_DOCS: Record<keyof RoleVars, string> = {
   redis_admin_user: "ACL user the provisioner uses (its password is generated per host)",
   redis_amazon_linux_package: "Amazon Linux 2023 package: valkey or redis6",
   redis_extra_config: "extra redis.conf directives (map name: value), validated by the server",
+  redis_metrics_enabled: "install the timer that publishes MemoryUsedPercent, ConnectedClients and OpsPerSec to CloudWatch (false removes it)",
+  redis_metrics_namespace: "CloudWatch namespace of those metrics (the instance role may write only this one)",
+  redis_metrics_interval_seconds: "seconds between two publications",
+  redis_metrics_region: "CloudWatch region; empty = the instance's region from IMDSv2",
+  redis_metrics_imds_url: "instance metadata endpoint (IMDSv2); change only for IPv6-only hosts or tests",
 };
 
 type Validator = (v: unknown) => unknown;
@@ -165,6 +180,13 @@ const extraConfig: Validator = (v) => {
   return out;
 };
 
+/** CloudWatch namespace: ASCII without spaces or quotes (it goes into a systemd unit), not AWS/. */
+const namespace: Validator = (v) => {
+  const s = line("CloudWatch namespace like Campaign/Redis", /^[A-Za-z0-9._/#-][A-Za-z0-9._/#:-]{0,254}$/)(v) as string;
+  if (/^AWS\//i.test(s)) fail("must not start with AWS/ (reserved for AWS services)", s);
+  return s;
+};
+
 export const VALIDATORS: Record<keyof RoleVars, Validator> = {
   redis_password: password,
   redis_password_secret_arn: line("Secrets Manager ARN", /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/),
@@ -186,6 +208,11 @@ export const VALIDATORS: Record<keyof RoleVars, Validator> = {
   redis_admin_user: line("ACL user name", /^[a-z][a-z0-9_-]{0,63}$/),
   redis_amazon_linux_package: oneOf("valkey", "redis6"),
   redis_extra_config: extraConfig,
+  redis_metrics_enabled: bool,
+  redis_metrics_namespace: namespace,
+  redis_metrics_interval_seconds: int(10, 3600),
+  redis_metrics_region: line("AWS region like us-east-1 (or empty for the instance's own)", /^$|^[a-z]{2}(-[a-z]+)+-\d+$/),
+  redis_metrics_imds_url: line("http://ADDRESS[:PORT] URL of the instance metadata service", /^http:\/\/(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\])(:\d{1,5})?$/),
 };
 
 /** Connection variables understood (Ansible names). */

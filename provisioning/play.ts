@@ -2,7 +2,8 @@
  * The play: per host, in parallel (at most --forks at once):
  *   1 round trip  gather facts (+ the running server's state)      -> a no-op run ends here
  *   1 round trip  install packages (only when absent)
- *   1 round trip  prepare persistence, write config, enable service, restart handler, verify
+ *   1 round trip  prepare persistence, write config, enable service, restart handler, verify,
+ *                 metrics publisher (when Redis needs nothing but the publisher does: only that)
  * A host's failure never stops the others.
  */
 import { randomBytes } from "node:crypto";
@@ -17,8 +18,9 @@ import { ExecResult, connect, runScript, shq } from "./ssh";
 import { INSTALL_STAGED_CONFIG, dataSafetyProblems, persistenceFragment, validateAndStageFragment } from "./tasks/config";
 import { HostFacts, parseFacts, runtimeFrom, gatherScript } from "./tasks/facts";
 import { installScript } from "./tasks/install";
+import { METRICS_TASK, planMetrics } from "./tasks/metrics";
 import { ENABLE_SERVICE_FRAGMENT } from "./tasks/service";
-import { ScriptOutput, parseLine, prelude, profileVars } from "./tasks/shell";
+import { SCRIPT_HEADER, ScriptOutput, parseLine, prelude, profileVars } from "./tasks/shell";
 import { evaluateVerify, runtimeDrift } from "./tasks/verify";
 
 export interface PlayOptions {
@@ -128,6 +130,9 @@ export async function provisionHost(h: HostSpec, appPassword: string, opts: Play
   const safety = configChanged ? dataSafetyProblems(v, rt) : [];
   if (safety.length) return emit({ task: "write config", status: "failed", msg: `${safety.join("; ")}; nothing changed` });
   const enabled = pf?.enabled === "enabled";
+  const metrics = planMetrics(v, profile, facts.metrics, opts.check);
+  // The publisher's diff goes on its "changed" line, like the config's.
+  const withMetricsDiff = (t: TaskResult): TaskResult => (t.task === METRICS_TASK && t.status === "changed" ? { ...t, diff: metrics.diff } : t);
 
   if (opts.check) {
     const aofSwitch = restart && active && v.redis_appendonly && rt?.info?.aof_enabled === "0";
@@ -135,6 +140,7 @@ export async function provisionHost(h: HostSpec, appPassword: string, opts: Play
     emit({ task: "write config", status: configChanged ? "changed" : "ok", msg: configChanged ? `would write ${profile.configPath}` : profile.configPath, diff });
     emit({ task: "enable service", status: enabled ? "ok" : "changed", msg: enabled ? profile.service : `would enable ${profile.service}` });
     if (restart) emit({ task: "restart redis", status: "changed", handler: true, msg: `would restart: ${restartReasons.join("; ") || "first start"}` });
+    emit(metrics.result!);
     if (!restart && rt) {
       const ver = evaluateVerify(v, rt, false);
       emit({ task: "verify", status: ver.ok ? "ok" : "failed", msg: ver.msg });
@@ -147,6 +153,11 @@ export async function provisionHost(h: HostSpec, appPassword: string, opts: Play
     emit({ task: "prepare persistence", status: "skipped", msg: "no restart needed" });
     emit({ task: "write config", status: "ok", msg: profile.configPath });
     emit({ task: "enable service", status: "ok", msg: `${profile.service} enabled` });
+    if (metrics.apply) {
+      const m = await remote(h, `${SCRIPT_HEADER}${metrics.apply}\nexit 0\n`, METRICS_TASK, emit, withMetricsDiff);
+      if (!m) return;
+      if (!m.out.tasks.length) emit({ task: METRICS_TASK, status: "failed", msg: lastLines(m.r.stderr) });
+    } else emit(metrics.result!);
     const ver = evaluateVerify(v, rt, true);
     return emit({ task: "verify", status: ver.ok ? "ok" : "failed", msg: ver.msg });
   }
@@ -168,16 +179,22 @@ ${ENABLE_SERVICE_FRAGMENT}
 ${RESTART_HANDLER_FRAGMENT}
 rc_target "$CONF"; rc_auth "$NEW_ADMIN"
 probe 1
+${metrics.apply ?? ""}
 exit 0
 `;
   const ap = await remote(h, script, "apply", emit, (t) =>
-    t.task === "write config" && t.status === "changed" ? { ...t, diff } : t.task === "restart redis" && t.status === "changed" ? { ...t, msg: `${t.msg}; why: ${restartReasons.join("; ") || "first start"}` } : t,
+    t.task === "write config" && t.status === "changed"
+      ? { ...t, diff }
+      : t.task === "restart redis" && t.status === "changed"
+        ? { ...t, msg: `${t.msg}; why: ${restartReasons.join("; ") || "first start"}` }
+        : withMetricsDiff(t),
   );
   if (!ap) return;
   if (ap.r.code !== 0) {
     if (!ap.out.tasks.some((t) => t.status === "failed")) emit({ task: "apply", status: "failed", msg: lastLines(ap.r.stderr) });
     return;
   }
+  if (metrics.result) emit(metrics.result);
   const ver = evaluateVerify(v, runtimeFrom(ap.out.facts), true);
   emit({ task: "verify", status: ver.ok ? "ok" : "failed", msg: ver.msg });
 }

@@ -40,7 +40,7 @@ export interface RenderContext {
   extra: Record<string, string>;
 }
 
-export const TEMPLATE_PATH = join(__dirname, "..", "templates", "redis.conf.hbs");
+export const TEMPLATES_DIR = join(__dirname, "..", "templates");
 
 export const sha256 = (s: string): string => createHash("sha256").update(s, "utf8").digest("hex");
 
@@ -87,7 +87,7 @@ hb.registerHelper("since", function (this: unknown, min: unknown, options: Handl
 const compiled = new Map<string, Handlebars.TemplateDelegate>();
 
 /** Renders a template (pure: same input, same output). Throws on a missing variable. */
-export function render(template: string, ctx: RenderContext): string {
+export function render(template: string, ctx: object): string {
   let fn = compiled.get(template);
   if (!fn) {
     fn = hb.compile(template, { strict: true, noEscape: true });
@@ -97,11 +97,18 @@ export function render(template: string, ctx: RenderContext): string {
   return `${fn(ctx).replace(/\n{3,}/g, "\n\n").trimEnd()}\n`;
 }
 
-let templateText: string | undefined;
-export function renderRedisConf(ctx: RenderContext): string {
-  templateText ??= readFileSync(TEMPLATE_PATH, "utf8");
-  return render(templateText, ctx);
+const templateTexts = new Map<string, string>();
+/** Renders templates/NAME (read once per process). */
+export function renderTemplate(name: string, ctx: object): string {
+  let text = templateTexts.get(name);
+  if (text === undefined) {
+    text = readFileSync(join(TEMPLATES_DIR, name), "utf8");
+    templateTexts.set(name, text);
+  }
+  return render(text, ctx);
 }
+
+export const renderRedisConf = (ctx: RenderContext): string => renderTemplate("redis.conf.hbs", ctx);
 
 /** Hides password hashes (and anything after `>` in ACL rules) in text shown to people. */
 export function maskSecrets(text: string): string {

@@ -2,9 +2,10 @@
  * Task "gather facts": ONE ssh round trip that returns everything the run decides on — the OS, which
  * candidate Redis packages are installed (version, config file, service state), the provisioner's
  * host state (admin secret, restart-pending marker) and the running server's state (auth, PING,
- * probe key, CONFIG GET, INFO). A no-op run needs nothing more.
+ * probe key, CONFIG GET, INFO) and the metrics publisher's files and timer. A no-op run needs nothing more.
  */
 import { OS_PROFILES, OsProfile, OsRelease } from "../os";
+import { METRICS_GATHER, MetricsFacts, metricsFacts } from "./metrics";
 import { INSTALLED_CHECK, ScriptOutput, prelude, profileVars } from "./shell";
 
 export interface ProfileFacts {
@@ -31,6 +32,7 @@ export interface HostFacts {
   adminSecret: string | null;
   restartPending: boolean;
   profiles: Record<string, ProfileFacts>;
+  metrics: MetricsFacts;
 }
 
 /** The gather script: inspects every profile of the table whose package manager exists on the host. */
@@ -63,6 +65,7 @@ fact hostname "$(hostname)"
 ADMIN_PW=$(cat "$STATE/admin.secret" 2>/dev/null || true)
 [ -n "$ADMIN_PW" ] && fact admin_secret "$ADMIN_PW"
 [ -e "$STATE/restart-pending" ] && fact restart_pending 1
+${METRICS_GATHER}
 ${perProfile}
 exit 0
 `;
@@ -119,6 +122,7 @@ export function parseFacts(out: ScriptOutput): HostFacts {
     adminSecret: f.admin_secret ?? null,
     restartPending: f.restart_pending === "1",
     profiles,
+    metrics: metricsFacts(f),
   };
 }
 

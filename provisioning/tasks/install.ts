@@ -3,13 +3,10 @@
  * a fresh host). apt refreshes its lists only when the package cannot be found; waits for the dpkg lock.
  */
 import type { OsProfile } from "../os";
-import { INSTALLED_CHECK, profileVars } from "./shell";
+import { INSTALLED_CHECK, SCRIPT_HEADER, profileVars } from "./shell";
 
 export function installScript(p: OsProfile): string {
-  return `set -u
-export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-fact() { printf '@@fact|%s|%s\\n' "$1" "$(printf '%s' "$2" | base64 -w0)"; }
-${profileVars(p)}
+  return `${SCRIPT_HEADER}${profileVars(p)}
 ${INSTALLED_CHECK}
 log=$(mktemp)
 if [ "$PM" = apt ]; then

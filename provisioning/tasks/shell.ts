@@ -9,17 +9,20 @@ import { STATE_DIR } from "../defaults";
 import type { OsProfile } from "../os";
 import { shq } from "../ssh";
 
-export function prelude(appPassword: string, adminUser: string): string {
-  return `set -u
+/** Start of every host script: strict variables, a fixed PATH and locale, and the result-line helpers. */
+export const SCRIPT_HEADER = `set -u
 export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 umask 022
-STATE=${STATE_DIR}
-APP_PW=${shq(appPassword)}
-ADMIN_USER=${shq(adminUser)}
 fact() { printf '@@fact|%s|%s\\n' "$1" "$(printf '%s' "$2" | base64 -w0)"; }
 fact_file() { [ -r "$2" ] || return 0; printf '@@fact|%s|' "$1"; base64 -w0 < "$2"; echo; }
 task() { printf '@@task|%s|%s|%s\\n' "$1" "$2" "$(printf '%s' "$3" | base64 -w0)"; }
 fail_task() { task "$1" failed "$2"; exit 3; }
+`;
+
+export function prelude(appPassword: string, adminUser: string): string {
+  return `${SCRIPT_HEADER}STATE=${STATE_DIR}
+APP_PW=${shq(appPassword)}
+ADMIN_USER=${shq(adminUser)}
 # redis-cli against the running server as RC_USER/RC_PW (password via the environment only).
 rc() {
   if [ -n "$RC_PW" ] && [ -n "$RC_USER" ]; then REDISCLI_AUTH="$RC_PW" "$CLI" -h "$RC_HOST" -p "$RC_PORT" --user "$RC_USER" "$@"

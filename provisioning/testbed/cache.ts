@@ -1,6 +1,7 @@
 /**
  * Cached artefacts of the test bed, built once per machine and reused:
- *  - a Debian 12 root filesystem (debootstrap, ~40-80 s) prepared like an EC2 host (ec2-user, sudo);
+ *  - a Debian 12 root filesystem (debootstrap, ~40-80 s) prepared like an EC2 host (ec2-user, sudo, and
+ *    curl as on Debian's cloud images: the metrics publisher reads IMDS with it);
  *  - a local apt mirror holding redis-server, redis-tools and their dependencies.
  * Both are built into a temp dir and renamed when complete, under a lock.
  */
@@ -10,7 +11,7 @@ import { withLock } from "./lock";
 import { must, run } from "./sh";
 
 export const CACHE_DIR = process.env.TESTBED_CACHE ?? "/var/tmp/campaign-testbed";
-const BASE_NAME = "base-bookworm-v1";
+const BASE_NAME = "base-bookworm-v2";
 const MIRROR_NAME = "apt-mirror-v1";
 const DEBIAN_MIRROR = process.env.TESTBED_DEBIAN_MIRROR ?? "http://deb.debian.org/debian";
 const MIRROR_PACKAGES = ["redis-server", "redis-tools"];
@@ -35,14 +36,14 @@ async function buildOnce(name: string, build: (tmp: string) => Promise<void>, lo
   });
 }
 
-/** Debian 12 rootfs with systemd, sshd, sudo and a NOPASSWD sudo user ec2-user. */
+/** Debian 12 rootfs with systemd, sshd, sudo, curl and a NOPASSWD sudo user ec2-user. */
 export function ensureBaseImage(log: (m: string) => void = () => undefined): Promise<string> {
   return buildOnce(
     BASE_NAME,
     async (dir) => {
       await must("debootstrap", [
         "--variant=minbase",
-        "--include=systemd,systemd-sysv,openssh-server,dbus,iproute2,sudo,ca-certificates",
+        "--include=systemd,systemd-sysv,openssh-server,dbus,iproute2,sudo,ca-certificates,curl",
         "bookworm",
         dir,
         DEBIAN_MIRROR,

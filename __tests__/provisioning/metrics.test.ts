@@ -1,0 +1,314 @@
+/**
+ * The metrics publisher: what the task plans from gathered facts (pure), and the rendered script run
+ * for real on this machine against a local redis-server, the IMDSv2 stand-in on loopback and the
+ * recording `aws` (edge cases the real-host suite does not reach: maxmemory 0, a wrong password,
+ * IMDS down, no AWS CLI). Needs redis-server, redis-cli and curl; in CI their absence fails.
+ */
+import { execFile, execFileSync, spawn, ChildProcess } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Redis from "ioredis";
+import { DEFAULTS, RoleVars } from "../../provisioning/defaults";
+import { loadInventory, InventoryError } from "../../provisioning/inventory";
+import { OS_PROFILES } from "../../provisioning/os";
+import { METRICS_FILES, MetricsFacts, metricsFacts, metricsRedisHost, planMetrics, renderMetricsFiles } from "../../provisioning/tasks/metrics";
+import { AwsCall, ImdsStandIn, installAwsStandIn, parseAwsCalls, startImds } from "../../provisioning/testbed/aws";
+
+const debian = OS_PROFILES.debian;
+const vars = (v: Partial<RoleVars> = {}): RoleVars => ({ ...DEFAULTS, ...v });
+
+describe("metrics publisher: variables", () => {
+  const load = (yaml: string) => {
+    const dir = mkdtempSync(join(tmpdir(), "inv-"));
+    mkdirSync(join(dir, "group_vars"));
+    writeFileSync(join(dir, "hosts"), "[asterisk]\nast1\n");
+    writeFileSync(join(dir, "group_vars/asterisk.yml"), yaml);
+    return loadInventory(dir, {});
+  };
+
+  it("has documented defaults and validates every variable, naming file and variable", () => {
+    expect(load("redis_port: 6379\n").hosts[0].vars).toMatchObject({
+      redis_metrics_enabled: true,
+      redis_metrics_namespace: "Campaign/Redis",
+      redis_metrics_interval_seconds: 60,
+      redis_metrics_region: "",
+      redis_metrics_imds_url: "http://169.254.169.254",
+    });
+    expect(load('redis_metrics_region: eu-west-3\nredis_metrics_imds_url: "http://[fd00:ec2::254]"\nredis_metrics_enabled: no\n').hosts[0].vars).toMatchObject({
+      redis_metrics_region: "eu-west-3",
+      redis_metrics_imds_url: "http://[fd00:ec2::254]",
+      redis_metrics_enabled: false,
+    });
+    let problems: string[] = [];
+    try {
+      load(
+        'redis_metrics_namespace: "AWS/Redis"\nredis_metrics_interval_seconds: 5\nredis_metrics_region: "mars; rm -rf /"\n' +
+          'redis_metrics_imds_url: "https://169.254.169.254/x"\nredis_metrics_enabled: maybe\n',
+      );
+    } catch (e) {
+      problems = (e as InventoryError).problems;
+    }
+    for (const v of ["redis_metrics_namespace", "redis_metrics_interval_seconds", "redis_metrics_region", "redis_metrics_imds_url", "redis_metrics_enabled"]) {
+      expect(problems.some((p) => p.includes(`group_vars/asterisk.yml: ${v}: `))).toBe(true);
+    }
+    expect(problems.join("\n")).toMatch(/redis_metrics_namespace: must not start with AWS\//);
+    expect(problems.join("\n")).toMatch(/redis_metrics_interval_seconds: must be an integer 10-3600/);
+  });
+});
+
+describe("metrics publisher: plan (pure)", () => {
+  const files = renderMetricsFiles(vars(), debian);
+  const converged = (over: Partial<MetricsFacts> = {}): MetricsFacts => ({
+    files: { ...files },
+    timerEnabled: "enabled",
+    timerActive: "active",
+    aws: "/usr/bin/aws",
+    curl: "/usr/bin/curl",
+    ...over,
+  });
+
+  it("renders the unit, the timer and the script from the variables; no secret in any of them", () => {
+    const f = renderMetricsFiles(vars({ redis_metrics_interval_seconds: 120, redis_port: 6380, redis_bind_address: "10.0.0.5", redis_metrics_region: "eu-west-3" }), debian);
+    expect(f.timer).toMatch(/^OnUnitActiveSec=120s$/m);
+    expect(f.timer).toMatch(/^WantedBy=timers\.target$/m);
+    expect(f.service).toMatch(/^LoadCredential=redis-admin:\/var\/lib\/redis-provision\/admin\.secret$/m);
+    expect(f.service).toMatch(/^DynamicUser=yes$/m);
+    expect(f.service).toMatch(/^After=redis-server\.service/m);
+    expect(f.script).toContain("REDIS_HOST='10.0.0.5'\nREDIS_PORT='6380'\nREDIS_USER='provisioner'");
+    expect(f.script).toContain("REGION='eu-west-3'");
+    expect(renderMetricsFiles(vars(), OS_PROFILES["al2023-valkey"]).script).toContain("REDIS_CLI='valkey-cli'");
+    expect(metricsRedisHost("0.0.0.0")).toBe("127.0.0.1");
+    expect(metricsRedisHost("10.0.0.5 -127.0.0.1")).toBe("127.0.0.1");
+    expect(metricsRedisHost("::1 10.0.0.5")).toBe("::1");
+    expect(metricsRedisHost("10.0.0.5 10.0.0.6")).toBe("10.0.0.5");
+  });
+
+  it("reads the gathered facts", () => {
+    const f = metricsFacts({ metrics_timer_state: "ActiveState=active\nUnitFileState=enabled", metrics_script: "x", metrics_aws: "/usr/bin/aws" });
+    expect(f).toEqual({ files: { script: "x", service: null, timer: null }, timerEnabled: "enabled", timerActive: "active", aws: "/usr/bin/aws", curl: "" });
+  });
+
+  it("is ok with nothing to do on a converged host", () => {
+    const p = planMetrics(vars(), debian, converged(), false);
+    expect(p.apply).toBeUndefined();
+    expect(p.result).toMatchObject({ status: "ok", msg: "redis-metrics.timer active, every 60 s to Campaign/Redis" });
+  });
+
+  it("installs, enables and starts on a fresh host; --check only says so, with the diff", () => {
+    const fresh = converged({ files: { script: null, service: null, timer: null }, timerEnabled: "", timerActive: "inactive" });
+    const p = planMetrics(vars(), debian, fresh, false);
+    expect(p.result).toBeUndefined();
+    expect(p.apply).toMatch(/systemctl daemon-reload/);
+    expect(p.apply).toMatch(/systemctl enable redis-metrics\.timer/);
+    expect(p.apply).toMatch(/systemctl start redis-metrics\.timer/);
+    expect(p.apply).toContain("redis-metrics.timer: wrote script, service, timer, enabled, started; every 60 s to Campaign/Redis");
+    expect(p.diff).toContain("+++ /usr/local/libexec/redis-metrics (rendered)");
+    const c = planMetrics(vars(), debian, fresh, true);
+    expect(c.apply).toBeUndefined();
+    expect(c.result).toMatchObject({ status: "changed", msg: "redis-metrics.timer: would write script, service, timer, enable, start; every 60 s to Campaign/Redis" });
+    expect(c.result?.diff).toContain("+OnUnitActiveSec=60s");
+  });
+
+  it("an interval change rewrites the timer only and restarts it (no daemon-reload needed for the script alone)", () => {
+    const p = planMetrics(vars({ redis_metrics_interval_seconds: 300 }), debian, converged(), false);
+    expect(p.apply).toContain(`> ${METRICS_FILES.timer.path}.provision-new`);
+    expect(p.apply).not.toContain(METRICS_FILES.service.path);
+    expect(p.apply).toMatch(/systemctl restart redis-metrics\.timer/);
+    expect(p.diff).toMatch(/^-OnUnitActiveSec=60s\n\+OnUnitActiveSec=300s$/m);
+    const s = planMetrics(vars(), debian, converged({ files: { ...files, script: "#!/bin/bash\n# edited by hand\n" } }), false);
+    expect(s.apply).not.toMatch(/daemon-reload|restart|enable/);
+  });
+
+  it("without aws or curl on the host: skipped with a warning, nothing installed", () => {
+    const p = planMetrics(vars(), debian, converged({ aws: "", files: { script: null, service: null, timer: null } }), false);
+    expect(p.apply).toBeUndefined();
+    expect(p.result?.status).toBe("skipped");
+    expect(p.result?.msg).toMatch(/^WARNING: the AWS CLI \(aws\) not found on the host.*apt-get install awscli curl.*redis_metrics_enabled: false/);
+    expect(planMetrics(vars(), debian, converged({ curl: "" }), false).result?.msg).toMatch(/^WARNING: curl not found/);
+  });
+
+  it("redis_metrics_enabled: false removes what a previous run installed, then skips", () => {
+    const off = vars({ redis_metrics_enabled: false });
+    const p = planMetrics(off, debian, converged(), false);
+    expect(p.apply).toMatch(/systemctl disable --now redis-metrics\.timer/);
+    expect(p.apply).toContain(`rm -f ${METRICS_FILES.script.path} ${METRICS_FILES.service.path} ${METRICS_FILES.timer.path}`);
+    expect(planMetrics(off, debian, converged(), true).result).toMatchObject({ status: "changed", msg: expect.stringMatching(/^redis-metrics\.timer: would stop, disable and remove/) });
+    const gone = converged({ files: { script: null, service: null, timer: null }, timerEnabled: "", timerActive: "inactive" });
+    expect(planMetrics(off, debian, gone, false).result).toMatchObject({ status: "skipped" });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The script itself, run locally.
+
+const missing = ["redis-server", "redis-cli", "curl", "bash"].filter((b) => {
+  try {
+    execFileSync("sh", ["-c", `command -v ${b}`], { stdio: "ignore" });
+    return false;
+  } catch {
+    return true;
+  }
+});
+if (missing.length && !process.env.CI) {
+  // eslint-disable-next-line no-console
+  console.warn(`\n!! SKIPPING the local run of the metrics script: missing ${missing.join(", ")} (CI installs them).\n`);
+}
+const local = missing.length && !process.env.CI ? describe.skip : describe;
+
+const ADMIN_SECRET = "Adm1n-secret-for-the-metrics-test";
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+interface ScriptRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+  calls: AwsCall[];
+}
+
+local("metrics script against a local redis-server", () => {
+  if (missing.length) {
+    it("requires redis-server, redis-cli and curl in CI", () => {
+      throw new Error(`missing ${missing.join(", ")}`);
+    });
+    return;
+  }
+  let dir: string;
+  let port: number;
+  let server: ChildProcess;
+  let imds: ImdsStandIn;
+  let admin: Redis;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "redis-metrics-"));
+    port = await freePort();
+    writeFileSync(
+      join(dir, "redis.conf"),
+      `port ${port}\nbind 127.0.0.1\nsave ""\nappendonly no\ndir ${dir}\nmaxmemory 64mb\nuser default off\nuser provisioner on >${ADMIN_SECRET} ~* &* +@all\n`,
+    );
+    server = spawn("redis-server", [join(dir, "redis.conf")], { stdio: "ignore" });
+    imds = await startImds({ host: "127.0.0.1", region: "ap-southeast-2" });
+    // A PATH with only what the script needs, plus the recording aws in its own directory.
+    const tools = join(dir, "tools");
+    mkdirSync(tools);
+    for (const t of ["redis-cli", "curl", "awk", "tr", "head", "cut", "base64", "env"]) {
+      symlinkSync(execFileSync("sh", ["-c", `command -v ${t}`], { encoding: "utf8" }).trim(), join(tools, t));
+    }
+    installAwsStandIn({ bin: join(dir, "aws-bin") });
+    mkdirSync(join(dir, "cred"));
+    admin = new Redis({ port, host: "127.0.0.1", username: "provisioner", password: ADMIN_SECRET, lazyConnect: true, maxRetriesPerRequest: 0 });
+    for (let i = 0; ; i++) {
+      try {
+        await admin.connect();
+        break;
+      } catch (e) {
+        if (i > 50) throw e;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  });
+
+  afterAll(async () => {
+    admin?.disconnect();
+    server?.kill("SIGTERM");
+    await imds?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const info = async (): Promise<Record<string, string>> =>
+    Object.fromEntries((await admin.info()).split("\r\n").filter((l) => l.includes(":")).map((l) => [l.slice(0, l.indexOf(":")), l.slice(l.indexOf(":") + 1)]));
+
+  async function runScript(v: Partial<RoleVars> = {}, opts: { secret?: string; withAws?: boolean } = {}): Promise<ScriptRun> {
+    const script = join(dir, "redis-metrics");
+    writeFileSync(script, renderMetricsFiles(vars({ redis_port: port, redis_bind_address: "127.0.0.1", redis_metrics_imds_url: imds.url, ...v }), debian).script);
+    chmodSync(script, 0o755);
+    writeFileSync(join(dir, "cred", "redis-admin"), `${opts.secret ?? ADMIN_SECRET}\n`);
+    const PATH = [opts.withAws === false ? "" : join(dir, "aws-bin"), join(dir, "tools")].filter(Boolean).join(":");
+    return new Promise((resolve) => {
+      execFile("/bin/bash", [script], { env: { PATH, CREDENTIALS_DIRECTORY: join(dir, "cred") }, encoding: "utf8" }, (err, stdout, stderr) =>
+        resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr, calls: parseAwsCalls(stdout) }),
+      );
+    });
+  }
+
+  const datum = (call: AwsCall) => {
+    const data = JSON.parse(call.args[call.args.indexOf("--metric-data") + 1]) as { MetricName: string; Dimensions: unknown; Unit: string; Value: number }[];
+    return Object.fromEntries(data.map((d) => [d.MetricName, d]));
+  };
+
+  it("publishes used_memory/maxmemory, connected_clients and ops/sec of the server in one call, IMDSv2 only", async () => {
+    await admin.set("big", "x".repeat(6 * 1024 * 1024));
+    const before = await info();
+    imds.requests.length = 0;
+    const r = await runScript();
+    const after = await info();
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.calls).toHaveLength(1);
+    const [call] = r.calls;
+    const id = "i-000000000" + "7f000001";
+    expect(call.args).toEqual([
+      "cloudwatch", "put-metric-data", "--region", "ap-southeast-2", "--namespace", "Campaign/Redis",
+      "--metric-data", expect.any(String), "--cli-connect-timeout", "5", "--cli-read-timeout", "10",
+    ]);
+    const d = datum(call);
+    expect(Object.keys(d)).toEqual(["MemoryUsedPercent", "ConnectedClients", "OpsPerSec"]);
+    const dims = [{ Name: "InstanceId", Value: id }];
+    expect(d.MemoryUsedPercent).toMatchObject({ Unit: "Percent", Dimensions: dims });
+    expect(d.ConnectedClients).toEqual({ MetricName: "ConnectedClients", Unit: "Count", Dimensions: dims, Value: Number(before.connected_clients) + 1 });
+    expect(d.OpsPerSec).toMatchObject({ Unit: "Count/Second", Dimensions: dims });
+    const pct = (i: Record<string, string>) => (Number(i.used_memory) * 100) / (64 * 1024 * 1024);
+    expect(pct(before)).toBeGreaterThan(9);
+    // The script's own connection holds a few tens of KB while it reads INFO: 0.1 point of 64 MB is 67 KB.
+    expect(Math.abs(d.MemoryUsedPercent.Value - (pct(before) + pct(after)) / 2)).toBeLessThan(0.1);
+    expect(r.stdout).toMatch(new RegExp(`published to Campaign/Redis \\(ap-southeast-2\\) for ${id}: MemoryUsedPercent=${d.MemoryUsedPercent.Value.toFixed(2)} `));
+    expect(imds.requests.map((q) => [q.method, q.path, q.token, q.status])).toEqual([
+      ["PUT", "/latest/api/token", false, 200],
+      ["GET", "/latest/meta-data/instance-id", true, 200],
+      ["GET", "/latest/meta-data/placement/region", true, 200],
+    ]);
+    expect(JSON.stringify(call)).not.toContain(ADMIN_SECRET);
+  });
+
+  it("with maxmemory 0 the percentage is of total_system_memory; a configured region skips the IMDS lookup", async () => {
+    await admin.config("SET", "maxmemory", "0");
+    try {
+      const i = await info();
+      imds.requests.length = 0;
+      const r = await runScript({ redis_metrics_region: "us-east-2", redis_metrics_namespace: "Test/Redis" });
+      expect(r.code).toBe(0);
+      expect(r.calls[0].args.slice(2, 6)).toEqual(["--region", "us-east-2", "--namespace", "Test/Redis"]);
+      const expected = (Number(i.used_memory) * 100) / Number(i.total_system_memory);
+      expect(Math.abs(datum(r.calls[0]).MemoryUsedPercent.Value - expected)).toBeLessThan(0.02);
+      expect(imds.requests.map((q) => q.path)).toEqual(["/latest/api/token", "/latest/meta-data/instance-id"]);
+    } finally {
+      await admin.config("SET", "maxmemory", String(64 * 1024 * 1024));
+    }
+  });
+
+  it("fails clearly, without calling aws and without printing the password: wrong password, IMDS down, no AWS CLI", async () => {
+    const wrong = await runScript({}, { secret: "not-the-right-password-42" });
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(new RegExp(`^redis-metrics: no INFO from 127\\.0\\.0\\.1:${port} as provisioner: .*(WRONGPASS|AUTH failed)`));
+    expect(wrong.stderr + wrong.stdout).not.toContain("not-the-right-password-42");
+    expect(wrong.calls).toEqual([]);
+
+    const down = await runScript({ redis_metrics_imds_url: `http://127.0.0.1:${await freePort()}` });
+    expect(down.code).toBe(1);
+    expect(down.stderr).toMatch(/redis-metrics: no IMDSv2 token from http:\/\/127\.0\.0\.1:\d+$/m);
+    expect(down.calls).toEqual([]);
+
+    const noAws = await runScript({}, { withAws: false });
+    expect(noAws.code).toBe(1);
+    expect(noAws.stderr).toMatch(/the AWS CLI \(aws\) is not installed or not on PATH/);
+  });
+});
