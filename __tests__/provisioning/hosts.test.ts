@@ -4,7 +4,7 @@
  * elsewhere it warns loudly and skips, and with CI set it fails instead.
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import Redis from "ioredis";
@@ -13,9 +13,12 @@ const PASSWORD = "Tb-pa55word-never-printed-7f3a";
 const CONTROL = mkdtempSync(join(tmpdir(), "prov-ssh-"));
 process.env.PROVISION_SSH_CONTROL_DIR = CONTROL;
 
+import { REDIS_METRICS } from "../../modules/monitoring";
 import { main } from "../../provisioning/cli";
 import { disconnect } from "../../provisioning/ssh";
 import * as testbed from "../../provisioning/testbed";
+import { ImdsStandIn, installAwsStandIn, instanceIdOf, parseAwsCalls, startImds } from "../../provisioning/testbed/aws";
+import { run as runLocal, sleep } from "../../provisioning/testbed/sh";
 
 function missingPrereqs(): string[] {
   const out: string[] = [];
@@ -49,6 +52,7 @@ interface Run {
 }
 
 let tb: testbed.Testbed;
+let imds: ImdsStandIn;
 const hostVarsDir = () => join(dirname(tb.inventory), "host_vars");
 
 function setHostVars(vars: Record<string, Record<string, unknown>>): void {
@@ -77,6 +81,34 @@ const recap = (r: Run, host: string) => {
 };
 const restarts = (r: Run, host: string) => r.out.split("\n").filter((l) => l.startsWith(`changed: [${host}] RUNNING HANDLER [restart redis]`)).length;
 
+/** A command on a test host as ec2-user (async: the IMDS stand-in in this process must keep answering). */
+async function onHost(host: string, cmd: string): Promise<string> {
+  const h = tb.hosts.find((x) => x.name === host)!;
+  const r = await runLocal("ssh", ["-i", tb.key, "-o", `UserKnownHostsFile=${tb.knownHosts}`, "-o", "BatchMode=yes", `ec2-user@${h.ip}`, cmd]);
+  if (r.code !== 0) throw new Error(`${host}: ${cmd} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+const hostFile = (host: string, path: string) => join(tb.hosts.find((x) => x.name === host)!.dir, path);
+
+/** Samples the command line of every process (the runner's and, through their PID namespaces, the hosts') while `fn` runs. */
+async function sampleCmdlines<T>(fn: () => Promise<T>): Promise<{ result: T; seen: Set<string> }> {
+  const seen = new Set<string>();
+  const sampler = setInterval(() => {
+    for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+      try {
+        seen.add(readFileSync(`/proc/${pid}/cmdline`, "utf8"));
+      } catch {
+        /* exited */
+      }
+    }
+  }, 15);
+  try {
+    return { result: await fn(), seen };
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
 const clients: Redis[] = [];
 function redis(host: string, password = PASSWORD): Redis {
   const ip = tb.hosts.find((h) => h.name === host)!.ip;
@@ -103,28 +135,23 @@ suite("provisioning real Debian 12 hosts", () => {
 
   beforeAll(async () => {
     tb = await testbed.up({ count: 3, log: (m) => process.stderr.write(`testbed: ${m}\n`) });
+    // host1 and host2 have an AWS CLI (the recording stand-in) and reach the IMDSv2 stand-in; host3 has no aws.
+    imds = await startImds();
+    installAwsStandIn(tb.hosts[0]);
+    installAwsStandIn(tb.hosts[1]);
+    appendFileSync(join(dirname(tb.inventory), "group_vars", "asterisk.yml"), `redis_metrics_imds_url: "${imds.url}"\n`);
   }, 600_000);
 
   afterAll(async () => {
     for (const c of clients) c.disconnect();
+    await imds?.close();
     if (!tb) return;
     await testbed.down(tb);
     rmSync(CONTROL, { recursive: true, force: true });
   }, 120_000);
 
   it("first converge installs, configures and verifies every host; no secret anywhere in the output", async () => {
-    const seen = new Set<string>();
-    const sampler = setInterval(() => {
-      for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
-        try {
-          seen.add(readFileSync(`/proc/${pid}/cmdline`, "utf8"));
-        } catch {
-          /* exited */
-        }
-      }
-    }, 15);
-    const r = await provision("--diff");
-    clearInterval(sampler);
+    const { result: r, seen } = await sampleCmdlines(() => provision("--diff"));
     expect(r.code).toBe(0);
     for (const h of ["host1", "host2", "host3"]) {
       expect(recap(r, h)).toMatchObject({ failed: 0, unreachable: 0 });
@@ -133,6 +160,11 @@ suite("provisioning real Debian 12 hosts", () => {
       expect(r.out).toMatch(new RegExp(`ok: \\[${h}\\] verify => PONG`));
     }
     expect(r.out).toContain("+user default on #<hidden>");
+    for (const h of ["host1", "host2"]) {
+      expect(r.out).toMatch(new RegExp(`changed: \\[${h}\\] metrics publisher => redis-metrics\\.timer: wrote script, service, timer, enabled, started; every 60 s to Campaign/Redis`));
+    }
+    expect(r.out).toMatch(/skipped: \[host3\] metrics publisher => WARNING: the AWS CLI \(aws\) not found on the host/);
+    expect(r.out).toContain("+OnUnitActiveSec=60s");
     // Every process of the runner and of the hosts (their PID namespaces are visible from here).
     expect(seen.size).toBeGreaterThan(10);
     expect([...seen].filter((c) => c.includes(PASSWORD))).toEqual([]);
@@ -171,6 +203,121 @@ suite("provisioning real Debian 12 hosts", () => {
       expect(a.process_id).toBe(before[i].process_id);
     });
     expect(elapsed).toBeLessThan(5_000);
+  });
+
+  it("metrics publisher: the timer is enabled and active; one run sends exactly the expected call, from the host's real INFO, with no secret in argv or env", async () => {
+    const state = async (h: string) => (await onHost(h, "systemctl show -p LoadState -p UnitFileState -p ActiveState -p TimersMonotonic redis-metrics.timer")).trim();
+    for (const h of ["host1", "host2"]) {
+      expect(await state(h)).toMatch(/^LoadState=loaded$/m);
+      expect(await state(h)).toMatch(/^UnitFileState=enabled$/m);
+      expect(await state(h)).toMatch(/^ActiveState=active$/m);
+      expect(await state(h)).toMatch(/OnUnitActiveUSec=1min\b/);
+    }
+    expect(await state("host3")).toMatch(/^LoadState=not-found$/m);
+
+    // Something to measure: 8 MB of data, two idle clients, one busy one.
+    const c = redis("host1");
+    await c.connect();
+    await c.set("metrics:big", "x".repeat(8 * 1024 * 1024));
+    const idle = [redis("host1"), redis("host1")];
+    await Promise.all(idle.map((x) => x.connect()));
+    const busy = redis("host1");
+    await busy.connect();
+    let loading = true;
+    const load = (async () => {
+      while (loading) await busy.incr("metrics:counter");
+    })();
+    await sleep(2000); // instantaneous_ops_per_sec averages the last ~1.6 s
+    const info = async () => Object.fromEntries((await c.info()).split("\r\n").filter((l) => l.includes(":")).map((l) => [l.slice(0, l.indexOf(":")), l.slice(l.indexOf(":") + 1)]));
+    const before = await info();
+    imds.requests.length = 0;
+    const { result: journal, seen } = await sampleCmdlines(async () => {
+      await onHost("host1", "sudo systemctl start redis-metrics.service");
+      const id = (await onHost("host1", "systemctl show -p InvocationID --value redis-metrics.service")).trim();
+      for (let i = 0; ; i++) {
+        const j = await onHost("host1", `sudo journalctl -o cat --no-pager _SYSTEMD_INVOCATION_ID=${id}`);
+        if (j.includes("published to") || i > 20) return j;
+        await sleep(100);
+      }
+    });
+    const after = await info();
+    loading = false;
+    await load;
+
+    const calls = parseAwsCalls(journal);
+    expect(calls).toHaveLength(1);
+    const [call] = calls;
+    expect(call.args).toEqual([
+      "cloudwatch", "put-metric-data", "--region", imds.region, "--namespace", REDIS_METRICS.namespace,
+      "--metric-data", expect.any(String), "--cli-connect-timeout", "5", "--cli-read-timeout", "10",
+    ]);
+    const data = JSON.parse(call.args[7]) as { MetricName: string; Dimensions: unknown; Unit: string; Value: number }[];
+    const dims = [{ Name: REDIS_METRICS.dimension, Value: instanceIdOf(tb.hosts[0].ip) }];
+    expect(data).toEqual([
+      { MetricName: REDIS_METRICS.memoryUsedPercent, Dimensions: dims, Unit: "Percent", Value: expect.any(Number) },
+      { MetricName: REDIS_METRICS.connectedClients, Dimensions: dims, Unit: "Count", Value: Number(before.connected_clients) + 1 },
+      { MetricName: REDIS_METRICS.opsPerSec, Dimensions: dims, Unit: "Count/Second", Value: expect.any(Number) },
+    ]);
+    // used_memory / maxmemory × 100 of this server (8 MB of 512 MB ≈ 1.6 %), within what the publisher's own connection adds.
+    const pct = (i: Record<string, string>) => (Number(i.used_memory) * 100) / Number(i.maxmemory);
+    expect(Number(before.maxmemory)).toBe(512 * 1024 * 1024);
+    expect(pct(before)).toBeGreaterThan(1.5);
+    expect(Math.abs(data[0].Value - (pct(before) + pct(after)) / 2)).toBeLessThan(0.02);
+    expect(after.connected_clients).toBe(before.connected_clients);
+    const ops = [Number(before.instantaneous_ops_per_sec), Number(after.instantaneous_ops_per_sec)];
+    expect(Math.min(...ops)).toBeGreaterThan(100);
+    expect(data[2].Value).toBeGreaterThan(Math.min(...ops) / 3);
+    expect(data[2].Value).toBeLessThan(Math.max(...ops) * 3);
+    // IMDSv2 only: a token first, every read with it.
+    expect(imds.requests.filter((q) => q.from === tb.hosts[0].ip).map((q) => [q.method, q.path, q.token, q.status])).toEqual([
+      ["PUT", "/latest/api/token", false, 200],
+      ["GET", "/latest/meta-data/instance-id", true, 200],
+      ["GET", "/latest/meta-data/placement/region", true, 200],
+    ]);
+    // The unit runs as a dynamic user; the password is in no command line and not in aws's environment.
+    const adminSecret = readFileSync(hostFile("host1", "var/lib/redis-provision/admin.secret"), "utf8").trim();
+    expect(adminSecret.length).toBeGreaterThan(20);
+    expect(call.env.USER).toBe("redis-metrics");
+    expect(Object.keys(call.env)).not.toContain("REDISCLI_AUTH");
+    for (const secret of [adminSecret, PASSWORD]) {
+      expect(JSON.stringify(call)).not.toContain(secret);
+      expect(journal).not.toContain(secret);
+      expect([...seen].filter((cmd) => cmd.includes(secret))).toEqual([]);
+    }
+    await c.del("metrics:big", "metrics:counter");
+  });
+
+  it("metrics publisher: --check, an interval change, disabling and re-enabling, each followed by a no-op", async () => {
+    const timerFile = hostFile("host2", "etc/systemd/system/redis-metrics.timer");
+    const metricsLine = (r: Run) => r.out.split("\n").find((l) => l.includes("[host2] metrics publisher")) ?? "";
+    setHostVars({ host2: { redis_metrics_interval_seconds: 120 } });
+    const check = await provision("--check", "--diff", "--limit", "host2");
+    expect(metricsLine(check)).toBe("changed: [host2] metrics publisher => redis-metrics.timer: would write timer, restart; every 120 s to Campaign/Redis");
+    expect(check.out).toMatch(/^-OnUnitActiveSec=60s\n\+OnUnitActiveSec=120s$/m);
+    expect(readFileSync(timerFile, "utf8")).toMatch(/^OnUnitActiveSec=60s$/m);
+
+    const apply = await provision("--limit", "host2");
+    expect(metricsLine(apply)).toBe("changed: [host2] metrics publisher => redis-metrics.timer: wrote timer, restarted; every 120 s to Campaign/Redis");
+    expect(recap(apply, "host2")).toMatchObject({ changed: 1, failed: 0 });
+    expect(restarts(apply, "host2")).toBe(0);
+    expect(await onHost("host2", "systemctl show -p TimersMonotonic --value redis-metrics.timer")).toMatch(/OnUnitActiveUSec=2min\b/);
+    expect(recap(await provision("--limit", "host2"), "host2").changed).toBe(0);
+
+    setHostVars({ host2: { redis_metrics_enabled: false } });
+    const off = await provision("--limit", "host2");
+    expect(metricsLine(off)).toBe("changed: [host2] metrics publisher => redis-metrics.timer: stopped, disabled and removed with 3 file(s) (redis_metrics_enabled is false)");
+    expect(existsSync(timerFile)).toBe(false);
+    expect(existsSync(hostFile("host2", "usr/local/libexec/redis-metrics"))).toBe(false);
+    expect(await onHost("host2", "systemctl show -p LoadState --value redis-metrics.timer")).toBe("not-found\n");
+    const offAgain = await provision("--limit", "host2");
+    expect(metricsLine(offAgain)).toBe("skipped: [host2] metrics publisher => redis_metrics_enabled is false");
+    expect(recap(offAgain, "host2").changed).toBe(0);
+
+    setHostVars({});
+    const on = await provision("--limit", "host2");
+    expect(metricsLine(on)).toMatch(/^changed: \[host2\] metrics publisher => redis-metrics\.timer: wrote script, service, timer, enabled, started;/);
+    expect(await onHost("host2", "systemctl is-active redis-metrics.timer")).toBe("active\n");
+    expect(recap(await provision("--limit", "host2"), "host2").changed).toBe(0);
   });
 
   it("--check reports a change but changes nothing", async () => {

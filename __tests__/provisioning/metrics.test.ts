@@ -117,6 +117,7 @@ describe("metrics publisher: plan (pure)", () => {
     expect(p.apply).not.toContain(METRICS_FILES.service.path);
     expect(p.apply).toMatch(/systemctl restart redis-metrics\.timer/);
     expect(p.diff).toMatch(/^-OnUnitActiveSec=60s\n\+OnUnitActiveSec=300s$/m);
+    expect(p.apply).not.toContain(METRICS_FILES.script.path); // the script does not depend on the interval
     const s = planMetrics(vars(), debian, converged({ files: { ...files, script: "#!/bin/bash\n# edited by hand\n" } }), false);
     expect(s.apply).not.toMatch(/daemon-reload|restart|enable/);
   });
