@@ -1,5 +1,6 @@
 /**
  * npm run provision -- -i <inventory> [--limit host|group] [--check] [--diff] [--forks N] [--json]
+ * (npm runs provisioning/run.cjs, which runs a bundle of this file that it keeps up to date)
  *
  * Exit codes: 0 every host converged; 2 a host failed or was unreachable;
  *             1 bad arguments, inventory, variables or secret (no host touched).
@@ -118,7 +119,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   return out.failedHosts().length ? 2 : 0;
 }
 
-if (require.main === module) {
+/** Runs the CLI as the program: argv, stdio, environment and exit code of this process. */
+export function runCli(): void {
   main(process.argv.slice(2), { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s), env: process.env }).then(
     (code) => {
       process.exitCode = code;
@@ -129,3 +131,6 @@ if (require.main === module) {
     },
   );
 }
+
+// `tsx provisioning/cli.ts` (and `node build/provision.cjs`); npm run provision goes through run.cjs.
+if (require.main === module) runCli();

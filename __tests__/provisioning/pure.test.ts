@@ -1,6 +1,6 @@
 /** Pure parts of the provisioner: inventory, variables, rendering, OS table, CLI arguments, diff, secrets. */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { main, parseArgs, UsageError } from "../../provisioning/cli";
@@ -299,5 +299,31 @@ describe("CLI arguments (exit 1, nothing touched)", () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/unknown argument --nope/);
     expect(execFileSync(process.execPath, [require.resolve("tsx/cli"), "provisioning/cli.ts", "--help"], { encoding: "utf8" })).toMatch(/exit codes/);
+  });
+
+  it("npm run provision runs a bundle that is rebuilt whenever one of its sources changes", () => {
+    expect(JSON.parse(readFileSync("package.json", "utf8")).scripts.provision).toBe("node provisioning/run.cjs");
+    const buildDir = mkdtempSync(join(tmpdir(), "provision-build-"));
+    const launch = (...args: string[]) =>
+      spawnSync(process.execPath, ["provisioning/run.cjs", ...args], { encoding: "utf8", env: { ...process.env, PROVISION_BUILD_DIR: buildDir } });
+    const first = launch("--help");
+    expect(first.status).toBe(0);
+    expect(first.stdout).toMatch(/exit codes/);
+    expect(first.stderr).toMatch(/^\(rebuilt \S+provision\.cjs from \d+ files in \d+\.\d+ s\)$/m);
+    const second = launch("--nope");
+    expect(second.status).toBe(1);
+    expect(second.stderr).not.toMatch(/rebuilt/);
+    expect(second.stderr).toMatch(/unknown argument --nope/);
+    // Any change of an input (here only its mtime, restored afterwards) makes the next run rebuild first.
+    const src = "provisioning/diff.ts";
+    const { atime, mtime } = statSync(src);
+    utimesSync(src, atime, new Date(mtime.getTime() - 10_000));
+    try {
+      expect(launch("--help").stderr).toMatch(/rebuilt/);
+    } finally {
+      utimesSync(src, atime, mtime);
+    }
+    expect(launch("--help").stderr).toMatch(/rebuilt/);
+    expect(launch("--help").stderr).toBe("");
   });
 });
