@@ -3,7 +3,9 @@ import { randomUUID } from "node:crypto";
 import type { Client } from "pg";
 import { run as dispatch } from "../../lambdas/dispatcher/handler";
 import { run as enrich } from "../../lambdas/enrich-dial-task/handler";
-import type { Runtime } from "../../lambdas/shared/runtime";
+import type { FunctionName } from "../../lambdas/manifest";
+import type { Env } from "../../lambdas/shared/config";
+import { createRuntime, type Runtime } from "../../lambdas/shared/runtime";
 import { run as validate, type ValidateResult } from "../../lambdas/validate-campaign/handler";
 
 export function campaignEvent(contacts: number, overrides: Record<string, unknown> = {}) {
@@ -66,4 +68,22 @@ export async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; ms: nu
   const t0 = performance.now();
   const value = await fn();
   return { value, ms: performance.now() - t0 };
+}
+
+/** Test-made execution environments, each closed at the end (`closeAll`). */
+export function runtimeTracker(env: (overrides: Record<string, string>) => Env) {
+  const all: Runtime[] = [];
+  return {
+    rt(name: FunctionName, overrides: Record<string, string> = {}): Runtime {
+      const r = createRuntime(name, env(overrides));
+      all.push(r);
+      return r;
+    },
+    closeAll: () => Promise.all(all.map((r) => r.close())),
+  };
+}
+
+/** The runtimes a campaign fixture and its settling need (validate, dispatch, enrich, status, report). */
+export function campaignRuntimes(rt: (name: FunctionName) => Runtime) {
+  return { validate: rt("validate-campaign"), dispatch: rt("dispatcher"), enrich: rt("enrich-dial-task"), status: rt("status-checker"), report: rt("report-generator") };
 }

@@ -279,6 +279,8 @@ export interface AriCall {
   variables: Record<string, string>;
 }
 
+export type AriMode = "ok" | "fail" | "hang" | "slow" | "drop";
+
 export interface AriStub {
   url: string;
   user: string;
@@ -287,10 +289,16 @@ export interface AriStub {
   calls: AriCall[];
   /** Every authenticated origination request, accepted or not. */
   requests: AriCall[];
-  /** "ok": 200 with a channel; "fail": 500; "hang": never answers. */
-  mode: "ok" | "fail" | "hang";
-  /** Per-call answer when set: a status code (e.g. 400 for an endpoint Asterisk refuses) or undefined for `mode`. */
-  respond?: (call: AriCall) => number | undefined;
+  /**
+   * "ok": 200 with a channel; "fail": 500; "hang": never answers (places no call);
+   * "slow": places the call (counted in `calls`) but answers 200 only after `slowMs`;
+   * "drop": places the call, then closes the connection without answering.
+   */
+  mode: AriMode;
+  /** Delay of the "slow" answer. */
+  slowMs: number;
+  /** Per-call answer when set: a status code (e.g. 400 for an endpoint Asterisk refuses), a mode, or undefined for `mode`. */
+  respond?: (call: AriCall) => number | AriMode | undefined;
   unauthorized: number;
   close(): Promise<void>;
 }
@@ -307,7 +315,7 @@ export async function startAri(): Promise<AriStub> {
   const user = "dialer";
   const password = `ari-${Math.random().toString(36).slice(2)}`;
   const expected = `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`;
-  const stub: AriStub = { url: "", user, password, calls: [], requests: [], mode: "ok", unauthorized: 0, close: async () => undefined };
+  const stub: AriStub = { url: "", user, password, calls: [], requests: [], mode: "ok", slowMs: 1000, unauthorized: 0, close: async () => undefined };
   const server: Server = createHttpServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://localhost");
     const text = await body(req);
@@ -326,12 +334,17 @@ export async function startAri(): Promise<AriStub> {
       variables: text ? ((JSON.parse(text) as { variables?: Record<string, string> }).variables ?? {}) : {},
     };
     stub.requests.push(call);
-    const status = stub.respond?.(call);
-    if (status !== undefined && status >= 300) return void res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify({ message: status < 500 ? "Invalid endpoint" : "Allocation failed" }));
-    if (status === undefined && stub.mode === "hang") return; // never answers
-    if (status === undefined && stub.mode === "fail") return void res.writeHead(500, { "content-type": "application/json" }).end('{"message":"Allocation failed"}');
-    stub.calls.push(call);
-    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ id: call.channelId, state: "Down", name: call.endpoint }));
+    const answer = stub.respond?.(call) ?? stub.mode;
+    if (typeof answer === "number" && answer >= 300) return void res.writeHead(answer, { "content-type": "application/json" }).end(JSON.stringify({ message: answer < 500 ? "Invalid endpoint" : "Allocation failed" }));
+    if (answer === "hang") return; // never answers
+    if (answer === "fail") return void res.writeHead(500, { "content-type": "application/json" }).end('{"message":"Allocation failed"}');
+    stub.calls.push(call); // Asterisk placed the call
+    const ok = () => {
+      if (!res.destroyed) res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ id: call.channelId, state: "Down", name: call.endpoint }));
+    };
+    if (answer === "drop") return void req.socket.destroy();
+    if (answer === "slow") return void setTimeout(ok, stub.slowMs).unref();
+    ok();
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
   stub.url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
