@@ -9,23 +9,18 @@ import { handler as dispatchHandler, run as dispatch, type DispatchResult } from
 import { handler as enrichHandler, run as enrich, settingsKey, type EnrichResult } from "../../lambdas/enrich-dial-task/handler";
 import { handler as reportHandler, reportKey, run as report, type CampaignReport } from "../../lambdas/report-generator/handler";
 import type { HealthReport } from "../../lambdas/shared/health";
-import { createRuntime, environment, resetEnvironments, type Runtime } from "../../lambdas/shared/runtime";
+import { environment, resetEnvironments } from "../../lambdas/shared/runtime";
 import { InvalidEventError } from "../../lambdas/shared/validate";
 import { handler as statusHandler, run as status, type StatusResult } from "../../lambdas/status-checker/handler";
 import { handler as validateHandler, run as validate, type ValidateResult } from "../../lambdas/validate-campaign/handler";
-import { campaignEvent, readyCampaign, readyEvent, taskCounts, watchInFlight } from "./helpers";
+import { campaignEvent, campaignRuntimes, readyCampaign, readyEvent, runtimeTracker, taskCounts, watchInFlight } from "./helpers";
 import { DB_NAME, startServers, type Servers } from "./servers";
 
 let s: Servers;
 let admin: Client;
 let redis: Redis;
-const runtimes: Runtime[] = [];
-const rt = (name: Parameters<typeof createRuntime>[0], overrides: Record<string, string> = {}) => {
-  const r = createRuntime(name, s.env(overrides));
-  runtimes.push(r);
-  return r;
-};
-let rts: { validate: Runtime; dispatch: Runtime; enrich: Runtime; status: Runtime; report: Runtime };
+const { rt, closeAll } = runtimeTracker((overrides) => s.env(overrides));
+let rts: ReturnType<typeof campaignRuntimes>;
 
 beforeAll(async () => {
   s = await startServers({ tls: true });
@@ -33,12 +28,12 @@ beforeAll(async () => {
   admin = await s.pg.admin(DB_NAME);
   redis = new Redis({ host: "127.0.0.1", port: s.redis.port, password: s.redis.password, lazyConnect: true });
   await redis.connect();
-  rts = { validate: rt("validate-campaign"), dispatch: rt("dispatcher"), enrich: rt("enrich-dial-task"), status: rt("status-checker"), report: rt("report-generator") };
+  rts = campaignRuntimes(rt);
 }, 90_000);
 
 afterAll(async () => {
   await resetEnvironments();
-  await Promise.all(runtimes.map((r) => r.close()));
+  await closeAll();
   redis?.disconnect();
   await admin?.end();
   await s?.stop();
@@ -267,7 +262,7 @@ describe("dialer-worker", () => {
         await makeDue(id);
       }
       const r = (await dial(worker, { campaignId: id })) as DialResult;
-      expect(r.failed).toEqual([{ taskId: expect.any(Number), kind: "transient", error: expect.stringMatching(/^ARI answered 500/), taskStatus: i < 3 ? "ready" : "failed", retryInSeconds: i < 3 ? expect.any(Number) : null }]);
+      expect(r.failed).toEqual([{ taskId: expect.any(Number), channelId: expect.stringMatching(/^cmp-/), kind: "transient", error: expect.stringMatching(/^ARI answered 500/), taskStatus: i < 3 ? "ready" : "failed", retryInSeconds: i < 3 ? expect.any(Number) : null }]);
       delays.push(r.failed[0].retryInSeconds);
       if (i === 0) {
         const { rows } = await admin.query("SELECT due_at - now() BETWEEN interval '95 seconds' AND interval '105 seconds' AS due_in_100s FROM dial_tasks WHERE campaign_id = $1", [id]);
@@ -318,7 +313,7 @@ describe("dialer-worker", () => {
     try {
       const first = (await dialHandler({ campaignId: id })) as DialResult;
       expect(first.originated).toHaveLength(2);
-      expect(first.failed).toEqual([{ taskId: expect.any(Number), kind: "rejected", error: 'ARI answered 404: {"message":"Invalid endpoint"}', taskStatus: "ready", retryInSeconds: 300 }]);
+      expect(first.failed).toEqual([{ taskId: expect.any(Number), channelId: expect.stringMatching(/^cmp-/), kind: "rejected", error: 'ARI answered 404: {"message":"Invalid endpoint"}', taskStatus: "ready", retryInSeconds: 300 }]);
       await status(rts.status, { outcomes: first.originated.map((o) => ({ channelId: o.channelId, outcome: "answered", talkSeconds: 5 })) });
       for (round = 1; round < 3; round++) {
         await makeDue(id);
@@ -335,22 +330,31 @@ describe("dialer-worker", () => {
     expect(await report(rts.report, { campaignId: id, refresh: true })).toMatchObject({ status: "completed", contacts: 3, attempts: 2, answered: 2, originateFailed: 0, originateRejected: 3, tasksFailed: 1 });
   });
 
-  test("an ARI that never answers times out and the task goes back", async () => {
+  test("an ARI that takes the request but never answers times out; the outcome is unknown, so the task stays dialing (see ari-ambiguous.test.ts)", async () => {
     const id = await readyCampaign(rts, 1);
     s.ari.mode = "hang";
     const worker = rt("dialer-worker", { ARI_TIMEOUT_MS: "300" });
     const t0 = Date.now();
     const r = (await dial(worker, { campaignId: id })) as DialResult;
     expect(Date.now() - t0).toBeLessThan(3000);
-    expect(r.failed).toEqual([{ taskId: expect.any(Number), kind: "transient", error: "ARI request failed: timed out after 300 ms", taskStatus: "ready", retryInSeconds: 60 }]);
-    expect(await taskCounts(admin, id)).toEqual({ ready: 1 });
+    expect(r.failed).toEqual([
+      {
+        taskId: expect.any(Number),
+        channelId: expect.stringMatching(/^cmp-/),
+        kind: "ambiguous",
+        error: "ARI did not answer within 300 ms after the request was sent; the call may have been placed",
+        taskStatus: "dialing",
+        retryInSeconds: null,
+      },
+    ]);
+    expect(await taskCounts(admin, id)).toEqual({ dialing: 1 });
   });
 
   test("wrong ARI credentials are a transient failure (not this number's fault), not a crash", async () => {
     const id = await readyCampaign(rts, 1);
     const worker = rt("dialer-worker", { ARI_PASSWORD: "wrong" });
     const r = (await dial(worker, { campaignId: id })) as DialResult;
-    expect(r.failed).toEqual([{ taskId: expect.any(Number), kind: "transient", error: expect.stringMatching(/ARI answered 401/), taskStatus: "ready", retryInSeconds: 60 }]);
+    expect(r.failed).toEqual([{ taskId: expect.any(Number), channelId: expect.stringMatching(/^cmp-/), kind: "transient", error: expect.stringMatching(/ARI answered 401/), taskStatus: "ready", retryInSeconds: 60 }]);
     expect((await tasksOf(id))[0]).toMatchObject({ ari_rejections: 0, ari_transient_failures: 1 });
   });
 
@@ -555,6 +559,7 @@ test("npm run migrate --status lists what is applied; a migration changed after 
   const out = await promisify(execFile)(process.execPath, [require.resolve("tsx/cli"), "lambdas/migrate.ts", "--status"], { env, cwd: join(__dirname, "..", "..") });
   expect(out.stdout).toMatch(/^applied {2}001_campaigns$/m);
   expect(out.stdout).toMatch(/^applied {2}002_origination_failures$/m);
+  expect(out.stdout).toMatch(/^applied {2}003_originate_unconfirmed$/m);
   // A migration edited after it was applied is an error, not silently skipped.
   const { migrate } = await import("../../lambdas/migrate");
   const dir = mkdtempSync(join(tmpdir(), "migrations-"));

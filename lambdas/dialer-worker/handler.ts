@@ -9,9 +9,10 @@
  *   3. claim them with FOR UPDATE SKIP LOCKED, mark them `dialing` and record the attempt.
  * The ARI requests happen after COMMIT (no transaction or proxy connection held during HTTP).
  *
- * A failed origination never uses up one of the contact's attempts (the call did not reach them).
+ * A certain failure (ARI never placed the call) never uses up one of the contact's attempts.
  * What happens to the task depends on the kind of failure (lambdas/shared/ari.ts):
- * - transient (ARI down, unreachable, timeout, 5xx, 401/403/408/425/429): `ready` again after
+ * - transient (ARI down: DNS failure, refused connection, no connection within ARI_TIMEOUT_MS,
+ *   5xx, 401/403/408/425/429; the request certainly placed no call): `ready` again after
  *   backoff(n) = min(ARI_RETRY_BASE_SECONDS * 2^(n-1), ARI_RETRY_MAX_SECONDS), n = transient
  *   failures in a row for this task (reset when ARI accepts one of its calls). The
  *   ARI_MAX_TRANSIENT_FAILURES-th in a row marks it `failed` (defaults 60 s doubling to 1 h, 10
@@ -19,6 +20,16 @@
  * - rejected (ARI refused this call: other 4xx, e.g. 400 bad endpoint, 404, 422): counted; `ready`
  *   again after max(retry delay, backoff(n)), n = rejections so far; the ARI_MAX_REJECTIONS-th
  *   rejection marks it `failed`.
+ * - ambiguous (the request was sent, then the answer timed out or the connection dropped):
+ *   Asterisk may have placed the call, and a second call to the same person is worse than a lost
+ *   attempt. The task stays `dialing` with this attempt's channel id, still counts against
+ *   maxConcurrentCalls, and keeps the attempt (it may have reached the contact). Whatever comes
+ *   first settles it, exactly like a call ARI accepted: the status-checker's outcome event for that
+ *   channel id, or its expiry after DIALING_STUCK_AFTER_SECONDS (outcome `expired`, then the
+ *   campaign's retry policy: `ready` after retryDelaySeconds or `exhausted`). The attempt is
+ *   marked originate_unconfirmed. No GET /ari/channels/{id} before re-dialing: a 404 cannot tell
+ *   "never created" from "created, rang and already hung up", and a POST still queued in Asterisk
+ *   may create the channel after the GET, so it could not keep the no-double-dial guarantee.
  * A `failed` task is terminal (failure_reason says why), so the campaign can complete.
  * The settling statement is guarded by the task still being `dialing` with that channel id, so a
  * retry after a dead connection, or an outcome recorded meanwhile, counts nothing twice.
@@ -47,12 +58,22 @@ interface ClaimedTask {
   ari_transient_failures: number;
 }
 
+/** Where a failed origination left its task. */
+export type TaskStatusAfter = "ready" | "failed" | "dialing" | "done" | "exhausted";
+
 export interface DialFailure {
   taskId: number;
+  /** The attempt's channel id (for an ambiguous outcome, the one its outcome event will name). */
+  channelId: string;
   kind: FailureKind;
   error: string;
-  /** `ready` (tried again in retryInSeconds) or `failed` (given up); null if it was settled elsewhere meanwhile. */
-  taskStatus: "ready" | "failed" | null;
+  /**
+   * transient/rejected: `ready` (tried again in retryInSeconds) or `failed` (given up), null if it
+   * was settled elsewhere meanwhile. ambiguous: the task's status, normally `dialing` (held until
+   * its outcome event or the status-checker's expiry; never re-dialed by the dialer meanwhile).
+   */
+  taskStatus: TaskStatusAfter | null;
+  /** When the dialer put the task back to `ready`; null otherwise (always null for ambiguous). */
   retryInSeconds: number | null;
 }
 
@@ -111,30 +132,38 @@ async function claim(q: Queryable, campaignId: string, budget: number): Promise<
 }
 
 /**
- * Settles the originations of one round in one statement: failures per their kind (see the top of
- * this file), and successes of tasks that had transient failures (their count starts again).
+ * Settles the originations of one round in one statement: certain failures per their kind (see
+ * the top of this file), ambiguous ones (the task is left `dialing`; the attempt is marked
+ * originate_unconfirmed), and successes of tasks that had transient failures (their count starts
+ * again; an ambiguous outcome starts it again too: it is not a transient failure, and from now on
+ * the campaign's retry policy governs the task).
  */
 async function settle(rt: Runtime, results: { task: ClaimedTask; result: OriginateResult }[]): Promise<DialFailure[]> {
   const rows = results.filter(({ task, result }) => !result.ok || task.ari_transient_failures > 0);
   if (rows.length === 0) return [];
   const ari = rt.config.ari!;
-  const { rows: settled } = await rt.db.query<{ id: string; status: "ready" | "failed"; retry_in: number | null }>(
+  const { rows: settled } = await rt.db.query<{ id: string; status: TaskStatusAfter; retry_in: number | null }>(
     `WITH f AS (
        SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS f(task_id, channel_id, kind, error)
      ), attempt AS (
        UPDATE call_attempts a
-       SET outcome = CASE f.kind WHEN 'rejected' THEN 'originate_rejected' ELSE 'originate_failed' END, ended_at = now(), error = f.error
-       FROM f WHERE a.channel_id = f.channel_id AND f.kind <> 'ok' AND a.outcome IS NULL
+       SET outcome = CASE f.kind WHEN 'rejected' THEN 'originate_rejected' WHEN 'transient' THEN 'originate_failed' ELSE a.outcome END,
+           ended_at = CASE WHEN f.kind = 'ambiguous' THEN a.ended_at ELSE now() END,
+           originate_unconfirmed = (f.kind = 'ambiguous'), error = f.error
+       FROM f WHERE a.channel_id = f.channel_id AND (f.kind = 'ambiguous' OR (f.kind <> 'ok' AND a.outcome IS NULL))
      ), accepted AS (
        UPDATE dial_tasks t SET ari_transient_failures = 0
-       FROM f WHERE f.kind = 'ok' AND t.id = f.task_id
+       FROM f WHERE f.kind IN ('ok', 'ambiguous') AND t.id = f.task_id AND t.ari_transient_failures > 0
+     ), unconfirmed AS (
+       -- left as they are (normally still dialing; an outcome may already have settled one)
+       SELECT t.id, t.status FROM f JOIN dial_tasks t ON t.id = f.task_id WHERE f.kind = 'ambiguous'
      ), n AS (
        SELECT t.id, f.channel_id, f.kind, f.error, c.retry_delay_seconds,
               t.ari_rejections + (f.kind = 'rejected')::int AS rejections,
               CASE f.kind WHEN 'transient' THEN t.ari_transient_failures + 1 ELSE t.ari_transient_failures END AS transients
        FROM f JOIN dial_tasks t ON t.id = f.task_id AND t.channel_id = f.channel_id AND t.status = 'dialing'
               JOIN campaigns c ON c.id = t.campaign_id
-       WHERE f.kind <> 'ok'
+       WHERE f.kind IN ('transient', 'rejected')
      ), d AS (
        SELECT n.*,
               CASE WHEN kind = 'rejected' AND rejections >= $5 THEN format('ARI rejected the call %s times; last: %s', rejections, error)
@@ -144,16 +173,19 @@ async function settle(rt: Runtime, results: { task: ClaimedTask; result: Origina
               CASE kind WHEN 'rejected' THEN GREATEST(retry_delay_seconds, LEAST($7 * power(2, LEAST(rejections - 1, 40)), $8))
                         ELSE LEAST($7 * power(2, LEAST(transients - 1, 40)), $8) END AS delay
        FROM n
+     ), failed AS (
+       UPDATE dial_tasks t
+       SET status = CASE WHEN d.reason IS NULL THEN 'ready' ELSE 'failed' END,
+           failure_reason = d.reason,
+           due_at = CASE WHEN d.reason IS NULL THEN now() + make_interval(secs => d.delay) ELSE t.due_at END,
+           attempts = t.attempts - 1, channel_id = NULL, dialing_since = NULL,
+           ari_rejections = d.rejections, ari_transient_failures = d.transients,
+           last_outcome = CASE d.kind WHEN 'rejected' THEN 'originate_rejected' ELSE 'originate_failed' END, updated_at = now()
+       FROM d WHERE t.id = d.id AND t.channel_id = d.channel_id AND t.status = 'dialing' -- rechecked on the row it updates
+       RETURNING t.id, t.status, CASE WHEN d.reason IS NULL THEN d.delay::int END AS retry_in
      )
-     UPDATE dial_tasks t
-     SET status = CASE WHEN d.reason IS NULL THEN 'ready' ELSE 'failed' END,
-         failure_reason = d.reason,
-         due_at = CASE WHEN d.reason IS NULL THEN now() + make_interval(secs => d.delay) ELSE t.due_at END,
-         attempts = t.attempts - 1, channel_id = NULL, dialing_since = NULL,
-         ari_rejections = d.rejections, ari_transient_failures = d.transients,
-         last_outcome = CASE d.kind WHEN 'rejected' THEN 'originate_rejected' ELSE 'originate_failed' END, updated_at = now()
-     FROM d WHERE t.id = d.id AND t.channel_id = d.channel_id AND t.status = 'dialing' -- rechecked on the row it updates
-     RETURNING t.id, t.status, CASE WHEN d.reason IS NULL THEN d.delay::int END AS retry_in`,
+     SELECT id, status, retry_in FROM failed
+     UNION ALL SELECT id, status, NULL FROM unconfirmed`,
     [
       rows.map((r) => r.task.id),
       rows.map((r) => r.task.channel_id),
@@ -170,7 +202,16 @@ async function settle(rt: Runtime, results: { task: ClaimedTask; result: Origina
   return results.flatMap(({ task, result }) => {
     if (result.ok) return [];
     const row = byId.get(String(task.id));
-    return [{ taskId: Number(task.id), kind: result.kind, error: result.error, taskStatus: row?.status ?? null, retryInSeconds: row?.retry_in ?? null }];
+    return [
+      {
+        taskId: Number(task.id),
+        channelId: task.channel_id,
+        kind: result.kind,
+        error: result.error,
+        taskStatus: row?.status ?? null,
+        retryInSeconds: row?.retry_in ?? null,
+      },
+    ];
   });
 }
 
@@ -210,8 +251,23 @@ export const { handler, run } = defineHandler("dialer-worker", parseDialEvent, a
   const originated = results.filter((r) => r.result.ok).map((r) => ({ taskId: Number(r.task.id), channelId: r.task.channel_id }));
   const count = (k: FailureKind) => failed.filter((f) => f.kind === k).length;
   const gaveUp = failed.filter((f) => f.taskStatus === "failed");
-  rt.log.info("dial round done", { campaigns: campaigns.length, claimed: claimed.length, originated: originated.length, transient: count("transient"), rejected: count("rejected"), gaveUp: gaveUp.length });
-  if (failed.length) rt.log.warn("originations failed", { failed });
+  const unconfirmed = failed.filter((f) => f.kind === "ambiguous");
+  const certain = failed.filter((f) => f.kind !== "ambiguous");
+  rt.log.info("dial round done", {
+    campaigns: campaigns.length,
+    claimed: claimed.length,
+    originated: originated.length,
+    transient: count("transient"),
+    rejected: count("rejected"),
+    ambiguous: unconfirmed.length,
+    gaveUp: gaveUp.length,
+  });
+  if (certain.length) rt.log.warn("originations failed", { failed: certain });
+  if (unconfirmed.length) {
+    rt.log.warn("origination outcome unknown (request sent, no answer): the call may have been placed; task kept dialing until its outcome event or expiry, not re-dialed", {
+      tasks: unconfirmed.map((f) => ({ taskId: f.taskId, channelId: f.channelId, taskStatus: f.taskStatus, error: f.error })),
+    });
+  }
   if (gaveUp.length) rt.log.error("tasks failed for good (ARI origination)", { tasks: gaveUp.map((f) => ({ taskId: f.taskId, error: f.error })) });
   return { claimed: claimed.length, originated, failed };
 });

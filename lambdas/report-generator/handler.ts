@@ -6,6 +6,10 @@
  * Origination failures are reported apart: originateFailed (transient: ARI down, timeout, 5xx),
  * originateRejected (ARI refused the call, e.g. 400/404/422), and tasksFailed (contacts the
  * dialer gave up on after ARI_MAX_REJECTIONS rejections or ARI_MAX_TRANSIENT_FAILURES in a row).
+ * originateUnconfirmed counts attempts whose origination answer was lost (request sent, then a
+ * timeout or dropped connection: Asterisk may have placed the call). They are not origination
+ * failures: they stay in attempts, in inProgress until settled, then under their outcome
+ * (answered, ..., or failed when they expired without one).
  */
 import { defineHandler } from "../shared/runtime";
 import { Checker } from "../shared/validate";
@@ -27,6 +31,7 @@ export interface CampaignReport {
   failed: number;
   originateFailed: number;
   originateRejected: number;
+  originateUnconfirmed: number;
   tasksFailed: number;
   inProgress: number;
   averageTalkSeconds: number | null;
@@ -42,7 +47,7 @@ export function parseReportEvent(event: unknown): ReportEvent {
 }
 
 export function reportKey(campaignId: string): string {
-  return `report:v2:${campaignId}`; // v2: originateRejected, tasksFailed
+  return `report:v3:${campaignId}`; // v2: originateRejected, tasksFailed; v3: originateUnconfirmed
 }
 
 export const { handler, run } = defineHandler(
@@ -63,6 +68,7 @@ export const { handler, run } = defineHandler(
                   count(a.id) FILTER (WHERE a.outcome IN ('failed', 'expired'))::int AS failed,
                   count(a.id) FILTER (WHERE a.outcome = 'originate_failed')::int AS "originateFailed",
                   count(a.id) FILTER (WHERE a.outcome = 'originate_rejected')::int AS "originateRejected",
+                  count(a.id) FILTER (WHERE a.originate_unconfirmed)::int AS "originateUnconfirmed",
                   (SELECT count(*) FROM dial_tasks t WHERE t.campaign_id = c.id AND t.status = 'failed')::int AS "tasksFailed",
                   count(a.id) FILTER (WHERE a.id IS NOT NULL AND a.outcome IS NULL)::int AS "inProgress",
                   round(avg(a.talk_seconds) FILTER (WHERE a.outcome = 'answered'), 1)::float8 AS "averageTalkSeconds",

@@ -5,6 +5,11 @@
  * (outcomes optional; the sweeps run on every invocation, e.g. on a schedule).
  * Outcome -> task: answered -> done; no_answer/busy/failed -> ready again after retryDelaySeconds,
  * or exhausted once maxAttempts is used up. Redelivered outcomes change nothing (reported as duplicate).
+ * Calls stuck in `dialing` past DIALING_STUCK_AFTER_SECONDS are expired (outcome expired, then the
+ * same retry policy). That includes ambiguous originations (dialer-worker: the request was sent but
+ * its answer was lost) that got no outcome event. DIALING_STUCK_AFTER_SECONDS must stay above the
+ * dialer-worker's run time (its Lambda timeout), or a call still being originated could expire and
+ * be dialed again.
  */
 import { defineHandler } from "../shared/runtime";
 import { Checker, join } from "../shared/validate";
@@ -81,7 +86,7 @@ export const { handler, run } = defineHandler("status-checker", parseStatusEvent
     }
   }
 
-  const expired = await rt.db.query(
+  const expired = await rt.db.query<{ expired: number; unconfirmed: number }>(
     `WITH stuck AS (
        SELECT id, channel_id FROM dial_tasks
        WHERE status = 'dialing' AND dialing_since < now() - make_interval(secs => $1)
@@ -90,16 +95,23 @@ export const { handler, run } = defineHandler("status-checker", parseStatusEvent
      ), attempt AS (
        UPDATE call_attempts a SET outcome = 'expired', ended_at = now()
        FROM stuck WHERE a.channel_id = stuck.channel_id AND a.outcome IS NULL
+       RETURNING a.channel_id, a.originate_unconfirmed
+     ), task AS (
+       UPDATE dial_tasks t
+       SET status = ${NEXT_STATUS}, due_at = ${NEXT_DUE}, last_outcome = 'expired',
+           channel_id = NULL, dialing_since = NULL, updated_at = now()
+       FROM stuck, campaigns c, (SELECT 'expired'::text AS outcome) o
+       WHERE t.id = stuck.id AND c.id = t.campaign_id
+       RETURNING stuck.channel_id
      )
-     UPDATE dial_tasks t
-     SET status = ${NEXT_STATUS}, due_at = ${NEXT_DUE}, last_outcome = 'expired',
-         channel_id = NULL, dialing_since = NULL, updated_at = now()
-     FROM stuck, campaigns c, (SELECT 'expired'::text AS outcome) o
-     WHERE t.id = stuck.id AND c.id = t.campaign_id`,
+     SELECT count(*)::int AS expired, count(*) FILTER (WHERE attempt.originate_unconfirmed)::int AS unconfirmed
+     FROM task LEFT JOIN attempt ON attempt.channel_id = task.channel_id`,
     [rt.config.dialingStuckAfterSeconds],
     { idempotent: true },
   );
-  result.expired = expired.rowCount ?? 0;
+  result.expired = expired.rows[0].expired;
+  // Ambiguous originations (request sent, answer lost) that got no outcome event: settled here per the retry policy.
+  if (expired.rows[0].unconfirmed > 0) rt.log.warn("expired unconfirmed originations (no outcome event; retried per policy)", { count: expired.rows[0].unconfirmed });
 
   const completed = await rt.db.query<{ id: string }>(
     `UPDATE campaigns c SET status = 'completed', completed_at = now()
