@@ -2,6 +2,7 @@
  * npm run bench:provision — median wall time of the real CLI (what `npm run provision` runs:
  * node provisioning/run.cjs, start-up included, npm's own start-up not) for a first converge on fresh
  * hosts and for a no-op re-run, on 1 and 3 hosts. The bundle is brought up to date before timing.
+ * The hosts get the AWS stand-ins (testbed/aws.ts), so the metrics publisher is installed as on EC2.
  * RUNS (default 5) first converges, each on freshly booted hosts (boot time not counted), and RUNS
  * no-op re-runs. SSH masters persist between runs (ControlPersist), as with Ansible's ControlPersist.
  */
@@ -10,6 +11,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as testbed from "../provisioning/testbed";
+import { awsStandIns } from "../provisioning/testbed/aws";
 
 const RUNS = Number(process.env.RUNS ?? 5);
 const median = (xs: number[]) => {
@@ -37,6 +39,7 @@ async function bench(hosts: number, env: NodeJS.ProcessEnv): Promise<Record<"fir
   const noopPlay: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     const tb = await testbed.up({ count: hosts });
+    const imds = await awsStandIns(tb); // like EC2 hosts: the first converge also installs the metrics publisher
     try {
       first.push(timeCli(tb.inventory, env));
       firstPlay.push(playTimes.pop()!);
@@ -47,6 +50,7 @@ async function bench(hosts: number, env: NodeJS.ProcessEnv): Promise<Record<"fir
         }
       }
     } finally {
+      await imds.close();
       await testbed.down(tb);
     }
   }

@@ -4,7 +4,7 @@
  * elsewhere it warns loudly and skips, and with CI set it fails instead.
  */
 import { execFileSync } from "node:child_process";
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import Redis from "ioredis";
@@ -16,8 +16,9 @@ process.env.PROVISION_SSH_CONTROL_DIR = CONTROL;
 import { REDIS_METRICS } from "../../modules/monitoring";
 import { main } from "../../provisioning/cli";
 import { disconnect } from "../../provisioning/ssh";
+import { parseInfo } from "../../provisioning/tasks/facts";
 import * as testbed from "../../provisioning/testbed";
-import { ImdsStandIn, installAwsStandIn, instanceIdOf, parseAwsCalls, startImds } from "../../provisioning/testbed/aws";
+import { awsStandIns, ImdsStandIn, instanceIdOf, parseAwsCalls } from "../../provisioning/testbed/aws";
 import { run as runLocal, sleep } from "../../provisioning/testbed/sh";
 
 function missingPrereqs(): string[] {
@@ -122,7 +123,7 @@ async function serverInfo(host: string): Promise<Record<string, string>> {
   await c.connect();
   const text = await c.info();
   c.disconnect();
-  return Object.fromEntries(text.split("\r\n").filter((l) => l.includes(":")).map((l) => [l.slice(0, l.indexOf(":")), l.slice(l.indexOf(":") + 1)]));
+  return parseInfo(text);
 }
 
 suite("provisioning real Debian 12 hosts", () => {
@@ -136,10 +137,7 @@ suite("provisioning real Debian 12 hosts", () => {
   beforeAll(async () => {
     tb = await testbed.up({ count: 3, log: (m) => process.stderr.write(`testbed: ${m}\n`) });
     // host1 and host2 have an AWS CLI (the recording stand-in) and reach the IMDSv2 stand-in; host3 has no aws.
-    imds = await startImds();
-    installAwsStandIn(tb.hosts[0]);
-    installAwsStandIn(tb.hosts[1]);
-    appendFileSync(join(dirname(tb.inventory), "group_vars", "asterisk.yml"), `redis_metrics_imds_url: "${imds.url}"\n`);
+    imds = await awsStandIns(tb, tb.hosts.slice(0, 2));
   }, 600_000);
 
   afterAll(async () => {
@@ -228,7 +226,7 @@ suite("provisioning real Debian 12 hosts", () => {
       while (loading) await busy.incr("metrics:counter");
     })();
     await sleep(2000); // instantaneous_ops_per_sec averages the last ~1.6 s
-    const info = async () => Object.fromEntries((await c.info()).split("\r\n").filter((l) => l.includes(":")).map((l) => [l.slice(0, l.indexOf(":")), l.slice(l.indexOf(":") + 1)]));
+    const info = async () => parseInfo(await c.info());
     const before = await info();
     imds.requests.length = 0;
     const { result: journal, seen } = await sampleCmdlines(async () => {

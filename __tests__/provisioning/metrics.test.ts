@@ -13,6 +13,7 @@ import Redis from "ioredis";
 import { DEFAULTS, RoleVars } from "../../provisioning/defaults";
 import { loadInventory, InventoryError } from "../../provisioning/inventory";
 import { OS_PROFILES } from "../../provisioning/os";
+import { parseInfo } from "../../provisioning/tasks/facts";
 import { METRICS_FILES, MetricsFacts, metricsFacts, metricsRedisHost, planMetrics, renderMetricsFiles } from "../../provisioning/tasks/metrics";
 import { AwsCall, ImdsStandIn, installAwsStandIn, parseAwsCalls, startImds } from "../../provisioning/testbed/aws";
 
@@ -225,8 +226,7 @@ local("metrics script against a local redis-server", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const info = async (): Promise<Record<string, string>> =>
-    Object.fromEntries((await admin.info()).split("\r\n").filter((l) => l.includes(":")).map((l) => [l.slice(0, l.indexOf(":")), l.slice(l.indexOf(":") + 1)]));
+  const info = async (): Promise<Record<string, string>> => parseInfo(await admin.info());
 
   async function runScript(v: Partial<RoleVars> = {}, opts: { secret?: string; withAws?: boolean } = {}): Promise<ScriptRun> {
     const script = join(dir, "redis-metrics");

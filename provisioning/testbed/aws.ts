@@ -8,11 +8,11 @@
  *    arguments and environment to stdout (the unit's journal) and does nothing else.
  */
 import { randomBytes } from "node:crypto";
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { createServer, Server } from "node:http";
 import { AddressInfo } from "node:net";
-import { join } from "node:path";
-import { BRIDGE_IP, TestHost } from "./index";
+import { dirname, join } from "node:path";
+import { BRIDGE_IP, Testbed, TestHost } from "./index";
 
 export interface ImdsStandIn {
   /** The value for `redis_metrics_imds_url`. */
@@ -102,4 +102,16 @@ export function parseAwsCalls(journal: string): AwsCall[] {
     else if (calls.length) calls[calls.length - 1].env = Object.fromEntries(nul(m[2]).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
   }
   return calls;
+}
+
+/**
+ * Makes test bed hosts look like EC2 instances to the metrics publisher: the recording aws on the
+ * given hosts (default: all), and the inventory's redis_metrics_imds_url pointing at a fresh IMDSv2
+ * stand-in (close it when done).
+ */
+export async function awsStandIns(tb: Testbed, hosts: TestHost[] = tb.hosts): Promise<ImdsStandIn> {
+  const imds = await startImds();
+  hosts.forEach(installAwsStandIn);
+  appendFileSync(join(dirname(tb.inventory), "group_vars", "asterisk.yml"), `redis_metrics_imds_url: "${imds.url}"\n`);
+  return imds;
 }
