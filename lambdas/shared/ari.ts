@@ -90,7 +90,8 @@ export function originate(cfg: AriConfig, password: string, req: OriginateReques
     const timer = setTimeout(() => http.destroy(new AriTimeout(`timed out after ${cfg.timeoutMs} ms`)), cfg.timeoutMs);
     http.on("socket", (socket) => {
       const connected = () => void (sent = true);
-      if (!socket.connecting && (!tls || (socket as { encrypted?: boolean; authorized?: boolean }).encrypted)) connected();
+      // Already connected (never with agent: false, but on the safe side: counts as sent).
+      if (!socket.connecting) connected();
       else socket.once(tls ? "secureConnect" : "connect", connected);
     });
     http.on("response", (res: IncomingMessage) => {
