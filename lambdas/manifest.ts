@@ -83,7 +83,13 @@ export const ENV_VARS = {
   ARI_RETRY_BASE_SECONDS: { requiredInAws: false, default: "60", description: "Backoff after the n-th origination failure of a task: base * 2^(n-1) seconds, capped." },
   ARI_RETRY_MAX_SECONDS: { requiredInAws: false, default: "3600", description: "Cap of the origination backoff (at least ARI_RETRY_BASE_SECONDS)." },
   // status-checker
-  DIALING_STUCK_AFTER_SECONDS: { requiredInAws: false, default: "180", description: "A call still 'dialing' after this long is expired (and retried per policy)." },
+  DIALING_STUCK_AFTER_SECONDS: {
+    requiredInAws: false,
+    // A connected call stays 'dialing' until its outcome event: expiring it earlier would re-dial
+    // a person who is still on the phone. Longer than any call, far above the dialer's run time.
+    default: "7200",
+    description: "A call still 'dialing' (ringing or connected) after this long without an outcome is expired and retried per policy. Must exceed the longest call.",
+  },
   // all
   LOG_LEVEL: { requiredInAws: false, default: "info", description: "debug | info | warn | error | silent." },
 } as const satisfies Record<string, EnvVarSpec>;

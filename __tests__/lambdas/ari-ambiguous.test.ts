@@ -45,8 +45,8 @@ const taskOf = async (campaignId: string) =>
   (await admin.query("SELECT id::int, status, attempts, channel_id, ari_transient_failures, last_outcome FROM dial_tasks WHERE campaign_id = $1 ORDER BY id", [campaignId])).rows;
 const attemptsOf = async (campaignId: string) =>
   (await admin.query("SELECT channel_id, outcome, originate_unconfirmed, error FROM call_attempts WHERE campaign_id = $1 ORDER BY id", [campaignId])).rows;
-/** Makes the campaign's dialing calls older than DIALING_STUCK_AFTER_SECONDS (default 180 s). */
-const ageDialing = (campaignId: string) => admin.query("UPDATE dial_tasks SET dialing_since = now() - interval '1 hour' WHERE campaign_id = $1 AND status = 'dialing'", [campaignId]);
+/** Makes the campaign's dialing calls older than DIALING_STUCK_AFTER_SECONDS (default 7200 s). */
+const ageDialing = (campaignId: string) => admin.query("UPDATE dial_tasks SET dialing_since = now() - interval '1 day' WHERE campaign_id = $1 AND status = 'dialing'", [campaignId]);
 /** Tasks put back to ready become due now (instead of after their backoff / retry delay). */
 const makeDue = (campaignId: string) => admin.query("UPDATE dial_tasks SET due_at = now() WHERE campaign_id = $1 AND status = 'ready'", [campaignId]);
 const settleAri = () => new Promise((r) => setTimeout(r, s.ari.slowMs + 100)); // let the late 200s arrive

@@ -487,7 +487,7 @@ describe("status-checker", () => {
     const id = await readyCampaign(rts, 1, { retryPolicy: { maxAttempts: 3, retryDelaySeconds: 0 } });
     await dialHandler({ campaignId: id });
     const [t] = await dialing(id);
-    await admin.query("UPDATE dial_tasks SET dialing_since = now() - interval '1 hour' WHERE id = $1", [t.id]);
+    await admin.query("UPDATE dial_tasks SET dialing_since = now() - interval '1 day' WHERE id = $1", [t.id]);
     const r = (await statusHandler({})) as StatusResult;
     expect(r.expired).toBeGreaterThanOrEqual(1);
     expect(await taskCounts(admin, id)).toEqual({ ready: 1 });

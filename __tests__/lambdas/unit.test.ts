@@ -39,6 +39,10 @@ describe("configuration", () => {
     expect(cfg.ari !== null).toBe(name === "dialer-worker");
   });
 
+  test("status-checker expires a call with no outcome only after 2 hours: a connected call must never be dialed again", () => {
+    expect(loadConfig("status-checker", awsEnv("status-checker")).dialingStuckAfterSeconds).toBe(7200);
+  });
+
   test.each(LAMBDA_FUNCTIONS.flatMap((f) => f.env.required.map((v) => [f.name, v] as const)))("%s without %s fails naming it", (name, variable) => {
     const env = awsEnv(name);
     delete env[variable];
