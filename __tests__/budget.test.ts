@@ -70,9 +70,7 @@ describe("connection budget: the guardrail at synth", () => {
       Object.values(c.lambdas.functions).forEach((f, i) => (f.reservedConcurrency = each[i]));
     });
     const problems = validateCampaignConfig(seed);
-    expect(problems).toContainEqual(expect.stringContaining("= 100 environments × 1 connection(s) = 100 > db.t3.micro accepts max_connections 87 − 0 headroom = 87 directly (no proxy)"));
-    // Turning the proxy off is refused until modules/data can omit it.
-    expect(problems).toContainEqual(expect.stringMatching(/^dev\.proxy\.enabled: false is not deployable yet/));
+    expect(problems).toEqual([expect.stringContaining("= 100 environments × 1 connection(s) = 100 > db.t3.micro accepts max_connections 87 − 0 headroom = 87 directly (no proxy)")]);
   });
 
   it("fails a stack built without buildApp() too, naming the environment", () => {

@@ -91,3 +91,36 @@ describe("no ElastiCache", () => {
     expect(types.filter((t) => t.includes("elasticache"))).toEqual([]);
   });
 });
+
+describe("data module without RDS Proxy (proxy.enabled = false)", () => {
+  const { json: direct } = synthCampaign({ ...dev, proxy: { ...dev.proxy, enabled: false } });
+  const d = direct.resource;
+
+  it("creates no proxy resource, and the Lambda group reaches the instance itself", () => {
+    const types = Object.keys(d);
+    expect(types.filter((t) => t.startsWith("aws_db_proxy"))).toEqual([]);
+    expect(Object.keys(d.aws_security_group)).not.toContain("rds_proxy");
+    expect(Object.keys(d.aws_iam_role)).not.toContain("rds_proxy");
+    const pg = (d.aws_security_group.rds.ingress as Record<string, any>[]).find((rule) => rule.description === "PostgreSQL clients (no proxy)");
+    expect(pg).toMatchObject({ from_port: 5432, to_port: 5432, security_groups: ["${aws_security_group.lambda.id}"] });
+  });
+
+  it("points the functions and the rds_proxy_endpoint output at the instance, trusting the RDS CA", () => {
+    for (const fn of Object.values(d.aws_lambda_function)) {
+      expect(fn.environment.variables).toMatchObject({ RDS_PROXY_ENDPOINT: "${aws_db_instance.main.address}", DATABASE_SSL_CA: "/var/runtime/ca-cert.pem" });
+    }
+    expect(direct.output.rds_proxy_endpoint.value).toBe("${aws_db_instance.main.address}");
+    const { json: proxied } = synthCampaign(dev);
+    for (const fn of Object.values(proxied.resource.aws_lambda_function)) expect(fn.environment.variables).not.toHaveProperty("DATABASE_SSL_CA");
+  });
+
+  it("watches the instance's connections instead of the proxy's", () => {
+    const alarms = d.aws_cloudwatch_metric_alarm;
+    expect(Object.keys(alarms).filter((a) => a.startsWith("rds_"))).toEqual(["rds_database_connections"]);
+    expect(alarms.rds_database_connections).toMatchObject({
+      metric_name: "DatabaseConnections",
+      dimensions: { DBInstanceIdentifier: "${aws_db_instance.main.identifier}" },
+      threshold: 69, // 80 % of db.t3.micro's 87
+    });
+  });
+});

@@ -10,7 +10,11 @@ import { Lambdas, lambdaSecurityGroup, snake } from "../modules/lambdas";
 import { Monitoring, REDIS_METRICS } from "../modules/monitoring";
 import { Network } from "../modules/network";
 import { applyBackend } from "./backend";
+import { RDS_CLASSES } from "./catalog";
 import { SCHEDULED_FUNCTIONS, budgetProblems, type CampaignConfig } from "./config";
+
+/** The CA bundle (with the RDS CAs) on Lambda's Node.js runtimes. */
+export const LAMBDA_RDS_CA_BUNDLE = "/var/runtime/ca-cert.pem";
 
 /** The module of the old HCL code each of this stack's constructs replaces. */
 const OLD_MODULES = { data: "module.data", compute: "module.compute" } as const;
@@ -77,7 +81,7 @@ export class CampaignStack extends TerraformStack {
     }
 
     const db = config.database;
-    const { enabled: _viaProxy, allowedCidrs: proxyCidrs, ...pool } = config.proxy;
+    const { enabled: viaProxy = true, allowedCidrs: proxyCidrs, ...pool } = config.proxy;
     this.data = new Data(this, "data", {
       name,
       region: config.region,
@@ -95,6 +99,7 @@ export class CampaignStack extends TerraformStack {
       backupRetentionDays: db.backupRetentionDays,
       deletionProtection: db.deletionProtection,
       ...pool,
+      proxy: viaProxy,
       proxyClients: { securityGroupIds: [lambdaSg.id], cidrs: proxyCidrs ?? [] },
     });
 
@@ -126,7 +131,10 @@ export class CampaignStack extends TerraformStack {
       redis_endpoint: { value: this.compute.instance.privateIp, description: "Redis host: the Asterisk host's private IP" },
       redis_port: { value: this.compute.redisPort, description: "Redis port" },
       redis_password_secret_arn: { value: this.compute.redisPasswordSecretArn, description: "Secrets Manager ARN of {\"password\": ...}" },
-      rds_proxy_endpoint: { value: this.data.proxy.endpoint, description: "RDS Proxy endpoint (applications)" },
+      rds_proxy_endpoint: {
+        value: this.data.endpoint,
+        description: viaProxy ? "RDS Proxy endpoint (applications)" : "Where applications connect: the instance itself (proxy.enabled is false)",
+      },
       rds_master_secret_arn: { value: this.data.masterSecretArn, description: "RDS-managed master secret ARN" },
       rds_endpoint: { value: this.data.instance.address, description: "Direct RDS endpoint (admin tools, migrations)" },
       asterisk_private_ip: { value: this.compute.instance.privateIp, description: "Private IP of the Asterisk host" },
@@ -136,7 +144,14 @@ export class CampaignStack extends TerraformStack {
       name,
       privateSubnetIds: this.network.privateSubnetIds,
       securityGroupId: lambdaSg.id,
-      database: { endpoint: this.data.proxy.endpoint, name: db.databaseName, secretArn: this.data.masterSecretArn },
+      database: {
+        endpoint: this.data.endpoint,
+        name: db.databaseName,
+        secretArn: this.data.masterSecretArn,
+        // Without the proxy the instance presents the RDS CA: Lambda's Node 20+ runtimes ship it
+        // in this bundle but do not load it by default.
+        caBundlePath: viaProxy ? undefined : LAMBDA_RDS_CA_BUNDLE,
+      },
       redis: { host: this.compute.instance.privateIp, port: this.compute.redisPort, passwordSecretArn: this.compute.redisPasswordSecretArn },
       ari: { host: this.compute.instance.privateIp, port: lambdas.ari.port, user: lambdas.ari.user },
       architecture: lambdas.architecture,
@@ -150,7 +165,9 @@ export class CampaignStack extends TerraformStack {
     );
     this.monitoring = new Monitoring(this, "monitoring", {
       name,
-      proxyName: this.data.proxy.name,
+      database: this.data.proxy
+        ? { proxyName: this.data.proxy.name }
+        : { instanceIdentifier: this.data.instance.identifier, maxConnections: RDS_CLASSES[db.instanceClass].maxConnections },
       redisInstanceId: this.compute.instance.id,
       functionNames,
       alarmEmail: config.monitoring.alarmEmail,

@@ -71,8 +71,9 @@ export interface ProxyConfig {
   /** TLS between clients and the proxy. Guardrails refuse false. */
   requireTls: boolean;
   /**
-   * Whether the Lambdas go through RDS Proxy. Default: true. false is refused for now (modules/data
-   * always creates the proxy); the connection budget is then checked against the instance itself.
+   * Whether the Lambdas go through RDS Proxy. Default: true. With false there is no proxy: the
+   * Lambdas connect to the instance (TLS against the RDS CA), and the connection budget is checked
+   * against the instance's own max_connections.
    */
   enabled?: boolean;
   /** CIDRs allowed to the proxy on 5432 besides the Lambda security group (opt-in). Default: none. */
@@ -353,9 +354,7 @@ function validateProxy(p: Problems, x: ProxyConfig | undefined, vpcCidr: string 
   }
   p.integer("idleClientTimeout", x.idleClientTimeout, 1, 28800);
   if (x.requireTls !== true) p.add("requireTls", "must be true: clients reach the proxy only over TLS", "true");
-  if (x.enabled === false) {
-    p.add("enabled", "false is not deployable yet: modules/data always creates the proxy and the Lambdas' TLS trusts its certificate", "true");
-  }
+  if (x.enabled !== undefined && typeof x.enabled !== "boolean") p.add("enabled", "must be true or false");
   vpcOnlyCidrs(p, "allowedCidrs", x.allowedCidrs, vpcCidr, "the proxy");
 }
 

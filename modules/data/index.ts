@@ -54,8 +54,13 @@ export interface DataProps {
   /** TLS between clients and the proxy; guardrails refuse false. @default true */
   readonly requireTls?: boolean;
   /**
-   * Who may reach the proxy on 5432. @default { cidrs: [vpcCidr] }
-   * Narrow it to the Lambda security group once the Lambdas are deployed.
+   * Put RDS Proxy in front of the instance. Without it, clients (proxyClients) reach the
+   * instance directly on 5432 and `endpoint` is the instance's address. @default true
+   */
+  readonly proxy?: boolean;
+  /**
+   * Who may reach the database on 5432: the proxy, or the instance itself when `proxy` is false.
+   * @default { cidrs: [vpcCidr] } (the stacks narrow it to the Lambda security group)
    */
   readonly proxyClients?: Sources;
   /** Who may reach the instance directly on 5432 (admin tools, migrations). @default { cidrs: [vpcCidr] } */
@@ -66,6 +71,7 @@ export interface DataProps {
  * The campaign database: RDS PostgreSQL (encrypted, private, TLS forced, master password managed
  * by RDS in Secrets Manager) behind RDS Proxy, so hundreds of concurrent Lambdas share a pool of
  * connections. No ElastiCache: Redis lives on the Asterisk host (see the compute module).
+ * With `proxy: false` the proxy's five resources are absent and clients reach the instance.
  *
  * Addresses: aws_db_subnet_group.main, aws_db_parameter_group.main, aws_security_group.rds,
  * aws_db_instance.main, aws_security_group.rds_proxy, aws_iam_role.rds_proxy,
@@ -74,8 +80,10 @@ export interface DataProps {
  */
 export class Data extends Construct {
   readonly instance: DbInstance;
-  readonly proxy: DbProxy;
-  readonly proxySecurityGroup: SecurityGroup;
+  /** RDS Proxy; undefined when `proxy` is false. */
+  readonly proxy?: DbProxy;
+  /** Where applications connect: the proxy's endpoint, or the instance's address without a proxy. */
+  readonly endpoint: string;
   /** ARN of the RDS-managed master secret (JSON with username and password). */
   readonly masterSecretArn: string;
 
@@ -107,25 +115,32 @@ export class Data extends Construct {
       "main",
     );
 
-    this.proxySecurityGroup = at(
-      new SecurityGroup(this, "proxy-sg", {
-        name: `${props.name}-rds-proxy`,
-        description: "RDS Proxy: PostgreSQL from inside the VPC",
-        vpcId: props.vpcId,
-        ingress: [ingress("tcp", 5432, props.proxyClients ?? vpcOnly, "PostgreSQL clients")],
-        egress: [egress("tcp", 5432, { cidrs: [props.vpcCidr] }, "PostgreSQL to the RDS instance")],
-        tags: nameTag(`${props.name}-rds-proxy`),
-      }),
-      "rds_proxy",
-    );
+    const withProxy = props.proxy ?? true;
+    const clients = props.proxyClients ?? vpcOnly;
     const admin = props.adminClients ?? vpcOnly;
+
+    const proxySecurityGroup = withProxy
+      ? at(
+          new SecurityGroup(this, "proxy-sg", {
+            name: `${props.name}-rds-proxy`,
+            description: "RDS Proxy: PostgreSQL from inside the VPC",
+            vpcId: props.vpcId,
+            ingress: [ingress("tcp", 5432, clients, "PostgreSQL clients")],
+            egress: [egress("tcp", 5432, { cidrs: [props.vpcCidr] }, "PostgreSQL to the RDS instance")],
+            tags: nameTag(`${props.name}-rds-proxy`),
+          }),
+          "rds_proxy",
+        )
+      : undefined;
     const instanceSecurityGroup = at(
       new SecurityGroup(this, "rds-sg", {
         name: `${props.name}-rds`,
-        description: "RDS PostgreSQL: from RDS Proxy and admin clients",
+        description: withProxy ? "RDS PostgreSQL: from RDS Proxy and admin clients" : "RDS PostgreSQL: from clients and admin clients",
         vpcId: props.vpcId,
         ingress: [
-          ingress("tcp", 5432, { securityGroupIds: [this.proxySecurityGroup.id] }, "RDS Proxy"),
+          proxySecurityGroup
+            ? ingress("tcp", 5432, { securityGroupIds: [proxySecurityGroup.id] }, "RDS Proxy")
+            : ingress("tcp", 5432, clients, "PostgreSQL clients (no proxy)"),
           ...(hasSources(admin) ? [ingress("tcp", 5432, admin, "Admin tools and migrations")] : []),
         ],
         egress: [allEgress],
@@ -164,6 +179,10 @@ export class Data extends Construct {
     );
     const masterSecret = this.instance.masterUserSecret.get(0);
     this.masterSecretArn = masterSecret.secretArn;
+    if (!proxySecurityGroup) {
+      this.endpoint = this.instance.address;
+      return;
+    }
 
     const role = at(
       new IamRole(this, "proxy-role", {
@@ -198,14 +217,14 @@ export class Data extends Construct {
       "rds_proxy_secrets",
     );
 
-    this.proxy = at(
+    const proxy = at(
       new DbProxy(this, "proxy", {
         name: `${props.name}-proxy`,
         engineFamily: "POSTGRESQL",
         requireTls: props.requireTls ?? true,
         roleArn: role.arn,
         vpcSubnetIds: props.privateSubnetIds,
-        vpcSecurityGroupIds: [this.proxySecurityGroup.id],
+        vpcSecurityGroupIds: [proxySecurityGroup.id],
         idleClientTimeout: props.idleClientTimeout ?? 1800,
         debugLogging: false,
         auth: [
@@ -223,7 +242,7 @@ export class Data extends Construct {
     );
     const targetGroup = at(
       new DbProxyDefaultTargetGroup(this, "proxy-pool", {
-        dbProxyName: this.proxy.name,
+        dbProxyName: proxy.name,
         connectionPoolConfig: {
           connectionBorrowTimeout: props.connectionBorrowTimeout ?? 120,
           maxConnectionsPercent: props.maxConnectionsPercent ?? 100,
@@ -234,11 +253,13 @@ export class Data extends Construct {
     );
     at(
       new DbProxyTarget(this, "proxy-target", {
-        dbProxyName: this.proxy.name,
+        dbProxyName: proxy.name,
         targetGroupName: targetGroup.name,
         dbInstanceIdentifier: this.instance.identifier,
       }),
       "main",
     );
+    this.proxy = proxy;
+    this.endpoint = proxy.endpoint;
   }
 }

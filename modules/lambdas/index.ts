@@ -34,8 +34,12 @@ export interface LambdasProps {
   readonly privateSubnetIds: string[];
   /** The Lambda security group (see {@link lambdaSecurityGroup}): the source the proxy and Redis allow. */
   readonly securityGroupId: string;
-  /** The database through RDS Proxy. */
-  readonly database: { readonly endpoint: string; readonly name: string; readonly secretArn: string };
+  /**
+   * The database: RDS Proxy's endpoint, or the instance's without a proxy. `caBundlePath` is a
+   * PEM file on the Lambda runtime to trust besides the system CAs (the instance presents the RDS
+   * CA, which the proxy's ACM certificate does not need). @default caBundlePath: none
+   */
+  readonly database: { readonly endpoint: string; readonly name: string; readonly secretArn: string; readonly caBundlePath?: string };
   /** Redis on the Asterisk host. */
   readonly redis: { readonly host: string; readonly port: number; readonly passwordSecretArn: string };
   /** Asterisk ARI on the Asterisk host; the password is generated here into a secret. */
@@ -121,6 +125,7 @@ export class Lambdas extends Construct {
       ARI_USER: props.ari.user,
       ARI_PASSWORD_SECRET_ARN: this.ariPasswordSecretArn,
       LOG_LEVEL: props.logLevel,
+      DATABASE_SSL_CA: props.database.caBundlePath,
     };
 
     const deployed = {} as Record<FunctionName, DeployedFunction>;
@@ -184,6 +189,7 @@ export class Lambdas extends Construct {
     for (const variable of spec.env.required) variables[variable] = required(opts.env, variable, spec.name);
     if (spec.uses.redis) variables.REDIS_PORT = required(opts.env, "REDIS_PORT", spec.name);
     if (opts.env.LOG_LEVEL) variables.LOG_LEVEL = opts.env.LOG_LEVEL;
+    if (spec.uses.database && opts.env.DATABASE_SSL_CA) variables.DATABASE_SSL_CA = opts.env.DATABASE_SSL_CA;
 
     const fn = at(
       new LambdaFunction(this, spec.name, {

@@ -23,8 +23,11 @@ export const REDIS_METRICS = {
 export interface MonitoringProps {
   /** Name prefix of the topic and the alarms, e.g. `campaign-prod`. */
   readonly name: string;
-  /** Name of the RDS Proxy (dimension ProxyName of its AWS/RDS metrics). */
-  readonly proxyName: string;
+  /**
+   * The database to watch: the RDS Proxy by name (its ClientConnections and DatabaseConnections),
+   * or, without a proxy, the instance (its DatabaseConnections against `maxConnections`).
+   */
+  readonly database: { readonly proxyName: string } | { readonly instanceIdentifier: string; readonly maxConnections: number };
   /** EC2 instance id of the Asterisk host (dimension of the Redis metrics). */
   readonly redisInstanceId: string;
   /** Lambda function names to watch for errors and throttles, keyed by a short name for addresses. */
@@ -35,6 +38,8 @@ export interface MonitoringProps {
   readonly proxyClientConnections?: number;
   /** Alarm when the proxy's connections to the database exceed this. @default 50 */
   readonly proxyDatabaseConnections?: number;
+  /** Without a proxy: alarm when the instance holds more than this share of max_connections. @default 80 */
+  readonly instanceConnectionsPercent?: number;
   /** Alarm when Redis uses more than this share of maxmemory. @default 80 */
   readonly redisMemoryPercent?: number;
   /** Alarm when a function has more errors than this in a period. @default 0 */
@@ -49,13 +54,14 @@ export interface MonitoringProps {
 
 /**
  * The documented alarms, all acting on one SNS topic (alarm and OK):
- * - RDS Proxy ClientConnections > 500 and DatabaseConnections > 50 (Maximum, 2 periods of 5 min);
+ * - RDS Proxy ClientConnections > 500 and DatabaseConnections > 50 (Maximum, 2 periods of 5 min),
+ *   or without a proxy the instance's DatabaseConnections > 80 % of max_connections;
  * - Redis MemoryUsedPercent > 80 (custom metric from the Asterisk host, 2 periods of 5 min);
  * - per function: Errors > 0 and Throttles > 0 (Sum, 1 period of 5 min).
  *
  * Addresses: aws_sns_topic.alarms, aws_sns_topic_subscription.alarm_email,
- * aws_cloudwatch_metric_alarm.{rds_proxy_client_connections, rds_proxy_database_connections,
- * redis_memory, <function>_errors, <function>_throttles}.
+ * aws_cloudwatch_metric_alarm.{rds_proxy_client_connections, rds_proxy_database_connections
+ * | rds_database_connections, redis_memory, <function>_errors, <function>_throttles}.
  */
 export class Monitoring extends Construct {
   readonly topicArn: string;
@@ -84,21 +90,37 @@ export class Monitoring extends Construct {
         address,
       );
 
-    const proxy = { namespace: "AWS/RDS", dimensions: { ProxyName: props.proxyName }, statistic: "Maximum", evaluationPeriods, treatMissingData: "notBreaching" };
-    const clientConnections = props.proxyClientConnections ?? 500;
-    alarm("rds_proxy_client_connections", {
-      ...proxy,
-      metricName: "ClientConnections",
-      threshold: clientConnections,
-      alarmDescription: `RDS Proxy has more than ${clientConnections} client connections (Lambda concurrency beyond plan?)`,
-    });
-    const databaseConnections = props.proxyDatabaseConnections ?? 50;
-    alarm("rds_proxy_database_connections", {
-      ...proxy,
-      metricName: "DatabaseConnections",
-      threshold: databaseConnections,
-      alarmDescription: `RDS Proxy holds more than ${databaseConnections} connections to PostgreSQL (pinning or long transactions?)`,
-    });
+    const db = props.database;
+    if ("proxyName" in db) {
+      const proxy = { namespace: "AWS/RDS", dimensions: { ProxyName: db.proxyName }, statistic: "Maximum", evaluationPeriods, treatMissingData: "notBreaching" };
+      const clientConnections = props.proxyClientConnections ?? 500;
+      alarm("rds_proxy_client_connections", {
+        ...proxy,
+        metricName: "ClientConnections",
+        threshold: clientConnections,
+        alarmDescription: `RDS Proxy has more than ${clientConnections} client connections (Lambda concurrency beyond plan?)`,
+      });
+      const databaseConnections = props.proxyDatabaseConnections ?? 50;
+      alarm("rds_proxy_database_connections", {
+        ...proxy,
+        metricName: "DatabaseConnections",
+        threshold: databaseConnections,
+        alarmDescription: `RDS Proxy holds more than ${databaseConnections} connections to PostgreSQL (pinning or long transactions?)`,
+      });
+    } else {
+      const percent = props.instanceConnectionsPercent ?? 80;
+      const threshold = Math.floor((db.maxConnections * percent) / 100);
+      alarm("rds_database_connections", {
+        namespace: "AWS/RDS",
+        dimensions: { DBInstanceIdentifier: db.instanceIdentifier },
+        metricName: "DatabaseConnections",
+        statistic: "Maximum",
+        evaluationPeriods,
+        treatMissingData: "notBreaching",
+        threshold,
+        alarmDescription: `PostgreSQL holds more than ${threshold} connections (${percent} % of max_connections ${db.maxConnections}; no RDS Proxy): new ones fail with 53300 next`,
+      });
+    }
     const redisMemory = props.redisMemoryPercent ?? 80;
     alarm("redis_memory", {
       namespace: REDIS_METRICS.namespace,
