@@ -28,10 +28,15 @@ describe("compute module: the Asterisk host", () => {
     expect(pinned.data).toBeUndefined();
   });
 
-  it("may read only its own Redis password secret, publish only Redis metrics, and use SSM Session Manager", () => {
+  it("may read only its own Redis and ARI password secrets, publish only Redis metrics, and use SSM Session Manager", () => {
     const policy = JSON.parse(r.aws_iam_role_policy.asterisk_redis_secret.policy);
     expect(policy.Statement).toEqual([
-      { Sid: "ReadRedisPassword", Effect: "Allow", Action: "secretsmanager:GetSecretValue", Resource: "${aws_secretsmanager_secret.redis_password.arn}" },
+      {
+        Sid: "ReadOwnSecrets",
+        Effect: "Allow",
+        Action: "secretsmanager:GetSecretValue",
+        Resource: ["${aws_secretsmanager_secret.redis_password.arn}", "${aws_secretsmanager_secret.ari_password.arn}"],
+      },
       {
         Sid: "PublishRedisMetrics",
         Effect: "Allow",

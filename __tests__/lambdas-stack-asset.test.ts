@@ -37,7 +37,7 @@ describe("lambda assets: stable across rebuilds of identical code", () => {
       securityGroupId: "sg-0123456789abcdef0",
       database: { endpoint: "proxy.example", name: "campaign", secretArn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds-abc" },
       redis: { host: "10.0.0.10", port: 6379, passwordSecretArn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:redis-abc" },
-      ari: { host: "10.0.0.10", port: 8088, user: "campaign_dialer" },
+      ari: { host: "10.0.0.10", port: 8088, user: "campaign_dialer", passwordSecretArn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:ari-abc" },
       bundleDir,
       zipDir,
     });

@@ -179,7 +179,7 @@ describe("network: the Lambda security group is the source of 5432 and 6379", ()
     ]);
   });
 
-  it("reaches Secrets Manager through an interface endpoint by default", () => {
+  it("reaches Secrets Manager through an interface endpoint by default, for the Lambdas and the Asterisk host", () => {
     expect(r.aws_vpc_endpoint.secretsmanager).toMatchObject({
       service_name: "com.amazonaws.us-east-1.secretsmanager",
       vpc_endpoint_type: "Interface",
@@ -188,7 +188,9 @@ describe("network: the Lambda security group is the source of 5432 and 6379", ()
       security_group_ids: ["${aws_security_group.vpc_endpoints.id}"],
     });
     expect(r.aws_security_group.vpc_endpoints.ingress).toEqual([
-      expect.objectContaining({ protocol: "tcp", from_port: 443, to_port: 443, security_groups: ["${aws_security_group.lambda.id}"], cidr_blocks: [] }),
+      // Private DNS resolves Secrets Manager to the endpoint for the whole VPC: the host's boot-time
+      // password fetch and its provisioning go through it too.
+      expect.objectContaining({ protocol: "tcp", from_port: 443, to_port: 443, security_groups: ["${aws_security_group.lambda.id}", "${aws_security_group.asterisk.id}"], cidr_blocks: [] }),
     ]);
     expect(r).not.toHaveProperty("aws_nat_gateway");
   });

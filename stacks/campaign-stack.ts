@@ -66,19 +66,6 @@ export class CampaignStack extends TerraformStack {
       ],
       egress: egressMode,
     });
-    if (egressMode === "endpoint") {
-      new Egress(this, "egress", {
-        mode: "endpoint",
-        name,
-        region: config.region,
-        vpcId: this.network.vpcId,
-        privateSubnetIds: this.network.privateSubnetIds,
-        clientSecurityGroupIds: [lambdaSg.id],
-      });
-    } else if (created) {
-      // On an existing VPC "nat" means its private subnets already route through one.
-      new Egress(this, "egress", { mode: "nat", name, publicSubnetId: created.publicSubnetId, privateRouteTableId: created.privateRouteTableId });
-    }
 
     const db = config.database;
     const { enabled: viaProxy = true, allowedCidrs: proxyCidrs, ...pool } = config.proxy;
@@ -127,6 +114,21 @@ export class CampaignStack extends TerraformStack {
       redisAppendonly: redis.appendonly,
     });
 
+    if (egressMode === "endpoint") {
+      new Egress(this, "egress", {
+        mode: "endpoint",
+        name,
+        region: config.region,
+        vpcId: this.network.vpcId,
+        privateSubnetIds: this.network.privateSubnetIds,
+        // The Asterisk host too: private DNS sends every Secrets Manager call in the VPC here.
+        clientSecurityGroupIds: [lambdaSg.id, this.compute.securityGroup.id],
+      });
+    } else if (created) {
+      // On an existing VPC "nat" means its private subnets already route through one.
+      new Egress(this, "egress", { mode: "nat", name, publicSubnetId: created.publicSubnetId, privateRouteTableId: created.privateRouteTableId });
+    }
+
     this.outputs({
       redis_endpoint: { value: this.compute.instance.privateIp, description: "Redis host: the Asterisk host's private IP" },
       redis_port: { value: this.compute.redisPort, description: "Redis port" },
@@ -153,7 +155,7 @@ export class CampaignStack extends TerraformStack {
         caBundlePath: viaProxy ? undefined : LAMBDA_RDS_CA_BUNDLE,
       },
       redis: { host: this.compute.instance.privateIp, port: this.compute.redisPort, passwordSecretArn: this.compute.redisPasswordSecretArn },
-      ari: { host: this.compute.instance.privateIp, port: lambdas.ari.port, user: lambdas.ari.user },
+      ari: { host: this.compute.instance.privateIp, port: lambdas.ari.port, user: lambdas.ari.user, passwordSecretArn: this.compute.ariPasswordSecretArn },
       architecture: lambdas.architecture,
       functions: lambdas.functions,
       schedules: lambdas.schedules,
@@ -183,7 +185,7 @@ export class CampaignStack extends TerraformStack {
         ]),
       ),
       lambda_security_group_id: { value: lambdaSg.id, description: "Security group of the Lambdas (source of 5432 on the proxy, 6379 on Redis)" },
-      ari_password_secret_arn: { value: this.lambdas.ariPasswordSecretArn, description: "Secrets Manager ARN of the ARI password {\"password\": ...}" },
+      ari_password_secret_arn: { value: this.compute.ariPasswordSecretArn, description: "Secrets Manager ARN of the ARI password {\"password\": ...}" },
       alarm_topic_arn: { value: this.monitoring.topicArn, description: "SNS topic of the alarms" },
     });
     // Connection budget at synth, also for stacks built without buildApp()'s config validation.

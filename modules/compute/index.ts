@@ -80,16 +80,21 @@ const userDataTemplate = Handlebars.compile(
  * The Redis password is a random_password kept in Secrets Manager as {"password": "..."}; it is
  * in Terraform state but never in the synthesized JSON, the user data or a non-sensitive output.
  *
+ * Asterisk's ARI password is generated the same way (the dialer-worker reads it to call ARI).
+ *
  * Addresses: aws_security_group.asterisk, aws_iam_role.asterisk,
  * aws_iam_role_policy.asterisk_redis_secret, aws_iam_role_policy_attachment.asterisk_ssm,
  * aws_iam_instance_profile.asterisk, random_password.redis,
  * aws_secretsmanager_secret.redis_password, aws_secretsmanager_secret_version.redis_password,
+ * random_password.ari, aws_secretsmanager_secret.ari_password,
+ * aws_secretsmanager_secret_version.ari_password,
  * aws_instance.asterisk.
  */
 export class Compute extends Construct {
   readonly instance: Instance;
   readonly securityGroup: SecurityGroup;
   readonly redisPasswordSecretArn: string;
+  readonly ariPasswordSecretArn: string;
   readonly redisPort: number;
 
   constructor(scope: Construct, id: string, props: ComputeProps) {
@@ -108,6 +113,13 @@ export class Compute extends Construct {
       secretAddress: "redis_password",
     });
     this.redisPasswordSecretArn = secret.arn;
+    // Asterisk's ARI password: the host reads it to configure ARI (provisioning), the dialer-worker to call it.
+    this.ariPasswordSecretArn = new GeneratedSecret(this, "ari-password", {
+      secretName: `${props.name}/ari-password`,
+      description: "Password of the Asterisk ARI user the dialer-worker calls, as {\"password\": \"...\"}",
+      passwordAddress: "ari",
+      secretAddress: "ari_password",
+    }).arn;
 
     this.securityGroup = at(
       new SecurityGroup(this, "sg", {
@@ -151,7 +163,7 @@ export class Compute extends Construct {
         policy: JSON.stringify({
           Version: "2012-10-17",
           Statement: [
-            { Sid: "ReadRedisPassword", Effect: "Allow", Action: "secretsmanager:GetSecretValue", Resource: secret.arn },
+            { Sid: "ReadOwnSecrets", Effect: "Allow", Action: "secretsmanager:GetSecretValue", Resource: [secret.arn, this.ariPasswordSecretArn] },
             {
               // PutMetricData has no resource-level permissions: the namespace condition scopes it.
               Sid: "PublishRedisMetrics",

@@ -17,7 +17,7 @@ export type EgressProps =
       readonly vpcId: string;
       /** One endpoint network interface per subnet (each costs $0.01/h). */
       readonly privateSubnetIds: string[];
-      /** Security groups allowed to the endpoint on 443 (the Lambda security group). */
+      /** Security groups allowed to the endpoint on 443: every VPC client of the AWS APIs (Lambdas, Asterisk host). */
       readonly clientSecurityGroupIds: string[];
     }
   | {
@@ -55,9 +55,9 @@ export class Egress extends Construct {
     const group = at(
       new SecurityGroup(this, "endpoints-sg", {
         name: `${props.name}-vpc-endpoints`,
-        description: "VPC interface endpoints: HTTPS from the Lambdas",
+        description: "VPC interface endpoints: HTTPS from the Lambdas and the Asterisk host",
         vpcId: props.vpcId,
-        ingress: [ingress("tcp", 443, { securityGroupIds: props.clientSecurityGroupIds }, "HTTPS from the Lambdas")],
+        ingress: [ingress("tcp", 443, { securityGroupIds: props.clientSecurityGroupIds }, "HTTPS from the VPC clients of AWS APIs")],
         egress: [],
         tags: nameTag(`${props.name}-vpc-endpoints`),
       }),

@@ -12,7 +12,6 @@ import { AssetType, TerraformAsset } from "cdktf";
 import { Construct } from "constructs";
 import { LAMBDA_FUNCTIONS, type EnvVarName, type FunctionName, type LambdaFunctionSpec } from "../../lambdas/manifest";
 import { at, nameTag } from "../address";
-import { GeneratedSecret } from "../generated-secret";
 import { egress as rule } from "../rules";
 import { ROOT, ensureBundles } from "./bundles";
 import { zipDirectory } from "./zip";
@@ -42,8 +41,8 @@ export interface LambdasProps {
   readonly database: { readonly endpoint: string; readonly name: string; readonly secretArn: string; readonly caBundlePath?: string };
   /** Redis on the Asterisk host. */
   readonly redis: { readonly host: string; readonly port: number; readonly passwordSecretArn: string };
-  /** Asterisk ARI on the Asterisk host; the password is generated here into a secret. */
-  readonly ari: { readonly host: string; readonly port: number; readonly user: string };
+  /** Asterisk ARI on the Asterisk host; its password secret belongs to the compute module. */
+  readonly ari: { readonly host: string; readonly port: number; readonly user: string; readonly passwordSecretArn: string };
 
   /** Directory with one `<function>/index.js` bundle per function. @default `<repo>/build/lambdas` */
   readonly bundleDir?: string;
@@ -92,13 +91,10 @@ export interface DeployedFunction {
  * Addresses per function F (dashes as underscores): aws_lambda_function.F,
  * aws_cloudwatch_log_group.F, aws_iam_role.lambda_F, aws_iam_role_policy.lambda_F_secrets,
  * aws_iam_role_policy_attachment.lambda_F_vpc; scheduled ones also aws_cloudwatch_event_rule.F,
- * aws_cloudwatch_event_target.F, aws_lambda_permission.F_schedule. And random_password.ari,
- * aws_secretsmanager_secret.ari_password, aws_secretsmanager_secret_version.ari_password.
+ * aws_cloudwatch_event_target.F, aws_lambda_permission.F_schedule.
  */
 export class Lambdas extends Construct {
   readonly functions: Readonly<Record<FunctionName, DeployedFunction>>;
-  /** Secret of the ARI password as {"password": "..."}: provisioning writes it into Asterisk's ari.conf. */
-  readonly ariPasswordSecretArn: string;
 
   constructor(scope: Construct, id: string, props: LambdasProps) {
     super(scope, id);
@@ -107,12 +103,6 @@ export class Lambdas extends Construct {
     const schedules = props.schedules ?? DEFAULT_SCHEDULES;
     ensureBundles(bundleDir, LAMBDA_FUNCTIONS.map((f) => f.name));
 
-    this.ariPasswordSecretArn = new GeneratedSecret(this, "ari-password", {
-      secretName: `${props.name}/ari-password`,
-      description: "Password of the Asterisk ARI user the dialer-worker calls, as {\"password\": \"...\"}",
-      passwordAddress: "ari",
-      secretAddress: "ari_password",
-    }).arn;
 
     const env: Partial<Record<EnvVarName, string>> = {
       RDS_PROXY_ENDPOINT: props.database.endpoint,
@@ -123,7 +113,7 @@ export class Lambdas extends Construct {
       REDIS_PASSWORD_SECRET_ARN: props.redis.passwordSecretArn,
       ARI_URL: `http://${props.ari.host}:${props.ari.port}`,
       ARI_USER: props.ari.user,
-      ARI_PASSWORD_SECRET_ARN: this.ariPasswordSecretArn,
+      ARI_PASSWORD_SECRET_ARN: props.ari.passwordSecretArn,
       LOG_LEVEL: props.logLevel,
       DATABASE_SSL_CA: props.database.caBundlePath,
     };
