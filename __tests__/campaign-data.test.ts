@@ -1,3 +1,4 @@
+import { validateCampaignConfig } from "../stacks/config";
 import { dev, prod } from "../stacks/environments";
 import { synthCampaign } from "./helpers/synth";
 
@@ -31,6 +32,25 @@ describe("data module: RDS PostgreSQL", () => {
     expect(db.skip_final_snapshot).toBe(false);
     expect(db.final_snapshot_identifier).toBe("campaign-prod-final");
     expect(devJson.resource.aws_db_instance.main).toMatchObject({ instance_class: "db.t3.micro", deletion_protection: false, skip_final_snapshot: true });
+  });
+});
+
+describe("data module: who reaches the instance itself", () => {
+  it("only the proxy, by default: nothing in the VPC bypasses it", () => {
+    expect(r.aws_security_group.rds.ingress).toEqual([
+      expect.objectContaining({ from_port: 5432, to_port: 5432, cidr_blocks: [], security_groups: ["${aws_security_group.rds_proxy.id}"] }),
+    ]);
+  });
+
+  it("plus database.adminCidrs when configured (migrations, admin tools)", () => {
+    const { json: admin } = synthCampaign({ ...prod, database: { ...prod.database, adminCidrs: ["10.0.250.0/24"] } });
+    expect(admin.resource.aws_security_group.rds.ingress).toContainEqual(
+      expect.objectContaining({ from_port: 5432, cidr_blocks: ["10.0.250.0/24"], description: "Admin tools and migrations" }),
+    );
+    const outside = validateCampaignConfig({ ...prod, database: { ...prod.database, adminCidrs: ["192.0.2.0/24"] } });
+    expect(outside).toEqual([
+      "prod.database.adminCidrs[0]: 192.0.2.0/24 is outside the VPC 10.0.0.0/16: the database instance is VPC-only (allowed: CIDRs inside 10.0.0.0/16)",
+    ]);
   });
 });
 

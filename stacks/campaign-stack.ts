@@ -87,6 +87,7 @@ export class CampaignStack extends TerraformStack {
       deletionProtection: db.deletionProtection,
       ...pool,
       proxy: viaProxy,
+      adminClients: { cidrs: db.adminCidrs ?? [] },
       proxyClients: { securityGroupIds: [lambdaSg.id], cidrs: proxyCidrs ?? [] },
     });
 

@@ -54,6 +54,12 @@ export interface DatabaseConfig {
   /** Storage autoscaling ceiling in GB; 0 turns autoscaling off. */
   maxAllocatedStorageGb: number;
   multiAz: boolean;
+  /**
+   * CIDRs inside the VPC allowed to the instance itself on 5432 (a bastion, a VPN range, the
+   * Asterisk subnet for SSM port forwarding): admin tools and `npm run migrate`. Default: none,
+   * so nothing bypasses the proxy.
+   */
+  adminCidrs?: string[];
   /** Days of automated backups, 0..35. */
   backupRetentionDays: number;
   deletionProtection: boolean;
@@ -193,6 +199,7 @@ export function validateCampaignConfig(config: CampaignConfig): string[] {
   p.matches("region", config.region, REGION, "an AWS region such as us-east-1");
   const vpcCidr = validateNetwork(p.at("network"), config.network, config.region);
   validateDatabase(p.at("database"), config.database);
+  vpcOnlyCidrs(p.at("database"), "adminCidrs", config.database?.adminCidrs, vpcCidr, "the database instance");
   validateProxy(p.at("proxy"), config.proxy, vpcCidr);
   validateAsterisk(p.at("asterisk"), config.asterisk);
   validateRedis(p.at("redis"), config.redis, config.asterisk?.instanceType, vpcCidr);

@@ -63,7 +63,7 @@ export interface DataProps {
    * @default { cidrs: [vpcCidr] } (the stacks narrow it to the Lambda security group)
    */
   readonly proxyClients?: Sources;
-  /** Who may reach the instance directly on 5432 (admin tools, migrations). @default { cidrs: [vpcCidr] } */
+  /** Who may reach the instance directly on 5432 (admin tools, migrations). @default none: only the proxy (or, without one, proxyClients) */
   readonly adminClients?: Sources;
 }
 
@@ -117,7 +117,7 @@ export class Data extends Construct {
 
     const withProxy = props.proxy ?? true;
     const clients = props.proxyClients ?? vpcOnly;
-    const admin = props.adminClients ?? vpcOnly;
+    const admin = props.adminClients ?? {};
 
     const proxySecurityGroup = withProxy
       ? at(
