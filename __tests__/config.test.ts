@@ -3,7 +3,7 @@ import type { CampaignConfig } from "../stacks/config";
 import { validateCampaignConfig } from "../stacks/config";
 import { dev, prod } from "../stacks/environments";
 import { ConfigError, parseCidr } from "../stacks/validation";
-import { variant } from "./helpers/synth";
+import { synthCampaign, variant } from "./helpers/synth";
 
 describe("campaign configuration", () => {
   it.each([["dev", dev], ["prod", prod]])("%s as shipped is valid", (_name, config) => {
@@ -61,6 +61,16 @@ describe("campaign configuration", () => {
       "prod.asterisk.sshCidrs[0]: 0.0.0.0/0 opens the port to the whole internet (allowed: a narrower CIDR)",
       "prod.redis.allowedCidrs[0]: 192.0.2.0/24 is outside the VPC 10.0.0.0/16: Redis is VPC-only (allowed: CIDRs inside 10.0.0.0/16)",
     ]);
+  });
+
+  it("refuses tags that would override the stack's own or break AWS's limits, and keeps the stack's", () => {
+    const bad = variant(dev, (c) => (c.tags = { Environment: "prod", "aws:owner": "x", Team: "voice" }));
+    expect(validateCampaignConfig(bad)).toEqual([
+      "dev.tags.Environment: is set by the stack itself (allowed: any key but Project, Environment, ManagedBy)",
+      "dev.tags.aws:owner: is not a valid tag key (allowed: 1..128 characters, not starting with aws:)",
+    ]);
+    const { json } = synthCampaign({ ...dev, tags: { Team: "voice", Environment: "prod" } as Record<string, string> });
+    expect(json.provider.aws[0].default_tags[0].tags).toEqual({ Team: "voice", Project: "campaign", Environment: "dev", ManagedBy: "cdktf" });
   });
 
   it("validates existing-network ids and the S3 backend", () => {

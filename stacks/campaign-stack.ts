@@ -36,7 +36,7 @@ export class CampaignStack extends TerraformStack {
     const name = `${config.project}-${config.environment}`;
     new AwsProvider(this, "aws", {
       region: config.region,
-      defaultTags: [{ tags: { Project: config.project, Environment: config.environment, ManagedBy: "cdktf", ...config.tags } }],
+      defaultTags: [{ tags: { ...config.tags, Project: config.project, Environment: config.environment, ManagedBy: "cdktf" } }],
     });
     new RandomProvider(this, "random");
     applyBackend(this, config.backend);

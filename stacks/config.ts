@@ -206,7 +206,23 @@ export function validateCampaignConfig(config: CampaignConfig): string[] {
   if (validateLambdas(p.at("lambdas"), config.lambdas, config.redis?.port)) validateBudget(p.at("lambdas"), config);
   validateMonitoring(p.at("monitoring"), config.monitoring);
   validateBackend(p.at("backend"), config.backend);
+  validateTags(p, config.tags);
   return [...p.all];
+}
+
+/** Tags the stacks set themselves; a config may not override them. */
+export const RESERVED_TAGS = ["Project", "Environment", "ManagedBy"] as const;
+
+/** Extra tags: AWS limits (key 1..128, value 0..256 chars, no aws: prefix), not the reserved ones. */
+export function validateTags(p: Problems, tags: Record<string, string> | undefined): void {
+  if (tags === undefined) return;
+  if (typeof tags !== "object" || tags === null || Array.isArray(tags)) return p.add("tags", "must be a map of strings");
+  for (const [key, value] of Object.entries(tags)) {
+    const where = `tags.${key}`;
+    if ((RESERVED_TAGS as readonly string[]).includes(key)) p.add(where, "is set by the stack itself", `any key but ${RESERVED_TAGS.join(", ")}`);
+    else if (key.length > 128 || /^aws:/i.test(key)) p.add(where, "is not a valid tag key", "1..128 characters, not starting with aws:");
+    if (typeof value !== "string" || value.length > 256) p.add(where, "must be a string of at most 256 characters");
+  }
 }
 
 /** The connection budget of an environment's config (undefined if the class is unknown). */

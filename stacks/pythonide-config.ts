@@ -1,4 +1,4 @@
-import { validateBackend, type BackendConfig, type DatabaseConfig } from "./config";
+import { validateBackend, validateTags, type BackendConfig, type DatabaseConfig } from "./config";
 import { Problems, cidrContains, cidrOverlaps, parseCidr } from "./validation";
 
 /**
@@ -229,6 +229,7 @@ export function validatePythonideConfig(config: PythonideConfig): string[] {
   validateStaging(p.at("staging"), config.staging, config.domain);
   validateBackend(p.at("production.backend"), config.production?.backend);
   validateBackend(p.at("staging.backend"), config.staging?.backend);
+  validateTags(p, config.tags);
   const { production, staging } = config;
   if (production && staging) {
     for (const key of ["serviceName", "family", "hostname", "listenerRulePriority"] as const) {

@@ -39,7 +39,7 @@ function foundation(stack: TerraformStack, config: PythonideConfig, environment:
   const env = config[environment];
   new AwsProvider(stack, "aws", {
     region: config.region,
-    defaultTags: [{ tags: { Project: config.project, Environment: environment, ManagedBy: "cdktf", ...config.tags } }],
+    defaultTags: [{ tags: { ...config.tags, Project: config.project, Environment: environment, ManagedBy: "cdktf" } }],
   });
   applyBackend(stack, env.backend);
   const platform = new PythonidePlatform(stack, "platform", {
