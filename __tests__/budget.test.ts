@@ -104,7 +104,7 @@ describe("lambdas configuration", () => {
       'dev.lambdas.schedules.dialer-worker: "every minute" is not valid (allowed: rate(1 minute), rate(5 minutes), cron(...))',
       "dev.lambdas.functions.dispatcher.memoryMb: 64 is out of range (allowed: an integer 128..10240)",
       "dev.lambdas.functions.dispatcher.timeoutSeconds: 901 is out of range (allowed: an integer 1..900)",
-      "dev.lambdas.ari.port: 6379 is the Redis port",
+      "dev.lambdas.ari.port: 6379 is the Redis port (allowed: a free port such as 8088)",
     ]);
   });
 

@@ -71,12 +71,23 @@ describe("pythonide configuration", () => {
       "pythonide.production.environment.DB_PASSWORD: looks like a secret: plain environment values are visible in the task definition (allowed: a Secrets Manager secret)",
       "pythonide.production.efs.provisionedThroughputMibps: is required (allowed: an integer 1..3414)",
       "pythonide.production.autoscaling.maxCapacity: 2 is below minCapacity (3) (allowed: 3..100)",
-      "pythonide.production.desiredCount: 1 is outside the autoscaling bounds (allowed: 3..2)",
       'pythonide.production.autoscaling.stepRules[2].adjustment: 1 does not match "<" (allowed: a negative number of tasks to remove)',
       "pythonide.staging.hostname: staging.example.com is not under the domain pythonide-classroom.tech (allowed: pythonide-classroom.tech or a name under it)",
       "pythonide.staging.desiredCount: 5 is out of range (allowed: an integer 0..2)",
       'pythonide.staging.database.instanceClass: "db.r5.large" is not supported (allowed: db.t4g.micro, db.t4g.small, db.t4g.medium, db.t3.micro, db.t3.small, db.t3.medium)',
       'pythonide.staging.listenerRulePriority: 100 is production\'s too (allowed: a value of its own)',
+    ]);
+  });
+
+  it("refuses missing step rules, and says min > max once without an impossible range", () => {
+    const bad = variant((c) => {
+      (c.production.autoscaling as { stepRules: unknown }).stepRules = null;
+      c.production.autoscaling.minCapacity = 5;
+      c.production.autoscaling.maxCapacity = 4;
+    });
+    expect(validatePythonideConfig(bad)).toEqual([
+      "pythonide.production.autoscaling.maxCapacity: 4 is below minCapacity (5) (allowed: 5..100)",
+      "pythonide.production.autoscaling.stepRules: must be a list of step rules (allowed: e.g. the documented three; [] for target tracking alone)",
     ]);
   });
 

@@ -288,7 +288,8 @@ function validateLambdas(p: Problems, l: LambdasConfig | undefined, redisPort: n
   const ari = p.at("ari");
   if (!l.ari) ari.add("", "is required", "{ port, user }");
   else {
-    if (ari.integer("port", l.ari.port, 1024, 65535) && l.ari.port === redisPort) ari.add("port", `${l.ari.port} is the Redis port`);
+    const taken: Record<number, string> = { 5432: "PostgreSQL's port", 5060: "SIP's port", 5061: "SIP-TLS's port", ...(redisPort ? { [redisPort]: "the Redis port" } : {}) };
+    if (ari.integer("port", l.ari.port, 1024, 65535) && taken[l.ari.port]) ari.add("port", `${l.ari.port} is ${taken[l.ari.port]}`, "a free port such as 8088");
     ari.matches("user", l.ari.user, /^[a-z][a-z0-9_-]{0,31}$/, "lowercase letters, digits, dashes and underscores");
   }
   if (l.logLevel !== undefined) p.oneOf("logLevel", l.logLevel, ["debug", "info", "warn", "error"] as const);

@@ -350,16 +350,20 @@ function validateProduction(p: Problems, c: PythonideProductionConfig | undefine
   else {
     const q = p.at("autoscaling");
     const minOk = q.integer("minCapacity", a.minCapacity, 1, 100);
-    if (q.integer("maxCapacity", a.maxCapacity, 1, 100) && minOk && a.maxCapacity < a.minCapacity) {
+    let boundsOk = q.integer("maxCapacity", a.maxCapacity, 1, 100) && minOk;
+    if (boundsOk && a.maxCapacity < a.minCapacity) {
       q.add("maxCapacity", `${a.maxCapacity} is below minCapacity (${a.minCapacity})`, `${a.minCapacity}..100`);
+      boundsOk = false;
     }
-    if (minOk && p.integer("desiredCount", c.desiredCount, 0, 100) && (c.desiredCount < a.minCapacity || c.desiredCount > a.maxCapacity)) {
+    // Checked against the bounds only when they are valid themselves (no "allowed: 5..4").
+    if (p.integer("desiredCount", c.desiredCount, 0, 100) && boundsOk && (c.desiredCount < a.minCapacity || c.desiredCount > a.maxCapacity)) {
       p.add("desiredCount", `${c.desiredCount} is outside the autoscaling bounds`, `${a.minCapacity}..${a.maxCapacity}`);
     }
     q.integer("targetCpuPercent", a.targetCpuPercent, 10, 90);
     q.integer("scaleOutCooldownSeconds", a.scaleOutCooldownSeconds, 0, 3600);
     q.integer("scaleInCooldownSeconds", a.scaleInCooldownSeconds, 0, 3600);
-    (Array.isArray(a.stepRules) ? a.stepRules : []).forEach((rule, i) => validateStepRule(q.at(`stepRules[${i}]`), rule));
+    if (!Array.isArray(a.stepRules)) q.add("stepRules", "must be a list of step rules", "e.g. the documented three; [] for target tracking alone");
+    else a.stepRules.forEach((rule, i) => validateStepRule(q.at(`stepRules[${i}]`), rule));
   }
   const m = c.monitoring;
   if (!m) p.add("monitoring", "is required");
