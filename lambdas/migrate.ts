@@ -16,6 +16,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Client, type ClientConfig } from "pg";
 import { readDatabaseConfig, type Env } from "./shared/config";
+import { maskCredentials } from "./shared/logging";
 import { getDatabaseCredentials } from "./shared/secrets";
 
 export const MIGRATIONS_DIR = join(__dirname, "migrations");
@@ -112,7 +113,7 @@ async function main(): Promise<void> {
 
 if (require.main === module) {
   main().catch((e) => {
-    console.error(`migrate: ${(e as Error).message}`);
+    console.error(`migrate: ${maskCredentials(String((e as Error)?.message ?? e))}`);
     process.exit(1);
   });
 }

@@ -1,8 +1,8 @@
 /** Configuration, event validation, logging, secrets (through the real AWS SDK against a local endpoint) and the manifest. */
 import { createServer, type Server } from "node:http";
 import { ENV_VARS, FUNCTION_NAMES, LAMBDA_FUNCTIONS, type FunctionName } from "../../lambdas/manifest";
-import { ConfigError, loadConfig } from "../../lambdas/shared/config";
-import { createLogger } from "../../lambdas/shared/logging";
+import { ConfigError, describeValue, loadConfig } from "../../lambdas/shared/config";
+import { createLogger, maskCredentials } from "../../lambdas/shared/logging";
 import { getDatabaseCredentials, resolvePassword, setSecretFetcher } from "../../lambdas/shared/secrets";
 import { InvalidEventError } from "../../lambdas/shared/validate";
 import { checkCampaign, run as validateRun } from "../../lambdas/validate-campaign/handler";
@@ -116,6 +116,125 @@ describe("ARI failure kinds", () => {
     [302, "transient"],
   ] as const)("ARI answering %i is %s", (status, kind) => {
     expect(failureKind(status)).toBe(kind);
+  });
+});
+
+describe("config errors never quote a secret (they land in CloudWatch Logs)", () => {
+  const PW = "S3cr3t-pw";
+  const thrown = (fn: FunctionName, variable: string, value: string): string => {
+    try {
+      loadConfig(fn, { ...awsEnv(fn), [variable]: value });
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      return (e as Error).message;
+    }
+    throw new Error(`${variable}=${value} was accepted`);
+  };
+  const logged = (error: unknown): string => {
+    const lines: string[] = [];
+    createLogger("info", {}, (l) => lines.push(l)).error("invocation failed", { error });
+    return lines.join("\n");
+  };
+
+  test.each([
+    ["dialer-worker", "RDS_PROXY_ENDPOINT", `postgres://admin:${PW}@db.example.com:5432/campaigns`, `"postgres://***@db.example.com:5432/campaigns"`],
+    ["dialer-worker", "RDS_PROXY_ENDPOINT", `postgresql://admin:p@ss/${PW}@db.example.com`, `"postgresql://***@db.example.com"`],
+    ["dialer-worker", "RDS_PROXY_ENDPOINT", `admin:${PW}@db.example.com`, `"***@db.example.com"`],
+    ["dialer-worker", "RDS_PROXY_ENDPOINT", `host=db.example.com password=${PW}`, `"host=db.example.com password=***"`],
+    ["dialer-worker", "ARI_URL", `ftp://ari:${PW}@10.0.1.10:8088`, `"ftp://***@10.0.1.10:8088"`],
+    ["dialer-worker", "ARI_URL", `ari:${PW}@10.0.1.10:8088`, `"***@10.0.1.10:8088"`],
+    ["dialer-worker", "ARI_URL", `http://ari:${PW}@10.0.1.10:8088`, "must not contain credentials"],
+    ["report-generator", "REDIS_HOST", `redis://:${PW}@10.0.1.10:6379`, `"redis://***@10.0.1.10:6379"`],
+    ["dialer-worker", "RDS_SECRET_ARN", PW, "a value that is not shown (RDS_SECRET_ARN may hold a secret)"],
+    ["report-generator", "REDIS_PASSWORD_SECRET_ARN", `{"password":"${PW}"}`, "not shown"],
+    ["dialer-worker", "ARI_PASSWORD_SECRET_ARN", PW, "not shown"],
+    ["dialer-worker", "LOG_LEVEL", `postgres://u:${PW}@h`, `"postgres://***@h"`],
+  ] as const)("%s: %s=%s is named, its password is not quoted", (fn, variable, value, shown) => {
+    const message = thrown(fn, variable, value);
+    expect(message).toContain(variable);
+    expect(message).toContain(shown);
+    expect(message).not.toContain(PW);
+    expect(logged(new ConfigError(variable as never, `got ${describeValue(variable, value)}`))).not.toContain(PW);
+  });
+
+  test("ARNs are shown, even in a secret-bearing variable; ordinary values are quoted as before", () => {
+    const wrongService = "arn:aws:ssm:us-east-1:123456789012:parameter/rds";
+    expect(thrown("dialer-worker", "RDS_SECRET_ARN", wrongService)).toContain(JSON.stringify(wrongService));
+    expect(thrown("report-generator", "REDIS_PORT", "abc")).toBe('Configuration error: REDIS_PORT must be an integer between 1 and 65535, got "abc"');
+    expect(describeValue("ARN_WITH_AT", "arn:aws:secretsmanager:us-east-1:123456789012:secret:a@b")).toBe('"arn:aws:secretsmanager:us-east-1:123456789012:secret:a@b"');
+  });
+
+  test.each(["DATABASE_PASSWORD", "REDIS_PASSWORD", "API_TOKEN", "SIGNING_KEY", "client_secret"])("the value of %s is never quoted", (name) => {
+    expect(describeValue(name, PW)).not.toContain(PW);
+    expect(describeValue(name, `postgres://u:${PW}@h`)).not.toContain(PW);
+  });
+
+  test("masking is linear on hostile input", () => {
+    const started = Date.now();
+    maskCredentials("a://".repeat(50_000) + "password".repeat(50_000));
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+});
+
+describe("the logger masks credentials it was never meant to get", () => {
+  const PW = "S3cr3t-pw";
+  const line = (msg: string, fields: Record<string, unknown>): string => {
+    const lines: string[] = [];
+    createLogger("debug", { fn: "x" }, (l) => lines.push(l)).warn(msg, fields);
+    expect(lines).toHaveLength(1);
+    return lines[0];
+  };
+
+  test("a pg-style error carrying the connection string", () => {
+    const pgError = Object.assign(new Error(`connect ECONNREFUSED: could not connect to postgres://admin:${PW}@db.example.com:5432/campaigns`), {
+      code: "ECONNREFUSED",
+      connectionString: `postgres://admin:${PW}@db.example.com:5432/campaigns`,
+      client: { connectionParameters: { user: "admin", password: PW } },
+    });
+    const out = line("database connection lost", { error: pgError });
+    expect(out).not.toContain(PW);
+    expect(JSON.parse(out).error).toEqual({
+      name: "Error",
+      message: "connect ECONNREFUSED: could not connect to postgres://***@db.example.com:5432/campaigns",
+      code: "ECONNREFUSED",
+    });
+  });
+
+  test("errors from another realm, nested in arrays, in the message and in plain fields", () => {
+    const foreign = { name: "DatabaseError", message: `bad DSN "host=h user=u password=${PW} dbname=d"`, stack: "…", code: "08001" };
+    const out = line(`retrying postgres://u:${PW}@h`, {
+      tasks: [{ error: foreign }],
+      url: `http://ari:${PW}@10.0.1.10:8088/ari/channels`,
+      connectionString: "postgres://u@h",
+      dsn: "x",
+      apiKey: PW,
+      note: `PGPASSWORD=${PW} psql`,
+    });
+    expect(out).not.toContain(PW);
+    const rec = JSON.parse(out);
+    expect(rec.msg).toBe("retrying postgres://***@h");
+    expect(rec.url).toBe("http://***@10.0.1.10:8088/ari/channels");
+    expect(rec.tasks[0].error.message).toBe('bad DSN "host=h user=u password=*** dbname=d"');
+    expect(rec).toMatchObject({ connectionString: "[redacted]", dsn: "[redacted]", apiKey: "[redacted]" });
+  });
+
+  test("objects nested too deep to inspect are not written at all", () => {
+    const out = line("deep", { a: { b: { c: { d: { e: { password: PW, text: `p=${PW}` } } } } } });
+    expect(out).not.toContain(PW);
+    expect(JSON.parse(out).a.b.c.d.e).toBe("[truncated]");
+  });
+
+  test("a ConfigError thrown by the handler wrapper is logged without the password", async () => {
+    const env = { ...awsEnv("dispatcher"), RDS_PROXY_ENDPOINT: `postgres://admin:${PW}@db.example.com` };
+    expect(() => createRuntime("dispatcher", env)).toThrow(ConfigError);
+    let error: unknown;
+    try {
+      createRuntime("dispatcher", env);
+    } catch (e) {
+      error = e;
+    }
+    expect(line("invocation failed", { error })).not.toContain(PW);
+    expect(String(error)).not.toContain(PW);
   });
 });
 

@@ -2,21 +2,44 @@
  * Configuration from environment variables (documented in lambdas/manifest.ts ENV_VARS).
  * Validated on the first invocation; a missing or malformed variable throws a ConfigError that
  * names it. Passwords are never read here: only where they come from (an ARN, or a local override
- * that is ignored whenever the ARN is set).
+ * that is ignored whenever the ARN is set). Error messages end up in CloudWatch Logs, so a value
+ * is quoted only through `describeValue`: never for a secret-bearing variable (unless it is an
+ * ARN), and with URL credentials (`user:pass@`) masked.
  */
 import { readFileSync } from "node:fs";
 import type { ConnectionOptions } from "node:tls";
 import { ENV_VARS, functionSpec, type EnvVarName, type FunctionName } from "../manifest";
-import { parseLogLevel, type LogLevel } from "./logging";
+import { maskCredentials, parseLogLevel, type LogLevel } from "./logging";
 
 export class ConfigError extends Error {
   constructor(
     readonly variable: EnvVarName,
     message: string,
   ) {
-    super(`Configuration error: ${variable} ${message}`);
+    // Masked once more as a whole: a message may also embed text from elsewhere (e.g. an fs error naming the path).
+    super(maskCredentials(`Configuration error: ${variable} ${message}`));
     this.name = "ConfigError";
   }
+}
+
+/** Variables whose value may be (or contain) a secret: their values are never quoted, except ARNs. */
+const SECRET_BEARING = /PASSWORD|SECRET|TOKEN|KEY/i;
+
+/**
+ * How an error message shows the value of `name`: JSON-quoted with credentials masked
+ * (`postgres://user:pass@host` → `"postgres://***@host"`, `user:pass@host` → `"***@host"`),
+ * or not at all when the variable is secret-bearing and the value is not an ARN.
+ */
+export function describeValue(name: string, value: string | undefined): string {
+  if (value === undefined) return "nothing";
+  const arn = /^arn:[^\s:]+:\S*$/.test(value);
+  if (SECRET_BEARING.test(name) && !arn) return `a value that is not shown (${name} may hold a secret)`;
+  let shown = value;
+  // Everything before the last "@" may be user-info (a password may itself contain "@", "/" or ":"),
+  // with or without a scheme; only a leading "scheme://" is kept. ARNs may contain "@" in a name.
+  const at = value.lastIndexOf("@");
+  if (!arn && at >= 0) shown = `${/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(value)?.[0] ?? ""}***${value.slice(at)}`;
+  return JSON.stringify(maskCredentials(shown));
 }
 
 /** Where a credential comes from: a Secrets Manager ARN, or (local runs only) a literal value. */
@@ -97,20 +120,20 @@ class Reader {
     const v = this.required(name);
     const n = /^-?\d+$/.test(v) ? Number(v) : NaN;
     if (!Number.isSafeInteger(n) || n < min || n > max) {
-      throw new ConfigError(name, `must be an integer between ${min} and ${max}, got ${JSON.stringify(v)}`);
+      throw new ConfigError(name, `must be an integer between ${min} and ${max}, got ${describeValue(name, v)}`);
     }
     return n;
   }
 
   host(name: EnvVarName): string {
     const v = this.required(name);
-    if (!HOST.test(v)) throw new ConfigError(name, `must be a bare host name or IPv4 address (no scheme, no port), got ${JSON.stringify(v)}`);
+    if (!HOST.test(v)) throw new ConfigError(name, `must be a bare host name or IPv4 address (no scheme, no port), got ${describeValue(name, v)}`);
     return v;
   }
 
   arn(name: EnvVarName): string | undefined {
     const v = this.raw(name);
-    if (v !== undefined && !ARN.test(v)) throw new ConfigError(name, `must be a Secrets Manager secret ARN, got ${JSON.stringify(v)}`);
+    if (v !== undefined && !ARN.test(v)) throw new ConfigError(name, `must be a Secrets Manager secret ARN, got ${describeValue(name, v)}`);
     return v;
   }
 
@@ -128,7 +151,7 @@ function databaseSsl(r: Reader): false | ConnectionOptions {
   const mode = r.required("DATABASE_SSL");
   if (mode === "disable") return false;
   if (mode !== "verify-full" && mode !== "no-verify") {
-    throw new ConfigError("DATABASE_SSL", `must be verify-full, no-verify or disable, got ${JSON.stringify(mode)}`);
+    throw new ConfigError("DATABASE_SSL", `must be verify-full, no-verify or disable, got ${describeValue("DATABASE_SSL", mode)}`);
   }
   const opts: ConnectionOptions = { rejectUnauthorized: mode === "verify-full" };
   const caPath = r.raw("DATABASE_SSL_CA");
@@ -188,9 +211,9 @@ function readAri(r: Reader): AriConfig {
   try {
     parsed = new URL(url);
   } catch {
-    throw new ConfigError("ARI_URL", `must be an http(s) URL, got ${JSON.stringify(url)}`);
+    throw new ConfigError("ARI_URL", `must be an http(s) URL, got ${describeValue("ARI_URL", url)}`);
   }
-  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new ConfigError("ARI_URL", `must be an http(s) URL, got ${JSON.stringify(url)}`);
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new ConfigError("ARI_URL", `must be an http(s) URL, got ${describeValue("ARI_URL", url)}`);
   if (parsed.username || parsed.password) throw new ConfigError("ARI_URL", "must not contain credentials (use ARI_USER and ARI_PASSWORD_SECRET_ARN)");
   const endpointTemplate = r.required("ARI_ENDPOINT_TEMPLATE");
   if (!endpointTemplate.includes("{number}")) throw new ConfigError("ARI_ENDPOINT_TEMPLATE", "must contain {number}");
@@ -217,7 +240,7 @@ export function loadConfig(functionName: FunctionName, env: Env = process.env): 
   const spec = functionSpec(functionName);
   const r = new Reader(env);
   const level = parseLogLevel(r.raw("LOG_LEVEL"));
-  if (!level) throw new ConfigError("LOG_LEVEL", `must be debug, info, warn, error or silent, got ${JSON.stringify(env.LOG_LEVEL)}`);
+  if (!level) throw new ConfigError("LOG_LEVEL", `must be debug, info, warn, error or silent, got ${describeValue("LOG_LEVEL", env.LOG_LEVEL)}`);
   return {
     functionName,
     logLevel: level,
