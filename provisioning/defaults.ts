@@ -34,7 +34,20 @@ export interface RoleVars {
   redis_metrics_interval_seconds: number;
   redis_metrics_region: string;
   redis_metrics_imds_url: string;
+  asterisk_ari_password?: string;
+  asterisk_ari_password_secret_arn?: string;
+  asterisk_ari_user: string;
+  asterisk_ari_port: number;
+  asterisk_ari_bind_address: string;
 }
+
+/** Variables without a default (set or not). */
+export const OPTIONAL_VARS = [
+  "redis_password",
+  "redis_password_secret_arn",
+  "asterisk_ari_password",
+  "asterisk_ari_password_secret_arn",
+] as const;
 
 export const DEFAULTS: RoleVars = {
   redis_port: 6379,
@@ -58,6 +71,9 @@ export const DEFAULTS: RoleVars = {
   redis_metrics_interval_seconds: 60,
   redis_metrics_region: "",
   redis_metrics_imds_url: "http://169.254.169.254",
+  asterisk_ari_user: "campaign_dialer",
+  asterisk_ari_port: 8088,
+  asterisk_ari_bind_address: "0.0.0.0",
 };
 
 /** Human description + default shown in the README table and `--help`. */
@@ -85,6 +101,11 @@ export const VARIABLE_DOCS: Record<keyof RoleVars, string> = {
   redis_metrics_interval_seconds: "seconds between two publications",
   redis_metrics_region: "CloudWatch region; empty = the instance's region from IMDSv2",
   redis_metrics_imds_url: "instance metadata endpoint (IMDSv2); change only for IPv6-only hosts or tests",
+  asterisk_ari_password: "password of the ARI user (local use; instead of asterisk_ari_password_secret_arn)",
+  asterisk_ari_password_secret_arn: "Secrets Manager ARN whose JSON holds `password` (stack output ari_password_secret_arn); enables the ARI task",
+  asterisk_ari_user: "ARI user the dialer-worker Lambda logs in as",
+  asterisk_ari_port: "port of Asterisk's HTTP server (http.conf bindport)",
+  asterisk_ari_bind_address: "address of Asterisk's HTTP server (http.conf bindaddr)",
 };
 
 type Validator = (v: unknown) => unknown;
@@ -167,16 +188,58 @@ const saveIntervals: Validator = (v) => {
   });
 };
 
+/** A validator that found several problems: the loader reports each on its own line. */
+export class ValueProblems extends Error {
+  constructor(public readonly problems: string[]) {
+    super(problems.join("; "));
+  }
+}
+
+/**
+ * Directives whose value is (or carries) a secret. redis.conf would hold it in plain text and every
+ * --diff would show it, so redis_extra_config refuses them; maskSecrets hides their values anyway.
+ * Valkey spells the replication ones primaryauth/primaryuser too.
+ */
+export const SECRET_DIRECTIVES = [
+  "requirepass",
+  "masterauth",
+  "masteruser",
+  "primaryauth",
+  "primaryuser",
+  "tls-key-file-pass",
+  "tls-client-key-file-pass",
+] as const;
+
+/** Directives the role renders itself (or that would escape its control). */
+const MANAGED_DIRECTIVES = ["dir", "dbfilename", "appenddirname", "include", "aclfile", "rename-command"];
+
+/** Checks every entry and reports every problem (each names the directive), never a value that may be secret. */
 const extraConfig: Validator = (v) => {
   if (!v || typeof v !== "object" || Array.isArray(v)) return fail("must be a map of directive: value", v);
   const out: Record<string, string> = {};
+  const problems: string[] = [];
   for (const [k, val] of Object.entries(v as Record<string, unknown>)) {
-    if (!/^[a-z][a-z0-9-]*$/.test(k)) fail("directive names are lowercase words with dashes", k);
-    if (["user", "requirepass", "dir", "dbfilename", "appenddirname", "include", "aclfile", "rename-command"].includes(k)) {
-      fail(`directive ${k} is managed by the role and cannot be overridden`, k);
+    const name = k.toLowerCase();
+    if (!/^[a-z][a-z0-9-]*$/.test(k)) {
+      problems.push(`${JSON.stringify(k)}: directive names are lowercase words with dashes`);
+    } else if (name === "user") {
+      problems.push("user: ACL users carry passwords and are managed by the role (redis_app_acl, redis_admin_user); refused");
+    } else if ((SECRET_DIRECTIVES as readonly string[]).includes(name)) {
+      problems.push(
+        `${k}: carries a secret, which would be stored in plain text in redis.conf and shown by --diff; refused ` +
+          `(the application password is redis_password / redis_password_secret_arn)`,
+      );
+    } else if (MANAGED_DIRECTIVES.includes(name)) {
+      problems.push(`${k}: managed by the role and cannot be overridden`);
+    } else {
+      try {
+        out[k] = line("single-line value")(val) as string;
+      } catch (e) {
+        problems.push(`${k}: ${(e as Error).message}`);
+      }
     }
-    out[k] = line("single-line value")(val) as string;
   }
+  if (problems.length) throw new ValueProblems(problems);
   return out;
 };
 
@@ -187,9 +250,11 @@ const namespace: Validator = (v) => {
   return s;
 };
 
+const SECRET_ARN_RE = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
+
 export const VALIDATORS: Record<keyof RoleVars, Validator> = {
   redis_password: password,
-  redis_password_secret_arn: line("Secrets Manager ARN", /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/),
+  redis_password_secret_arn: line("Secrets Manager ARN", SECRET_ARN_RE),
   redis_port: int(1, 65535),
   redis_bind_address: bindList,
   redis_protected_mode: bool,
@@ -212,6 +277,15 @@ export const VALIDATORS: Record<keyof RoleVars, Validator> = {
   redis_metrics_namespace: namespace,
   redis_metrics_interval_seconds: int(10, 3600),
   redis_metrics_region: line("AWS region like us-east-1 (or empty for the instance's own)", /^$|^[a-z]{2}(-[a-z]+)+-\d+$/),
+  asterisk_ari_password: password,
+  asterisk_ari_password_secret_arn: line("Secrets Manager ARN", SECRET_ARN_RE),
+  asterisk_ari_user: line("ARI user name (letters, digits, _ . -)", /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/),
+  asterisk_ari_port: int(1, 65535),
+  asterisk_ari_bind_address: (v) => {
+    const s = line("IP address")(v) as string;
+    if (!isIP(s)) fail("must be one IP address (http.conf bindaddr)", v);
+    return s;
+  },
   redis_metrics_imds_url: line("http://ADDRESS[:PORT] URL of the instance metadata service", /^http:\/\/(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\])(:\d{1,5})?$/),
 };
 

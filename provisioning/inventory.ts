@@ -5,9 +5,9 @@
  * problem names the file and the variable.
  */
 import { existsSync, readFileSync, statSync, readdirSync } from "node:fs";
-import { basename, dirname, join, relative } from "node:path";
+import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { ACCEPTED_ANSIBLE_VARS, CONNECTION_VARS, DEFAULTS, RoleVars, TARGET_GROUP, VALIDATORS, bool } from "./defaults";
+import { ACCEPTED_ANSIBLE_VARS, CONNECTION_VARS, DEFAULTS, OPTIONAL_VARS, RoleVars, TARGET_GROUP, VALIDATORS, ValueProblems, bool } from "./defaults";
 
 export class InventoryError extends Error {
   constructor(public readonly problems: string[]) {
@@ -46,6 +46,17 @@ type Vars = Record<string, unknown>;
 interface Source {
   file: string;
   vars: Vars;
+}
+
+/**
+ * How a path appears in messages: relative to the working directory when it is inside it, as
+ * Ansible prints it, else absolute. Every inventory message goes through this, whatever form -i had.
+ */
+export function displayPath(p: string, cwd: string = process.cwd()): string {
+  const abs = resolve(cwd, p);
+  const r = relative(cwd, abs);
+  if (r === "") return ".";
+  return r.startsWith("..") || isAbsolute(r) ? abs : r;
 }
 
 /** Splits like a shell (quotes, backslash) — Ansible uses shlex for INI host lines. */
@@ -201,19 +212,19 @@ function loadVarsFiles(base: string, name: string, problems: string[]): Source[]
     for (const f of files) {
       const text = readFileSync(f, "utf8");
       if (text.startsWith("$ANSIBLE_VAULT")) {
-        problems.push(`${f}: vault-encrypted variable files are not supported; use REDIS_PASSWORD or redis_password_secret_arn`);
+        problems.push(`${displayPath(f)}: vault-encrypted variable files are not supported; use REDIS_PASSWORD or redis_password_secret_arn`);
         continue;
       }
       try {
         const doc = parseYaml(text) as unknown;
         if (doc === null || doc === undefined) continue;
         if (typeof doc !== "object" || Array.isArray(doc)) {
-          problems.push(`${f}: must be a YAML mapping of variable: value`);
+          problems.push(`${displayPath(f)}: must be a YAML mapping of variable: value`);
           continue;
         }
         out.push({ file: f, vars: doc as Vars });
       } catch (e) {
-        problems.push(`${f}: invalid YAML: ${(e as Error).message.split("\n")[0]}`);
+        problems.push(`${displayPath(f)}: invalid YAML: ${(e as Error).message.split("\n")[0]}`);
       }
     }
   }
@@ -249,10 +260,10 @@ function groupDepths(children: Map<string, Set<string>>, groups: string[]): Map<
 
 /** Resolves a path given as -i: a hosts file, or a directory containing `hosts` (or hosts.ini). */
 export function resolveInventoryPath(p: string): string {
-  if (!existsSync(p)) throw new InventoryError([`${p}: inventory not found`]);
+  if (!existsSync(p)) throw new InventoryError([`${displayPath(p)}: inventory not found`]);
   if (statSync(p).isDirectory()) {
     for (const f of ["hosts", "hosts.ini", "inventory", "inventory.ini"]) if (existsSync(join(p, f))) return join(p, f);
-    throw new InventoryError([`${p}: directory has no hosts file (hosts or hosts.ini)`]);
+    throw new InventoryError([`${displayPath(p)}: directory has no hosts file (hosts or hosts.ini)`]);
   }
   return p;
 }
@@ -260,7 +271,7 @@ export function resolveInventoryPath(p: string): string {
 export function loadInventory(path: string, env: NodeJS.ProcessEnv = process.env): Inventory {
   const file = resolveInventoryPath(path);
   const base = dirname(file);
-  const rel = (f: string) => relative(process.cwd(), f) || basename(f);
+  const rel = displayPath;
   const ini = parseIni(readFileSync(file, "utf8"), rel(file));
   const problems: string[] = [];
   const ignored = new Set<string>();
@@ -309,13 +320,16 @@ export function loadInventory(path: string, env: NodeJS.ProcessEnv = process.env
         origin[key] = src.file;
       }
     }
-    if (merged.redis_password !== undefined && merged.redis_password_secret_arn !== undefined) {
-      problems.push(
-        `${origin.redis_password_secret_arn}: redis_password_secret_arn: set together with redis_password (${origin.redis_password}); use one`,
-      );
+    for (const [plain, arn] of [
+      ["redis_password", "redis_password_secret_arn"],
+      ["asterisk_ari_password", "asterisk_ari_password_secret_arn"],
+    ]) {
+      if (merged[plain] !== undefined && merged[arn] !== undefined) {
+        problems.push(`${origin[arn]}: ${arn}: set together with ${plain} (${origin[plain]}); use one`);
+      }
     }
     const vars = { ...DEFAULTS } as RoleVars & Vars;
-    for (const k of Object.keys(DEFAULTS).concat("redis_password", "redis_password_secret_arn")) {
+    for (const k of [...Object.keys(DEFAULTS), ...OPTIONAL_VARS]) {
       if (merged[k] !== undefined) (vars as Vars)[k] = merged[k];
     }
     hosts.push({
@@ -348,6 +362,10 @@ function checkVar(file: string, key: string, v: unknown, problems: string[], ign
     try {
       return VALIDATORS[key as keyof RoleVars](v);
     } catch (e) {
+      if (e instanceof ValueProblems) {
+        for (const p of e.problems) bad(p);
+        return undefined;
+      }
       return bad((e as Error).message);
     }
   }
@@ -374,7 +392,8 @@ function checkVar(file: string, key: string, v: unknown, problems: string[], ign
   if (key in ACCEPTED_ANSIBLE_VARS) {
     return ACCEPTED_ANSIBLE_VARS[key](v) ? undefined : bad(`value ${JSON.stringify(v)} is not supported by this tool`);
   }
-  if (key.startsWith("redis_")) return bad(`unknown variable (known: ${Object.keys(VALIDATORS).join(", ")})`);
+  if (key.startsWith("redis_")) return bad(`unknown variable (known: ${Object.keys(VALIDATORS).filter((k) => k.startsWith("redis_")).join(", ")})`);
+  if (key.startsWith("asterisk_ari_")) return bad(`unknown variable (known: ${Object.keys(VALIDATORS).filter((k) => k.startsWith("asterisk_ari_")).join(", ")})`);
   if (key.startsWith("ansible_")) return bad("unsupported connection variable");
   ignored.add(key);
   return undefined;
@@ -383,14 +402,14 @@ function checkVar(file: string, key: string, v: unknown, problems: string[], ign
 /** Applies --limit (comma/colon separated hosts or groups, `all`); unknown names are errors. */
 export function selectHosts(inv: Inventory, limit?: string): HostSpec[] {
   const target = new Set(inv.groups[TARGET_GROUP] ?? []);
-  if (target.size === 0) throw new InventoryError([`${inv.file}: no hosts in group [${TARGET_GROUP}]`]);
+  if (target.size === 0) throw new InventoryError([`${displayPath(inv.file)}: no hosts in group [${TARGET_GROUP}]`]);
   let names = [...target];
   if (limit) {
     const wanted = new Set<string>();
     for (const part of limit.split(/[,:]/).map((s) => s.trim()).filter(Boolean)) {
       if (inv.groups[part]) inv.groups[part].forEach((h) => wanted.add(h));
       else if (inv.hosts.some((h) => h.name === part)) wanted.add(part);
-      else throw new InventoryError([`--limit: ${part} is neither a host nor a group of ${inv.file}`]);
+      else throw new InventoryError([`--limit: ${part} is neither a host nor a group of ${displayPath(inv.file)}`]);
     }
     names = names.filter((n) => wanted.has(n));
     if (names.length === 0) throw new InventoryError([`--limit ${limit} matches no host of group [${TARGET_GROUP}]`]);

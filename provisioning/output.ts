@@ -4,6 +4,7 @@
  * (ok counts changed tasks too, as in Ansible). With --json, a single JSON document on stdout at the
  * end instead. Everything printed passes through the secret redactor.
  */
+import { maskSecrets } from "./render";
 import { redact } from "./secrets";
 
 export type Status = "ok" | "changed" | "failed" | "skipped" | "unreachable";
@@ -62,7 +63,9 @@ export class Output {
   }
 
   task(host: string, t: TaskResult): void {
-    const clean: TaskResult = { ...t, msg: redact(t.msg), diff: t.diff === undefined ? undefined : redact(t.diff) };
+    // Registered secrets are replaced wherever they appear; secret-bearing config values (also ones
+    // the tool never knew, e.g. an old requirepass) are masked by their directive.
+    const clean: TaskResult = { ...t, msg: redact(maskSecrets(t.msg)), diff: t.diff === undefined ? undefined : redact(maskSecrets(t.diff)) };
     this.hosts.get(host)!.push(clean);
     if (this.opts.json) return;
     const name = clean.handler ? `RUNNING HANDLER [${clean.task}]` : clean.task;

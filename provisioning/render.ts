@@ -7,7 +7,7 @@ import Handlebars from "handlebars";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { RoleVars } from "./defaults";
+import { SECRET_DIRECTIVES, type RoleVars } from "./defaults";
 import { OsProfile, versionAtLeast } from "./os";
 
 export interface ServerInfo {
@@ -110,7 +110,29 @@ export function renderTemplate(name: string, ctx: object): string {
 
 export const renderRedisConf = (ctx: RenderContext): string => renderTemplate("redis.conf.hbs", ctx);
 
-/** Hides password hashes (and anything after `>` in ACL rules) in text shown to people. */
+const SECRET_DIRECTIVE_LINE = new RegExp(
+  // A config line, or a diff line of one (" ", "+", "-" in front).
+  `^([ +-]?\\s*)(["']?)(${SECRET_DIRECTIVES.join("|")})\\2(\\s+)\\S.*$`,
+  "i",
+);
+const USER_LINE = /^([ +-]?\s*)(["']?)user\2\s/i;
+
+/**
+ * Hides secrets in text shown to people (diffs, messages): the value of every secret-bearing
+ * directive (requirepass, masterauth, tls-*-pass, ...), passwords and hashes in ACL `user` lines
+ * (`>pass`, `<pass`, `#<sha256>`, `!<sha256>`), and any SHA-256 password hash.
+ */
 export function maskSecrets(text: string): string {
-  return text.replace(/#[0-9a-f]{64}/g, "#<hidden>").replace(/(\s)>\S+/g, "$1><hidden>");
+  const maskLine = (l: string): string => {
+    const m = SECRET_DIRECTIVE_LINE.exec(l);
+    if (m) return `${m[1]}${m[2]}${m[3]}${m[2]}${m[4]}<hidden>`;
+    if (USER_LINE.test(l)) l = l.replace(/(\s)([<>])(?![>\s])\S+/g, "$1$2<hidden>").replace(/(\s)!([0-9a-f]{64})\b/gi, "$1!<hidden>");
+    return l.replace(/#[0-9a-f]{64}/gi, "#<hidden>").replace(/(\s)>(?![>\s])\S+/g, "$1><hidden>");
+  };
+  // Redis quotes the offending config line in its errors (`>>> 'masterauth "x"'`), also mid-message.
+  return text
+    .replace(/>>> '([^'\n]*)'/g, (_, inner: string) => `>>> '${maskLine(inner)}'`)
+    .split("\n")
+    .map(maskLine)
+    .join("\n");
 }

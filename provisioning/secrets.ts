@@ -39,55 +39,92 @@ export const awsSecretFetcher: SecretFetcher = async (arn) => {
 
 export class SecretError extends Error {}
 
-/** Resolves the application password of each host; fetches each ARN once. Never puts a secret in a message. */
+/** `Name: message` of a failed fetch on one line (the SDK's errors never carry the secret value). */
+export function describeFetchError(e: unknown): string {
+  const err = e instanceof Error ? e : new Error(String(e));
+  const name = err.name || "Error";
+  // eslint-disable-next-line no-control-regex
+  let msg = (err.message ?? "").replace(/[\x00-\x1f\x7f]+/g, " ").replace(/\s+/g, " ").trim();
+  if (msg.length > 300) msg = `${msg.slice(0, 300)}...`;
+  return msg && msg !== name ? `${name}: ${msg}` : name;
+}
+
+/** The secrets one host needs: the Redis application password, and the ARI password when configured. */
+export interface HostSecrets {
+  redis: string;
+  ari?: string;
+}
+
+// eslint-disable-next-line no-control-regex
+const badSecret = (pw: string) => pw.length < 8 || /[\x00-\x1f\x7f]/.test(pw);
+
+/**
+ * Resolves each host's secrets; fetches each ARN once (for both variables). Never puts a secret in
+ * a message. Redis: redis_password, else redis_password_secret_arn, else env REDIS_PASSWORD.
+ * ARI (optional): asterisk_ari_password, else asterisk_ari_password_secret_arn.
+ */
+export async function resolveSecrets(
+  hosts: HostSpec[],
+  env: NodeJS.ProcessEnv = process.env,
+  fetcher: SecretFetcher = awsSecretFetcher,
+): Promise<Map<string, HostSecrets>> {
+  const byArn = new Map<string, Promise<string>>();
+  const fetchJson = (arn: string): Promise<string> => {
+    if (!byArn.has(arn)) byArn.set(arn, fetcher(arn));
+    return byArn.get(arn)!;
+  };
+  /** The JSON key `password` of the secret in variable `varName` of host h. */
+  const fromSecret = async (h: HostSpec, varName: string, arn: string): Promise<string> => {
+    const where = `${h.origin[varName] ?? `host ${h.name}`}: ${varName}`;
+    let raw: string;
+    try {
+      raw = await fetchJson(arn);
+    } catch (e) {
+      throw new SecretError(`${where}: cannot read the secret ${arn}: ${describeFetchError(e)}`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw);
+    } catch {
+      throw new SecretError(`${where}: the secret is not JSON`);
+    }
+    const p = (parsed as Record<string, unknown> | null)?.password;
+    if (typeof p !== "string" || p.length < 8) throw new SecretError(`${where}: the secret has no JSON key "password" of 8+ characters`);
+    return p;
+  };
+  const out = new Map<string, HostSecrets>();
+  for (const h of hosts) {
+    let pw = h.vars.redis_password;
+    const arn = h.vars.redis_password_secret_arn;
+    if (pw === undefined && arn) pw = await fromSecret(h, "redis_password_secret_arn", arn);
+    if (pw === undefined) pw = env.REDIS_PASSWORD || undefined;
+    if (pw === undefined) {
+      throw new SecretError(`host ${h.name}: redis_password is not set (set REDIS_PASSWORD, redis_password or redis_password_secret_arn)`);
+    }
+    if (badSecret(pw)) {
+      throw new SecretError(`host ${h.name}: redis_password: must be at least 8 characters without control characters (value hidden)`);
+    }
+    registerSecret(pw);
+    let ari = h.vars.asterisk_ari_password;
+    const ariArn = h.vars.asterisk_ari_password_secret_arn;
+    if (ari === undefined && ariArn) ari = await fromSecret(h, "asterisk_ari_password_secret_arn", ariArn);
+    if (ari !== undefined) {
+      if (badSecret(ari)) {
+        throw new SecretError(`host ${h.name}: asterisk_ari_password: must be at least 8 characters without control characters (value hidden)`);
+      }
+      registerSecret(ari);
+    }
+    out.set(h.name, { redis: pw, ari });
+  }
+  return out;
+}
+
+/** The Redis application password of each host (see resolveSecrets). */
 export async function resolvePasswords(
   hosts: HostSpec[],
   env: NodeJS.ProcessEnv = process.env,
   fetcher: SecretFetcher = awsSecretFetcher,
 ): Promise<Map<string, string>> {
-  const byArn = new Map<string, Promise<string>>();
-  const out = new Map<string, string>();
-  for (const h of hosts) {
-    let pw = h.vars.redis_password;
-    const arn = h.vars.redis_password_secret_arn;
-    if (pw === undefined && arn) {
-      if (!byArn.has(arn)) {
-        byArn.set(
-          arn,
-          fetcher(arn).then(
-            (raw) => {
-              let parsed: unknown;
-              try {
-                parsed = JSON.parse(raw);
-              } catch {
-                throw new SecretError(`${h.origin.redis_password_secret_arn}: redis_password_secret_arn: the secret is not JSON`);
-              }
-              const p = (parsed as Record<string, unknown> | null)?.password;
-              if (typeof p !== "string" || p.length < 8) {
-                throw new SecretError(
-                  `${h.origin.redis_password_secret_arn}: redis_password_secret_arn: the secret has no JSON key "password" of 8+ characters`,
-                );
-              }
-              return p;
-            },
-            (e: Error) => {
-              if (e instanceof SecretError) throw e;
-              throw new SecretError(`${h.origin.redis_password_secret_arn}: redis_password_secret_arn: cannot read the secret: ${e.name}`);
-            },
-          ),
-        );
-      }
-      pw = await byArn.get(arn)!;
-    }
-    if (pw === undefined) pw = env.REDIS_PASSWORD || undefined;
-    if (pw === undefined) {
-      throw new SecretError(`host ${h.name}: redis_password is not set (set REDIS_PASSWORD, redis_password or redis_password_secret_arn)`);
-    }
-    if (pw.length < 8 || /[\x00-\x1f\x7f]/.test(pw)) {
-      throw new SecretError(`host ${h.name}: redis_password: must be at least 8 characters without control characters (value hidden)`);
-    }
-    registerSecret(pw);
-    out.set(h.name, pw);
-  }
-  return out;
+  const all = await resolveSecrets(hosts, env, fetcher);
+  return new Map([...all].map(([h, s]) => [h, s.redis]));
 }

@@ -1,15 +1,16 @@
 /** Pure parts of the provisioner: inventory, variables, rendering, OS table, CLI arguments, diff, secrets. */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { main, parseArgs, UsageError } from "../../provisioning/cli";
 import { DEFAULTS, memoryBytes } from "../../provisioning/defaults";
 import { unifiedDiff } from "../../provisioning/diff";
-import { expandHostPattern, HostSpec, InventoryError, loadInventory, selectHosts, shlex } from "../../provisioning/inventory";
+import { displayPath, expandHostPattern, HostSpec, InventoryError, loadInventory, selectHosts, shlex } from "../../provisioning/inventory";
 import { OS_PROFILES, selectProfile, serverVersion } from "../../provisioning/os";
 import { buildContext, maskSecrets, render, renderRedisConf, sha256 } from "../../provisioning/render";
-import { redact, registerSecret, resolvePasswords } from "../../provisioning/secrets";
+import { Output } from "../../provisioning/output";
+import { describeFetchError, redact, registerSecret, resolvePasswords, resolveSecrets } from "../../provisioning/secrets";
 import { parseFacts } from "../../provisioning/tasks/facts";
 import { parseLine, ScriptOutput } from "../../provisioning/tasks/shell";
 import { evaluateVerify, runtimeDrift } from "../../provisioning/tasks/verify";
@@ -113,6 +114,77 @@ redis_maxmemory=100mb
     expect(loadInventory(dir, { MY_PW: "from-env-123" }).hosts[0].vars.redis_password).toBe("from-env-123");
   });
 
+  it("redis_extra_config refuses secret-bearing directives and reports every problem, naming each directive, never a value", () => {
+    const dir = inventory({
+      hosts: "[asterisk]\nast1\n",
+      "group_vars/asterisk.yml": [
+        "redis_extra_config:",
+        '  masterauth: "S3cret-masterauth"',
+        "  masteruser: repl",
+        '  primaryauth: "S3cret-primaryauth"',
+        '  tls-key-file-pass: "S3cret-tls"',
+        '  tls-client-key-file-pass: "S3cret-tls-client"',
+        '  user: "bob on >S3cret-user ~* +@all"',
+        '  requirepass: "S3cret-requirepass"',
+        "  dir: /tmp",
+        "  Bad_Name: 1",
+        "  hz: [1, 2]",
+        "  maxclients: 100",
+        "",
+      ].join("\n"),
+    });
+    const p = problems(() => loadInventory(dir, {}));
+    const at = "group_vars/asterisk.yml: redis_extra_config: ";
+    for (const d of ["masterauth", "masteruser", "primaryauth", "tls-key-file-pass", "tls-client-key-file-pass", "requirepass"]) {
+      expect(p).toContainEqual(expect.stringMatching(new RegExp(`${at}${d}: carries a secret, .*refused`)));
+    }
+    expect(p).toContainEqual(expect.stringMatching(new RegExp(`${at}user: ACL users carry passwords`)));
+    expect(p).toContainEqual(expect.stringMatching(new RegExp(`${at}dir: managed by the role`)));
+    expect(p).toContainEqual(expect.stringMatching(new RegExp(`${at}"Bad_Name": directive names are lowercase`)));
+    expect(p).toContainEqual(expect.stringMatching(new RegExp(`${at}hz: must be a single-line value`)));
+    expect(p).toHaveLength(10);
+    expect(p.join("\n")).not.toMatch(/S3cret/);
+    // Valid directives still load.
+    const ok = inventory({ hosts: "[asterisk]\nast1\n", "group_vars/asterisk.yml": "redis_extra_config:\n  hz: 20\n  maxclients: 100\n" });
+    expect(loadInventory(ok, {}).hosts[0].vars.redis_extra_config).toEqual({ hz: "20", maxclients: "100" });
+  });
+
+  it("names files relative to the working directory when inside it, absolute otherwise, whatever form -i had", () => {
+    const inside = mkdtempSync(join(process.cwd(), "build", "inv-"));
+    try {
+      mkdirSync(join(inside, "group_vars"));
+      writeFileSync(join(inside, "hosts"), "[asterisk]\nast1 redis_port=0\n");
+      writeFileSync(join(inside, "group_vars/asterisk.yml"), "redis_port: x\n");
+      mkdirSync(join(inside, "host_vars"));
+      writeFileSync(join(inside, "host_vars/ast1.yml"), "$ANSIBLE_VAULT;1.1;AES256\n");
+      const rel = relative(process.cwd(), inside);
+      for (const arg of [inside, rel, `./${rel}`, join(inside, "hosts")]) {
+        const p = problems(() => loadInventory(arg, {}));
+        expect(p.sort()).toEqual(
+          [
+            `${rel}/group_vars/asterisk.yml: redis_port: must be an integer 1-65535 (got "x")`,
+            `${rel}/hosts (host ast1): redis_port: must be an integer 1-65535 (got 0)`,
+            `${rel}/host_vars/ast1.yml: vault-encrypted variable files are not supported; use REDIS_PASSWORD or redis_password_secret_arn`,
+          ].sort(),
+        );
+      }
+      for (const arg of [join(inside, "nope"), join(rel, "nope")]) expect(problems(() => loadInventory(arg, {}))).toEqual([`${rel}/nope: inventory not found`]);
+      writeFileSync(join(inside, "hosts"), "[other]\nx\n");
+      rmSync(join(inside, "host_vars"), { recursive: true });
+      rmSync(join(inside, "group_vars"), { recursive: true });
+      expect(problems(() => selectHosts(loadInventory(inside, {})))).toEqual([`${rel}/hosts: no hosts in group [asterisk]`]);
+    } finally {
+      rmSync(inside, { recursive: true, force: true });
+    }
+    const outside = inventory({ hosts: "[asterisk]\nast1\n", "group_vars/asterisk.yml": "redis_port: x\n" });
+    for (const arg of [outside, relative(process.cwd(), outside)]) {
+      expect(problems(() => loadInventory(arg, {}))).toEqual([`${outside}/group_vars/asterisk.yml: redis_port: must be an integer 1-65535 (got "x")`]);
+    }
+    expect(displayPath("/work/x/y", "/work/x")).toBe("y");
+    expect(displayPath("/work/xy", "/work/x")).toBe("/work/xy");
+    expect(displayPath("../z", "/work/x")).toBe("/work/z");
+  });
+
   it("shlex and host ranges", () => {
     expect(shlex(`a b='c d' "e \\" f"`)).toEqual(["a", "b=c d", 'e " f']);
     expect(expandHostPattern("web[08:10].x")).toEqual(["web08.x", "web09.x", "web10.x"]);
@@ -147,6 +219,40 @@ describe("secrets", () => {
     await expect(resolvePasswords([host({})], {})).rejects.toThrow(/redis_password is not set/);
     await expect(resolvePasswords([host({ redis_password_secret_arn: arn })], {}, async () => '{"pw":"x"}')).rejects.toThrow(
       /group_vars\/asterisk.yml: redis_password_secret_arn: .*no JSON key "password"/,
+    );
+  });
+
+  it("a failed fetch reports the error's name and message, never a secret", async () => {
+    class CredentialsProviderError extends Error {
+      name = "CredentialsProviderError";
+    }
+    const err = await resolvePasswords([host({ redis_password_secret_arn: arn })], {}, async () => {
+      throw new CredentialsProviderError("Could not load credentials from any providers");
+    }).catch((e: Error) => e);
+    expect((err as Error).message).toBe(
+      `group_vars/asterisk.yml: redis_password_secret_arn: cannot read the secret ${arn}: CredentialsProviderError: Could not load credentials from any providers`,
+    );
+    const multi = await resolvePasswords([host({ redis_password_secret_arn: arn })], {}, async () => {
+      throw Object.assign(new Error("User: arn:aws:iam::123456789012:user/x is not authorized\nto perform: secretsmanager:GetSecretValue"), { name: "AccessDeniedException" });
+    }).catch((e: Error) => e);
+    expect((multi as Error).message).toMatch(/: AccessDeniedException: User: .* is not authorized to perform: secretsmanager:GetSecretValue$/);
+    // An error whose message is only its name is not repeated.
+    expect(describeFetchError(Object.assign(new Error("TimeoutError"), { name: "TimeoutError" }))).toBe("TimeoutError");
+    expect(describeFetchError("x".repeat(400))).toMatch(/^Error: x{300}\.\.\.$/);
+    // The secret itself is never in a message (bad JSON, wrong key).
+    const leaky = await resolvePasswords([host({ redis_password_secret_arn: arn })], {}, async () => "not-json-S3cret").catch((e: Error) => e);
+    expect((leaky as Error).message).not.toContain("S3cret");
+  });
+
+  it("resolves the optional ARI password (plain or from its own secret, fetched once with the Redis one when the ARN is shared)", async () => {
+    const ariArn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:campaign-dev/ari-password-AbCdEf";
+    const fetcher = jest.fn(async (a: string) => JSON.stringify({ password: a === ariArn ? "ari-password-1" : "redis-password-1" }));
+    const s = await resolveSecrets([host({ redis_password_secret_arn: arn, asterisk_ari_password_secret_arn: ariArn }), host({ redis_password_secret_arn: arn, asterisk_ari_password_secret_arn: ariArn }, "h2")], {}, fetcher);
+    expect(s.get("h")).toEqual({ redis: "redis-password-1", ari: "ari-password-1" });
+    expect(fetcher).toHaveBeenCalledTimes(2);
+    expect((await resolveSecrets([host({ redis_password: "redis-pw-123" })], {})).get("h")).toEqual({ redis: "redis-pw-123", ari: undefined });
+    await expect(resolveSecrets([host({ redis_password: "redis-pw-123", asterisk_ari_password_secret_arn: ariArn })], {}, async () => "{}")).rejects.toThrow(
+      /asterisk_ari_password_secret_arn: the secret has no JSON key "password"/,
     );
   });
 
@@ -202,6 +308,69 @@ describe("render (Handlebars strict mode)", () => {
 
   it("masks hashes in text shown to people", () => {
     expect(maskSecrets(`user default on #${sha256("x")} ~*`)).toBe("user default on #<hidden> ~*");
+  });
+
+  it("masks the value of every secret-bearing directive, in configs, diffs and Redis's error echo", () => {
+    const old = [
+      "port 6379",
+      'masterauth "S3cret one"',
+      "MasterAuth S3cret-2",
+      "requirepass S3cret-3",
+      "  primaryauth S3cret-4",
+      "tls-key-file-pass S3cret-5",
+      "tls-client-key-file-pass S3cret-6",
+      '"requirepass" S3cret-7',
+      "user bob on >S3cret-8 <S3cret-9 !" + sha256("y") + " ~* +@all",
+      "hz 10",
+      "",
+    ].join("\n");
+    const masked = maskSecrets(old);
+    expect(masked).not.toMatch(/S3cret|[0-9a-f]{64}/);
+    expect(masked).toBe(
+      [
+        "port 6379",
+        "masterauth <hidden>",
+        "MasterAuth <hidden>",
+        "requirepass <hidden>",
+        "  primaryauth <hidden>",
+        "tls-key-file-pass <hidden>",
+        "tls-client-key-file-pass <hidden>",
+        '"requirepass" <hidden>',
+        "user bob on ><hidden> <<hidden> !<hidden> ~* +@all",
+        "hz 10",
+        "",
+      ].join("\n"),
+    );
+    // A diff of a host's old config (e.g. one the Ansible playbook wrote) against the rendered one.
+    const d = unifiedDiff(old, "port 6379\nhz 10\n", "a", "b");
+    expect(d).toMatch(/^-masterauth "S3cret one"$/m);
+    const md = maskSecrets(d);
+    expect(md).toMatch(/^-masterauth <hidden>$/m);
+    expect(md).toMatch(/^-MasterAuth <hidden>$/m);
+    expect(md).not.toMatch(/S3cret/);
+    // Redis quotes the offending line in its errors, possibly in the middle of a message.
+    expect(maskSecrets(`rejected: *** FATAL CONFIG FILE ERROR *** >>> 'masterauth "S3cret x"' Bad directive`)).toBe(
+      `rejected: *** FATAL CONFIG FILE ERROR *** >>> 'masterauth <hidden>' Bad directive`,
+    );
+    // Messages without secrets are untouched.
+    for (const m of ["restarted once (pid 12, keys without TTL: 5 -> 5)", "a > b", "hz 10", "masteruser-like text"]) expect(maskSecrets(m)).toBe(m);
+  });
+
+  it("the CLI masks secret-bearing values in --diff and --json output even when the tool never knew them", () => {
+    const out: string[] = [];
+    const o = new Output({ json: false, diff: true, check: true, write: (s) => out.push(s) });
+    o.start(["h"]);
+    o.task("h", { task: "write config", status: "changed", msg: "would write", diff: "--- a\n+++ b\n@@ -1 +1 @@\n-masterauth \"S3cret\"\n+hz 10\n" });
+    o.finish(1);
+    expect(out.join("")).toContain("-masterauth <hidden>");
+    expect(out.join("")).not.toContain("S3cret");
+    const json: string[] = [];
+    const j = new Output({ json: true, diff: true, check: true, write: (s) => json.push(s) });
+    j.start(["h"]);
+    j.task("h", { task: "write config", status: "failed", msg: ">>> 'tls-key-file-pass S3cret' Bad directive", diff: "-masterauth S3cret\n" });
+    j.finish(1);
+    expect(json.join("")).not.toContain("S3cret");
+    expect(JSON.parse(json.join("")).hosts.h.tasks[0]).toMatchObject({ msg: ">>> 'tls-key-file-pass <hidden>' Bad directive", diff: "-masterauth <hidden>\n" });
   });
 });
 
