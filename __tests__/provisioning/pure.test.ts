@@ -10,6 +10,8 @@ import { displayPath, expandHostPattern, HostSpec, InventoryError, loadInventory
 import { OS_PROFILES, selectProfile, serverVersion } from "../../provisioning/os";
 import { buildContext, maskSecrets, render, renderRedisConf, sha256 } from "../../provisioning/render";
 import { Output } from "../../provisioning/output";
+import { dev as devConfig, prod as prodConfig } from "../../stacks/environments";
+import { cidrContains, parseCidr } from "../../stacks/validation";
 import { describeFetchError, redact, registerSecret, resolvePasswords, resolveSecrets } from "../../provisioning/secrets";
 import { parseFacts } from "../../provisioning/tasks/facts";
 import { parseLine, ScriptOutput } from "../../provisioning/tasks/shell";
@@ -191,13 +193,54 @@ redis_maxmemory=100mb
     expect(expandHostPattern("n[a:c]")).toEqual(["na", "nb", "nc"]);
   });
 
-  it("ships dev and prod examples that load", () => {
-    const dev = loadInventory("inventory/dev", { REDIS_PASSWORD: "dev-password-1" });
-    expect(dev.hosts[0].vars.redis_maxmemory).toBe("256mb");
-    expect(dev.hosts[0].vars.redis_password).toBe("dev-password-1");
-    const prod = loadInventory("inventory/prod", {});
-    expect(prod.hosts[0].vars.redis_password_secret_arn).toMatch(/^arn:aws:secretsmanager:/);
-    expect(prod.hosts[0].connection.sshArgs).toEqual(["-o", "ProxyJump=ec2-user@bastion.prod.example.internal"]);
+  it("ships dev and prod inventories that parse, validate and match their stacks (no secret fetched)", async () => {
+    const fetched: string[] = [];
+    const fakeFetch = async (a: string) => {
+      fetched.push(a);
+      return JSON.stringify({ password: `fake-${a.split(":").pop()}` });
+    };
+    for (const env of [devConfig, prodConfig]) {
+      const dir = `inventory/${env.environment}`;
+      const inv = loadInventory(dir, {});
+      const hosts = selectHosts(inv);
+      expect(hosts).toHaveLength(1);
+      const [h] = hosts;
+      expect(inv.ignored).toEqual([]);
+      // The stack's own secrets (the Lambdas read the same ones): name <project>-<env>/..., region of the stack.
+      const arn = (name: string) => new RegExp(`^arn:aws:secretsmanager:${env.region}:\\d{12}:secret:${env.project}-${env.environment}/${name}-[A-Za-z0-9]{6}$`);
+      expect(h.vars.redis_password_secret_arn).toMatch(arn("redis-password"));
+      expect(h.vars.asterisk_ari_password_secret_arn).toMatch(arn("ari-password"));
+      expect(h.vars.redis_password).toBeUndefined();
+      expect(h.origin.redis_password_secret_arn).toBe(`${dir}/group_vars/asterisk.yml`);
+      expect(h.connection).toMatchObject({ user: "ec2-user", become: true });
+      // Validated end to end with a stand-in fetcher: nothing reaches AWS.
+      const secrets = await resolveSecrets(hosts, { REDIS_PASSWORD: "ignored-when-an-arn-is-set" }, fakeFetch);
+      expect(secrets.get(h.name)).toEqual({ redis: "fake-campaign-" + `${env.environment}/redis-password-AbCdEf`, ari: `fake-campaign-${env.environment}/ari-password-AbCdEf` });
+    }
+    expect(fetched).toHaveLength(4);
+
+    // dev: no key pair (SSM only), so ssh goes through Session Manager to the instance id.
+    expect(devConfig.asterisk.keyName).toBeUndefined();
+    const [dev] = loadInventory("inventory/dev", {}).hosts;
+    expect(dev.connection.host).toMatch(/^i-[0-9a-f]{17}$/);
+    expect(dev.connection.keyFile).toBeUndefined();
+    expect(dev.connection.sshArgs).toEqual([
+      "-o",
+      "ProxyCommand=aws ssm start-session --target %h --document-name AWS-StartSSHSession --parameters portNumber=%p",
+    ]);
+    expect(readFileSync("inventory/dev/hosts", "utf8")).toContain(`Name=tag:Name,Values=${devConfig.project}-dev-asterisk`);
+    expect(readFileSync("inventory/dev/hosts", "utf8")).toContain(devConfig.network.mode === "create" ? devConfig.network.publicSubnetCidr : "?");
+
+    // prod: a private address inside the prod VPC, the stack's key pair.
+    const [prod] = loadInventory("inventory/prod", {}).hosts;
+    expect(cidrContains(parseCidr(prodConfig.network.vpcCidr)!, parseCidr(`${prod.connection.host}/32`)!)).toBe(true);
+    expect(prod.connection.keyFile).toBe(`~/.ssh/${prodConfig.asterisk.keyName}.pem`);
+    expect(prod.connection.sshArgs).toEqual(["-o", "ProxyJump=ec2-user@bastion.prod.example.internal"]);
+    expect(prod.vars.redis_tcp_keepalive).toBe(300);
+
+    // REDIS_PASSWORD stays the documented local/demo path (an inventory without an ARN).
+    const local = inventory({ hosts: "[asterisk]\nast1\n" });
+    expect((await resolveSecrets(loadInventory(local, {}).hosts, { REDIS_PASSWORD: "demo-password-1" })).get("ast1")).toEqual({ redis: "demo-password-1", ari: undefined });
   });
 });
 
