@@ -8,7 +8,7 @@
 import { InventoryError, loadInventory, selectHosts } from "./inventory";
 import { Output } from "./output";
 import { runPlay } from "./play";
-import { SecretError, SecretFetcher, awsSecretFetcher, redact, resolvePasswords } from "./secrets";
+import { HostSecrets, SecretError, SecretFetcher, awsSecretFetcher, redact, resolveSecrets } from "./secrets";
 
 export interface CliOptions {
   inventory: string;
@@ -94,7 +94,7 @@ export interface CliIo {
 export async function main(argv: string[], io: CliIo): Promise<number> {
   let opts: CliOptions;
   let hosts;
-  let passwords: Map<string, string>;
+  let secrets: Map<string, HostSecrets>;
   try {
     const parsed = parseArgs(argv);
     if (parsed === "help") {
@@ -105,7 +105,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     const inv = loadInventory(opts.inventory, io.env);
     if (inv.ignored.length) io.stderr(`note: variables not used by this role (ignored): ${inv.ignored.join(", ")}\n`);
     hosts = selectHosts(inv, opts.limit);
-    passwords = await resolvePasswords(hosts, io.env, io.fetcher ?? awsSecretFetcher);
+    secrets = await resolveSecrets(hosts, io.env, io.fetcher ?? awsSecretFetcher);
   } catch (e) {
     if (e instanceof UsageError) io.stderr(`error: ${e.message}\n${USAGE}\n`);
     else if (e instanceof InventoryError || e instanceof SecretError) io.stderr(`error: ${redact(e.message).split("\n").join("\nerror: ")}\n`);
@@ -114,7 +114,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   }
   const t0 = Date.now();
   const out = new Output({ json: opts.json, diff: opts.diff, check: opts.check, write: io.stdout });
-  await runPlay(hosts, passwords, { check: opts.check, diff: opts.diff, forks: opts.forks }, out);
+  await runPlay(hosts, secrets, { check: opts.check, diff: opts.diff, forks: opts.forks }, out);
   out.finish(Date.now() - t0);
   return out.failedHosts().length ? 2 : 0;
 }

@@ -3,7 +3,8 @@
  *   1 round trip  gather facts (+ the running server's state)      -> a no-op run ends here
  *   1 round trip  install packages (only when absent)
  *   1 round trip  prepare persistence, write config, enable service, restart handler, verify,
- *                 metrics publisher (when Redis needs nothing but the publisher does: only that)
+ *                 metrics publisher, retire the first-boot password unit, ARI (when Redis needs
+ *                 nothing but one of those does: only those)
  * A host's failure never stops the others.
  */
 import { randomBytes } from "node:crypto";
@@ -13,12 +14,14 @@ import { RESTART_HANDLER_FRAGMENT } from "./handlers";
 import { MIN_VERSION, OsProfile, selectProfile, serverVersion, versionAtLeast } from "./os";
 import type { Output, Status, TaskResult } from "./output";
 import { buildContext, maskSecrets, renderRedisConf } from "./render";
-import { registerSecret } from "./secrets";
+import { HostSecrets, registerSecret } from "./secrets";
 import { ExecResult, connect, runScript, shq } from "./ssh";
+import { ARI_HANDLER, ARI_TASK, ariGather, planAri } from "./tasks/ari";
 import { INSTALL_STAGED_CONFIG, dataSafetyProblems, persistenceFragment, validateAndStageFragment } from "./tasks/config";
 import { HostFacts, parseFacts, runtimeFrom, gatherScript } from "./tasks/facts";
 import { installScript } from "./tasks/install";
 import { METRICS_TASK, planMetrics } from "./tasks/metrics";
+import { RETIRE_TASK, planRetire } from "./tasks/retire";
 import { ENABLE_SERVICE_FRAGMENT } from "./tasks/service";
 import { SCRIPT_HEADER, ScriptOutput, parseLine, prelude, profileVars } from "./tasks/shell";
 import { evaluateVerify, runtimeDrift } from "./tasks/verify";
@@ -42,13 +45,15 @@ export async function pool<T>(items: T[], limit: number, fn: (item: T) => Promis
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
 }
 
+const HANDLERS = ["restart redis", ARI_HANDLER];
+
 /** Runs a host script, streaming its task lines to `emit`. Returns null (after reporting) when the host dropped. */
 async function remote(h: HostSpec, script: string, task: string, emit: Emit, onTask?: (t: TaskResult) => TaskResult): Promise<{ r: ExecResult; out: ScriptOutput } | null> {
   const out: ScriptOutput = { facts: {}, tasks: [] };
   const r = await runScript(h.connection, script, (l) => {
     const t = parseLine(l, out);
     if (t) {
-      const res: TaskResult = { task: t.name, status: t.status as Status, msg: t.msg, handler: t.name === "restart redis" || undefined };
+      const res: TaskResult = { task: t.name, status: t.status as Status, msg: t.msg, handler: HANDLERS.includes(t.name) || undefined };
       emit(onTask ? onTask(res) : res);
     }
   });
@@ -59,13 +64,14 @@ async function remote(h: HostSpec, script: string, task: string, emit: Emit, onT
   return { r, out };
 }
 
-export async function provisionHost(h: HostSpec, appPassword: string, opts: PlayOptions, emit: Emit): Promise<void> {
+export async function provisionHost(h: HostSpec, secrets: HostSecrets, opts: PlayOptions, emit: Emit): Promise<void> {
   const v = h.vars;
+  const appPassword = secrets.redis;
   const con = await connect(h.connection);
   if (con.code !== 0) return emit({ task: "gather facts", status: "unreachable", msg: lastLines(con.stderr, 1) });
 
   // 1. facts
-  const g = await remote(h, gatherScript(appPassword, v.redis_admin_user, !opts.check), "gather facts", emit);
+  const g = await remote(h, gatherScript(appPassword, v.redis_admin_user, !opts.check, ariGather(secrets.ari)), "gather facts", emit);
   if (!g) return;
   if (g.r.code !== 0) return emit({ task: "gather facts", status: "failed", msg: lastLines(g.r.stderr) });
   const facts: HostFacts = parseFacts(g.out);
@@ -131,8 +137,18 @@ export async function provisionHost(h: HostSpec, appPassword: string, opts: Play
   if (safety.length) return emit({ task: "write config", status: "failed", msg: `${safety.join("; ")}; nothing changed` });
   const enabled = pf?.enabled === "enabled";
   const metrics = planMetrics(v, profile, facts.metrics, opts.check);
-  // The publisher's diff goes on its "changed" line, like the config's.
-  const withMetricsDiff = (t: TaskResult): TaskResult => (t.task === METRICS_TASK && t.status === "changed" ? { ...t, diff: metrics.diff } : t);
+  const retire = planRetire(profile, facts.retire, opts.check);
+  const ari = planAri(v, secrets.ari, facts.ari, opts.check);
+  // Tasks beside Redis itself: what each reports without touching the host, or the bash it runs.
+  const sides = [
+    { task: METRICS_TASK, results: metrics.result ? [metrics.result] : [], apply: metrics.apply },
+    { task: RETIRE_TASK, results: retire.result ? [retire.result] : [], apply: retire.pre !== undefined ? `${retire.pre}${retire.post}` : undefined },
+    { task: ARI_TASK, results: ari.results, apply: ari.apply },
+  ];
+  const emitSideResults = () => sides.forEach((x) => x.results.forEach(emit));
+  // A side task's diff goes on its "changed" line, like the config's.
+  const sideDiffs: Record<string, string | undefined> = { [METRICS_TASK]: metrics.diff, [ARI_TASK]: ari.diff };
+  const withSideDiffs = (t: TaskResult): TaskResult => (t.status === "changed" && sideDiffs[t.task] ? { ...t, diff: sideDiffs[t.task] } : t);
 
   if (opts.check) {
     const aofSwitch = restart && active && v.redis_appendonly && rt?.info?.aof_enabled === "0";
@@ -140,7 +156,7 @@ export async function provisionHost(h: HostSpec, appPassword: string, opts: Play
     emit({ task: "write config", status: configChanged ? "changed" : "ok", msg: configChanged ? `would write ${profile.configPath}` : profile.configPath, diff });
     emit({ task: "enable service", status: enabled ? "ok" : "changed", msg: enabled ? profile.service : `would enable ${profile.service}` });
     if (restart) emit({ task: "restart redis", status: "changed", handler: true, msg: `would restart: ${restartReasons.join("; ") || "first start"}` });
-    emit(metrics.result!);
+    emitSideResults();
     if (!restart && rt) {
       const ver = evaluateVerify(v, rt, false);
       emit({ task: "verify", status: ver.ok ? "ok" : "failed", msg: ver.msg });
@@ -153,11 +169,13 @@ export async function provisionHost(h: HostSpec, appPassword: string, opts: Play
     emit({ task: "prepare persistence", status: "skipped", msg: "no restart needed" });
     emit({ task: "write config", status: "ok", msg: profile.configPath });
     emit({ task: "enable service", status: "ok", msg: `${profile.service} enabled` });
-    if (metrics.apply) {
-      const m = await remote(h, `${SCRIPT_HEADER}${metrics.apply}\nexit 0\n`, METRICS_TASK, emit, withMetricsDiff);
+    emitSideResults();
+    const applied = sides.filter((x) => x.apply);
+    if (applied.length) {
+      const m = await remote(h, `${SCRIPT_HEADER}${profileVars(profile)}${applied.map((x) => x.apply).join("\n")}\nexit 0\n`, applied[0].task, emit, withSideDiffs);
       if (!m) return;
-      if (!m.out.tasks.length) emit({ task: METRICS_TASK, status: "failed", msg: lastLines(m.r.stderr) });
-    } else emit(metrics.result!);
+      for (const x of applied) if (!m.out.tasks.some((t) => t.name === x.task)) emit({ task: x.task, status: "failed", msg: lastLines(m.r.stderr) });
+    }
     const ver = evaluateVerify(v, rt, true);
     return emit({ task: "verify", status: ver.ok ? "ok" : "failed", msg: ver.msg });
   }
@@ -176,10 +194,13 @@ ${restart ? `${persistenceFragment(v.redis_appendonly)}\nprepare_persistence` : 
 ${configChanged ? INSTALL_STAGED_CONFIG : `task "write config" ok "$CONF"`}
 ${restartReasons.length ? `mkdir -p -m 0700 "$STATE"; touch "$STATE/restart-pending"` : ""}
 ${ENABLE_SERVICE_FRAGMENT}
+${retire.pre ?? ""}
 ${RESTART_HANDLER_FRAGMENT}
 rc_target "$CONF"; rc_auth "$NEW_ADMIN"
 probe 1
 ${metrics.apply ?? ""}
+${retire.post ?? ""}
+${ari.apply ?? ""}
 exit 0
 `;
   const ap = await remote(h, script, "apply", emit, (t) =>
@@ -187,23 +208,23 @@ exit 0
       ? { ...t, diff }
       : t.task === "restart redis" && t.status === "changed"
         ? { ...t, msg: `${t.msg}; why: ${restartReasons.join("; ") || "first start"}` }
-        : withMetricsDiff(t),
+        : withSideDiffs(t),
   );
   if (!ap) return;
   if (ap.r.code !== 0) {
     if (!ap.out.tasks.some((t) => t.status === "failed")) emit({ task: "apply", status: "failed", msg: lastLines(ap.r.stderr) });
     return;
   }
-  if (metrics.result) emit(metrics.result);
+  emitSideResults();
   const ver = evaluateVerify(v, runtimeFrom(ap.out.facts), true);
   emit({ task: "verify", status: ver.ok ? "ok" : "failed", msg: ver.msg });
 }
 
-export async function runPlay(hosts: HostSpec[], passwords: Map<string, string>, opts: PlayOptions, out: Output): Promise<void> {
+export async function runPlay(hosts: HostSpec[], secrets: Map<string, HostSecrets>, opts: PlayOptions, out: Output): Promise<void> {
   out.start(hosts.map((h) => h.name));
   await pool(hosts, opts.forks, async (h) => {
     try {
-      await provisionHost(h, passwords.get(h.name)!, opts, (t) => out.task(h.name, t));
+      await provisionHost(h, secrets.get(h.name)!, opts, (t) => out.task(h.name, t));
     } catch (e) {
       out.task(h.name, { task: "internal", status: "failed", msg: (e as Error).message });
     }

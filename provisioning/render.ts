@@ -116,16 +116,21 @@ const SECRET_DIRECTIVE_LINE = new RegExp(
   "i",
 );
 const USER_LINE = /^([ +-]?\s*)(["']?)user\2\s/i;
+/** Asterisk-style `password = ...` / `secret => ...` lines (ari_campaign.conf holds a crypt hash). */
+const KEY_VALUE_SECRET_LINE = /^([ +-]?\s*)(password|secret|md5secret)(\s*=>?\s*)\S.*$/i;
 
 /**
  * Hides secrets in text shown to people (diffs, messages): the value of every secret-bearing
  * directive (requirepass, masterauth, tls-*-pass, ...), passwords and hashes in ACL `user` lines
- * (`>pass`, `<pass`, `#<sha256>`, `!<sha256>`), and any SHA-256 password hash.
+ * (`>pass`, `<pass`, `#<sha256>`, `!<sha256>`), Asterisk-style `password = ...` lines, and any
+ * SHA-256 password hash.
  */
 export function maskSecrets(text: string): string {
   const maskLine = (l: string): string => {
     const m = SECRET_DIRECTIVE_LINE.exec(l);
     if (m) return `${m[1]}${m[2]}${m[3]}${m[2]}${m[4]}<hidden>`;
+    const kv = KEY_VALUE_SECRET_LINE.exec(l);
+    if (kv) return `${kv[1]}${kv[2]}${kv[3]}<hidden>`;
     if (USER_LINE.test(l)) l = l.replace(/(\s)([<>])(?![>\s])\S+/g, "$1$2<hidden>").replace(/(\s)!([0-9a-f]{64})\b/gi, "$1!<hidden>");
     return l.replace(/#[0-9a-f]{64}/gi, "#<hidden>").replace(/(\s)>(?![>\s])\S+/g, "$1><hidden>");
   };

@@ -4,7 +4,7 @@
  * elsewhere it warns loudly and skips, and with CI set it fails instead.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import Redis from "ioredis";
@@ -18,6 +18,8 @@ import { main } from "../../provisioning/cli";
 import { disconnect } from "../../provisioning/ssh";
 import { parseInfo } from "../../provisioning/tasks/facts";
 import * as testbed from "../../provisioning/testbed";
+import { ASTERISK_CALLS_LOG, ASTERISK_DOWN_FLAG, installAsteriskStandIn, parseAsteriskCalls } from "../../provisioning/testbed/asterisk";
+import { ensureAriInclude, ensureHttpConf, renderAriUser } from "../../provisioning/tasks/ari";
 import { awsStandIns, ImdsStandIn, instanceIdOf, parseAwsCalls } from "../../provisioning/testbed/aws";
 import { run as runLocal, sleep } from "../../provisioning/testbed/sh";
 
@@ -49,7 +51,7 @@ interface Run {
   code: number;
   out: string;
   err: string;
-  json?: { hosts: Record<string, { tasks: { task: string; status: string; msg: string }[]; recap: Record<string, number> }> };
+  json?: { hosts: Record<string, { tasks: { task: string; status: string; msg: string; diff?: string }[]; recap: Record<string, number> }> };
 }
 
 let tb: testbed.Testbed;
@@ -62,6 +64,14 @@ function setHostVars(vars: Record<string, Record<string, unknown>>): void {
   for (const [h, v] of Object.entries(vars)) writeFileSync(join(hostVarsDir(), `${h}.yml`), `${JSON.stringify(v)}\n`);
 }
 
+/** Stand-in for Secrets Manager (the ARI task's secret): nothing reaches AWS. */
+const ARI_ARN = "arn:aws:secretsmanager:eu-west-3:123456789012:secret:campaign-test/ari-password-AbCdEf";
+let ariPassword = "Ari-pa55word-never-printed-1";
+const fakeSecrets = async (arn: string) => {
+  if (arn !== ARI_ARN) throw new Error(`unexpected secret ${arn}`);
+  return JSON.stringify({ password: ariPassword });
+};
+
 async function provision(...args: string[]): Promise<Run> {
   let out = "";
   let err = "";
@@ -70,6 +80,7 @@ async function provision(...args: string[]): Promise<Run> {
     stdout: (s) => (out += s),
     stderr: (s) => (err += s),
     env: { ...process.env, REDIS_PASSWORD: PASSWORD },
+    fetcher: fakeSecrets,
   });
   return { code, out, err, json: json ? JSON.parse(out) : undefined };
 }
@@ -429,4 +440,165 @@ suite("provisioning real Debian 12 hosts", () => {
     const again = await provision("--limit", "host1");
     expect(restarts(again, "host1")).toBe(0);
   });
+  it("--diff and --json mask secret-bearing values of a host's old config (e.g. the playbook's requirepass, a masterauth), which the tool never knew", async () => {
+    setHostVars({});
+    const OLD = ["Old-requirepass-3e1", "Old-masterauth-77c", "Old-tls-pass-0a9"];
+    await onHost("host2", `printf '%s\\n' 'requirepass ${OLD[0]}' 'masterauth "${OLD[1]}"' 'tls-key-file-pass ${OLD[2]}' | sudo tee -a /etc/redis/redis.conf >/dev/null`);
+    try {
+      for (const args of [["--check", "--diff"], ["--check", "--diff", "--json"]]) {
+        const r = await provision(...args, "--limit", "host2");
+        expect(r.code).toBe(0);
+        for (const secret of OLD) expect(r.out + r.err).not.toContain(secret);
+        const diff = args.includes("--json") ? r.json!.hosts.host2.tasks.find((t) => t.task === "write config")!.diff! : r.out;
+        expect(diff).toMatch(/^-requirepass <hidden>$/m);
+        expect(diff).toMatch(/^-masterauth <hidden>$/m);
+        expect(diff).toMatch(/^-tls-key-file-pass <hidden>$/m);
+      }
+    } finally {
+      await onHost("host2", "sudo sed -i -e '/^requirepass /d' -e '/^masterauth /d' -e '/^tls-key-file-pass /d' /etc/redis/redis.conf");
+    }
+    expect(recap(await provision("--limit", "host2"), "host2").changed).toBe(0);
+  });
+
+  it("retires the first-boot password unit and files: before the restart it would block, --check aware, idempotent", async () => {
+    const LEGACY = "Legacy-plaintext-requirepass-9d1";
+    const plant = (withUnit: boolean) => {
+      // What templates/asterisk-user-data.sh.hbs leaves behind, with Secrets Manager unreachable (the fetch fails).
+      writeFileSync(hostFile("host1", "etc/redis/password.conf"), `requirepass ${LEGACY}\n`);
+      writeFileSync(hostFile("host1", "etc/redis/campaign.conf"), "bind 0.0.0.0\nport 6379\ninclude /etc/redis/password.conf\n");
+      if (!withUnit) return;
+      mkdirSync(hostFile("host1", "usr/local/libexec"), { recursive: true });
+      writeFileSync(hostFile("host1", "usr/local/libexec/redis-password"), "#!/bin/bash\necho 'Could not connect to the endpoint URL' >&2\nexit 255\n", { mode: 0o750 });
+      writeFileSync(
+        hostFile("host1", "etc/systemd/system/redis-password.service"),
+        "[Unit]\nDescription=Fetch the Redis password from Secrets Manager\nWants=network-online.target\nAfter=network-online.target\nBefore=redis-server.service\n\n" +
+          "[Service]\nType=oneshot\nExecStart=/usr/local/libexec/redis-password\nRestart=on-failure\nRestartSec=5\n\n[Install]\nRequiredBy=redis-server.service\n",
+      );
+    };
+    const legacyPaths = ["etc/redis/password.conf", "etc/redis/campaign.conf", "usr/local/libexec/redis-password", "etc/systemd/system/redis-password.service", "etc/systemd/system/redis-server.service.requires/redis-password.service"];
+    const retireLine = (r: Run) => r.out.split("\n").find((l) => l.includes("[host1] retire first-boot password unit")) ?? "";
+    setHostVars({});
+    plant(true);
+    await onHost("host1", "sudo chown root:redis /etc/redis/password.conf /etc/redis/campaign.conf && sudo chmod 0640 /etc/redis/password.conf && sudo systemctl daemon-reload && sudo systemctl enable -q redis-password.service && echo 'include /etc/redis/campaign.conf' | sudo tee -a /etc/redis/redis.conf >/dev/null");
+    // The hazard: with the unit in place a restart of Redis fails whenever the fetch fails.
+    const blocked = await runLocal("ssh", ["-i", tb.key, "-o", `UserKnownHostsFile=${tb.knownHosts}`, "-o", "BatchMode=yes", `ec2-user@${tb.hosts[0].ip}`, "sudo systemctl restart redis-server"]);
+    expect(blocked.code).not.toBe(0);
+    expect((await onHost("host1", "systemctl is-active redis-server || true")).trim()).not.toBe("active");
+
+    const check = await provision("--check", "--diff", "--limit", "host1");
+    expect(check.code).toBe(0);
+    expect(retireLine(check)).toBe(
+      "changed: [host1] retire first-boot password unit => would disable and remove redis-password.service (was enabled); remove /usr/local/libexec/redis-password; remove /etc/redis/password.conf, /etc/redis/campaign.conf (plaintext requirepass)",
+    );
+    expect(check.out).toMatch(/^-include \/etc\/redis\/campaign\.conf$/m);
+    // lstat: the .requires entry is a symlink whose absolute target exists only inside the host.
+    const present = (p: string) => {
+      try {
+        lstatSync(hostFile("host1", p));
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    expect(legacyPaths.filter(present)).toEqual(legacyPaths);
+
+    const r = await provision("--diff", "--limit", "host1");
+    expect(r.code).toBe(0);
+    expect(retireLine(r)).toBe(
+      "changed: [host1] retire first-boot password unit => disabled and removed redis-password.service (was enabled); removed /usr/local/libexec/redis-password; removed /etc/redis/password.conf, /etc/redis/campaign.conf (plaintext requirepass)",
+    );
+    expect(restarts(r, "host1")).toBe(1);
+    expect(r.out).toMatch(/ok: \[host1\] verify => PONG/);
+    expect(legacyPaths.filter(present)).toEqual([]);
+    expect(await onHost("host1", "systemctl show -p LoadState --value redis-password.service")).toBe("not-found\n");
+    expect(await onHost("host1", "systemctl show -p Requires --value redis-server.service")).not.toContain("redis-password");
+    expect(check.out + r.out + r.err).not.toContain(LEGACY);
+    const again = await provision("--limit", "host1");
+    expect(recap(again, "host1").changed).toBe(0);
+    expect(retireLine(again)).toBe("ok: [host1] retire first-boot password unit => no redis-password.service, no password.conf or campaign.conf in /etc/redis");
+
+    // Files alone on a converged host: removed in one extra round trip, Redis untouched.
+    plant(false);
+    const before = await serverInfo("host1");
+    const files = await provision("--limit", "host1");
+    expect(retireLine(files)).toBe("changed: [host1] retire first-boot password unit => removed /etc/redis/password.conf, /etc/redis/campaign.conf (plaintext requirepass)");
+    expect(recap(files, "host1")).toMatchObject({ changed: 1, failed: 0 });
+    expect((await serverInfo("host1")).run_id).toBe(before.run_id);
+    expect(existsSync(hostFile("host1", "etc/redis/password.conf"))).toBe(false);
+    expect(recap(await provision("--limit", "host1"), "host1").changed).toBe(0);
+  }, 60_000);
+
+  it("ARI: skipped with a warning without Asterisk; then the user, the include and the HTTP server, hashed on the host, reloaded once per change", async () => {
+    const host = tb.hosts[2];
+    const ariLine = (r: Run) => r.out.split("\n").find((l) => l.includes("[host3] asterisk ARI")) ?? "";
+    const reloadLine = (r: Run) => r.out.split("\n").find((l) => l.includes("[host3] RUNNING HANDLER [reload asterisk]")) ?? "";
+    const calls = () => (existsSync(hostFile("host3", ASTERISK_CALLS_LOG.slice(1))) ? parseAsteriskCalls(readFileSync(hostFile("host3", ASTERISK_CALLS_LOG.slice(1)), "utf8")) : []);
+    const etc = (f: string) => readFileSync(hostFile("host3", `etc/asterisk/${f}`), "utf8");
+    setHostVars({ host3: { asterisk_ari_password_secret_arn: ARI_ARN } });
+
+    const none = await provision("--limit", "host3");
+    expect(none.code).toBe(0);
+    expect(ariLine(none)).toMatch(/^skipped: \[host3\] asterisk ARI => WARNING: Asterisk is not installed \(no \/etc\/asterisk\), so the ARI user campaign_dialer is NOT configured/);
+
+    const stock = { "ari.conf": readFileSync(join(__dirname, "fixtures/ari.conf"), "utf8"), "http.conf": readFileSync(join(__dirname, "fixtures/http.conf"), "utf8") };
+    await onHost("host3", installAsteriskStandIn(host, stock));
+    const check = await provision("--check", "--diff", "--limit", "host3");
+    expect(ariLine(check)).toBe("changed: [host3] asterisk ARI => would write ari_campaign.conf, ari.conf, http.conf (new password hash); campaign_dialer on 0.0.0.0:8088");
+    expect(reloadLine(check)).toBe("changed: [host3] RUNNING HANDLER [reload asterisk] => would run: module reload res_ari.so; module reload http");
+    expect(check.out).toMatch(/^\+password = <hidden>$/m);
+    expect(check.out).toMatch(/^\+enabled=yes$/m);
+    expect(existsSync(hostFile("host3", "etc/asterisk/ari_campaign.conf"))).toBe(false);
+    expect(etc("http.conf")).toBe(stock["http.conf"]);
+    expect(calls()).toEqual([]);
+
+    const { result: r, seen } = await sampleCmdlines(() => provision("--diff", "--limit", "host3"));
+    expect(r.code).toBe(0);
+    expect(ariLine(r)).toBe("changed: [host3] asterisk ARI => wrote ari_campaign.conf, ari.conf, http.conf (new password hash); campaign_dialer on 0.0.0.0:8088");
+    expect(reloadLine(r)).toBe(
+      "changed: [host3] RUNNING HANDLER [reload asterisk] => module reload http: Module 'http' reloaded successfully.; module reload res_ari.so: Module 'res_ari.so' reloaded successfully.",
+    );
+    expect(calls()).toEqual([["-rx", "module reload http"], ["-rx", "module reload res_ari.so"]]);
+    // Files: our stanza with a crypt hash that the password verifies; ari.conf and http.conf otherwise untouched.
+    const user = etc("ari_campaign.conf");
+    const hash = /^password = (\$6\$([^$]+)\$\S+)$/m.exec(user)!;
+    expect(hash).not.toBeNull();
+    expect(user).toBe(renderAriUser("campaign_dialer", hash[1]));
+    expect(execFileSync("openssl", ["passwd", "-6", "-salt", hash[2], "-stdin"], { input: `${ariPassword}\n`, encoding: "utf8" }).trim()).toBe(hash[1]);
+    expect(etc("ari.conf")).toBe(ensureAriInclude(stock["ari.conf"]));
+    expect(etc("http.conf")).toBe(ensureHttpConf(stock["http.conf"], { bindaddr: "0.0.0.0", bindport: 8088 }));
+    expect(etc("http.conf")).toMatch(/^\[general\][\s\S]*^enabled=yes$[\s\S]*^bindaddr=0\.0\.0\.0$[\s\S]*^bindport=8088$[\s\S]*^\[post_mappings\]/m);
+    expect((await onHost("host3", "sudo stat -c '%U:%G %a' /etc/asterisk/ari_campaign.conf /etc/asterisk/ari.conf /etc/asterisk/http.conf")).trim().split("\n")).toEqual(["root:asterisk 640", "root:asterisk 640", "root:asterisk 640"]);
+    // The password: in no command line (runner and hosts), not in the output, not on disk.
+    expect([...seen].filter((c) => c.includes(ariPassword))).toEqual([]);
+    expect(r.out + r.err).not.toContain(ariPassword);
+    expect(r.out).not.toContain(hash[1]);
+    expect(calls().flat().filter((a) => a.includes(ariPassword))).toEqual([]);
+    expect(readFileSync(hostFile("host3", "etc/asterisk/ari_campaign.conf"), "utf8") + etc("ari.conf") + etc("http.conf")).not.toContain(ariPassword);
+
+    const again = await provision("--limit", "host3");
+    expect(recap(again, "host3").changed).toBe(0);
+    expect(ariLine(again)).toBe("ok: [host3] asterisk ARI => campaign_dialer on 0.0.0.0:8088");
+    expect(etc("ari_campaign.conf")).toBe(user); // the same hash: nothing re-hashed
+    expect(calls()).toHaveLength(2);
+
+    // Another port: only http.conf, only its reload.
+    setHostVars({ host3: { asterisk_ari_password_secret_arn: ARI_ARN, asterisk_ari_port: 8089 } });
+    const port = await provision("--limit", "host3");
+    expect(ariLine(port)).toBe("changed: [host3] asterisk ARI => wrote http.conf; campaign_dialer on 0.0.0.0:8089");
+    expect(calls().slice(2)).toEqual([["-rx", "module reload http"]]);
+    expect(etc("http.conf")).toMatch(/^bindport=8089$/m);
+    expect(etc("ari_campaign.conf")).toBe(user);
+
+    // A rotated secret: a new hash, only res_ari reloaded; Asterisk down: the files are written, the reload waits for its start.
+    ariPassword = "Ari-pa55word-rotated-2";
+    writeFileSync(hostFile("host3", ASTERISK_DOWN_FLAG.slice(1)), "");
+    const rotated = await provision("--limit", "host3");
+    expect(ariLine(rotated)).toBe("changed: [host3] asterisk ARI => wrote ari_campaign.conf (new password hash); campaign_dialer on 0.0.0.0:8089");
+    expect(reloadLine(rotated)).toBe("skipped: [host3] RUNNING HANDLER [reload asterisk] => Asterisk is not running: it reads the new configuration when it starts");
+    const newHash = /^password = (\$6\$([^$]+)\$\S+)$/m.exec(etc("ari_campaign.conf"))!;
+    expect(execFileSync("openssl", ["passwd", "-6", "-salt", newHash[2], "-stdin"], { input: `${ariPassword}\n`, encoding: "utf8" }).trim()).toBe(newHash[1]);
+    rmSync(hostFile("host3", ASTERISK_DOWN_FLAG.slice(1)));
+    expect(recap(await provision("--limit", "host3"), "host3").changed).toBe(0);
+    expect(etc("ari_campaign.conf")).toBe(renderAriUser("campaign_dialer", newHash[1]));
+  }, 60_000);
 });

@@ -2,10 +2,13 @@
  * Task "gather facts": ONE ssh round trip that returns everything the run decides on — the OS, which
  * candidate Redis packages are installed (version, config file, service state), the provisioner's
  * host state (admin secret, restart-pending marker) and the running server's state (auth, PING,
- * probe key, CONFIG GET, INFO) and the metrics publisher's files and timer. A no-op run needs nothing more.
+ * probe key, CONFIG GET, INFO), the metrics publisher's files and timer, the first-boot password unit
+ * and files to retire, and (when configured) the ARI files. A no-op run needs nothing more.
  */
 import { OS_PROFILES, OsProfile, OsRelease } from "../os";
+import { AriFacts, ariFacts } from "./ari";
 import { METRICS_GATHER, MetricsFacts, metricsFacts } from "./metrics";
+import { RETIRE_GATHER, RetireFacts, retireFacts } from "./retire";
 import { INSTALLED_CHECK, ScriptOutput, prelude, profileVars } from "./shell";
 
 export interface ProfileFacts {
@@ -33,10 +36,12 @@ export interface HostFacts {
   restartPending: boolean;
   profiles: Record<string, ProfileFacts>;
   metrics: MetricsFacts;
+  retire: RetireFacts;
+  ari: AriFacts;
 }
 
 /** The gather script: inspects every profile of the table whose package manager exists on the host. */
-export function gatherScript(appPassword: string, adminUser: string, probeWrites: boolean): string {
+export function gatherScript(appPassword: string, adminUser: string, probeWrites: boolean, extra = ""): string {
   const perProfile = Object.values(OS_PROFILES)
     .map(
       (p) => `(
@@ -66,6 +71,8 @@ ADMIN_PW=$(cat "$STATE/admin.secret" 2>/dev/null || true)
 [ -n "$ADMIN_PW" ] && fact admin_secret "$ADMIN_PW"
 [ -e "$STATE/restart-pending" ] && fact restart_pending 1
 ${METRICS_GATHER}
+${RETIRE_GATHER}
+${extra}
 ${perProfile}
 exit 0
 `;
@@ -123,6 +130,8 @@ export function parseFacts(out: ScriptOutput): HostFacts {
     restartPending: f.restart_pending === "1",
     profiles,
     metrics: metricsFacts(f),
+    retire: retireFacts(f),
+    ari: ariFacts(f),
   };
 }
 

@@ -1,0 +1,105 @@
+/**
+ * Task "retire first-boot password unit": the stack's first-boot user data
+ * (templates/asterisk-user-data.sh.hbs) installs a oneshot `redis-password.service`, RequiredBy the
+ * Redis service, that writes `<conf dir>/password.conf` (a plaintext `requirepass`) from Secrets
+ * Manager at every start of Redis, and an include file `<conf dir>/campaign.conf`. Once this role
+ * owns redis.conf they are stale: a plaintext secret on disk, and a unit that blocks every Redis
+ * (re)start when Secrets Manager is unreachable.
+ *
+ * What exists is part of the single gather round trip. The unit goes (disable --now, remove the file,
+ * its helper script and any dangling .requires/.wants link, daemon-reload) BEFORE the restart handler,
+ * so it cannot block that restart. The two files go only AFTER Redis runs with the role's config: a
+ * rollback to the previous config (which includes them) still finds them. Files still included by
+ * the config in place are never removed.
+ */
+import { dirname } from "node:path";
+import type { OsProfile } from "../os";
+import type { TaskResult } from "../output";
+import { shq } from "../ssh";
+
+export const RETIRE_TASK = "retire first-boot password unit";
+export const LEGACY_UNIT = "redis-password.service";
+export const LEGACY_UNIT_PATH = `/etc/systemd/system/${LEGACY_UNIT}`;
+export const LEGACY_SCRIPT = "/usr/local/libexec/redis-password";
+export const LEGACY_FILES = ["password.conf", "campaign.conf"];
+/** Every config directory the user data may have used (one per package it installs). */
+const LEGACY_DIRS = ["/etc/redis", "/etc/valkey", "/etc/redis6"];
+
+/** The directory the user data wrote to for this profile (RHEL 8 keeps redis.conf in /etc, the user data /etc/redis). */
+export function legacyConfDir(p: OsProfile): string {
+  const d = dirname(p.configPath);
+  return d === "/etc" ? "/etc/redis" : d;
+}
+
+export interface RetireFacts {
+  /** Legacy paths present on the host (unit file, script, config files, unit links). */
+  paths: string[];
+  /** `systemctl is-enabled` of the unit when its file exists ("" otherwise). */
+  unitState: string;
+}
+
+/** Bash for the gather script. */
+export const RETIRE_GATHER = `
+RP=""
+for f in ${LEGACY_UNIT_PATH} ${LEGACY_SCRIPT} ${LEGACY_DIRS.flatMap((d) => LEGACY_FILES.map((f) => `${d}/${f}`)).join(" ")} /etc/systemd/system/*.requires/${LEGACY_UNIT} /etc/systemd/system/*.wants/${LEGACY_UNIT}; do
+  if [ -e "$f" ] || [ -L "$f" ]; then RP="$RP$f
+"; fi
+done
+fact retire_paths "$RP"
+[ -e ${LEGACY_UNIT_PATH} ] && fact retire_unit_state "$(systemctl is-enabled ${LEGACY_UNIT} 2>/dev/null)"
+`;
+
+export function retireFacts(f: Record<string, string>): RetireFacts {
+  return { paths: (f.retire_paths ?? "").split("\n").filter(Boolean), unitState: f.retire_unit_state ?? "" };
+}
+
+export interface RetirePlan {
+  /** The task's result when there is nothing to do, or in check mode. */
+  result?: TaskResult;
+  /** Bash to run before the restart handler (the unit). */
+  pre?: string;
+  /** Bash to run once Redis runs with the role's config (the files); reports the task. */
+  post?: string;
+}
+
+const isUnitLink = (p: string) => /\.(requires|wants)\//.test(p);
+
+/** Decides what the task does on one host (pure). */
+export function planRetire(profile: OsProfile, rf: RetireFacts, check: boolean): RetirePlan {
+  const dir = legacyConfDir(profile);
+  const files = rf.paths.filter((p) => LEGACY_FILES.some((f) => p === `${dir}/${f}`));
+  const unitFile = rf.paths.includes(LEGACY_UNIT_PATH);
+  const links = rf.paths.filter(isUnitLink);
+  const script = rf.paths.includes(LEGACY_SCRIPT);
+  if (!unitFile && !links.length && !script && !files.length) {
+    return { result: { task: RETIRE_TASK, status: "ok", msg: `no ${LEGACY_UNIT}, no ${LEGACY_FILES.join(" or ")} in ${dir}` } };
+  }
+  const parts = [
+    (unitFile || links.length > 0) && `${check ? "disable and remove" : "disabled and removed"} ${LEGACY_UNIT}${unitFile && rf.unitState ? ` (was ${rf.unitState})` : ""}`,
+    script && `${check ? "remove" : "removed"} ${LEGACY_SCRIPT}`,
+    files.length > 0 && `${check ? "remove" : "removed"} ${files.join(", ")}${files.some((f) => f.endsWith("password.conf")) ? " (plaintext requirepass)" : ""}`,
+  ].filter(Boolean) as string[];
+  const msg = `${check ? "would " : ""}${parts.join("; ")}`;
+  if (check) return { result: { task: RETIRE_TASK, status: "changed", msg } };
+
+  const unitPaths = [unitFile && LEGACY_UNIT_PATH, script && LEGACY_SCRIPT, ...links].filter(Boolean) as string[];
+  const pre = unitPaths.length
+    ? `
+# ${RETIRE_TASK} (1/2): the unit, before any restart of Redis can require it.
+RETIRE_ERR=""
+if [ -e ${LEGACY_UNIT_PATH} ]; then systemctl disable --now ${LEGACY_UNIT} >/dev/null 2>&1 || systemctl stop ${LEGACY_UNIT} >/dev/null 2>&1; fi
+rm -f ${unitPaths.map(shq).join(" ")} || RETIRE_ERR="cannot remove the unit's files"
+OUT=$(systemctl daemon-reload 2>&1) || RETIRE_ERR="systemctl daemon-reload: $OUT"
+systemctl reset-failed ${LEGACY_UNIT} >/dev/null 2>&1 || true
+`
+    : `RETIRE_ERR=""\n`;
+  const post = `
+# ${RETIRE_TASK} (2/2): the files, once Redis runs with a config that does not include them.
+for f in ${files.map(shq).join(" ")}; do
+  if grep -qsE "^[[:space:]]*include[[:space:]]+\\"?$f\\"?[[:space:]]*$" "$CONF"; then RETIRE_ERR="\${RETIRE_ERR:+$RETIRE_ERR; }$f is still included by $CONF, kept"; continue; fi
+  rm -f "$f" || RETIRE_ERR="\${RETIRE_ERR:+$RETIRE_ERR; }cannot remove $f"
+done
+if [ -n "$RETIRE_ERR" ]; then task ${shq(RETIRE_TASK)} failed "$RETIRE_ERR"; else task ${shq(RETIRE_TASK)} changed ${shq(msg)}; fi
+`;
+  return { pre, post };
+}
