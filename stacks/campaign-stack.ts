@@ -188,6 +188,7 @@ export class CampaignStack extends TerraformStack {
       lambda_security_group_id: { value: lambdaSg.id, description: "Security group of the Lambdas (source of 5432 on the proxy, 6379 on Redis)" },
       ari_password_secret_arn: { value: this.compute.ariPasswordSecretArn, description: "Secrets Manager ARN of the ARI password {\"password\": ...}" },
       alarm_topic_arn: { value: this.monitoring.topicArn, description: "SNS topic of the alarms" },
+      asterisk_instance_id: { value: this.compute.instance.id, description: "EC2 instance id of the Asterisk host (SSM sessions, inventories)" },
     });
     // Connection budget at synth, also for stacks built without buildApp()'s config validation.
     this.node.addValidation({ validate: () => budgetProblems(config) });

@@ -228,7 +228,7 @@ redis_maxmemory=100mb
       "-o",
       "ProxyCommand=aws ssm start-session --target %h --document-name AWS-StartSSHSession --parameters portNumber=%p",
     ]);
-    expect(readFileSync("inventory/dev/hosts", "utf8")).toContain(`Name=tag:Name,Values=${devConfig.project}-dev-asterisk`);
+    expect(readFileSync("inventory/dev/hosts", "utf8")).toContain(`cd cdktf.out/stacks/${devConfig.project}-dev && terraform output -raw asterisk_instance_id`);
     expect(readFileSync("inventory/dev/hosts", "utf8")).toContain(devConfig.network.mode === "create" ? devConfig.network.publicSubnetCidr : "?");
 
     // prod: a private address inside the prod VPC, the stack's key pair.
