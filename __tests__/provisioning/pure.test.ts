@@ -152,6 +152,7 @@ redis_maxmemory=100mb
   });
 
   it("names files relative to the working directory when inside it, absolute otherwise, whatever form -i had", () => {
+    mkdirSync(join(process.cwd(), "build"), { recursive: true }); // a fresh clone has no build/ yet
     const inside = mkdtempSync(join(process.cwd(), "build", "inv-"));
     try {
       mkdirSync(join(inside, "group_vars"));
