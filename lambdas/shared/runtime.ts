@@ -32,7 +32,6 @@ export function createRuntime(name: FunctionName, env: Env = process.env): Runti
   const log = createLogger(config.logLevel, { fn: name });
   const db = new Database(config.database, log);
   const cache = new Cache(config.redis, log);
-  let ariPassword: Promise<string> | undefined;
   return {
     config,
     log,
@@ -41,11 +40,8 @@ export function createRuntime(name: FunctionName, env: Env = process.env): Runti
     async originate(req) {
       const ari = config.ari;
       if (!ari) throw new Error(`${name} is not configured for ARI`);
-      ariPassword ??= resolvePassword(ari.password).catch((e) => {
-        ariPassword = undefined;
-        throw e;
-      });
-      return originate(ari, await ariPassword, req);
+      // secrets.ts caches the secret per ARN (one fetch, shared in flight, a failure retried next time).
+      return originate(ari, await resolvePassword(ari.password), req);
     },
     async close() {
       await Promise.all([db.close(), cache.close()]);
