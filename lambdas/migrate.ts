@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { Client, type ClientConfig } from "pg";
 import { readDatabaseConfig, type Env } from "./shared/config";
 import { maskCredentials } from "./shared/logging";
-import { getDatabaseCredentials } from "./shared/secrets";
+import { resolveDatabaseCredentials } from "./shared/secrets";
 
 export const MIGRATIONS_DIR = join(__dirname, "migrations");
 const LOCK_KEY = 7_340_001; // arbitrary, constant: pg_advisory_lock key for migrations
@@ -40,7 +40,7 @@ export function readMigrations(dir = MIGRATIONS_DIR): Migration[] {
 
 export async function migrationClientConfig(env: Env = process.env): Promise<ClientConfig> {
   const cfg = readDatabaseConfig(env, "campaign-migrate", "DATABASE_DIRECT_ENDPOINT");
-  const creds = cfg.credentials.kind === "secret" ? await getDatabaseCredentials(cfg.credentials.arn) : cfg.credentials;
+  const creds = await resolveDatabaseCredentials(cfg.credentials);
   return {
     host: cfg.host,
     port: cfg.port,

@@ -13,7 +13,7 @@
 import { Pool, type PoolClient, type QueryResult, type QueryResultRow } from "pg";
 import type { DatabaseConfig } from "./config";
 import type { Logger } from "./logging";
-import { getDatabaseCredentials, invalidateSecret } from "./secrets";
+import { invalidateSecret, resolveDatabaseCredentials } from "./secrets";
 
 export interface Queryable {
   query<R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>>;
@@ -69,10 +69,7 @@ export class Database implements Queryable {
   ) {}
 
   private async createPool(): Promise<Pool> {
-    const creds =
-      this.cfg.credentials.kind === "secret"
-        ? await getDatabaseCredentials(this.cfg.credentials.arn)
-        : { user: this.cfg.credentials.user, password: this.cfg.credentials.password };
+    const creds = await resolveDatabaseCredentials(this.cfg.credentials);
     const pool = new Pool({
       host: this.cfg.host,
       port: this.cfg.port,

@@ -4,7 +4,7 @@
  * database layer refetch once after an authentication failure (rotated secret).
  * The SDK is loaded lazily: it is provided by the Lambda runtime and kept out of the bundle.
  */
-import type { CredentialSource } from "./config";
+import type { CredentialSource, DatabaseConfig } from "./config";
 
 type Fetcher = (arn: string) => Promise<string>;
 
@@ -61,6 +61,11 @@ export async function getDatabaseCredentials(arn: string): Promise<{ user: strin
     throw new Error(`secret RDS_SECRET_ARN (${arn}) must be JSON with string fields "username" and "password"`);
   }
   return { user, password };
+}
+
+/** The database user and password: from the RDS secret, or the local DATABASE_USER / DATABASE_PASSWORD. */
+export async function resolveDatabaseCredentials(source: DatabaseConfig["credentials"]): Promise<{ user: string; password: string }> {
+  return source.kind === "secret" ? getDatabaseCredentials(source.arn) : { user: source.user, password: source.password };
 }
 
 /** A password secret: JSON `{"password": "..."}` or a plain string; or the local override. */
