@@ -45,10 +45,6 @@ export class Cache {
     return this.cfg ? `${this.cfg.host}:${this.cfg.port}` : null;
   }
 
-  get connected(): boolean {
-    return this.client?.status === "ready";
-  }
-
   private markDown(error: unknown): void {
     this.stats.errors++;
     const cooldownMs = this.cfg?.retryCooldownMs ?? 0;
@@ -124,10 +120,6 @@ export class Cache {
 
   async setJson(key: string, value: unknown, ttlSeconds: number): Promise<void> {
     await this.run((c) => c.set(key, JSON.stringify(value), "EX", ttlSeconds));
-  }
-
-  async delete(key: string): Promise<void> {
-    await this.run((c) => c.del(key));
   }
 
   /** Cache-aside: the cached value, or `load()` stored with a TTL. Redis trouble only costs the bounded delay. */
