@@ -16,6 +16,7 @@ import { Checker, join } from "../shared/validate";
 
 export const OUTCOMES = ["answered", "no_answer", "busy", "failed"] as const;
 export type Outcome = (typeof OUTCOMES)[number];
+const OUTCOME = new RegExp(`^(${OUTCOMES.join("|")})$`);
 
 export interface StatusEvent {
   outcomes: { channelId: string; outcome: Outcome; talkSeconds: number | null }[];
@@ -39,7 +40,7 @@ export function parseStatusEvent(event: unknown): StatusEvent {
     const o = c.object(item, path);
     if (!o) return;
     const channelId = c.string(o.channelId, join(path, "channelId"), { max: 200 });
-    const outcome = c.string(o.outcome, join(path, "outcome"), { pattern: /^(answered|no_answer|busy|failed)$/, expected: OUTCOMES.join(" | ") }) as Outcome | undefined;
+    const outcome = c.string(o.outcome, join(path, "outcome"), { pattern: OUTCOME, expected: OUTCOMES.join(" | ") }) as Outcome | undefined;
     const talkSeconds = c.optional(o.talkSeconds, (v) => c.int(v, join(path, "talkSeconds"), 0, 86_400));
     if (talkSeconds !== undefined && outcome && outcome !== "answered") c.fail(join(path, "talkSeconds"), "is only allowed for answered calls");
     if (channelId && outcome) outcomes.push({ channelId, outcome, talkSeconds: talkSeconds ?? null });
