@@ -23,12 +23,15 @@ import { run as validate, type ValidateResult } from "../lambdas/validate-campai
 import { campaignEvent } from "../__tests__/lambdas/helpers";
 import { DB_NAME, startServers, type Servers } from "../__tests__/lambdas/servers";
 
-export interface SideResult {
+export interface Burst {
   invocations: number;
   errors: Record<string, number>;
-  peakServerConnections: number;
   p50Ms: number;
   p99Ms: number;
+}
+
+export interface SideResult extends Burst {
+  peakServerConnections: number;
 }
 
 export interface BenchOptions {
@@ -46,13 +49,6 @@ function percentile(sorted: number[], p: number): number {
 function errorCode(e: unknown): string {
   const code = (e as { code?: unknown } | null)?.code;
   return typeof code === "string" ? code : ((e as Error | null)?.name ?? "unknown");
-}
-
-export interface Burst {
-  invocations: number;
-  errors: Record<string, number>;
-  p50Ms: number;
-  p99Ms: number;
 }
 
 async function side(s: Servers, env: Record<string, string | undefined>, campaignId: string, invocations: number): Promise<{ result: SideResult; warm: Burst }> {
