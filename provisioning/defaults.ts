@@ -76,38 +76,6 @@ export const DEFAULTS: RoleVars = {
   asterisk_ari_bind_address: "0.0.0.0",
 };
 
-/** Human description + default shown in the README table and `--help`. */
-export const VARIABLE_DOCS: Record<keyof RoleVars, string> = {
-  redis_password: "password of the application user (Redis `default` user); default: env REDIS_PASSWORD",
-  redis_password_secret_arn: "Secrets Manager ARN whose JSON holds `password` (instead of redis_password)",
-  redis_port: "TCP port",
-  redis_bind_address: "space-separated listen addresses",
-  redis_protected_mode: "protected-mode",
-  redis_tcp_keepalive: "tcp-keepalive seconds",
-  redis_timeout: "idle client timeout seconds (0 = never)",
-  redis_maxmemory: "maxmemory (bytes or k/kb/m/mb/g/gb)",
-  redis_maxmemory_policy: "eviction policy",
-  redis_save_intervals: 'RDB snapshot rules, "SECONDS CHANGES" each ([] = no snapshots)',
-  redis_appendonly: "AOF persistence",
-  redis_appendfsync: "AOF fsync policy",
-  redis_loglevel: "loglevel",
-  redis_databases: "number of databases",
-  redis_app_acl: "ACL rules of the application user",
-  redis_admin_user: "ACL user the provisioner uses (its password is generated per host)",
-  redis_amazon_linux_package: "Amazon Linux 2023 package: valkey or redis6",
-  redis_extra_config: "extra redis.conf directives (map name: value), validated by the server",
-  redis_metrics_enabled: "install the timer that publishes MemoryUsedPercent, ConnectedClients and OpsPerSec to CloudWatch (false removes it)",
-  redis_metrics_namespace: "CloudWatch namespace of those metrics (the instance role may write only this one)",
-  redis_metrics_interval_seconds: "seconds between two publications",
-  redis_metrics_region: "CloudWatch region; empty = the instance's region from IMDSv2",
-  redis_metrics_imds_url: "instance metadata endpoint (IMDSv2); change only for IPv6-only hosts or tests",
-  asterisk_ari_password: "password of the ARI user (local use; instead of asterisk_ari_password_secret_arn)",
-  asterisk_ari_password_secret_arn: "Secrets Manager ARN whose JSON holds `password` (stack output ari_password_secret_arn); enables the ARI task",
-  asterisk_ari_user: "ARI user the dialer-worker Lambda logs in as",
-  asterisk_ari_port: "port of Asterisk's HTTP server (http.conf bindport)",
-  asterisk_ari_bind_address: "address of Asterisk's HTTP server (http.conf bindaddr)",
-};
-
 type Validator = (v: unknown) => unknown;
 
 const fail = (msg: string, v: unknown): never => {

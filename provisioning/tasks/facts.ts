@@ -134,14 +134,3 @@ export function parseFacts(out: ScriptOutput): HostFacts {
     ari: ariFacts(f),
   };
 }
-
-/** Persistent (non-expiring) keys across all databases, from INFO keyspace. */
-export function persistentKeys(info: Record<string, string> | undefined): number {
-  let n = 0;
-  for (const [k, v] of Object.entries(info ?? {})) {
-    if (!/^db\d+$/.test(k)) continue;
-    const m = /keys=(\d+),expires=(\d+)/.exec(v);
-    if (m) n += Number(m[1]) - Number(m[2]);
-  }
-  return n;
-}
