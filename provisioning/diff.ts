@@ -31,3 +31,7 @@ export function unifiedDiff(before: string, after: string, fromName: string, toN
   }
   return `${out.join("\n")}\n`;
 }
+
+/** Diff of a file on the host (null: absent) against what the role renders for it. */
+export const fileDiff = (path: string, before: string | null, after: string): string =>
+  unifiedDiff(before ?? "", after, `${path}${before === null ? " (absent)" : ""}`, `${path} (rendered)`);

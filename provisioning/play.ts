@@ -9,7 +9,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { HostSpec } from "./inventory";
-import { unifiedDiff } from "./diff";
+import { fileDiff } from "./diff";
 import { RESTART_HANDLER_FRAGMENT } from "./handlers";
 import { MIN_VERSION, OsProfile, selectProfile, serverVersion, versionAtLeast } from "./os";
 import type { Output, Status, TaskResult } from "./output";
@@ -131,7 +131,7 @@ export async function provisionHost(h: HostSpec, secrets: HostSecrets, opts: Pla
   ].filter(Boolean) as string[];
   const restart = restartReasons.length > 0 || !pf;
   const diff = configChanged
-    ? unifiedDiff(maskSecrets(current ?? ""), maskSecrets(desired), `${profile.configPath}${current === null ? " (absent)" : ""}`, `${profile.configPath} (rendered)`)
+    ? fileDiff(profile.configPath, current === null ? null : maskSecrets(current), maskSecrets(desired))
     : undefined;
   const safety = configChanged ? dataSafetyProblems(v, rt) : [];
   if (safety.length) return emit({ task: "write config", status: "failed", msg: `${safety.join("; ")}; nothing changed` });

@@ -17,7 +17,7 @@
  */
 import { STATE_DIR } from "../defaults";
 import type { RoleVars } from "../defaults";
-import { unifiedDiff } from "../diff";
+import { fileDiff } from "../diff";
 import type { TaskResult } from "../output";
 import { renderTemplate } from "../render";
 import { shq } from "../ssh";
@@ -218,7 +218,7 @@ export function planAri(vars: RoleVars, password: string | undefined, af: AriFac
   const names = changed.map((k) => ARI_FILES[k].slice(ASTERISK_DIR.length + 1));
   const passwordNote = changed.includes("campaign") ? (newHash ? " (new password hash)" : " (same password hash)") : "";
   const diff = changed
-    .map((k) => unifiedDiff(af.files[k] ?? "", want[k], `${ARI_FILES[k]}${af.files[k] === null ? " (absent)" : ""}`, `${ARI_FILES[k]} (rendered)`))
+    .map((k) => fileDiff(ARI_FILES[k], af.files[k], want[k]))
     .join("")
     .split(HASH_PLACEHOLDER)
     .join("<new hash>");

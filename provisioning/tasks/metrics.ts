@@ -11,7 +11,7 @@
  */
 import type { RoleVars } from "../defaults";
 import { STATE_DIR } from "../defaults";
-import { unifiedDiff } from "../diff";
+import { fileDiff } from "../diff";
 import type { OsProfile } from "../os";
 import type { TaskResult } from "../output";
 import { renderTemplate } from "../render";
@@ -153,7 +153,7 @@ export function planMetrics(vars: RoleVars, profile: OsProfile, mf: MetricsFacts
   if (!changed.length && !enable && !start) return { result: { task: METRICS_TASK, status: "ok", msg: `${METRICS_TIMER} active, ${every}` } };
 
   const diff = changed
-    .map((k) => unifiedDiff(mf.files[k] ?? "", want[k], `${METRICS_FILES[k].path}${mf.files[k] === null ? " (absent)" : ""}`, `${METRICS_FILES[k].path} (rendered)`))
+    .map((k) => fileDiff(METRICS_FILES[k].path, mf.files[k], want[k]))
     .join("");
   const actions = [
     changed.length > 0 && did(`wrote ${changed.join(", ")}`, `write ${changed.join(", ")}`),
