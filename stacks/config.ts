@@ -1,7 +1,7 @@
 import { FUNCTION_NAMES, LAMBDA_FUNCTIONS, type FunctionName } from "../lambdas/manifest";
 import { budgetProblem, connectionBudget } from "./budget";
 import { ASTERISK_HOST_RESERVED_MIB, EC2_MEMORY_MIB, LOG_RETENTION_DAYS, RDS_CLASSES, parseRedisBytes } from "./catalog";
-import { Problems, cidrContains, cidrOverlaps, parseCidr } from "./validation";
+import { Problems, availabilityZoneNames, cidrContains, parseCidr, subnetCidr, type Cidr } from "./validation";
 
 /** The network the campaign system lives in: a VPC this stack creates, or an existing one. */
 export type NetworkConfig =
@@ -188,8 +188,10 @@ export const REDIS_POLICIES = [
   "noeviction",
 ] as const;
 
-const REGION = /^[a-z]{2}(-gov)?-[a-z]+-\d$/;
-const NAME = /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/;
+/** An AWS region name; the PythonIDE config checks its region and backend with these too. */
+export const REGION = /^[a-z]{2}(-gov)?-[a-z]+-\d$/;
+/** A project or environment name (stack names, resource name prefixes). */
+export const NAME = /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/;
 
 /** Every problem of one environment's configuration, as `environment.key: message (allowed: ...)`. */
 export function validateCampaignConfig(config: CampaignConfig): string[] {
@@ -326,34 +328,37 @@ function validateNetwork(p: Problems, n: NetworkConfig | undefined, region: stri
     p.add("availabilityZones", `RDS Proxy needs at least two availability zones, got ${azs.length}`, `two or more of ${region}a, ${region}b, ...`);
   }
   if (new Set(azs).size !== azs.length) p.add("availabilityZones", "lists an availability zone twice");
-  azs.forEach((az, i) => {
-    if (typeof az !== "string" || !az.startsWith(region) || !/^[a-z]$/.test(az.slice(region.length))) {
-      p.add(`availabilityZones[${i}]`, `${JSON.stringify(az)} is not an availability zone of ${region}`, `${region}a, ${region}b, ...`);
-    }
-  });
+  availabilityZoneNames(p, azs, region);
   const subnets = Array.isArray(n.privateSubnetCidrs) ? n.privateSubnetCidrs : [];
   if (subnets.length !== azs.length) {
     p.add("privateSubnetCidrs", `needs one CIDR per availability zone (${azs.length}), got ${subnets.length}`);
   }
-  const all = [...subnets.map((c, i) => [`privateSubnetCidrs[${i}]`, c] as const), ["publicSubnetCidr", n.publicSubnetCidr] as const];
-  const parsed: [string, ReturnType<typeof parseCidr>][] = [];
-  for (const [key, cidr] of all) {
-    if (!p.cidr(key, cidr)) continue;
-    const c = parseCidr(cidr);
-    const vpc = vpcOk ? parseCidr(n.vpcCidr) : undefined;
-    if (c && vpc && !cidrContains(vpc, c)) p.add(key, `${cidr} is not inside the VPC ${n.vpcCidr}`);
-    for (const [otherKey, other] of parsed) {
-      if (c && other && cidrOverlaps(c, other)) p.add(key, `${cidr} overlaps ${otherKey}`);
-    }
-    parsed.push([key, c]);
-  }
+  const vpc = vpcOk ? { cidr: parseCidr(n.vpcCidr)!, text: n.vpcCidr } : undefined;
+  const seen: [string, Cidr][] = [];
+  subnets.forEach((cidr, i) => subnetCidr(p, `privateSubnetCidrs[${i}]`, cidr, vpc, seen));
+  subnetCidr(p, "publicSubnetCidr", n.publicSubnetCidr, vpc, seen);
   return vpcOk ? n.vpcCidr : undefined;
 }
 
 function validateDatabase(p: Problems, d: DatabaseConfig | undefined): void {
   if (!d) return p.add("", "is required");
+  validatePostgres(p, d, Object.keys(RDS_CLASSES));
+  if (p.integer("maxAllocatedStorageGb", d.maxAllocatedStorageGb, 0, 65536) && d.maxAllocatedStorageGb !== 0 && d.maxAllocatedStorageGb <= d.allocatedStorageGb) {
+    p.add("maxAllocatedStorageGb", `must be 0 (no autoscaling) or above allocatedStorageGb (${d.allocatedStorageGb})`);
+  }
+  p.integer("backupRetentionDays", d.backupRetentionDays, 0, 35);
+  if (typeof d.multiAz !== "boolean") p.add("multiAz", "must be true or false");
+  if (typeof d.deletionProtection !== "boolean") p.add("deletionProtection", "must be true or false");
+}
+
+/** The fields every PostgreSQL instance this project creates has (campaign, PythonIDE staging). */
+export function validatePostgres(
+  p: Problems,
+  d: Pick<DatabaseConfig, "identifier" | "instanceClass" | "engineVersion" | "databaseName" | "masterUsername" | "allocatedStorageGb">,
+  instanceClasses: readonly string[],
+): void {
   p.matches("identifier", d.identifier, /^[a-z][a-z0-9-]{0,62}$/, "lowercase letters, digits and dashes, starting with a letter");
-  p.oneOf("instanceClass", d.instanceClass, Object.keys(RDS_CLASSES));
+  p.oneOf("instanceClass", d.instanceClass, instanceClasses);
   p.matches("engineVersion", d.engineVersion, /^(1[3-7])(\.\d+)?$/, "PostgreSQL 13..17, e.g. 16.4");
   p.matches("databaseName", d.databaseName, /^[a-z][a-z0-9_]{0,62}$/, "lowercase letters, digits and underscores");
   p.matches("masterUsername", d.masterUsername, /^[a-z][a-z0-9_]{0,15}$/, "lowercase letters, digits and underscores, at most 16 chars");
@@ -361,12 +366,6 @@ function validateDatabase(p: Problems, d: DatabaseConfig | undefined): void {
     p.add("masterUsername", `${JSON.stringify(d.masterUsername)} is reserved by RDS`, "any other name");
   }
   p.integer("allocatedStorageGb", d.allocatedStorageGb, 20, 65536);
-  if (p.integer("maxAllocatedStorageGb", d.maxAllocatedStorageGb, 0, 65536) && d.maxAllocatedStorageGb !== 0 && d.maxAllocatedStorageGb <= d.allocatedStorageGb) {
-    p.add("maxAllocatedStorageGb", `must be 0 (no autoscaling) or above allocatedStorageGb (${d.allocatedStorageGb})`);
-  }
-  p.integer("backupRetentionDays", d.backupRetentionDays, 0, 35);
-  if (typeof d.multiAz !== "boolean") p.add("multiAz", "must be true or false");
-  if (typeof d.deletionProtection !== "boolean") p.add("deletionProtection", "must be true or false");
 }
 
 function validateProxy(p: Problems, x: ProxyConfig | undefined, vpcCidr: string | undefined): void {

@@ -1,5 +1,5 @@
-import { validateBackend, validateTags, type BackendConfig, type DatabaseConfig } from "./config";
-import { Problems, cidrContains, cidrOverlaps, parseCidr } from "./validation";
+import { NAME, REGION, validateBackend, validatePostgres, validateTags, type BackendConfig, type DatabaseConfig } from "./config";
+import { Problems, availabilityZoneNames, parseCidr, subnetCidr, type Cidr } from "./validation";
 
 /**
  * Configuration of the PythonIDE classroom system (ECS Fargate behind an ALB, RDS PostgreSQL,
@@ -207,8 +207,6 @@ export function describeFargateMemory(cpu: number): string {
 
 export const PYTHONIDE_RDS_CLASSES = ["db.t4g.micro", "db.t4g.small", "db.t4g.medium", "db.t3.micro", "db.t3.small", "db.t3.medium"] as const;
 
-const REGION = /^[a-z]{2}(-gov)?-[a-z]+-\d$/;
-const NAME = /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/;
 const DOMAIN = /^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 const ARN = (service: string) => new RegExp(`^arn:aws[a-z-]*:${service}:[a-z0-9-]+:\\d{12}:.+$`);
 const SUBNET_ID = /^subnet-[0-9a-f]{8,17}$/;
@@ -270,26 +268,15 @@ function validateNetwork(p: Problems, n: PythonideNetworkConfig | undefined, reg
     p.oneOf("taskSubnets", n.taskSubnets, ["public", "private"] as const);
     return;
   }
-  const vpc = p.cidr("vpcCidr", n.vpcCidr) ? parseCidr(n.vpcCidr) : undefined;
+  const vpc = p.cidr("vpcCidr", n.vpcCidr) ? { cidr: parseCidr(n.vpcCidr)!, text: n.vpcCidr } : undefined;
   const azs = Array.isArray(n.availabilityZones) ? n.availabilityZones : [];
   if (azs.length < 2) p.add("availabilityZones", `needs at least two availability zones, got ${azs.length}`, `${region}a, ${region}b, ...`);
-  azs.forEach((az, i) => {
-    if (typeof az !== "string" || !az.startsWith(region) || !/^[a-z]$/.test(az.slice(region.length))) {
-      p.add(`availabilityZones[${i}]`, `${JSON.stringify(az)} is not an availability zone of ${region}`, `${region}a, ${region}b, ...`);
-    }
-  });
-  const seen: [string, NonNullable<ReturnType<typeof parseCidr>>][] = [];
+  availabilityZoneNames(p, azs, region);
+  const seen: [string, Cidr][] = [];
   for (const key of ["publicSubnetCidrs", "privateSubnetCidrs"] as const) {
     const cidrs = Array.isArray(n[key]) ? n[key] : [];
     if (cidrs.length !== azs.length) p.add(key, `needs one CIDR per availability zone (${azs.length}), got ${cidrs.length}`);
-    cidrs.forEach((cidr, i) => {
-      const where = `${key}[${i}]`;
-      if (!p.cidr(where, cidr)) return;
-      const c = parseCidr(cidr)!;
-      if (vpc && !cidrContains(vpc, c)) p.add(where, `${cidr} is not inside the VPC ${n.vpcCidr}`);
-      for (const [other, o] of seen) if (cidrOverlaps(c, o)) p.add(where, `${cidr} overlaps ${other}`);
-      seen.push([where, c]);
-    });
+    cidrs.forEach((cidr, i) => subnetCidr(p, `${key}[${i}]`, cidr, vpc, seen));
   }
 }
 
@@ -406,12 +393,6 @@ function validateStaging(p: Problems, c: PythonideStagingConfig | undefined, dom
   const d = c.database;
   if (!d) return p.add("database", "is required");
   const q = p.at("database");
-  q.matches("identifier", d.identifier, /^[a-z][a-z0-9-]{0,62}$/, "lowercase letters, digits and dashes, starting with a letter");
-  q.oneOf("instanceClass", d.instanceClass, PYTHONIDE_RDS_CLASSES);
-  q.matches("engineVersion", d.engineVersion, /^(1[3-7])(\.\d+)?$/, "PostgreSQL 13..17, e.g. 16.4");
-  q.matches("databaseName", d.databaseName, /^[a-z][a-z0-9_]{0,62}$/, "lowercase letters, digits and underscores");
-  q.matches("masterUsername", d.masterUsername, /^[a-z][a-z0-9_]{0,15}$/, "lowercase letters, digits and underscores, at most 16 chars");
-  if (["admin", "postgres", "rdsadmin"].includes(d.masterUsername)) q.add("masterUsername", `${JSON.stringify(d.masterUsername)} is reserved by RDS`, "any other name");
-  q.integer("allocatedStorageGb", d.allocatedStorageGb, 20, 65536);
+  validatePostgres(q, d, PYTHONIDE_RDS_CLASSES);
   q.integer("backupRetentionDays", d.backupRetentionDays, 0, 35);
 }

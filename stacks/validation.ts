@@ -83,6 +83,27 @@ export class Problems {
   }
 }
 
+/** Each zone must be `<region><letter>`, e.g. us-east-1a. */
+export function availabilityZoneNames(p: Problems, azs: readonly unknown[], region: string): void {
+  azs.forEach((az, i) => {
+    if (typeof az !== "string" || !az.startsWith(region) || !/^[a-z]$/.test(az.slice(region.length))) {
+      p.add(`availabilityZones[${i}]`, `${JSON.stringify(az)} is not an availability zone of ${region}`, `${region}a, ${region}b, ...`);
+    }
+  });
+}
+
+/**
+ * One subnet CIDR of a VPC being created: valid, inside the VPC (when its CIDR parsed) and
+ * overlapping none of the subnets `seen` so far, to which it is then added.
+ */
+export function subnetCidr(p: Problems, key: string, cidr: unknown, vpc: { cidr: Cidr; text: string } | undefined, seen: [string, Cidr][]): void {
+  if (!p.cidr(key, cidr)) return;
+  const c = parseCidr(cidr as string)!;
+  if (vpc && !cidrContains(vpc.cidr, c)) p.add(key, `${cidr} is not inside the VPC ${vpc.text}`);
+  for (const [other, o] of seen) if (cidrOverlaps(c, o)) p.add(key, `${cidr} overlaps ${other}`);
+  seen.push([key, c]);
+}
+
 export interface Cidr {
   /** Network address as a 32-bit unsigned integer. */
   network: number;
