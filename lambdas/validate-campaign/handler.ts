@@ -27,30 +27,23 @@ export type ValidateResult =
   | { valid: false; errors: Issue[] }
   | { valid: true; campaignId: string; contacts: number; stored: boolean; alreadyExists: boolean };
 
+/** The campaigns row's values: $1..$9 of both the insert and the comparison with a stored campaign. */
+function campaignRow(c: CampaignInput): unknown[] {
+  return [c.campaignId, c.name, c.callerId, c.timeZone, c.windowStart, c.windowEnd, c.maxConcurrentCalls, c.maxAttempts, c.retryDelaySeconds];
+}
+
 /** Fields of `campaign` that differ from the stored campaign with its id (empty: the same campaign). */
 async function differences(q: Queryable, campaign: CampaignInput): Promise<string[]> {
   const { rows } = await q.query<Record<string, boolean>>(
     `SELECT c.name = $2 AS "name", c.caller_id = $3 AS "callerId",
-            c.window_start = $4::time AS "callingWindow.start", c.window_end = $5::time AS "callingWindow.end",
-            c.time_zone = $6 AS "callingWindow.timeZone", c.max_concurrent_calls = $7 AS "maxConcurrentCalls",
+            c.window_start = $5::time AS "callingWindow.start", c.window_end = $6::time AS "callingWindow.end",
+            c.time_zone = $4 AS "callingWindow.timeZone", c.max_concurrent_calls = $7 AS "maxConcurrentCalls",
             c.max_attempts = $8 AS "retryPolicy.maxAttempts", c.retry_delay_seconds = $9 AS "retryPolicy.retryDelaySeconds",
             (SELECT count(*) FROM contacts k WHERE k.campaign_id = c.id) = cardinality($10::text[])
               AND NOT EXISTS (SELECT phone_e164, name FROM contacts k WHERE k.campaign_id = c.id
                               EXCEPT SELECT * FROM unnest($10::text[], $11::text[])) AS "contacts"
      FROM campaigns c WHERE c.id = $1`,
-    [
-      campaign.campaignId,
-      campaign.name,
-      campaign.callerId,
-      campaign.windowStart,
-      campaign.windowEnd,
-      campaign.timeZone,
-      campaign.maxConcurrentCalls,
-      campaign.maxAttempts,
-      campaign.retryDelaySeconds,
-      campaign.contacts.map((k) => k.phone),
-      campaign.contacts.map((k) => k.name),
-    ],
+    [...campaignRow(campaign), campaign.contacts.map((k) => k.phone), campaign.contacts.map((k) => k.name)],
   );
   if (!rows[0]) throw new Error(`validate-campaign: campaign ${campaign.campaignId} conflicted on insert but cannot be read`);
   return Object.entries(rows[0])
@@ -138,17 +131,7 @@ export const { handler, run } = defineHandler(
                                   max_concurrent_calls, max_attempts, retry_delay_seconds)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
            ON CONFLICT (id) DO NOTHING`,
-          [
-            campaign.campaignId,
-            campaign.name,
-            campaign.callerId,
-            campaign.timeZone,
-            campaign.windowStart,
-            campaign.windowEnd,
-            campaign.maxConcurrentCalls,
-            campaign.maxAttempts,
-            campaign.retryDelaySeconds,
-          ],
+          campaignRow(campaign),
         );
         // The id exists: a redelivery of this campaign, or a different campaign reusing the id.
         if (ins.rowCount === 0) return { stored: false, differs: await differences(q, campaign) };
