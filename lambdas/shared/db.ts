@@ -137,26 +137,29 @@ export class Database implements Queryable {
       // ones); without a listener it would crash the process. The failing query rejects anyway.
       const onError = (error: Error) => this.log.debug("database connection error during a query", { error });
       client.on("error", onError);
+      /** Back to the pool; with an error, the connection is destroyed instead. */
+      const release = (destroyWith?: Error) => {
+        client.off("error", onError);
+        client.release(destroyWith);
+      };
       const counting = new CountingClient(client);
       try {
         const result = await fn(counting);
-        client.off("error", onError);
-        client.release();
+        release();
         return result;
       } catch (e) {
         const dead = isConnectionError(e);
-        if (inTransaction && !dead && !isQueryTimeout(e)) {
+        const timedOut = isQueryTimeout(e);
+        if (inTransaction && !dead && !timedOut) {
           try {
             await client.query("ROLLBACK");
           } catch (rollbackError) {
-            client.off("error", onError);
-            client.release(rollbackError as Error);
+            release(rollbackError as Error);
             throw e;
           }
         }
         // Destroy a dead or timed-out connection (a timed-out query may still be running on it).
-        client.off("error", onError);
-        client.release(dead || isQueryTimeout(e) ? (e as Error) : undefined);
+        release(dead || timedOut ? (e as Error) : undefined);
         if (dead) this.stats.discarded++;
         // In a transaction, a failure on BEGIN means nothing was executed on the dead connection.
         const nothingRan = inTransaction && counting.statements <= 1;
