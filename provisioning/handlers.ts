@@ -16,6 +16,8 @@ redis_error() {
   [ -z "$R" ] || [ "$R" = success ] || E="$E(systemd: $R)"
   printf '%s' "\${E:-no error line in $LOGFILE or the journal}"
 }
+# Keys without a TTL across all databases (INFO keyspace: keys - expires).
+keys_no_ttl() { rc INFO keyspace 2>/dev/null | tr -d '\\r' | awk -F'[=,:]' '/^db[0-9]+:/{n+=$3-$5} END{print n+0}'; }
 wait_pong() {
   rc_target "$CONF"
   for i in $(seq 1 300); do
@@ -26,14 +28,14 @@ wait_pong() {
   return 1
 }
 if [ -e "$STATE/restart-pending" ]; then
-  KEYS_BEFORE=$(rc INFO keyspace 2>/dev/null | tr -d '\\r' | awk -F'[=,:]' '/^db[0-9]+:/{n+=$3-$5} END{print n+0}')
+  KEYS_BEFORE=$(keys_no_ttl)
   LOGSIZE=$(stat -c %s "$LOGFILE" 2>/dev/null || echo 0); SINCE=$(date +%s)
   # reset-failed also resets systemd's start rate limit, which back-to-back runs could hit.
   systemctl reset-failed "$SERVICE" >/dev/null 2>&1
   if systemctl restart "$SERVICE" >/dev/null 2>&1 && wait_pong; then
     rm -f "$STATE/restart-pending"
     rc_auth "$NEW_ADMIN"
-    KEYS_AFTER=$(rc INFO keyspace 2>/dev/null | tr -d '\\r' | awk -F'[=,:]' '/^db[0-9]+:/{n+=$3-$5} END{print n+0}')
+    KEYS_AFTER=$(keys_no_ttl)
     if [ "\${KEYS_BEFORE:-0}" -gt 0 ] && [ "$KEYS_AFTER" -eq 0 ]; then
       fail_task "restart redis" "restarted but the dataset is EMPTY (had $KEYS_BEFORE keys): check $DATA_DIR before anything else"
     fi
