@@ -52,10 +52,11 @@ P=${p.key.replace(/-/g, "_")}
 fact \${P}_installed 1
 fact \${P}_version "$("$SERVER" --version 2>&1 | head -n 1)"
 fact_file \${P}_config "$CONF"
-fact \${P}_active "$(systemctl is-active "$SERVICE" 2>/dev/null)"
+ACTIVE=$(systemctl is-active "$SERVICE" 2>/dev/null)
+fact \${P}_active "$ACTIVE"
 fact \${P}_enabled "$(systemctl is-enabled "$SERVICE" 2>/dev/null)"
 fact \${P}_mainpid "$(systemctl show -p MainPID --value "$SERVICE" 2>/dev/null)"
-if [ "$(systemctl is-active "$SERVICE" 2>/dev/null)" = active ]; then
+if [ "$ACTIVE" = active ]; then
   rc_target "$CONF"; rc_auth "$ADMIN_PW"
   probe ${probeWrites ? 1 : 0} | sed "s/^@@fact|rt_/@@fact|\${P}_rt_/"
 fi
