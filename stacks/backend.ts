@@ -1,3 +1,4 @@
+import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
 import { LocalBackend, S3Backend, TerraformStack } from "cdktf";
 import type { BackendConfig } from "./config";
 
@@ -17,4 +18,15 @@ export function applyBackend(stack: TerraformStack, backend: BackendConfig): voi
   const s3 = new S3Backend(stack, { bucket: backend.bucket, key: backend.key, region: backend.region, encrypt: true });
   // Terraform >= 1.10 locks S3 state natively; cdktf 0.21's S3Backend has no such property yet.
   if (backend.useLockfile ?? true) s3.addOverride("use_lockfile", true);
+}
+
+/** The AWS provider of a stack: every resource tagged with the extra tags, Project, Environment and ManagedBy. */
+export function applyAwsProvider(
+  stack: TerraformStack,
+  opts: { region: string; project: string; environment: string; tags?: Record<string, string> },
+): void {
+  new AwsProvider(stack, "aws", {
+    region: opts.region,
+    defaultTags: [{ tags: { ...opts.tags, Project: opts.project, Environment: opts.environment, ManagedBy: "cdktf" } }],
+  });
 }

@@ -1,4 +1,3 @@
-import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
 import { RandomProvider } from "@cdktf/provider-random/lib/provider";
 import { TerraformOutput, TerraformResource, TerraformStack } from "cdktf";
 import { Construct } from "constructs";
@@ -9,7 +8,7 @@ import { applyGuardrails } from "../modules/guardrails";
 import { Lambdas, lambdaSecurityGroup, snake } from "../modules/lambdas";
 import { Monitoring, REDIS_METRICS } from "../modules/monitoring";
 import { Network } from "../modules/network";
-import { applyBackend } from "./backend";
+import { applyAwsProvider, applyBackend } from "./backend";
 import { RDS_CLASSES } from "./catalog";
 import { SCHEDULED_FUNCTIONS, budgetProblems, type CampaignConfig } from "./config";
 
@@ -34,10 +33,7 @@ export class CampaignStack extends TerraformStack {
   constructor(scope: Construct, readonly config: CampaignConfig) {
     super(scope, `${config.project}-${config.environment}`);
     const name = `${config.project}-${config.environment}`;
-    new AwsProvider(this, "aws", {
-      region: config.region,
-      defaultTags: [{ tags: { ...config.tags, Project: config.project, Environment: config.environment, ManagedBy: "cdktf" } }],
-    });
+    applyAwsProvider(this, config);
     new RandomProvider(this, "random");
     applyBackend(this, config.backend);
 

@@ -1,5 +1,4 @@
 import { DataAwsDbInstance } from "@cdktf/provider-aws/lib/data-aws-db-instance";
-import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
 import { VpcSecurityGroupIngressRule } from "@cdktf/provider-aws/lib/vpc-security-group-ingress-rule";
 import { TerraformOutput, TerraformStack, Token } from "cdktf";
 import { Construct } from "constructs";
@@ -11,7 +10,7 @@ import { PythonideEfs } from "../modules/pythonide-efs";
 import { PythonideMonitoring } from "../modules/pythonide-monitoring";
 import { PythonidePlatform } from "../modules/pythonide-platform";
 import { PythonideService, PythonideServiceProps } from "../modules/pythonide-service";
-import { applyBackend } from "./backend";
+import { applyAwsProvider, applyBackend } from "./backend";
 import type { PythonideConfig, PythonideProductionConfig, PythonideStagingConfig } from "./pythonide-config";
 
 type Environment = "production" | "staging";
@@ -37,10 +36,7 @@ interface Foundation {
 
 function foundation(stack: TerraformStack, config: PythonideConfig, environment: Environment): Foundation {
   const env = config[environment];
-  new AwsProvider(stack, "aws", {
-    region: config.region,
-    defaultTags: [{ tags: { ...config.tags, Project: config.project, Environment: environment, ManagedBy: "cdktf" } }],
-  });
+  applyAwsProvider(stack, { region: config.region, project: config.project, environment, tags: config.tags });
   applyBackend(stack, env.backend);
   const platform = new PythonidePlatform(stack, "platform", {
     name: config.project,
