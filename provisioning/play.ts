@@ -140,15 +140,17 @@ export async function provisionHost(h: HostSpec, secrets: HostSecrets, opts: Pla
   const retire = planRetire(profile, facts.retire, opts.check);
   const ari = planAri(v, secrets.ari, facts.ari, opts.check);
   // Tasks beside Redis itself: what each reports without touching the host, or the bash it runs.
-  const sides = [
-    { task: METRICS_TASK, results: metrics.result ? [metrics.result] : [], apply: metrics.apply },
+  const sides: { task: string; results: TaskResult[]; apply?: string; diff?: string }[] = [
+    { task: METRICS_TASK, results: metrics.result ? [metrics.result] : [], apply: metrics.apply, diff: metrics.diff },
     { task: RETIRE_TASK, results: retire.result ? [retire.result] : [], apply: retire.pre !== undefined ? `${retire.pre}${retire.post}` : undefined },
-    { task: ARI_TASK, results: ari.results, apply: ari.apply },
+    { task: ARI_TASK, results: ari.results, apply: ari.apply, diff: ari.diff },
   ];
   const emitSideResults = () => sides.forEach((x) => x.results.forEach(emit));
   // A side task's diff goes on its "changed" line, like the config's.
-  const sideDiffs: Record<string, string | undefined> = { [METRICS_TASK]: metrics.diff, [ARI_TASK]: ari.diff };
-  const withSideDiffs = (t: TaskResult): TaskResult => (t.status === "changed" && sideDiffs[t.task] ? { ...t, diff: sideDiffs[t.task] } : t);
+  const withSideDiffs = (t: TaskResult): TaskResult => {
+    const d = t.status === "changed" ? sides.find((x) => x.task === t.task)?.diff : undefined;
+    return d ? { ...t, diff: d } : t;
+  };
 
   if (opts.check) {
     const aofSwitch = restart && active && v.redis_appendonly && rt?.info?.aof_enabled === "0";
