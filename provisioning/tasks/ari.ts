@@ -21,6 +21,7 @@ import { fileDiff } from "../diff";
 import type { TaskResult } from "../output";
 import { renderTemplate } from "../render";
 import { shq } from "../ssh";
+import { printText } from "./shell";
 
 export const ARI_TASK = "asterisk ARI";
 export const ARI_HANDLER = "reload asterisk";
@@ -172,8 +173,6 @@ export interface AriPlan {
   diff?: string;
 }
 
-const b64 = (s: string) => Buffer.from(s).toString("base64");
-
 /** Decides what the task does on one host from the gathered facts (pure). */
 export function planAri(vars: RoleVars, password: string | undefined, af: AriFacts, check: boolean): AriPlan {
   const user = vars.asterisk_ari_user;
@@ -238,8 +237,8 @@ export function planAri(vars: RoleVars, password: string | undefined, af: AriFac
     const tmp = `${ASTERISK_DIR}/.${path.slice(ASTERISK_DIR.length + 1)}.provision-new`;
     const content =
       k === "campaign" && newHash
-        ? `{ printf '%s' ${shq(b64(pre))} | base64 -d; printf '%s' "$ARI_HASH"; printf '%s' ${shq(b64(post))} | base64 -d; }`
-        : `{ printf '%s' ${shq(b64(want[k]))} | base64 -d; }`;
+        ? `{ ${printText(pre)}; printf '%s' "$ARI_HASH"; ${printText(post)}; }`
+        : `{ ${printText(want[k])}; }`;
     // Edited files keep their owner and mode; our own file gets ari.conf's owner (else the directory's), mode 0640.
     const attrs =
       k === "campaign"

@@ -14,15 +14,15 @@
  */
 import { memoryBytes } from "../defaults";
 import type { RoleVars } from "../defaults";
-import { shq } from "../ssh";
 import type { RuntimeFacts } from "./facts";
+import { printText } from "./shell";
 
 export const AOF_REWRITE_TIMEOUT_S = Number(process.env.PROVISION_AOF_TIMEOUT ?? 900);
 
 export function validateAndStageFragment(configText: string): string {
   return `
 TMP_CONF="$(dirname "$CONF")/.$(basename "$CONF").provision-new"
-printf '%s' ${shq(Buffer.from(configText).toString("base64"))} | base64 -d > "$TMP_CONF"
+${printText(configText)} > "$TMP_CONF"
 chown "$SRV_USER:$SRV_GROUP" "$TMP_CONF"; chmod 0640 "$TMP_CONF"
 SCRATCH=$(mktemp -d /tmp/redis-validate.XXXXXX); chown "$SRV_USER:$SRV_GROUP" "$SCRATCH"
 setpriv --reuid="$SRV_USER" --regid="$SRV_GROUP" --init-groups "$SERVER" "$TMP_CONF" --port 0 \\

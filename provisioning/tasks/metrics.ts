@@ -16,6 +16,7 @@ import type { OsProfile } from "../os";
 import type { TaskResult } from "../output";
 import { renderTemplate } from "../render";
 import { shq } from "../ssh";
+import { printText } from "./shell";
 
 export const METRICS_TASK = "metrics publisher";
 export const METRICS_TIMER = "redis-metrics.timer";
@@ -167,7 +168,7 @@ export function planMetrics(vars: RoleVars, profile: OsProfile, mf: MetricsFacts
     const f = METRICS_FILES[k];
     const tmp = `${f.path}.provision-new`;
     return step(
-      `mkdir -p ${shq(f.path.slice(0, f.path.lastIndexOf("/")))} && printf '%s' ${shq(Buffer.from(want[k]).toString("base64"))} | base64 -d > ${tmp} && chmod ${f.mode} ${tmp} && mv -f ${tmp} ${f.path}`,
+      `mkdir -p ${shq(f.path.slice(0, f.path.lastIndexOf("/")))} && ${printText(want[k])} > ${tmp} && chmod ${f.mode} ${tmp} && mv -f ${tmp} ${f.path}`,
       `write ${f.path}`,
     );
   });

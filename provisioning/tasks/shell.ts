@@ -64,6 +64,9 @@ probe() {
 `;
 }
 
+/** Bash that writes `text` byte for byte to stdout (base64 on the wire: no quoting or newline issues). */
+export const printText = (text: string): string => `printf '%s' ${shq(Buffer.from(text).toString("base64"))} | base64 -d`;
+
 /** Shell variables describing one OS profile. */
 export function profileVars(p: OsProfile): string {
   return [
