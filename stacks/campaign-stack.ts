@@ -10,7 +10,7 @@ import { Monitoring, REDIS_METRICS } from "../modules/monitoring";
 import { Network } from "../modules/network";
 import { applyAwsProvider, applyBackend } from "./backend";
 import { RDS_CLASSES } from "./catalog";
-import { SCHEDULED_FUNCTIONS, budgetProblems, type CampaignConfig } from "./config";
+import { DEFAULT_PROTECTION, SCHEDULED_FUNCTIONS, budgetProblems, type CampaignConfig } from "./config";
 
 /** The CA bundle (with the RDS CAs) on Lambda's Node.js runtimes. */
 export const LAMBDA_RDS_CA_BUNDLE = "/var/runtime/ca-cert.pem";
@@ -64,6 +64,7 @@ export class CampaignStack extends TerraformStack {
     });
 
     const db = config.database;
+    const protection = config.protection ?? DEFAULT_PROTECTION;
     const { enabled: viaProxy = true, allowedCidrs: proxyCidrs, ...pool } = config.proxy;
     this.data = new Data(this, "data", {
       name,
@@ -81,6 +82,7 @@ export class CampaignStack extends TerraformStack {
       multiAz: db.multiAz,
       backupRetentionDays: db.backupRetentionDays,
       deletionProtection: db.deletionProtection,
+      preventDestroy: protection.preventDestroy,
       ...pool,
       proxy: viaProxy,
       adminClients: { cidrs: db.adminCidrs ?? [] },
@@ -109,22 +111,35 @@ export class CampaignStack extends TerraformStack {
       redisMaxmemory: redis.maxmemory,
       redisMaxmemoryPolicy: redis.maxmemoryPolicy,
       redisAppendonly: redis.appendonly,
+      preventDestroy: protection.preventDestroy,
+      secretRecoveryWindowDays: protection.secretRecoveryWindowDays,
+      // The first boot installs packages and reads its secret: it needs the route out.
+      bootDependsOn: created ? [created.publicRouteAssociation] : [],
     });
 
-    if (egressMode === "endpoint") {
-      new Egress(this, "egress", {
+    const endpoint = net.secretsManagerEndpoint ?? { mode: "create" };
+    let egress: Egress | undefined;
+    if (egressMode === "endpoint" && endpoint.mode === "existing") {
+      egress = new Egress(this, "egress", {
+        mode: "existing-endpoint",
+        endpointSecurityGroupId: endpoint.securityGroupId,
+        clientSecurityGroups: { lambdas: lambdaSg.id, asterisk: this.compute.securityGroup.id },
+      });
+    } else if (egressMode === "endpoint") {
+      egress = new Egress(this, "egress", {
         mode: "endpoint",
         name,
         region: config.region,
         vpcId: this.network.vpcId,
         privateSubnetIds: this.network.privateSubnetIds,
-        // The Asterisk host too: private DNS sends every Secrets Manager call in the VPC here.
-        clientSecurityGroupIds: [lambdaSg.id, this.compute.securityGroup.id],
+        // Private DNS sends every Secrets Manager call in the VPC here: admit the whole VPC.
+        clientCidrs: (endpoint.mode === "create" && endpoint.clientCidrs) || [this.network.vpcCidr],
       });
     } else if (created) {
       // On an existing VPC "nat" means its private subnets already route through one.
-      new Egress(this, "egress", { mode: "nat", name, publicSubnetId: created.publicSubnetId, privateRouteTableId: created.privateRouteTableId });
+      egress = new Egress(this, "egress", { mode: "nat", name, publicSubnetId: created.publicSubnetId, privateRouteTableId: created.privateRouteTableId });
     }
+    if (egress) this.compute.bootAfter(...egress.ready);
 
     this.outputs({
       redis_endpoint: { value: this.compute.instance.privateIp, description: "Redis host: the Asterisk host's private IP" },
