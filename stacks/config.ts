@@ -102,7 +102,31 @@ export interface AsteriskConfig {
   rtpPorts: [number, number];
 }
 
+/** Where Redis runs: on the Asterisk host (the seeds' decision) or on ElastiCache (the rollback). */
+export type RedisMode = "self-hosted" | "elasticache";
+
+/** ElastiCache for Redis, used when `redis.mode` is "elasticache" (modules/elasticache). */
+export interface ElasticacheConfig {
+  /** Node type. Default: "cache.t3.micro". */
+  nodeType?: string;
+  /** Nodes (primary + replicas), 1..6; 2 or more turns on automatic failover and Multi-AZ. Default: 1. */
+  numCacheClusters?: number;
+  /** Redis engine version. Default: "7.1". */
+  engineVersion?: string;
+  /** Days of automatic snapshots, 0..35. Default: 1. */
+  snapshotRetentionDays?: number;
+  /**
+   * "required" accepts TLS clients only; "preferred" accepts TLS and plaintext (the Lambdas'
+   * Redis client does not speak TLS yet). Default: "preferred".
+   */
+  transitEncryptionMode?: "required" | "preferred";
+}
+
 export interface RedisConfig {
+  /** Default: "self-hosted". Switching changes only the Redis resources (docs/cost.md). */
+  mode?: RedisMode;
+  /** Settings of the ElastiCache replication group (mode "elasticache"). */
+  elasticache?: ElasticacheConfig;
   port: number;
   /** Redis maxmemory, e.g. "512mb". Must fit the Asterisk host with room for a BGSAVE fork. */
   maxmemory: string;
