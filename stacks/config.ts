@@ -1,3 +1,4 @@
+import { elasticacheSettingProblems } from "../modules/elasticache";
 import { FUNCTION_NAMES, LAMBDA_FUNCTIONS, type FunctionName } from "../lambdas/manifest";
 import { budgetProblem, connectionBudget } from "./budget";
 import { ASTERISK_HOST_RESERVED_MIB, EC2_MEMORY_MIB, LOG_RETENTION_DAYS, RDS_CLASSES, parseRedisBytes } from "./catalog";
@@ -137,7 +138,32 @@ export interface AsteriskConfig {
   rtpPorts: [number, number];
 }
 
+/** Where Redis runs: on the Asterisk host (the seeds' decision) or on ElastiCache (the rollback). */
+export const REDIS_MODES = ["self-hosted", "elasticache"] as const;
+export type RedisMode = (typeof REDIS_MODES)[number];
+
+/** ElastiCache for Redis, used when `redis.mode` is "elasticache" (modules/elasticache). */
+export interface ElasticacheConfig {
+  /** Node type. Default: "cache.t3.micro". */
+  nodeType?: string;
+  /** Nodes (primary + replicas), 1..6; 2 or more turns on automatic failover and Multi-AZ. Default: 1. */
+  numCacheClusters?: number;
+  /** Redis engine version. Default: "7.1". */
+  engineVersion?: string;
+  /** Days of automatic snapshots, 0..35. Default: 1. */
+  snapshotRetentionDays?: number;
+  /**
+   * "required" accepts TLS clients only; "preferred" accepts TLS and plaintext (the Lambdas'
+   * Redis client does not speak TLS yet). Default: "preferred".
+   */
+  transitEncryptionMode?: "required" | "preferred";
+}
+
 export interface RedisConfig {
+  /** Default: "self-hosted". Switching changes only the Redis resources (docs/cost.md). */
+  mode?: RedisMode;
+  /** Settings of the ElastiCache replication group (mode "elasticache"). */
+  elasticache?: ElasticacheConfig;
   port: number;
   /** Redis maxmemory, e.g. "512mb". Must fit the Asterisk host with room for a BGSAVE fork. */
   maxmemory: string;
@@ -498,9 +524,21 @@ function validateAsterisk(p: Problems, a: AsteriskConfig | undefined): void {
   }
 }
 
+/** `redis.mode` and `redis.elasticache` (the ElastiCache rollback). */
+function validateRedisMode(p: Problems, r: RedisConfig): void {
+  if (r.mode !== undefined) p.oneOf("mode", r.mode, REDIS_MODES);
+  if (r.elasticache === undefined) return;
+  if (typeof r.elasticache !== "object" || r.elasticache === null) return p.add("elasticache", "must be a map", "{ nodeType, numCacheClusters, engineVersion, snapshotRetentionDays, transitEncryptionMode }");
+  for (const line of elasticacheSettingProblems(r.elasticache)) {
+    const [key, ...rest] = line.split(": ");
+    p.add(`elasticache.${key}`, rest.join(": "));
+  }
+}
+
 function validateRedis(p: Problems, r: RedisConfig | undefined, instanceType: string | undefined, vpcCidr: string | undefined): void {
   if (!r) return p.add("", "is required");
   p.integer("port", r.port, 1024, 65535);
+  validateRedisMode(p, r);
   p.oneOf("maxmemoryPolicy", r.maxmemoryPolicy, REDIS_POLICIES);
   if (typeof r.appendonly !== "boolean") p.add("appendonly", "must be true or false");
   if (p.required("maxmemory", r.maxmemory, "a size such as 512mb")) {
