@@ -155,7 +155,7 @@ export function runCost(argv: string[]): string {
     const total = Math.round(stacks.reduce((n, s) => n + s.monthly, 0) * 100) / 100;
     return `${JSON.stringify({ source: source.label, stacks, total }, null, 2)}\n`;
   }
-  return formatBreakdown(stacks);
+  return `Source: ${source.label}\n\n${formatBreakdown(stacks)}`;
 }
 
 if (require.main === module) {

@@ -592,6 +592,7 @@ export function formatDiff(diff: CostDiff, labels: [string, string]): string {
     }
     lines.push("");
   }
+  if (diff.resources.length === 0) lines.push("No resource changes its monthly cost.", "");
   lines.push(`Monthly cost: ${usd(diff.before)} -> ${usd(diff.after)} (${signed(diff.delta)})`, "");
   return lines.join("\n");
 }
