@@ -67,26 +67,19 @@ const checked = (service: string) => `${FACTS}; ${url(service)}`;
 const listed = (service: string) => `${url(service)} (us-east-1 list price, not re-checked here)`;
 
 const hourly = (usd: number, source: string): Price => ({ usd, unit: "hour", source });
+/** Hourly prices of several sizes from one source. */
+const bySize = (source: string, rates: Record<string, number>): Record<string, Price> =>
+  Object.fromEntries(Object.entries(rates).map(([size, usd]) => [size, hourly(usd, source)]));
 
 const US_EAST_1: RegionPrices = {
   region: "us-east-1",
   checked: CHECKED,
-  rdsInstance: {
-    "db.t3.micro": hourly(0.018, checked("rds/postgresql")),
-    "db.t3.small": hourly(0.036, checked("rds/postgresql")),
-    "db.t3.medium": hourly(0.072, checked("rds/postgresql")),
-    "db.t4g.micro": hourly(0.016, checked("rds/postgresql")),
-  },
+  rdsInstance: bySize(checked("rds/postgresql"), { "db.t3.micro": 0.018, "db.t3.small": 0.036, "db.t3.medium": 0.072, "db.t4g.micro": 0.016 }),
   rdsStorageGp3: { usd: 0.115, unit: "GB-month", source: checked("rds/postgresql") },
   rdsStorageGp2: { usd: 0.115, unit: "GB-month", source: checked("rds/postgresql") },
   rdsIopsGp3: { usd: 0.02, unit: "IOPS-month", source: listed("rds/postgresql") },
   rdsProxyVcpu: { usd: 0.015, unit: "vCPU-hour", source: checked("rds/proxy") },
-  ec2Instance: {
-    "t3.micro": hourly(0.0104, checked("ec2")),
-    "t3.small": hourly(0.0208, checked("ec2")),
-    "t3.medium": hourly(0.0416, checked("ec2")),
-    "t3.large": hourly(0.0832, listed("ec2")),
-  },
+  ec2Instance: { ...bySize(checked("ec2"), { "t3.micro": 0.0104, "t3.small": 0.0208, "t3.medium": 0.0416 }), ...bySize(listed("ec2"), { "t3.large": 0.0832 }) },
   ebsGp3: { usd: 0.08, unit: "GB-month", source: listed("ebs") },
   ebsGp2: { usd: 0.1, unit: "GB-month", source: listed("ebs") },
   publicIpv4: hourly(0.005, `${FACTS}; https://aws.amazon.com/vpc/pricing/ (public IPv4, every region)`),
@@ -109,11 +102,7 @@ const US_EAST_1: RegionPrices = {
   albLcu: { usd: 0.008, unit: "LCU-hour", source: listed("elasticloadbalancing") },
   efsStorageStandard: { usd: 0.3, unit: "GB-month", source: listed("efs") },
   efsProvisionedThroughput: { usd: 6, unit: "MiBps-month", source: checked("efs") },
-  elasticacheNode: {
-    "cache.t3.micro": hourly(0.017, checked("elasticache")),
-    "cache.t3.small": hourly(0.034, listed("elasticache")),
-    "cache.t3.medium": hourly(0.068, listed("elasticache")),
-  },
+  elasticacheNode: { ...bySize(checked("elasticache"), { "cache.t3.micro": 0.017 }), ...bySize(listed("elasticache"), { "cache.t3.small": 0.034, "cache.t3.medium": 0.068 }) },
   logsIngestion: { usd: 0.5, unit: "GB", source: listed("cloudwatch") },
   logsStorage: { usd: 0.03, unit: "GB-month", source: listed("cloudwatch") },
 };
