@@ -191,39 +191,104 @@ describe("guardrails and validation cover ElastiCache", () => {
   });
 });
 
+/** Attributes an old module.data ElastiCache would have in state (what AWS reports for them). */
+const OLD_STATE_RESOURCES: [type: string, name: string, schemaVersion: number, attributes: Record<string, unknown>][] = [
+  ["aws_elasticache_replication_group", "redis", 2, {
+    id: "campaign-prod-redis", replication_group_id: "campaign-prod-redis", engine: "redis", engine_version: "7.1", engine_version_actual: "7.1.0",
+    node_type: "cache.t3.micro", num_cache_clusters: 1, port: 6379, description: "campaign-prod: Redis (cache and dial-task state) for the Lambdas",
+    at_rest_encryption_enabled: "true", transit_encryption_enabled: true, transit_encryption_mode: "preferred", subnet_group_name: "campaign-prod-redis",
+    security_group_ids: ["sg-0123456789abcdef0"], security_group_names: [], automatic_failover_enabled: false, multi_az_enabled: false,
+    snapshot_retention_limit: 1, auto_minor_version_upgrade: "true", auth_token_update_strategy: "ROTATE", parameter_group_name: "default.redis7",
+    network_type: "ipv4", ip_discovery: "ipv4", cluster_mode: "disabled", num_node_groups: 1, replicas_per_node_group: 0, apply_immediately: false,
+    member_clusters: ["campaign-prod-redis-001"], primary_endpoint_address: "campaign-prod-redis.abc123.ng.0001.use1.cache.amazonaws.com",
+    arn: "arn:aws:elasticache:us-east-1:123456789012:replicationgroup:campaign-prod-redis", tags: { Name: "campaign-prod-redis" }, tags_all: { Name: "campaign-prod-redis" },
+  }],
+  ["aws_elasticache_subnet_group", "redis", 0, {
+    id: "campaign-prod-redis", name: "campaign-prod-redis", description: "Private subnets of campaign-prod's ElastiCache Redis",
+    subnet_ids: ["subnet-0a0a0a0a0a0a0a0a1", "subnet-0b0b0b0b0b0b0b0b2"], tags: { Name: "campaign-prod-redis" }, tags_all: { Name: "campaign-prod-redis" },
+  }],
+  ["aws_security_group", "redis", 1, {
+    id: "sg-0123456789abcdef0", name: "campaign-prod-redis", description: "ElastiCache Redis: from the Lambda security group only", vpc_id: "vpc-0c0ffee0c0ffee000",
+    ingress: [], egress: [], revoke_rules_on_delete: false, owner_id: "123456789012", arn: "arn:aws:ec2:us-east-1:123456789012:security-group/sg-0123456789abcdef0",
+    tags: { Name: "campaign-prod-redis" }, tags_all: { Name: "campaign-prod-redis" },
+  }],
+  ["aws_secretsmanager_secret", "redis_auth", 0, {
+    id: "arn:aws:secretsmanager:us-east-1:123456789012:secret:campaign-prod/redis-auth-token-AbCdEf", arn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:campaign-prod/redis-auth-token-AbCdEf",
+    name: "campaign-prod/redis-auth-token", description: "x", recovery_window_in_days: 7, tags: {}, tags_all: {},
+  }],
+];
+
+const oldState = () =>
+  JSON.stringify({
+    version: 4,
+    terraform_version: "1.11.4",
+    serial: 1,
+    lineage: "3f0c1d2e-0000-4000-8000-000000000001",
+    outputs: {},
+    resources: OLD_STATE_RESOURCES.map(([type, name, schema_version, attributes]) => ({
+      module: "module.data",
+      mode: "managed",
+      type,
+      name,
+      provider: 'provider["registry.terraform.io/hashicorp/aws"]',
+      instances: [{ schema_version, attributes }],
+    })),
+  });
+
 /**
- * `terraform validate` of both modes with the real AWS provider from the machine's mirror
- * (/opt/tf-plugins, hashicorp/aws 5.100.0): the version constraint is rewritten to the mirror's
- * and random_password is stood in by terraform_data (no random provider offline).
+ * Terraform with the real AWS provider from the machine's mirror (/opt/tf-plugins, hashicorp/aws
+ * 5.100.0): the version constraint is rewritten to the mirror's, random_password is stood in by
+ * terraform_data (no random provider offline), the AMI is pinned (no data source to read) and the
+ * provider gets fake credentials with every AWS call skipped (`plan -refresh=false`).
  */
-describe("Terraform accepts both modes", () => {
+describe("Terraform plans both modes and adopts an old module.data ElastiCache", () => {
   const MIRROR = "/opt/tf-plugins";
   const work = mkdtempSync(join(tmpdir(), "redis-mode-tf-"));
   afterAll(() => rmSync(work, { recursive: true, force: true }));
   const cli = join(work, "terraform.rc");
   writeFileSync(cli, `provider_installation {\n  filesystem_mirror { path = "${MIRROR}" }\n}\nplugin_cache_dir = "${join(work, "plugins")}"\n`);
   mkdirSync(join(work, "plugins"));
+  const env = { ...process.env, TF_CLI_CONFIG_FILE: cli, TF_IN_AUTOMATION: "1", CHECKPOINT_DISABLE: "1" };
+  const terraform = (dir: string, args: string[]) => execFileSync("terraform", args, { cwd: dir, env, timeout: 120_000, encoding: "utf8", stdio: "pipe" });
+  const pinned = variant(prod, (c) => void (c.asterisk.amiId = "ami-0123456789abcdef0"));
 
   const offline = (json: Synthesized): string => {
     const j = structuredClone(json) as Synthesized & Record<string, any>;
     j.terraform = { required_providers: { aws: { source: "hashicorp/aws", version: "5.100.0" } } };
     delete j.provider.random;
+    j.provider.aws[0] = { ...j.provider.aws[0], access_key: "AKIAFAKEFAKEFAKE", secret_key: "fake", skip_credentials_validation: true, skip_requesting_account_id: true, skip_metadata_api_check: true };
     j.resource.terraform_data = Object.fromEntries(Object.keys(j.resource.random_password).map((n) => [n, { input: "stand-in" }]));
     delete j.resource.random_password;
     j.moved = j.moved.filter((m) => !m.to.startsWith("random_password."));
     return JSON.stringify(j).replace(/random_password\.([a-z_]+)\.result/g, "terraform_data.$1.output");
   };
 
-  it.each([
-    ["self-hosted", selfHosted],
-    ["elasticache", cached],
-  ])("%s: terraform validate passes", (mode, json) => {
+  /**
+   * The plan's resource changes against a state holding only the old module.data ElastiCache
+   * (`plan` validates the whole configuration against the provider's schema first).
+   */
+  const plan = (mode: string, config: CampaignConfig) => {
     const dir = join(work, mode);
     mkdirSync(dir);
-    writeFileSync(join(dir, "main.tf.json"), offline(json));
-    const env = { ...process.env, TF_CLI_CONFIG_FILE: cli, TF_IN_AUTOMATION: "1", CHECKPOINT_DISABLE: "1" };
-    execFileSync("terraform", ["init", "-backend=false", "-input=false", "-no-color"], { cwd: dir, env, timeout: 120_000, stdio: "pipe" });
-    const out = execFileSync("terraform", ["validate", "-no-color"], { cwd: dir, env, timeout: 120_000, encoding: "utf8" });
-    expect(out).toMatch(/Success! The configuration is valid/);
+    writeFileSync(join(dir, "main.tf.json"), offline(synthCampaign(config).json));
+    terraform(dir, ["init", "-backend=false", "-input=false", "-no-color"]);
+    writeFileSync(join(dir, "terraform.tfstate"), oldState());
+    terraform(dir, ["plan", "-refresh=false", "-input=false", "-lock=false", "-no-color", "-out=plan.bin"]);
+    const shown = JSON.parse(terraform(dir, ["show", "-json", "plan.bin"])) as { resource_changes: { address: string; previous_address?: string; change: { actions: string[] } }[] };
+    return shown.resource_changes;
+  };
+  const OLD = OLD_STATE_RESOURCES.map(([type, name]) => `${type}.${name}`).sort();
+
+  it("elasticache mode adopts the old resources (moved, updated in place), destroys and replaces nothing", () => {
+    const changes = plan("elasticache", elasticache(pinned));
+    const adopted = changes.filter((c) => c.previous_address?.startsWith("module.data."));
+    expect(adopted.map((c) => [c.previous_address, c.address]).sort()).toEqual(OLD.map((a) => [`module.data.${a}`, a]));
+    for (const c of adopted) expect({ address: c.address, actions: c.change.actions }).toEqual({ address: c.address, actions: ["update"] });
+    expect(changes.filter((c) => c.change.actions.includes("delete"))).toEqual([]);
+  }, 180_000);
+
+  it("self-hosted mode names exactly what it destroys: the old ElastiCache resources", () => {
+    const deleted = plan("self-hosted", pinned).filter((c) => c.change.actions.includes("delete"));
+    expect(deleted.map((c) => c.address).sort()).toEqual(OLD.map((a) => `module.data.${a}`));
   }, 180_000);
 });

@@ -16,6 +16,7 @@ import YAML from "yaml";
 import { buildApp } from "./app";
 import { campaignEnvironments } from "./environments";
 import { pythonide } from "./pythonide-environments";
+import { PRICES, type Price } from "./prices";
 import { COST_SCENARIOS, type CostScenario } from "./cost-scenarios";
 import { compareCosts, costStack, formatBreakdown, formatDiff, mergeUsage, validateUsage, type StackCost, type StackJson, type Usage } from "./cost";
 
@@ -102,7 +103,23 @@ export function costSource(source: Source, usage: Usage, only: string[] = []): S
   return source.stacks.filter((s) => only.length === 0 || only.includes(s.name)).map((s) => costStack(s.name, s.json, merged));
 }
 
-const USAGE = "usage: npm run cost -- [<stack>...] [--from <dir|file|scenario>] [--usage FILE | --no-usage] [--json]\n       npm run cost -- --compare <A> <B> [<stack>...] [--json]";
+const USAGE =
+  "usage: npm run cost -- [<stack>...] [--from <dir|file|scenario>] [--usage FILE | --no-usage] [--json]\n       npm run cost -- --compare <A> <B> [<stack>...] [--json]\n       npm run cost -- --prices [--json]";
+
+/** The price table, one line per entry with its unit and source. */
+export function formatPrices(): string {
+  const lines: string[] = [];
+  for (const table of Object.values(PRICES)) {
+    lines.push(`${table.region} (checked ${table.checked})`);
+    for (const [key, value] of Object.entries(table)) {
+      if (key === "region" || key === "checked") continue;
+      const entries = "usd" in value ? [[key, value as Price]] : Object.entries(value as Record<string, Price>).map(([size, p]) => [`${key} ${size}`, p] as const);
+      for (const [name, p] of entries as [string, Price][]) lines.push(`  ${name.padEnd(32)} $${p.usd} per ${p.unit.padEnd(14)} ${p.source}`);
+    }
+    lines.push("");
+  }
+  return lines.join("\n");
+}
 
 export function runCost(argv: string[]): string {
   const { values, positionals } = parseArgs({
@@ -114,10 +131,12 @@ export function runCost(argv: string[]): string {
       usage: { type: "string" },
       "no-usage": { type: "boolean" },
       json: { type: "boolean" },
+      prices: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) return `${USAGE}\nscenarios: current, ${Object.entries(COST_SCENARIOS).map(([n, s]) => `\n  ${n}: ${s.description}`).join("")}\n`;
+  if (values.prices) return values.json ? `${JSON.stringify(PRICES, null, 2)}\n` : formatPrices();
   if (values.usage && values["no-usage"]) throw new Error(`--usage and --no-usage exclude each other\n${USAGE}`);
   const usage = values["no-usage"] ? {} : readUsageFile(values.usage ?? DEFAULT_USAGE_FILE);
   if (values.compare) {
@@ -136,7 +155,7 @@ export function runCost(argv: string[]): string {
     const total = Math.round(stacks.reduce((n, s) => n + s.monthly, 0) * 100) / 100;
     return `${JSON.stringify({ source: source.label, stacks, total }, null, 2)}\n`;
   }
-  return formatBreakdown(stacks);
+  return `Source: ${source.label}\n\n${formatBreakdown(stacks)}`;
 }
 
 if (require.main === module) {

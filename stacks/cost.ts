@@ -169,7 +169,7 @@ function interfaceEndpoint(c: Context): Component[] | { free: string } {
   if (c.attrs.vpc_endpoint_type !== "Interface") return { free: "gateway endpoints (S3, DynamoDB) have no charge" };
   const azs = listLength(c.attrs.subnet_ids);
   if (azs === undefined) return [dependsOnUsage("endpoint", "Interface endpoint (AZs)", "AZ-hours", c.prices.interfaceEndpointAz, `${c.address}.availability_zones`)];
-  return [hours("endpoint", `Interface endpoint × ${azs} AZ`, c.prices.interfaceEndpointAz, azs, "+ $0.01/GB processed")];
+  return [component("endpoint", `Interface endpoint × ${azs} AZ`, azs * HOURS_PER_MONTH, "AZ-hours", c.prices.interfaceEndpointAz, "+ $0.01/GB processed")];
 }
 
 function metricAlarm(c: Context): Component[] {
@@ -532,7 +532,11 @@ function diffComponents(a: Component[], b: Component[]): ComponentDiff[] {
 export const usd = (n: number): string => `${n < 0 ? "-" : ""}$${Math.abs(n).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
 const signed = (n: number): string => (n > 0 ? `+${usd(n)}` : n < 0 ? usd(n) : "$0.00");
 const qty = (n: number | null): string => (n === null ? "" : Number.isInteger(n) ? n.toLocaleString("en-US") : n.toLocaleString("en-US", { maximumFractionDigits: 4 }));
-const unitPrice = (n: number | null): string => (n === null ? "" : `$${n >= 1 ? n.toFixed(2) : String(+n.toPrecision(6))}`);
+const unitPrice = (n: number | null): string => {
+  if (n === null) return "";
+  const short = String(+n.toPrecision(6));
+  return `$${n >= 1 || (short.split(".")[1]?.length ?? 0) < 2 ? n.toFixed(2) : short}`;
+};
 
 /** `infracost breakdown`-like text of some stacks. */
 export function formatBreakdown(stacks: StackCost[]): string {
@@ -588,6 +592,7 @@ export function formatDiff(diff: CostDiff, labels: [string, string]): string {
     }
     lines.push("");
   }
+  if (diff.resources.length === 0) lines.push("No resource changes its monthly cost.", "");
   lines.push(`Monthly cost: ${usd(diff.before)} -> ${usd(diff.after)} (${signed(diff.delta)})`, "");
   return lines.join("\n");
 }

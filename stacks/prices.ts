@@ -60,58 +60,51 @@ export interface RegionPrices {
 
 const CHECKED = "2026-12-01";
 const FACTS = "/work/shared/facts.md (checked 2026-12-01)";
-const page = (service: string) => `https://aws.amazon.com/${service}/pricing/ (us-east-1 list price)`;
+const url = (service: string) => `https://aws.amazon.com/${service}/pricing/`;
+/** A us-east-1 figure checked on this machine (facts.md). */
+const checked = (service: string) => `${FACTS}; ${url(service)}`;
+/** A us-east-1 list price from the AWS pricing page, NOT re-checked on this machine. */
+const listed = (service: string) => `${url(service)} (us-east-1 list price, not re-checked here)`;
 
 const hourly = (usd: number, source: string): Price => ({ usd, unit: "hour", source });
+/** Hourly prices of several sizes from one source. */
+const bySize = (source: string, rates: Record<string, number>): Record<string, Price> =>
+  Object.fromEntries(Object.entries(rates).map(([size, usd]) => [size, hourly(usd, source)]));
 
 const US_EAST_1: RegionPrices = {
   region: "us-east-1",
   checked: CHECKED,
-  rdsInstance: {
-    "db.t3.micro": hourly(0.018, `${FACTS}; ${page("rds/postgresql")}`),
-    "db.t3.small": hourly(0.036, `${FACTS}; ${page("rds/postgresql")}`),
-    "db.t3.medium": hourly(0.072, `${FACTS}; ${page("rds/postgresql")}`),
-    "db.t4g.micro": hourly(0.016, `${FACTS}; ${page("rds/postgresql")}`),
-  },
-  rdsStorageGp3: { usd: 0.115, unit: "GB-month", source: `${FACTS}; ${page("rds/postgresql")}` },
-  rdsStorageGp2: { usd: 0.115, unit: "GB-month", source: `${FACTS}; ${page("rds/postgresql")}` },
-  rdsIopsGp3: { usd: 0.02, unit: "IOPS-month", source: page("rds/postgresql") },
-  rdsProxyVcpu: { usd: 0.015, unit: "vCPU-hour", source: `${FACTS}; ${page("rds/proxy")}` },
-  ec2Instance: {
-    "t3.micro": hourly(0.0104, `${FACTS}; ${page("ec2")}`),
-    "t3.small": hourly(0.0208, `${FACTS}; ${page("ec2")}`),
-    "t3.medium": hourly(0.0416, `${FACTS}; ${page("ec2")}`),
-    "t3.large": hourly(0.0832, page("ec2")),
-  },
-  ebsGp3: { usd: 0.08, unit: "GB-month", source: page("ebs") },
-  ebsGp2: { usd: 0.1, unit: "GB-month", source: page("ebs") },
+  rdsInstance: bySize(checked("rds/postgresql"), { "db.t3.micro": 0.018, "db.t3.small": 0.036, "db.t3.medium": 0.072, "db.t4g.micro": 0.016 }),
+  rdsStorageGp3: { usd: 0.115, unit: "GB-month", source: checked("rds/postgresql") },
+  rdsStorageGp2: { usd: 0.115, unit: "GB-month", source: checked("rds/postgresql") },
+  rdsIopsGp3: { usd: 0.02, unit: "IOPS-month", source: listed("rds/postgresql") },
+  rdsProxyVcpu: { usd: 0.015, unit: "vCPU-hour", source: checked("rds/proxy") },
+  ec2Instance: { ...bySize(checked("ec2"), { "t3.micro": 0.0104, "t3.small": 0.0208, "t3.medium": 0.0416 }), ...bySize(listed("ec2"), { "t3.large": 0.0832 }) },
+  ebsGp3: { usd: 0.08, unit: "GB-month", source: listed("ebs") },
+  ebsGp2: { usd: 0.1, unit: "GB-month", source: listed("ebs") },
   publicIpv4: hourly(0.005, `${FACTS}; https://aws.amazon.com/vpc/pricing/ (public IPv4, every region)`),
   natGateway: hourly(0.045, `${FACTS}; https://aws.amazon.com/vpc/pricing/`),
   interfaceEndpointAz: { usd: 0.01, unit: "AZ-hour", source: `${FACTS}; https://aws.amazon.com/privatelink/pricing/` },
-  secret: { usd: 0.4, unit: "secret-month", source: `${FACTS}; ${page("secrets-manager")}` },
-  alarmStandard: { usd: 0.1, unit: "alarm-month", source: `${FACTS}; ${page("cloudwatch")}` },
-  alarmHighResolution: { usd: 0.3, unit: "alarm-month", source: page("cloudwatch") },
-  dashboard: { usd: 3, unit: "dashboard-month", source: `${FACTS}; ${page("cloudwatch")}` },
-  customMetric: { usd: 0.3, unit: "metric-month", source: `${FACTS}; ${page("cloudwatch")}` },
-  snsRequests: { usd: 0.5, unit: "1M requests", source: page("sns") },
-  lambdaRequests: { usd: 0.2, unit: "1M requests", source: page("lambda") },
-  lambdaGbSecondX86: { usd: 0.0000166667, unit: "GB-second", source: page("lambda") },
-  lambdaGbSecondArm: { usd: 0.0000133334, unit: "GB-second", source: page("lambda") },
-  fargateVcpuX86: { usd: 0.04048, unit: "vCPU-hour", source: `${FACTS}; ${page("fargate")}` },
-  fargateGbX86: { usd: 0.004445, unit: "GB-hour", source: `${FACTS}; ${page("fargate")}` },
-  fargateVcpuArm: { usd: 0.03238, unit: "vCPU-hour", source: `${page("fargate")}; https://www.vantage.sh/blog/fargate-pricing (Linux/ARM)` },
-  fargateGbArm: { usd: 0.00356, unit: "GB-hour", source: `${page("fargate")}; https://www.vantage.sh/blog/fargate-pricing (Linux/ARM)` },
-  alb: hourly(0.0225, `${FACTS}; ${page("elasticloadbalancing")}`),
-  albLcu: { usd: 0.008, unit: "LCU-hour", source: page("elasticloadbalancing") },
-  efsStorageStandard: { usd: 0.3, unit: "GB-month", source: page("efs") },
-  efsProvisionedThroughput: { usd: 6, unit: "MiBps-month", source: `${FACTS}; ${page("efs")}` },
-  elasticacheNode: {
-    "cache.t3.micro": hourly(0.017, `${FACTS}; ${page("elasticache")}`),
-    "cache.t3.small": hourly(0.034, page("elasticache")),
-    "cache.t3.medium": hourly(0.068, page("elasticache")),
-  },
-  logsIngestion: { usd: 0.5, unit: "GB", source: page("cloudwatch") },
-  logsStorage: { usd: 0.03, unit: "GB-month", source: page("cloudwatch") },
+  secret: { usd: 0.4, unit: "secret-month", source: checked("secrets-manager") },
+  alarmStandard: { usd: 0.1, unit: "alarm-month", source: checked("cloudwatch") },
+  alarmHighResolution: { usd: 0.3, unit: "alarm-month", source: listed("cloudwatch") },
+  dashboard: { usd: 3, unit: "dashboard-month", source: checked("cloudwatch") },
+  customMetric: { usd: 0.3, unit: "metric-month", source: checked("cloudwatch") },
+  snsRequests: { usd: 0.5, unit: "1M requests", source: listed("sns") },
+  lambdaRequests: { usd: 0.2, unit: "1M requests", source: listed("lambda") },
+  lambdaGbSecondX86: { usd: 0.0000166667, unit: "GB-second", source: listed("lambda") },
+  lambdaGbSecondArm: { usd: 0.0000133334, unit: "GB-second", source: listed("lambda") },
+  fargateVcpuX86: { usd: 0.04048, unit: "vCPU-hour", source: checked("fargate") },
+  fargateGbX86: { usd: 0.004445, unit: "GB-hour", source: checked("fargate") },
+  fargateVcpuArm: { usd: 0.03238, unit: "vCPU-hour", source: `${listed("fargate")}; https://www.vantage.sh/blog/fargate-pricing (Linux/ARM)` },
+  fargateGbArm: { usd: 0.00356, unit: "GB-hour", source: `${listed("fargate")}; https://www.vantage.sh/blog/fargate-pricing (Linux/ARM)` },
+  alb: hourly(0.0225, checked("elasticloadbalancing")),
+  albLcu: { usd: 0.008, unit: "LCU-hour", source: listed("elasticloadbalancing") },
+  efsStorageStandard: { usd: 0.3, unit: "GB-month", source: listed("efs") },
+  efsProvisionedThroughput: { usd: 6, unit: "MiBps-month", source: checked("efs") },
+  elasticacheNode: { ...bySize(checked("elasticache"), { "cache.t3.micro": 0.017 }), ...bySize(listed("elasticache"), { "cache.t3.small": 0.034, "cache.t3.medium": 0.068 }) },
+  logsIngestion: { usd: 0.5, unit: "GB", source: listed("cloudwatch") },
+  logsStorage: { usd: 0.03, unit: "GB-month", source: listed("cloudwatch") },
 };
 
 /**
