@@ -5,6 +5,8 @@
  * (outcomes optional; the sweeps run on every invocation, e.g. on a schedule).
  * Outcome -> task: answered -> done; no_answer/busy/failed -> ready again after retryDelaySeconds,
  * or exhausted once maxAttempts is used up. Redelivered outcomes change nothing (reported as duplicate).
+ * A channelId repeated inside one event with the same outcome counts once (reported once); repeated
+ * with a different outcome, the event is invalid (InvalidEventError naming both entries).
  * Calls stuck in `dialing` past DIALING_STUCK_AFTER_SECONDS are expired (outcome expired, then the
  * same retry policy). That includes ambiguous originations (dialer-worker: the request was sent but
  * its answer was lost) that got no outcome event. DIALING_STUCK_AFTER_SECONDS must stay above the
@@ -35,6 +37,7 @@ export function parseStatusEvent(event: unknown): StatusEvent {
   const e = c.object(event, "$");
   const list = e && c.optional(e.outcomes, (v) => c.array(v, "outcomes", 0, 5000));
   const outcomes: StatusEvent["outcomes"] = [];
+  const seen = new Map<string, { index: number; outcome: Outcome; talkSeconds: number | null }>();
   list?.forEach((item, i) => {
     const path = join("outcomes", i);
     const o = c.object(item, path);
@@ -43,7 +46,17 @@ export function parseStatusEvent(event: unknown): StatusEvent {
     const outcome = c.string(o.outcome, join(path, "outcome"), { pattern: OUTCOME, expected: OUTCOMES.join(" | ") }) as Outcome | undefined;
     const talkSeconds = c.optional(o.talkSeconds, (v) => c.int(v, join(path, "talkSeconds"), 0, 86_400));
     if (talkSeconds !== undefined && outcome && outcome !== "answered") c.fail(join(path, "talkSeconds"), "is only allowed for answered calls");
-    if (channelId && outcome) outcomes.push({ channelId, outcome, talkSeconds: talkSeconds ?? null });
+    if (!channelId || !outcome) return;
+    const first = seen.get(channelId);
+    if (first) {
+      // The same outcome twice (an at-least-once redelivery inside one batch) is one outcome;
+      // two different outcomes for one call cannot both be true: refused, nothing recorded.
+      if (first.outcome !== outcome || first.talkSeconds !== (talkSeconds ?? null))
+        c.fail(join(path, "channelId"), `names the same call as outcomes[${first.index}] with a different outcome (${first.outcome}${first.talkSeconds === null ? "" : `, ${first.talkSeconds} s`} vs ${outcome}${talkSeconds === undefined ? "" : `, ${talkSeconds} s`})`);
+      return;
+    }
+    seen.set(channelId, { index: i, outcome, talkSeconds: talkSeconds ?? null });
+    outcomes.push({ channelId, outcome, talkSeconds: talkSeconds ?? null });
   });
   return c.done("status-checker", e ? { outcomes } : undefined);
 }
