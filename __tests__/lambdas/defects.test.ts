@@ -35,7 +35,6 @@ beforeEach(() => {
   s.ari.respond = undefined;
 });
 
-const contactCount = async (id: string) => (await admin.query<{ n: number }>("SELECT count(*)::int AS n FROM contacts WHERE campaign_id = $1", [id])).rows[0].n;
 const campaignExists = async (id: string) => (await admin.query("SELECT 1 FROM campaigns WHERE id = $1", [id])).rowCount === 1;
 
 describe("time zones must be ones PostgreSQL knows", () => {
