@@ -5,13 +5,13 @@
  * by the dialer through the stand-in; the worker turns their events into stream entries; the
  * status-checker consumes the stream with its consumer group and records them.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Redis from "ioredis";
 import type { Client } from "pg";
 import { AriStandIn, type CallPlan } from "../../lambdas/asterisk-worker/ari-standin";
-import { loadWorkerConfig, WorkerConfigError } from "../../lambdas/asterisk-worker/config";
+import { loadWorkerConfig, WORKER_ENV, WorkerConfigError } from "../../lambdas/asterisk-worker/config";
 import { AsteriskWorker } from "../../lambdas/asterisk-worker/worker";
 import { run as dial, type DialResult } from "../../lambdas/dialer-worker/handler";
 import { createLogger } from "../../lambdas/shared/logging";
@@ -306,6 +306,15 @@ describe("status-checker as the stream's consumer group", () => {
 });
 
 describe("worker configuration", () => {
+  test("every key is documented in docs/lambdas-worker.md with its default", () => {
+    const doc = readFileSync(join(__dirname, "../../docs/lambdas-worker.md"), "utf8");
+    for (const [key, spec] of Object.entries(WORKER_ENV)) {
+      const row = doc.split("\n").find((l) => l.startsWith(`| \`${key}\` |`));
+      expect(row).toBeDefined();
+      if ("default" in spec) expect(row).toContain(`\`${spec.default}\``);
+    }
+  });
+
   test("secrets come from systemd credentials; a missing one names the variable and the credential", () => {
     const env = { ARI_USER: "u", CREDENTIALS_DIRECTORY: join(scratch, "creds-missing") };
     expect(() => loadWorkerConfig(env)).toThrow(WorkerConfigError);

@@ -30,7 +30,7 @@ export const WORKER_ENV = {
   ARI_PASSWORD: { description: "Local runs only: the ARI password, when no password file is configured." },
   ARI_APP: { default: "campaign-dialer", description: "Stasis application; the same as the dialer-worker's ARI_APP." },
   ARI_CHANNEL_PREFIX: { default: "cmp-", description: "Only channels whose id starts with this are campaign calls (the dialer names them cmp-<uuid>)." },
-  ARI_REQUEST_TIMEOUT_MS: { default: "5000", description: "Timeout of one REST request (reconciliation)." },
+  ARI_REQUEST_TIMEOUT_MS: { default: "5000", description: "Timeout of one REST request (reconciliation) and of the WebSocket handshake." },
   REDIS_HOST: { default: "127.0.0.1", description: "The local Redis." },
   REDIS_PORT: { default: "6379", description: "Its port." },
   REDIS_PASSWORD_FILE: { description: "File holding the Redis password; default $CREDENTIALS_DIRECTORY/redis-password." },
