@@ -2,7 +2,6 @@
  * Issue 13, point 4: the handler defects a new user found, each pinned on real servers
  * (PostgreSQL 15 behind PgBouncer, Redis 7, the ARI stand-in of servers.ts).
  */
-import type { Client } from "pg";
 import { run as dial, type DialResult } from "../../lambdas/dialer-worker/handler";
 import { run as dispatch } from "../../lambdas/dispatcher/handler";
 import { run as report } from "../../lambdas/report-generator/handler";
@@ -10,72 +9,52 @@ import type { Runtime } from "../../lambdas/shared/runtime";
 import { InvalidEventError, MAX_ECHO, MAX_ISSUES } from "../../lambdas/shared/validate";
 import { parseStatusEvent, run as status, type StatusResult } from "../../lambdas/status-checker/handler";
 import { checkCampaign, run as validate, type ValidateResult } from "../../lambdas/validate-campaign/handler";
-import { campaignEvent, campaignRuntimes, readyCampaign, runtimeTracker, taskCounts } from "./helpers";
-import { DB_NAME, startServers, type Servers } from "./servers";
+import { campaignEvent, readyCampaign, serversForFile, taskCounts } from "./helpers";
 
-let s: Servers;
-let admin: Client;
-const { rt, closeAll } = runtimeTracker((overrides) => s.env(overrides));
-let rts: ReturnType<typeof campaignRuntimes>;
+const f = serversForFile();
+const rt = (name: Parameters<typeof f.rt>[0]) => f.rt(name);
 
-beforeAll(async () => {
-  s = await startServers();
-  admin = await s.pg.admin(DB_NAME);
-  rts = campaignRuntimes(rt);
-}, 90_000);
-
-afterAll(async () => {
-  await closeAll();
-  await admin?.end();
-  await s?.stop();
-});
-
-beforeEach(() => {
-  s.ari.mode = "ok";
-  s.ari.respond = undefined;
-});
-
-const campaignExists = async (id: string) => (await admin.query("SELECT 1 FROM campaigns WHERE id = $1", [id])).rowCount === 1;
+const campaignExists = async (id: string) => (await f.admin.query("SELECT 1 FROM campaigns WHERE id = $1", [id])).rowCount === 1;
 
 describe("time zones must be ones PostgreSQL knows", () => {
   test("US/Pacific-New: Node's Intl accepts it, PostgreSQL does not; validate-campaign refuses it and stores nothing", async () => {
     expect(() => new Intl.DateTimeFormat("en-US", { timeZone: "US/Pacific-New" })).not.toThrow();
     const event = campaignEvent(2, { callingWindow: { start: "00:00", end: "24:00", timeZone: "US/Pacific-New" } });
-    const r = (await validate(rts.validate, event)) as ValidateResult;
+    const r = (await validate(f.rts.validate, event)) as ValidateResult;
     expect(r).toEqual({ valid: false, errors: [{ path: "callingWindow.timeZone", message: expect.stringMatching(/not a time zone the database knows.*"US\/Pacific-New"/) }] });
     expect(await campaignExists(event.campaignId)).toBe(false);
   });
 
   test("a zone in another case is refused with the database's spelling as the fix; the real spelling passes", async () => {
-    const bad = (await validate(rts.validate, campaignEvent(1, { callingWindow: { start: "00:00", end: "24:00", timeZone: "america/new_york" } }))) as ValidateResult;
+    const bad = (await validate(f.rts.validate, campaignEvent(1, { callingWindow: { start: "00:00", end: "24:00", timeZone: "america/new_york" } }))) as ValidateResult;
     expect(bad).toMatchObject({ valid: false, errors: [{ path: "callingWindow.timeZone", message: expect.stringContaining('did you mean "America/New_York"?') }] });
-    const good = (await validate(rts.validate, campaignEvent(1, { callingWindow: { start: "00:00", end: "24:00", timeZone: "America/New_York" } }))) as ValidateResult;
+    const good = (await validate(f.rts.validate, campaignEvent(1, { callingWindow: { start: "00:00", end: "24:00", timeZone: "America/New_York" } }))) as ValidateResult;
     expect(good).toMatchObject({ valid: true, stored: true });
   });
 
   test("a campaign already stored with such a zone is skipped and reported; the other campaigns are dialed, nothing is stranded", async () => {
-    const healthy = await readyCampaign(rts, 3, { maxConcurrentCalls: 3 });
-    const broken = await readyCampaign(rts, 3, { maxConcurrentCalls: 3 });
+    const healthy = await readyCampaign(f.rts, 3, { maxConcurrentCalls: 3 });
+    const broken = await readyCampaign(f.rts, 3, { maxConcurrentCalls: 3 });
     // What an older validate-campaign let through.
-    await admin.query("UPDATE campaigns SET time_zone = 'US/Pacific-New' WHERE id = $1", [broken]);
-    const calls = s.ari.calls.length;
+    await f.admin.query("UPDATE campaigns SET time_zone = 'US/Pacific-New' WHERE id = $1", [broken]);
+    const calls = f.s.ari.calls.length;
     const r = (await dial(rt("dialer-worker"), {})) as DialResult;
     expect(r.skippedCampaigns).toEqual(expect.arrayContaining([{ campaignId: broken, code: "22023", error: expect.stringContaining('time zone "US/Pacific-New" not recognized') }]));
-    expect(await taskCounts(admin, healthy)).toEqual({ dialing: 3 });
-    expect(await taskCounts(admin, broken)).toEqual({ ready: 3 }); // its claim rolled back whole
-    expect(s.ari.calls.length - calls).toBe(r.originated.length);
-    const open = await admin.query("SELECT count(*)::int AS n FROM call_attempts WHERE campaign_id = $1", [broken]);
+    expect(await taskCounts(f.admin, healthy)).toEqual({ dialing: 3 });
+    expect(await taskCounts(f.admin, broken)).toEqual({ ready: 3 }); // its claim rolled back whole
+    expect(f.s.ari.calls.length - calls).toBe(r.originated.length);
+    const open = await f.admin.query("SELECT count(*)::int AS n FROM call_attempts WHERE campaign_id = $1", [broken]);
     expect(open.rows[0].n).toBe(0);
   });
 
   test("an origination that throws (ARI password unavailable) is a transient failure of that call, not a round that strands its claims", async () => {
-    const id = await readyCampaign(rts, 2, { maxConcurrentCalls: 2 });
+    const id = await readyCampaign(f.rts, 2, { maxConcurrentCalls: 2 });
     const base = rt("dialer-worker");
     const broken: Runtime = { ...base, originate: () => Promise.reject(new Error("secret fetch failed: AccessDeniedException")) };
     const r = (await dial(broken, { campaignId: id })) as DialResult;
     expect(r.claimed).toBe(2);
     expect(r.failed).toEqual([expect.objectContaining({ kind: "transient", taskStatus: "ready", error: expect.stringContaining("secret fetch failed") }), expect.objectContaining({ kind: "transient", taskStatus: "ready" })]);
-    expect(await taskCounts(admin, id)).toEqual({ ready: 2 });
+    expect(await taskCounts(f.admin, id)).toEqual({ ready: 2 });
   });
 });
 
@@ -88,7 +67,7 @@ describe("control characters are a validation error, never a database error", ()
     ["a lone surrogate in the name", { name: "bad \ud800 half" }, "name", /well-formed Unicode/],
   ])("%s", async (_label, change, path, message) => {
     const event = { ...campaignEvent(1), ...change };
-    const r = (await validate(rts.validate, event)) as ValidateResult;
+    const r = (await validate(f.rts.validate, event)) as ValidateResult;
     expect(r).toEqual({ valid: false, errors: [{ path, message: expect.stringMatching(message) }] });
     expect(await campaignExists(event.campaignId)).toBe(false);
   });
@@ -101,7 +80,7 @@ describe("control characters are a validation error, never a database error", ()
 describe("echoed values and the error list are capped", () => {
   test("a 5 MB value is quoted back cut to a few dozen characters, with its length said", async () => {
     const huge = "9".repeat(5 * 1024 * 1024);
-    const r = (await validate(rts.validate, { ...campaignEvent(1), callerId: huge })) as ValidateResult;
+    const r = (await validate(f.rts.validate, { ...campaignEvent(1), callerId: huge })) as ValidateResult;
     expect(r.valid).toBe(false);
     const message = (r as { errors: { message: string }[] }).errors[0].message;
     expect(message.length).toBeLessThan(MAX_ECHO + 200);
@@ -119,7 +98,7 @@ describe("echoed values and the error list are capped", () => {
 
   test(`50,000 bad phone numbers: the first ${MAX_ISSUES} problems and one entry saying how many more`, async () => {
     const event = { ...campaignEvent(1), contacts: Array.from({ length: 50_000 }, (_, i) => ({ phone: `bad-${i}` })) };
-    const r = (await validate(rts.validate, event)) as ValidateResult;
+    const r = (await validate(f.rts.validate, event)) as ValidateResult;
     if (r.valid) throw new Error("expected invalid");
     expect(r.errors).toHaveLength(MAX_ISSUES + 1);
     expect(r.errors[0].path).toBe("contacts[0].phone");
@@ -130,33 +109,33 @@ describe("echoed values and the error list are capped", () => {
 
 describe("status-checker: one channelId twice in one event", () => {
   test("the same outcome twice is recorded and reported once", async () => {
-    const id = await readyCampaign(rts, 1);
+    const id = await readyCampaign(f.rts, 1);
     const d = (await dial(rt("dialer-worker"), { campaignId: id })) as DialResult;
     const channelId = d.originated[0].channelId;
-    const r = (await status(rts.status, { outcomes: [{ channelId, outcome: "busy" }, { channelId, outcome: "busy" }] })) as StatusResult;
+    const r = (await status(f.rts.status, { outcomes: [{ channelId, outcome: "busy" }, { channelId, outcome: "busy" }] })) as StatusResult;
     expect(r.recorded).toEqual([{ channelId, taskStatus: "ready" }]);
     expect(r.duplicates).toEqual([]);
   });
 
   test("two different outcomes for one call: invalid event naming both entries; nothing recorded", async () => {
-    const id = await readyCampaign(rts, 1);
+    const id = await readyCampaign(f.rts, 1);
     const d = (await dial(rt("dialer-worker"), { campaignId: id })) as DialResult;
     const channelId = d.originated[0].channelId;
     const event = { outcomes: [{ channelId, outcome: "answered", talkSeconds: 30 }, { channelId, outcome: "busy" }] };
-    await expect(status(rts.status, event)).rejects.toThrow(InvalidEventError);
-    await expect(status(rts.status, event)).rejects.toThrow(/outcomes\[1\]\.channelId: names the same call as outcomes\[0\] with a different outcome \(answered, 30 s vs busy\)/);
-    expect(await taskCounts(admin, id)).toEqual({ dialing: 1 });
+    await expect(status(f.rts.status, event)).rejects.toThrow(InvalidEventError);
+    await expect(status(f.rts.status, event)).rejects.toThrow(/outcomes\[1\]\.channelId: names the same call as outcomes\[0\] with a different outcome \(answered, 30 s vs busy\)/);
+    expect(await taskCounts(f.admin, id)).toEqual({ dialing: 1 });
   });
 });
 
 describe("the health action is matched exactly", () => {
   test.each(["HEALTH", "Health", "health ", "status", 1])("{action: %p} is refused; the dialer dials nothing", async (action) => {
-    const id = await readyCampaign(rts, 1);
-    const calls = s.ari.requests.length;
+    const id = await readyCampaign(f.rts, 1);
+    const calls = f.s.ari.requests.length;
     await expect(dial(rt("dialer-worker"), { action })).rejects.toThrow(InvalidEventError);
     await expect(dial(rt("dialer-worker"), { action })).rejects.toThrow(/action: must be "health"/);
-    expect(s.ari.requests.length).toBe(calls);
-    expect(await taskCounts(admin, id)).toEqual({ ready: 1 });
+    expect(f.s.ari.requests.length).toBe(calls);
+    expect(await taskCounts(f.admin, id)).toEqual({ ready: 1 });
   });
 
   test('{action: "health"} still answers the health check', async () => {
@@ -166,7 +145,7 @@ describe("the health action is matched exactly", () => {
 
 test("an unknown campaign id is an invalid event (dispatcher, report-generator), not a plain Error", async () => {
   const id = "0b7e3c1e-5f4a-4d3b-9c2a-1e0f9d8c7b6a";
-  for (const p of [dispatch(rts.dispatch, { campaignId: id }), report(rts.report, { campaignId: id })]) {
+  for (const p of [dispatch(f.rts.dispatch, { campaignId: id }), report(f.rts.report, { campaignId: id })]) {
     const err = await p.then(
       () => undefined,
       (e: unknown) => e,
