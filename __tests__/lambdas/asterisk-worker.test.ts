@@ -5,7 +5,7 @@
  * by the dialer through the stand-in; the worker turns their events into stream entries; the
  * status-checker consumes the stream with its consumer group and records them.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Redis from "ioredis";
@@ -239,6 +239,30 @@ test("Redis down then up: outcomes wait in the outbox (health degraded, backlog 
   expect(recorded(results).sort()).toEqual([...channels].sort());
   expect((await attempts(campaignId)).map((a) => a.outcome)).toEqual(["busy", "answered", "no_answer", "failed"]);
   worker.crash();
+}, 40_000);
+
+test("Redis down and the worker killed before Redis is back: the outcome waits in OUTBOX_FILE and the next worker delivers it", async () => {
+  const outbox = join(scratch, "outbox-crash.jsonl");
+  const worker = await startWorker({ OUTBOX_FILE: outbox });
+  await s.redis.stop();
+  const { campaignId, channels } = await placeCalls(1, [{ outcome: "busy", ringMs: 3000 }]);
+  await waitFor(() => ari.liveCount(campaignId) === 0 && worker.decided.some((o) => o.channelId === channels[0]), "decided while Redis is down");
+  await waitFor(() => {
+    try {
+      return readFileSync(outbox, "utf8").includes(channels[0]);
+    } catch {
+      return false;
+    }
+  }, "outcome saved to the outbox file");
+  expect(statSync(outbox).mode & 0o777).toBe(0o600);
+  worker.crash(); // SIGKILL while Redis is still down
+  await s.redis.start();
+  const next = await startWorker({ OUTBOX_FILE: outbox });
+  await waitFor(async () => (await next.health()).backlog.unsent === 0 && next.stats.published === 1, "delivered by the next worker");
+  expect(readFileSync(outbox, "utf8")).toBe("");
+  const results = await drain();
+  expect(recorded(results)).toEqual(channels);
+  expect((await attempts(campaignId)).map((a) => [a.outcome, a.hangup_cause])).toEqual([["busy", 17]]);
 }, 40_000);
 
 test("ARI down then up: the worker reconnects with backoff and reconciles what it missed", async () => {

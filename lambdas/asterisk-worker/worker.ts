@@ -87,6 +87,10 @@ export class AsteriskWorker {
   private seq = 0;
   private readonly heard = new Map<string, number>();
   private flushing: Promise<void> | undefined;
+  private retryTimer = false;
+  /** Bumped when the outbox changes; the file is rewritten only when it is behind. */
+  private outboxVersion = 0;
+  private savedVersion = 0;
   private readonly timers = new Set<NodeJS.Timeout>();
   readonly stats: WorkerStats = { events: 0, published: 0, alreadyPublished: 0, ignored: 0, reconciled: 0, adopted: 0, connects: 0 };
   /** Every outcome as it was decided (tests and the demo watch it). */
@@ -331,6 +335,7 @@ export class AsteriskWorker {
     if (this.finalized.size > FINALIZED_MEMORY) this.finalized.delete(this.finalized.values().next().value as string);
     this.decided.push(record);
     this.outbox.push(record);
+    this.outboxVersion++;
     void this.flush();
   }
 
@@ -349,6 +354,7 @@ export class AsteriskWorker {
         const added = await this.redis.publishOutcome(OUTCOME_STREAM, SENT_PREFIX + o.channelId, CALLS_KEY, String(SENT_TTL_SECONDS), o.channelId, ...encodeOutcome(o));
         added === 1 ? this.stats.published++ : this.stats.alreadyPublished++;
         this.outbox.shift();
+        this.outboxVersion++;
       } catch (error) {
         this.log.warn("redis did not take an outcome; kept in the outbox", { error, unsent: this.outbox.length });
         break;
@@ -356,8 +362,14 @@ export class AsteriskWorker {
     }
     if (this.outbox.length) {
       this.saveOutbox();
-      if (!this.stopped) this.later(() => void this.flush(), FLUSH_RETRY_MS);
-    } else if (hadBacklog && this.cfg.outboxFile) this.saveOutbox();
+      if (!this.stopped && !this.retryTimer) {
+        this.retryTimer = true; // one retry chain, however many outcomes are waiting
+        this.later(() => {
+          this.retryTimer = false;
+          void this.flush();
+        }, FLUSH_RETRY_MS);
+      }
+    } else if (hadBacklog) this.saveOutbox();
   }
 
   private loadOutbox(): void {
@@ -382,7 +394,8 @@ export class AsteriskWorker {
 
   private saveOutbox(): void {
     const file = this.cfg.outboxFile;
-    if (!file) return;
+    if (!file || this.savedVersion === this.outboxVersion) return;
+    this.savedVersion = this.outboxVersion;
     try {
       writeFileSync(`${file}.tmp`, this.outbox.map((o) => JSON.stringify(o) + "\n").join(""), { mode: 0o600 });
       renameSync(`${file}.tmp`, file);
