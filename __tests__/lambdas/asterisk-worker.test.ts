@@ -183,6 +183,19 @@ describe("outcomes", () => {
     ]);
   });
 
+  test("after a restart, a late event for a call the previous run decided is not tracked as a new call", async () => {
+    const { campaignId, channels } = await placeCalls(1, [{ outcome: "busy", ringMs: 500 }]);
+    await waitFor(() => ari.liveCount(campaignId) === 0 && worker.stats.published >= 1 && worker.decided.some((o) => o.channelId === channels[0]), "decided");
+    worker.crash();
+    const next = await startWorker();
+    const call = ari.calls.find((c) => c.channelId === channels[0])!;
+    ari.emit(call.app, { type: "ChannelStateChange", timestamp: new Date().toISOString(), channel: { id: channels[0], state: "Ringing" }, application: call.app }, false);
+    await waitFor(async () => next.stats.events > 0 && (await next.health()).calls === 0 && next.stats.ignored === 1, "late event dropped");
+    expect(await redis.hexists("asterisk-worker:calls:v1", channels[0])).toBe(0);
+    expect(next.decided).toEqual([]);
+    await drain();
+  });
+
   test("the health endpoint: the seed's shape plus ARI and the backlog; 404 elsewhere", async () => {
     const res = await fetch(`http://127.0.0.1:${worker.healthPort}/health`);
     expect(res.status).toBe(200);

@@ -311,12 +311,33 @@ export class AsteriskWorker {
       return;
     }
     let s = this.calls.get(id);
+    const fresh = !s;
     if (!s) {
       s = newCall(id, at);
       this.calls.set(id, s);
     }
     applyEvent(s, e, at);
     this.persist(s);
+    if (fresh) void this.dropIfAlreadySent(id);
+  }
+
+  /**
+   * A channel this run has not seen may be one a previous run already decided (a late or repeated
+   * event after a restart): its sent marker says so, and then it is not tracked (it would never
+   * see another ChannelDestroyed).
+   */
+  private async dropIfAlreadySent(id: string): Promise<void> {
+    if (this.redis.status !== "ready") return;
+    try {
+      if (!(await this.redis.exists(SENT_PREFIX + id)) || !this.calls.has(id) || this.settling.has(id)) return;
+      this.calls.delete(id);
+      this.heard.delete(id);
+      this.finalized.add(id);
+      this.stats.ignored++;
+      await this.redis.hdel(CALLS_KEY, id);
+    } catch (error) {
+      this.log.debug("could not check a channel's sent marker", { error });
+    }
   }
 
   private persist(s: CallState): void {
