@@ -51,18 +51,25 @@ async function differences(q: Queryable, campaign: CampaignInput): Promise<strin
     .map(([field]) => field);
 }
 
+/** Zones the database accepted, per execution environment (the lookup scans its tz files: ~80 ms). */
+const knownZones = new Set<string>();
+
 /**
  * The zone must also be one PostgreSQL knows: the dialer computes each campaign's local time with
  * `now() AT TIME ZONE time_zone`, and Node's Intl accepts names PostgreSQL's tzdata dropped (e.g.
  * "US/Pacific-New"). Exact spelling, as stored; a case-insensitive match is offered as the fix.
  */
 async function postgresTimeZoneIssue(q: Queryable, tz: string): Promise<Issue | undefined> {
+  if (knownZones.has(tz)) return undefined;
   const { rows } = await q.query<{ exact: boolean; suggestion: string | null }>(
     `SELECT bool_or(name = $1) AS exact, min(name) FILTER (WHERE lower(name) = lower($1)) AS suggestion
      FROM pg_timezone_names WHERE lower(name) = lower($1)`,
     [tz],
   );
-  if (rows[0]?.exact) return undefined;
+  if (rows[0]?.exact) {
+    knownZones.add(tz);
+    return undefined;
+  }
   const hint = rows[0]?.suggestion ? `; did you mean "${rows[0].suggestion}"?` : "";
   return { path: "callingWindow.timeZone", message: `is not a time zone the database knows (PostgreSQL's time zone names), got ${echo(tz)}${hint}` };
 }
