@@ -214,26 +214,29 @@ export async function startPgBouncer(dir: string, pg: PgServer, opts: BouncerOpt
     try {
       await Promise.race([waitForPort(port, 10_000), exited.then(() => Promise.reject(new Error("pgbouncer exited")))]);
       const pid = Number(readFileSync(pidfile, "utf8").trim());
-      const signal = (sig: NodeJS.Signals) => {
+      const signal = (target: number | undefined, sig: NodeJS.Signals) => {
         try {
-          process.kill(pid, sig);
+          if (target) process.kill(target, sig);
         } catch {
           /* already gone */
         }
+      };
+      // As root, `child` is runuser: it stops itself when its child (PgBouncer) stops, and once
+      // continued it continues PgBouncer. Without the SIGCONT to runuser it would stay stopped and
+      // never reap PgBouncer (a child that never exits keeps the test process alive).
+      const resume = () => {
+        signal(child.pid, "SIGCONT");
+        signal(pid, "SIGCONT");
       };
       return {
         port,
         pid,
         queryWaitTimeoutSeconds,
-        pause: () => signal("SIGSTOP"),
-        resume: () => signal("SIGCONT"),
+        pause: () => signal(pid, "SIGSTOP"),
+        resume,
         stop: async () => {
-          signal("SIGCONT");
-          try {
-            process.kill(pid, "SIGINT");
-          } catch {
-            /* already gone */
-          }
+          resume();
+          signal(pid, "SIGINT");
           await Promise.race([exited, new Promise((r) => setTimeout(r, 3000).unref())]);
         },
       };
