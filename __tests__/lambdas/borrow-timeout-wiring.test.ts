@@ -20,3 +20,10 @@ test("a configured borrow timeout reaches every function; without the proxy it i
   for (const v of variables(variant(dev, (c) => (c.proxy.connectionBorrowTimeout = 45)))) expect(v.DATABASE_BORROW_TIMEOUT_SECONDS).toBe("45");
   for (const v of variables(variant(dev, (c) => (c.proxy.enabled = false)))) expect(v.DATABASE_BORROW_TIMEOUT_SECONDS).toBe("0");
 });
+
+test("bad values name the variable and its range", () => {
+  const env = { RDS_PROXY_ENDPOINT: "proxy.example", DATABASE_NAME: "campaign", DATABASE_USER: "u", DATABASE_PASSWORD: "p" };
+  expect(() => loadConfig("dispatcher", { ...env, DATABASE_BORROW_TIMEOUT_SECONDS: "-1" })).toThrow('DATABASE_BORROW_TIMEOUT_SECONDS must be an integer between 0 and 3600, got "-1"');
+  expect(() => loadConfig("dispatcher", { ...env, DATABASE_CONNECT_ATTEMPTS: "0" })).toThrow('DATABASE_CONNECT_ATTEMPTS must be an integer between 1 and 10, got "0"');
+  expect(() => loadConfig("dispatcher", { ...env, DATABASE_TIME_RESERVE_MS: "1s" })).toThrow("DATABASE_TIME_RESERVE_MS must be an integer between 0 and 60000");
+});

@@ -21,6 +21,7 @@
  *   answer, not a lost packet.
  */
 import { Pool, type PoolClient, type QueryConfig, type QueryResult, type QueryResultRow } from "pg";
+import { ENV_VARS } from "../manifest";
 import type { DatabaseConfig } from "./config";
 import type { Logger } from "./logging";
 import { invalidateSecret, resolveDatabaseCredentials } from "./secrets";
@@ -70,7 +71,13 @@ export class DatabaseDeadlineError extends Error {
   }
 }
 
-export const DATABASE_DEFAULTS = { borrowTimeoutMs: 120_000, connectAttempts: 3, connectBackoffMs: 200, reserveMs: 1000 } as const;
+/** For a DatabaseConfig built without them: the manifest's defaults (what loadConfig reads when the variables are unset). */
+export const DATABASE_DEFAULTS = {
+  borrowTimeoutMs: Number(ENV_VARS.DATABASE_BORROW_TIMEOUT_SECONDS.default) * 1000,
+  connectAttempts: Number(ENV_VARS.DATABASE_CONNECT_ATTEMPTS.default),
+  connectBackoffMs: Number(ENV_VARS.DATABASE_CONNECT_BACKOFF_MS.default),
+  reserveMs: Number(ENV_VARS.DATABASE_TIME_RESERVE_MS.default),
+};
 
 /** The wait before retry n (1-based): uniformly random in [½, 1] × base × 2^(n-1) ("equal jitter"). */
 export function connectBackoff(retry: number, baseMs: number, random: () => number = Math.random): number {
@@ -108,7 +115,7 @@ export class Database implements Queryable {
   constructor(
     private readonly cfg: DatabaseConfig,
     private readonly log: Logger,
-    /** Jitter source (tests). */
+    /** Jitter source. */
     private readonly random: () => number = Math.random,
   ) {
     this.limits = {
@@ -204,17 +211,23 @@ export class Database implements Queryable {
    * attempt fit in the remaining time. Any other failure (53300, authentication) is thrown at once.
    */
   private async checkout(pool: Pool): Promise<PoolClient> {
+    let failure: unknown;
     for (let attempt = 1; ; attempt++) {
+      if (failure !== undefined) {
+        // A backoff that overran the remaining time (a busy event loop) ends with the real failure.
+        if (this.budget() < 1) throw failure;
+        this.connectStats.retries++;
+      }
       // Read by pg-pool (and passed to the new Client) at each connect: cap this attempt by the remaining time.
       pool.options.connectionTimeoutMillis = pool.totalCount > 0 ? this.cfg.connectTimeoutMs : this.within(this.cfg.connectTimeoutMs, "connect to the database");
       try {
         return await pool.connect();
       } catch (e) {
         if (!isConnectionError(e)) throw e;
+        failure = e;
         if (isConnectTimeout(e)) this.connectStats.timeouts++;
         const wait = connectBackoff(attempt, this.limits.connectBackoffMs, this.random);
         if (attempt >= this.limits.connectAttempts || wait + this.cfg.connectTimeoutMs > this.budget()) throw e;
-        this.connectStats.retries++;
         this.log.warn("database connection attempt failed; retrying after a backoff", { error: e, attempt, waitMs: wait });
         await sleep(wait);
       }
