@@ -14,3 +14,26 @@ export async function timeMs(fn: () => unknown | Promise<unknown>): Promise<numb
   await fn();
   return performance.now() - start;
 }
+
+/** Nearest-rank percentile (p in 0..100) of an ascending list; NaN for an empty one. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+export interface Spread {
+  min: number;
+  median: number;
+  max: number;
+}
+
+/** min / median / max of the figures of several runs. */
+export function spread(values: readonly number[]): Spread {
+  return { min: Math.min(...values), median: median(values), max: Math.max(...values) };
+}
+
+/** "84" when every run printed the same figure, else "min 80 / median 84 / max 84". */
+export function formatSpread(s: Spread, digits = 0): string {
+  const f = (x: number) => (Number.isNaN(x) ? "-" : x.toFixed(digits));
+  return s.min === s.max ? f(s.min) : `min ${f(s.min)} / median ${f(s.median)} / max ${f(s.max)}`;
+}

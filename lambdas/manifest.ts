@@ -44,8 +44,30 @@ export const ENV_VARS = {
     description: "TLS to the proxy: verify-full (default, system CAs + DATABASE_SSL_CA), no-verify, or disable (local PgBouncer only).",
   },
   DATABASE_SSL_CA: { requiredInAws: false, description: "Path of an extra PEM CA bundle trusted for the database TLS connection." },
-  DATABASE_QUERY_TIMEOUT_MS: { requiredInAws: false, default: "5000", description: "Client-side query timeout (no statement_timeout startup parameter: the proxy rejects it)." },
-  DATABASE_CONNECT_TIMEOUT_MS: { requiredInAws: false, default: "3000", description: "Connection (TCP + TLS + auth) timeout." },
+  DATABASE_QUERY_TIMEOUT_MS: {
+    requiredInAws: false,
+    default: "5000",
+    description:
+      "A statement's own run time once it has a database connection; the client-side query timeout is this plus DATABASE_BORROW_TIMEOUT_SECONDS, capped by the invocation's remaining time (no statement_timeout startup parameter: the proxy rejects it).",
+  },
+  DATABASE_CONNECT_TIMEOUT_MS: { requiredInAws: false, default: "3000", description: "One connection attempt (TCP + TLS + auth), capped by the invocation's remaining time." },
+  DATABASE_BORROW_TIMEOUT_SECONDS: {
+    requiredInAws: false,
+    default: "120",
+    description:
+      "How long the pooler may queue a statement for a database connection (RDS Proxy's connection_borrow_timeout, default 120); 0 when the functions reach the instance itself. The stack sets it when it differs from 120.",
+  },
+  DATABASE_CONNECT_ATTEMPTS: {
+    requiredInAws: false,
+    default: "3",
+    description: "Connection attempts on a connect timeout, refusal or reset, with jittered exponential backoff; a retry is made only if it fits in the invocation's remaining time.",
+  },
+  DATABASE_CONNECT_BACKOFF_MS: { requiredInAws: false, default: "200", description: "Backoff before the n-th retry: between half and all of this × 2^(n-1), at random." },
+  DATABASE_TIME_RESERVE_MS: {
+    requiredInAws: false,
+    default: "1000",
+    description: "Kept free at the end of an invocation: no database wait reaches into the function's last this-many milliseconds, so it can fail with a clear error instead of being killed.",
+  },
   DATABASE_DIRECT_ENDPOINT: {
     requiredInAws: false,
     description: "`npm run migrate` only: the instance's direct endpoint (admin path; never the proxy, never a handler).",
@@ -110,7 +132,17 @@ export interface LambdaFunctionSpec {
 }
 
 const DB_REQUIRED = ["RDS_PROXY_ENDPOINT", "DATABASE_NAME", "RDS_SECRET_ARN"] as const;
-const DB_OPTIONAL = ["DATABASE_PORT", "DATABASE_SSL", "DATABASE_SSL_CA", "DATABASE_QUERY_TIMEOUT_MS", "DATABASE_CONNECT_TIMEOUT_MS"] as const;
+const DB_OPTIONAL = [
+  "DATABASE_PORT",
+  "DATABASE_SSL",
+  "DATABASE_SSL_CA",
+  "DATABASE_QUERY_TIMEOUT_MS",
+  "DATABASE_CONNECT_TIMEOUT_MS",
+  "DATABASE_BORROW_TIMEOUT_SECONDS",
+  "DATABASE_CONNECT_ATTEMPTS",
+  "DATABASE_CONNECT_BACKOFF_MS",
+  "DATABASE_TIME_RESERVE_MS",
+] as const;
 const REDIS_REQUIRED = ["REDIS_HOST", "REDIS_PASSWORD_SECRET_ARN"] as const;
 const REDIS_OPTIONAL = ["REDIS_PORT", "REDIS_CONNECT_TIMEOUT_MS", "REDIS_COMMAND_TIMEOUT_MS", "REDIS_RETRY_COOLDOWN_MS"] as const;
 const ARI_REQUIRED = ["ARI_URL", "ARI_USER", "ARI_PASSWORD_SECRET_ARN"] as const;

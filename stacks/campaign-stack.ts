@@ -184,6 +184,7 @@ export class CampaignStack extends TerraformStack {
         // Without the proxy the instance presents the RDS CA: Lambda's Node 20+ runtimes ship it
         // in this bundle but do not load it by default.
         caBundlePath: viaProxy ? undefined : LAMBDA_RDS_CA_BUNDLE,
+        borrowTimeoutSeconds: viaProxy ? pool.connectionBorrowTimeout : 0,
       },
       redis: { host: activeRedis.host, port: activeRedis.port, passwordSecretArn: activeRedis.passwordSecretArn },
       ari: { host: this.compute.instance.privateIp, port: lambdas.ari.port, user: lambdas.ari.user, passwordSecretArn: this.compute.ariPasswordSecretArn },

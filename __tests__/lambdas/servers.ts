@@ -148,10 +148,24 @@ export async function makeCertificate(dir: string): Promise<{ cert: string; key:
 export interface Bouncer {
   port: number;
   pid: number;
+  /** query_wait_timeout: how long PgBouncer queues a client for a server connection (RDS Proxy's borrow timeout). */
+  queryWaitTimeoutSeconds: number;
+  /** SIGSTOP / SIGCONT: the kernel still accepts connections, PgBouncer answers nothing (an overloaded endpoint). */
+  pause(): void;
+  resume(): void;
   stop(): Promise<void>;
 }
 
-export async function startPgBouncer(dir: string, pg: PgServer, opts: { poolSize?: number; tls?: { cert: string; key: string } } = {}): Promise<Bouncer> {
+export interface BouncerOptions {
+  /** default_pool_size. @default 20 */
+  poolSize?: number;
+  /** Client TLS, like the proxy. @default none */
+  tls?: { cert: string; key: string };
+  /** query_wait_timeout in seconds. @default 60 */
+  queryWaitTimeoutSeconds?: number;
+}
+
+export async function startPgBouncer(dir: string, pg: PgServer, opts: BouncerOptions = {}): Promise<Bouncer> {
   const bdir = join(dir, "pgbouncer");
   ownedByPostgres(bdir);
   const userlist = join(bdir, "userlist.txt");
@@ -162,6 +176,7 @@ export async function startPgBouncer(dir: string, pg: PgServer, opts: { poolSize
   await c.end();
   writeFileSync(userlist, `"${APP_USER}" "${rows[0].rolpassword}"\n`, { mode: 0o644 });
   const pidfile = join(bdir, "pgbouncer.pid");
+  const queryWaitTimeoutSeconds = opts.queryWaitTimeoutSeconds ?? 60;
   for (let tries = 0; ; tries++) {
     const port = await freePort();
     const ini = join(bdir, "pgbouncer.ini");
@@ -184,7 +199,7 @@ export async function startPgBouncer(dir: string, pg: PgServer, opts: { poolSize
         "max_client_conn = 2000",
         "max_db_connections = 0",
         "server_login_retry = 1",
-        "query_wait_timeout = 60",
+        `query_wait_timeout = ${queryWaitTimeoutSeconds}`,
         `logfile = ${join(bdir, "pgbouncer.log")}`,
         `pidfile = ${pidfile}`,
         ...tlsLines,
@@ -199,15 +214,29 @@ export async function startPgBouncer(dir: string, pg: PgServer, opts: { poolSize
     try {
       await Promise.race([waitForPort(port, 10_000), exited.then(() => Promise.reject(new Error("pgbouncer exited")))]);
       const pid = Number(readFileSync(pidfile, "utf8").trim());
+      const signal = (target: number | undefined, sig: NodeJS.Signals) => {
+        try {
+          if (target) process.kill(target, sig);
+        } catch {
+          /* already gone */
+        }
+      };
+      // As root, `child` is runuser: it stops itself when its child (PgBouncer) stops, and once
+      // continued it continues PgBouncer. Without the SIGCONT to runuser it would stay stopped and
+      // never reap PgBouncer (a child that never exits keeps the test process alive).
+      const resume = () => {
+        signal(child.pid, "SIGCONT");
+        signal(pid, "SIGCONT");
+      };
       return {
         port,
         pid,
+        queryWaitTimeoutSeconds,
+        pause: () => signal(pid, "SIGSTOP"),
+        resume,
         stop: async () => {
-          try {
-            process.kill(pid, "SIGINT");
-          } catch {
-            /* already gone */
-          }
+          resume();
+          signal(pid, "SIGINT");
           await Promise.race([exited, new Promise((r) => setTimeout(r, 3000).unref())]);
         },
       };
@@ -371,7 +400,20 @@ export interface Servers {
   stop(): Promise<void>;
 }
 
-export async function startServers(opts: { maxConnections?: number; poolSize?: number; tls?: boolean; persistentRedis?: boolean } = {}): Promise<Servers> {
+export interface ServersOptions {
+  /** PostgreSQL max_connections. @default 100 */
+  maxConnections?: number;
+  /** PgBouncer default_pool_size. @default 20 */
+  poolSize?: number;
+  /** PgBouncer query_wait_timeout (s). @default 60 */
+  queryWaitTimeoutSeconds?: number;
+  /** Client TLS on PgBouncer. @default false */
+  tls?: boolean;
+  /** Redis with an append-only file (survives a restart). @default false */
+  persistentRedis?: boolean;
+}
+
+export async function startServers(opts: ServersOptions = {}): Promise<Servers> {
   const dir = mkdtempSync(join(tmpdir(), "lambdas-"));
   chmodSync(dir, 0o755); // postgres must reach its subdirectories
   const started: { stop(): Promise<void> }[] = [];
@@ -382,7 +424,7 @@ export async function startServers(opts: { maxConnections?: number; poolSize?: n
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed) throw failed.reason;
     const [pg, redis, ari] = settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [PgServer, RedisServer, AriStub];
-    const bouncer = await startPgBouncer(dir, pg, { poolSize: opts.poolSize, tls });
+    const bouncer = await startPgBouncer(dir, pg, { poolSize: opts.poolSize, queryWaitTimeoutSeconds: opts.queryWaitTimeoutSeconds, tls });
     started.push(bouncer);
     const common = {
       DATABASE_NAME: DB_NAME,
@@ -407,10 +449,19 @@ export async function startServers(opts: { maxConnections?: number; poolSize?: n
         ...common,
         RDS_PROXY_ENDPOINT: "127.0.0.1",
         DATABASE_PORT: String(bouncer.port),
+        // PgBouncer's query_wait_timeout plays the proxy's borrow timeout.
+        DATABASE_BORROW_TIMEOUT_SECONDS: String(bouncer.queryWaitTimeoutSeconds),
         ...(tls ? { DATABASE_SSL: "verify-full", DATABASE_SSL_CA: tls.cert } : { DATABASE_SSL: "disable" }),
         ...overrides,
       }),
-      directEnv: (overrides = {}) => ({ ...common, RDS_PROXY_ENDPOINT: "127.0.0.1", DATABASE_PORT: String(pg.port), DATABASE_SSL: "disable", ...overrides }),
+      directEnv: (overrides = {}) => ({
+        ...common,
+        RDS_PROXY_ENDPOINT: "127.0.0.1",
+        DATABASE_PORT: String(pg.port),
+        DATABASE_SSL: "disable",
+        DATABASE_BORROW_TIMEOUT_SECONDS: "0", // no pooler queue in front of PostgreSQL
+        ...overrides,
+      }),
       stop: async () => {
         for (const s of started.reverse()) await s.stop().catch(() => undefined);
         rmSync(dir, { recursive: true, force: true });

@@ -5,7 +5,7 @@
  * IMDS down, no AWS CLI). Needs redis-server, redis-cli and curl; in CI their absence fails.
  */
 import { execFile, execFileSync, spawn, ChildProcess } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -175,6 +175,24 @@ interface ScriptRun {
   stdout: string;
   stderr: string;
   calls: AwsCall[];
+  /** The INFO the script itself read (recorded by the redis-cli in front of the real one); {} if none. */
+  info: Record<string, string>;
+}
+
+/** redis-cli as the script finds it: the real one, its output recorded (fixtures/recording-redis-cli.sh). */
+const RECORDING_CLI = join(__dirname, "fixtures", "recording-redis-cli.sh");
+
+/**
+ * The values the script may print for used × 100 / limit with two decimals (awk printf "%.2f"):
+ * the nearest hundredth, computed exactly in integers; both neighbours on an exact tie.
+ */
+function percentages(used: string, limit: string): number[] {
+  const num = BigInt(used) * 10000n;
+  const l = BigInt(limit);
+  const floor = num / l;
+  const twice = 2n * (num % l);
+  const hundredths = twice < l ? [floor] : twice > l ? [floor + 1n] : [floor, floor + 1n];
+  return hundredths.map((h) => Number(h) / 100);
 }
 
 local("metrics script against a local redis-server", () => {
@@ -189,6 +207,7 @@ local("metrics script against a local redis-server", () => {
   let server: ChildProcess;
   let imds: ImdsStandIn;
   let admin: Redis;
+  let realCli: string;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "redis-metrics-"));
@@ -202,9 +221,11 @@ local("metrics script against a local redis-server", () => {
     // A PATH with only what the script needs, plus the recording aws in its own directory.
     const tools = join(dir, "tools");
     mkdirSync(tools);
-    for (const t of ["redis-cli", "curl", "awk", "tr", "head", "cut", "base64", "env"]) {
+    for (const t of ["curl", "awk", "tr", "head", "cut", "base64", "env", "tee"]) {
       symlinkSync(execFileSync("sh", ["-c", `command -v ${t}`], { encoding: "utf8" }).trim(), join(tools, t));
     }
+    realCli = execFileSync("sh", ["-c", "command -v redis-cli"], { encoding: "utf8" }).trim();
+    symlinkSync(RECORDING_CLI, join(tools, "redis-cli"));
     installAwsStandIn({ bin: join(dir, "aws-bin") });
     mkdirSync(join(dir, "cred"));
     admin = new Redis({ port, host: "127.0.0.1", username: "provisioner", password: ADMIN_SECRET, lazyConnect: true, maxRetriesPerRequest: 0 });
@@ -234,9 +255,18 @@ local("metrics script against a local redis-server", () => {
     chmodSync(script, 0o755);
     writeFileSync(join(dir, "cred", "redis-admin"), `${opts.secret ?? ADMIN_SECRET}\n`);
     const PATH = [opts.withAws === false ? "" : join(dir, "aws-bin"), join(dir, "tools")].filter(Boolean).join(":");
+    const record = join(dir, "info.record");
+    rmSync(record, { force: true });
+    const env = { PATH, CREDENTIALS_DIRECTORY: join(dir, "cred"), REDIS_CLI_REAL: realCli, REDIS_CLI_RECORD: record };
     return new Promise((resolve) => {
-      execFile("/bin/bash", [script], { env: { PATH, CREDENTIALS_DIRECTORY: join(dir, "cred") }, encoding: "utf8" }, (err, stdout, stderr) =>
-        resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr, calls: parseAwsCalls(stdout) }),
+      execFile("/bin/bash", [script], { env, encoding: "utf8" }, (err, stdout, stderr) =>
+        resolve({
+          code: err ? Number(err.code ?? 1) : 0,
+          stdout,
+          stderr,
+          calls: parseAwsCalls(stdout),
+          info: existsSync(record) ? parseInfo(readFileSync(record, "utf8")) : {},
+        }),
       );
     });
   }
@@ -248,10 +278,9 @@ local("metrics script against a local redis-server", () => {
 
   it("publishes used_memory/maxmemory, connected_clients and ops/sec of the server in one call, IMDSv2 only", async () => {
     await admin.set("big", "x".repeat(6 * 1024 * 1024));
-    const before = await info();
+    const server = await info();
     imds.requests.length = 0;
     const r = await runScript();
-    const after = await info();
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(r.calls).toHaveLength(1);
@@ -265,12 +294,15 @@ local("metrics script against a local redis-server", () => {
     expect(Object.keys(d)).toEqual(["MemoryUsedPercent", "ConnectedClients", "OpsPerSec"]);
     const dims = [{ Name: "InstanceId", Value: id }];
     expect(d.MemoryUsedPercent).toMatchObject({ Unit: "Percent", Dimensions: dims });
-    expect(d.ConnectedClients).toEqual({ MetricName: "ConnectedClients", Unit: "Count", Dimensions: dims, Value: Number(before.connected_clients) + 1 });
-    expect(d.OpsPerSec).toMatchObject({ Unit: "Count/Second", Dimensions: dims });
-    const pct = (i: Record<string, string>) => (Number(i.used_memory) * 100) / (64 * 1024 * 1024);
-    expect(pct(before)).toBeGreaterThan(9);
-    // The script's own connection holds a few tens of KB while it reads INFO: 0.1 point of 64 MB is 67 KB.
-    expect(Math.abs(d.MemoryUsedPercent.Value - (pct(before) + pct(after)) / 2)).toBeLessThan(0.1);
+    // The INFO the script read came from this server (same run, port, limit), holding the 6 MB value.
+    const seen = r.info;
+    expect(seen).toMatchObject({ run_id: server.run_id, tcp_port: String(port), maxmemory: String(64 * 1024 * 1024) });
+    expect(Number(seen.used_memory)).toBeGreaterThan(6 * 1024 * 1024);
+    // Exactly the script's arithmetic on that INFO (no comparison with a later, moving used_memory).
+    expect(percentages(seen.used_memory, seen.maxmemory)).toContain(d.MemoryUsedPercent.Value);
+    expect(d.ConnectedClients).toEqual({ MetricName: "ConnectedClients", Unit: "Count", Dimensions: dims, Value: Number(seen.connected_clients) });
+    expect(Number(seen.connected_clients)).toBeGreaterThanOrEqual(2); // the test's connection and the script's own
+    expect(d.OpsPerSec).toEqual({ MetricName: "OpsPerSec", Unit: "Count/Second", Dimensions: dims, Value: Number(seen.instantaneous_ops_per_sec) });
     expect(r.stdout).toMatch(new RegExp(`published to Campaign/Redis \\(ap-southeast-2\\) for ${id}: MemoryUsedPercent=${d.MemoryUsedPercent.Value.toFixed(2)} `));
     expect(imds.requests.map((q) => [q.method, q.path, q.token, q.status])).toEqual([
       ["PUT", "/latest/api/token", false, 200],
@@ -283,13 +315,12 @@ local("metrics script against a local redis-server", () => {
   it("with maxmemory 0 the percentage is of total_system_memory; a configured region skips the IMDS lookup", async () => {
     await admin.config("SET", "maxmemory", "0");
     try {
-      const i = await info();
       imds.requests.length = 0;
       const r = await runScript({ redis_metrics_region: "us-east-2", redis_metrics_namespace: "Test/Redis" });
       expect(r.code).toBe(0);
       expect(r.calls[0].args.slice(2, 6)).toEqual(["--region", "us-east-2", "--namespace", "Test/Redis"]);
-      const expected = (Number(i.used_memory) * 100) / Number(i.total_system_memory);
-      expect(Math.abs(datum(r.calls[0]).MemoryUsedPercent.Value - expected)).toBeLessThan(0.02);
+      expect(r.info).toMatchObject({ maxmemory: "0", total_system_memory: expect.stringMatching(/^[1-9]\d*$/) });
+      expect(percentages(r.info.used_memory, r.info.total_system_memory)).toContain(datum(r.calls[0]).MemoryUsedPercent.Value);
       expect(imds.requests.map((q) => q.path)).toEqual(["/latest/api/token", "/latest/meta-data/instance-id"]);
     } finally {
       await admin.config("SET", "maxmemory", String(64 * 1024 * 1024));

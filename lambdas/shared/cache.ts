@@ -52,7 +52,9 @@ export class Cache {
     this.downUntil = Date.now() + cooldownMs;
     const c = this.client;
     this.client = undefined;
-    c?.disconnect();
+    // A client whose socket already closed (refused, reset) is "end": ioredis's disconnect() would
+    // arm a 2 s timer waiting for a "close" event that already happened, keeping the process alive.
+    if (c && c.status !== "end") c.disconnect();
   }
 
   private async connect(cfg: RedisConfig): Promise<Redis | null> {

@@ -53,8 +53,23 @@ export interface DatabaseConfig {
   credentials: { kind: "secret"; arn: string; variable: EnvVarName } | { kind: "local"; user: string; password: string };
   ssl: false | ConnectionOptions;
   applicationName: string;
+  /** A statement's own run time once it has a database connection (DATABASE_QUERY_TIMEOUT_MS). */
   queryTimeoutMs: number;
+  /** One connection attempt (DATABASE_CONNECT_TIMEOUT_MS). */
   connectTimeoutMs: number;
+  /**
+   * How long the pooler in front of the database may queue a statement for a server connection
+   * (RDS Proxy's connection borrow timeout; 0 straight to the instance). Part of the client-side
+   * query timeout: the client must not give up before the proxy would have served it.
+   * @default 120_000 (RDS Proxy's default)
+   */
+  borrowTimeoutMs?: number;
+  /** Connection attempts on a connect timeout, refusal or reset. @default 3 */
+  connectAttempts?: number;
+  /** Backoff unit: before the n-th retry, a random wait in [½, 1] × connectBackoffMs × 2^(n-1). @default 200 */
+  connectBackoffMs?: number;
+  /** No database wait reaches into the invocation's last reserveMs milliseconds. @default 1000 */
+  reserveMs?: number;
 }
 
 export interface RedisConfig {
@@ -191,6 +206,10 @@ export function readDatabaseConfig(env: Env, applicationName: string, endpointVa
     applicationName,
     queryTimeoutMs: r.int("DATABASE_QUERY_TIMEOUT_MS", 100, 900_000),
     connectTimeoutMs: r.int("DATABASE_CONNECT_TIMEOUT_MS", 100, 60_000),
+    borrowTimeoutMs: r.int("DATABASE_BORROW_TIMEOUT_SECONDS", 0, 3600) * 1000,
+    connectAttempts: r.int("DATABASE_CONNECT_ATTEMPTS", 1, 10),
+    connectBackoffMs: r.int("DATABASE_CONNECT_BACKOFF_MS", 0, 60_000),
+    reserveMs: r.int("DATABASE_TIME_RESERVE_MS", 0, 60_000),
   };
 }
 

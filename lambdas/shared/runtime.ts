@@ -71,22 +71,30 @@ export async function resetEnvironments(): Promise<void> {
 
 export interface LambdaContext {
   awsRequestId?: string;
+  /** Lambda's clock: the database keeps every wait (connect, retries, statements) within it. */
+  getRemainingTimeInMillis?: () => number;
 }
 
 export function defineHandler<E, R>(name: FunctionName, parse: (event: unknown) => E, fn: (rt: Runtime, event: E) => Promise<R>) {
   async function run(rt: Runtime, event: unknown, context: LambdaContext = {}): Promise<R | HealthReport> {
-    if (isHealthEvent(event)) return checkHealth(rt.db, rt.cache);
-    const log = rt.log.child({ requestId: context.awsRequestId });
-    const started = Date.now();
+    const clock = context.getRemainingTimeInMillis;
+    const restoreClock = rt.db.useRemainingTime(clock ? () => clock.call(context) : undefined);
     try {
-      const action = actionIssue(event);
-      if (action) throw new InvalidEventError(name, [action]);
-      const result = await fn(rt, parse(event));
-      log.info("invocation done", { durationMs: Date.now() - started });
-      return result;
-    } catch (error) {
-      log.error("invocation failed", { durationMs: Date.now() - started, error });
-      throw error;
+      if (isHealthEvent(event)) return await checkHealth(rt.db, rt.cache);
+      const log = rt.log.child({ requestId: context.awsRequestId });
+      const started = Date.now();
+      try {
+        const action = actionIssue(event);
+        if (action) throw new InvalidEventError(name, [action]);
+        const result = await fn(rt, parse(event));
+        log.info("invocation done", { durationMs: Date.now() - started });
+        return result;
+      } catch (error) {
+        log.error("invocation failed", { durationMs: Date.now() - started, error });
+        throw error;
+      }
+    } finally {
+      restoreClock();
     }
   }
   async function handler(event: unknown, context?: LambdaContext): Promise<R | HealthReport> {

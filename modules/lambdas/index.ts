@@ -37,8 +37,17 @@ export interface LambdasProps {
    * The database: RDS Proxy's endpoint, or the instance's without a proxy. `caBundlePath` is a
    * PEM file on the Lambda runtime to trust besides the system CAs (the instance presents the RDS
    * CA, which the proxy's ACM certificate does not need). @default caBundlePath: none
+   * `borrowTimeoutSeconds` is how long the proxy may queue a statement for a database connection
+   * (its connection_borrow_timeout; 0 when `endpoint` is the instance itself): the functions wait
+   * for it on top of a statement's own time, within their remaining time. @default 120 (RDS Proxy's)
    */
-  readonly database: { readonly endpoint: string; readonly name: string; readonly secretArn: string; readonly caBundlePath?: string };
+  readonly database: {
+    readonly endpoint: string;
+    readonly name: string;
+    readonly secretArn: string;
+    readonly caBundlePath?: string;
+    readonly borrowTimeoutSeconds?: number;
+  };
   /** Redis on the Asterisk host. */
   readonly redis: { readonly host: string; readonly port: number; readonly passwordSecretArn: string };
   /** Asterisk ARI on the Asterisk host; its password secret belongs to the compute module. */
@@ -102,6 +111,10 @@ export class Lambdas extends Construct {
     const zipDir = props.zipDir ?? join(ROOT, "build", "lambda-zips");
     const schedules = props.schedules ?? DEFAULT_SCHEDULES;
     ensureBundles(bundleDir, LAMBDA_FUNCTIONS.map((f) => f.name));
+    const borrow = props.database.borrowTimeoutSeconds ?? 120;
+    if (!Number.isInteger(borrow) || borrow < 0 || borrow > 3600) {
+      throw new Error(`Lambdas ${id}: database.borrowTimeoutSeconds must be an integer 0-3600 (the proxy's connection_borrow_timeout, 0 without a proxy), got ${borrow}`);
+    }
 
 
     const env: Partial<Record<EnvVarName, string>> = {
@@ -116,6 +129,8 @@ export class Lambdas extends Construct {
       ARI_PASSWORD_SECRET_ARN: props.ari.passwordSecretArn,
       LOG_LEVEL: props.logLevel,
       DATABASE_SSL_CA: props.database.caBundlePath,
+      // The functions' default is RDS Proxy's 120 s: set only when it differs.
+      DATABASE_BORROW_TIMEOUT_SECONDS: borrow === 120 ? undefined : String(borrow),
     };
 
     const deployed = {} as Record<FunctionName, DeployedFunction>;
@@ -180,6 +195,7 @@ export class Lambdas extends Construct {
     if (spec.uses.redis) variables.REDIS_PORT = required(opts.env, "REDIS_PORT", spec.name);
     if (opts.env.LOG_LEVEL) variables.LOG_LEVEL = opts.env.LOG_LEVEL;
     if (spec.uses.database && opts.env.DATABASE_SSL_CA) variables.DATABASE_SSL_CA = opts.env.DATABASE_SSL_CA;
+    if (spec.uses.database && opts.env.DATABASE_BORROW_TIMEOUT_SECONDS) variables.DATABASE_BORROW_TIMEOUT_SECONDS = opts.env.DATABASE_BORROW_TIMEOUT_SECONDS;
 
     const fn = at(
       new LambdaFunction(this, spec.name, {
