@@ -354,7 +354,7 @@ export interface ResourceChange {
   type: string;
   mode: "managed" | "data";
   action_reason?: string;
-  change: { actions: string[]; replace_paths?: (string | number)[][]; importing?: { id?: string } };
+  change: { actions: string[]; replace_paths?: (string | number)[][]; importing?: { id?: string }; before?: Record<string, any> | null; after?: Record<string, any> | null };
 }
 
 export interface PlanSummary {
