@@ -12,9 +12,6 @@
  * A `prevent_destroy` that stops the plan is reported the same way: the scratch copy is planned
  * once more without it to name the attribute that forces the replacement.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { synthOffline } from "./offline";
 import {
   TerraformSetupError,
@@ -25,9 +22,11 @@ import {
   isReplace,
   plan,
   prepareWorkspace,
+  runCli,
   synthesize,
   synthesizedStacks,
   terraformVersion,
+  withSynthDir,
   type Mirror,
   type PlanSummary,
   type ResourceChange,
@@ -185,24 +184,13 @@ async function main(): Promise<number> {
   } catch (error) {
     if (args.offline) throw error;
   }
-  const outdir = mkdtempSync(join(tmpdir(), "campaign-infra-synth-"));
-  try {
+  return withSynthDir(async (outdir) => {
     if (args.offline) synthOffline(outdir);
     else await synthesize(outdir);
-    const result = await planStack({ outdir, stack: args.stack, state: args.state, offline: args.offline, allow: args.allow, mirror });
+    const result = await planStack({ outdir, stack: args.stack!, state: args.state, offline: args.offline, allow: args.allow, mirror });
     process.stdout.write(`${result.lines.join("\n")}\n`);
     return result.blocked.length > 0 ? 1 : 0;
-  } finally {
-    rmSync(outdir, { recursive: true, force: true });
-  }
+  });
 }
 
-if (require.main === module) {
-  main().then(
-    (code) => process.exit(code),
-    (error: unknown) => {
-      process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
-      process.exit(2);
-    },
-  );
-}
+if (require.main === module) runCli(main);

@@ -462,3 +462,24 @@ export function synthesizedStacks(outdir: string): { name: string; dir: string }
   const manifest = JSON.parse(readFileSync(join(outdir, "manifest.json"), "utf8")) as { stacks: Record<string, { workingDirectory: string }> };
   return Object.entries(manifest.stacks).map(([name, s]) => ({ name, dir: join(outdir, s.workingDirectory) }));
 }
+
+/** Run `fn` with a fresh folder for a synthesized app, removed afterwards. */
+export async function withSynthDir<T>(fn: (outdir: string) => Promise<T>): Promise<T> {
+  const outdir = mkdtempSync(join(tmpdir(), "campaign-infra-synth-"));
+  try {
+    return await fn(outdir);
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
+}
+
+/** A command line tool's main: its exit code, or 2 with the error's message (no stack trace for setup problems). */
+export function runCli(main: () => Promise<number>): void {
+  main().then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+      process.exit(2);
+    },
+  );
+}
