@@ -274,7 +274,8 @@ export function prepareWorkspace(stackDir: string, scratch: Scratch, opts: Works
       notes.push(`state: empty (the ${Object.keys(backend)[0]} backend is not read)`);
     }
   } else if (config.terraform?.backend?.local?.path) {
-    config.terraform.backend.local.path = resolve(stackDir, config.terraform.backend.local.path);
+    // The path is relative to <project>/cdktf.out/stacks/<stack>/ (stacks/backend.ts), wherever this copy was synthesized.
+    config.terraform.backend.local.path = resolve(__dirname, "..", "cdktf.out", "stacks", stack, config.terraform.backend.local.path);
   }
 
   text = JSON.stringify(config, null, 2);
