@@ -17,7 +17,8 @@ describe("compute module: the Asterisk host", () => {
   });
 
   it("is not replaced or stopped by a newer AMI or an edited first-boot script", () => {
-    expect(host.lifecycle).toEqual({ ignore_changes: ["ami", "user_data"] });
+    // prod: prevent_destroy too (dev stays disposable: see __tests__/protection.test.ts).
+    expect(host.lifecycle).toEqual({ ignore_changes: ["ami", "user_data"], prevent_destroy: true });
   });
 
   it("uses the configured AMI, or the latest Amazon Linux 2023 from SSM", () => {
@@ -87,6 +88,7 @@ describe("compute module: the Redis password", () => {
     expect(r.aws_secretsmanager_secret_version.redis_password).toEqual({
       secret_id: "${aws_secretsmanager_secret.redis_password.id}",
       secret_string: '${jsonencode({"password" = random_password.redis.result})}',
+      lifecycle: { prevent_destroy: true },
     });
   });
 

@@ -180,20 +180,26 @@ describe("network: the Lambda security group is the source of 5432 and 6379", ()
     ]);
   });
 
-  it("reaches Secrets Manager through an interface endpoint by default, for the Lambdas and the Asterisk host", () => {
-    expect(r.aws_vpc_endpoint.secretsmanager).toMatchObject({
+  it("reaches Secrets Manager through an interface endpoint by default (dev), admitting the whole VPC on 443", () => {
+    const d = devJson.resource;
+    expect(d.aws_vpc_endpoint.secretsmanager).toMatchObject({
       service_name: "com.amazonaws.us-east-1.secretsmanager",
       vpc_endpoint_type: "Interface",
       private_dns_enabled: true,
-      subnet_ids: r.aws_db_subnet_group.main.subnet_ids,
+      subnet_ids: d.aws_db_subnet_group.main.subnet_ids,
       security_group_ids: ["${aws_security_group.vpc_endpoints.id}"],
     });
-    expect(r.aws_security_group.vpc_endpoints.ingress).toEqual([
-      // Private DNS resolves Secrets Manager to the endpoint for the whole VPC: the host's boot-time
-      // password fetch and its provisioning go through it too.
-      expect.objectContaining({ protocol: "tcp", from_port: 443, to_port: 443, security_groups: ["${aws_security_group.lambda.id}", "${aws_security_group.asterisk.id}"], cidr_blocks: [] }),
+    expect(d.aws_security_group.vpc_endpoints.ingress).toEqual([
+      // Private DNS resolves Secrets Manager to the endpoint for the whole VPC: every workload in it
+      // (the Lambdas, the host's boot-time password fetch, anything else) must be admitted.
+      expect.objectContaining({ protocol: "tcp", from_port: 443, to_port: 443, security_groups: [], cidr_blocks: ["10.20.0.0/16"] }),
     ]);
-    expect(r).not.toHaveProperty("aws_nat_gateway");
+    expect(d).not.toHaveProperty("aws_nat_gateway");
+  });
+
+  it("on prod's existing VPC reuses its endpoint and opens 443 on it to the Lambdas and the Asterisk host", () => {
+    expect(r).not.toHaveProperty("aws_vpc_endpoint");
+    expect(Object.keys(r.aws_vpc_security_group_ingress_rule)).toEqual(expect.arrayContaining(["secretsmanager_from_lambdas", "secretsmanager_from_asterisk"]));
   });
 
   it("uses a NAT gateway instead when configured on a created VPC", () => {

@@ -104,6 +104,7 @@ describe("pythonide configuration", () => {
 
   it("checks the network and load balancer switches", () => {
     const bad = variant((c) => {
+      c.production.mode = "create";
       c.network = { mode: "create", vpcCidr: "10.40.0.0/16", availabilityZones: ["us-east-2a", "us-east-1b"], publicSubnetCidrs: ["10.40.0.0/24", "10.41.0.0/24"], privateSubnetCidrs: ["10.40.0.0/25"] };
       c.loadBalancer = { mode: "existing", arn: "arn:aws:elasticloadbalancing:us-east-2:123456789012:loadbalancer/app/x/1", httpsListenerArn: "listener", securityGroupId: "sg-1" };
     });

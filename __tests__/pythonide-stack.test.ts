@@ -1,6 +1,6 @@
 import { Testing } from "cdktf";
 import { PythonideConfig } from "../stacks/pythonide-config";
-import { pythonide } from "../stacks/pythonide-environments";
+import { pythonideNewAccount as pythonide } from "../stacks/pythonide-environments";
 import { addPythonideStacks } from "../stacks/pythonide-stack";
 
 type Block = Record<string, any>;

@@ -138,8 +138,31 @@ export interface PythonideExistingDatabaseConfig {
   databaseName: string;
   /** Secrets Manager secret with {"username", "password"}; the task reads it via `secrets`. */
   secretArn: string;
-  /** The database's security group: when set, the stack adds a 5432 rule from the tasks. */
+  /** The database's security group: when set, the stack adds a 5432 rule from the tasks (required to adopt). */
   securityGroupId?: string;
+  /** The instance's endpoint address; when set (with port) the stack does not look it up (offline plans). Default: looked up by identifier. */
+  address?: string;
+  /** Its port, with address. Default: looked up. */
+  port?: number;
+}
+
+/**
+ * The production system that already runs (cluster, service, task definition family, ALB target
+ * group and listener rule, EFS): `pythonide-production` takes it over with Terraform `import`
+ * blocks on its first deploy, so the deploy updates the running service in place (right-sizing
+ * its tasks with a new task definition revision) instead of building a second one.
+ */
+export interface PythonideAdoptConfig {
+  /** The service's current task definition revision (ARN with :revision). */
+  taskDefinitionArn: string;
+  /** The service's target group on the ALB. */
+  targetGroupArn: string;
+  /** The host-header rule on the HTTPS listener that forwards to it. */
+  listenerRuleArn: string;
+  /** The students' file system, its mount targets (one per private subnet, in the same order) and, if it has one, the access point. */
+  efs: { fileSystemId: string; mountTargetIds: string[]; accessPointId?: string };
+  /** The service's log group /ecs/<serviceName> exists (import it) or not (create it). */
+  logGroupExists: boolean;
 }
 
 /** Staging's own PostgreSQL: the campaign database's fields that apply (backupRetentionDays 0: none). */
@@ -149,6 +172,13 @@ export type PythonideStagingDatabaseConfig = Pick<
 >;
 
 export interface PythonideProductionConfig extends PythonideServiceConfig {
+  /**
+   * "adopt" (default): take over the running system (`adopt`) in the existing VPC and ALB.
+   * "create": a new account; build cluster, service and EFS (and, per network/loadBalancer, VPC and ALB).
+   */
+  mode?: "adopt" | "create";
+  /** The running system's ids (mode "adopt"). */
+  adopt?: PythonideAdoptConfig;
   autoscaling: PythonideAutoscalingConfig;
   monitoring: PythonideMonitoringConfig;
   database: PythonideExistingDatabaseConfig;
@@ -224,6 +254,7 @@ export function validatePythonideConfig(config: PythonideConfig): string[] {
   if (!config.capacity) p.add("capacity", "is required");
   else p.integer("capacity.studentsPerVcpu", config.capacity.studentsPerVcpu, 1, 10000);
   validateProduction(p.at("production"), config.production, config.domain);
+  validateAdoption(p, config);
   validateStaging(p.at("staging"), config.staging, config.domain);
   validateBackend(p.at("production.backend"), config.production?.backend);
   validateBackend(p.at("staging.backend"), config.staging?.backend);
@@ -374,7 +405,45 @@ function validateProduction(p: Problems, c: PythonideProductionConfig | undefine
     q.matches("databaseName", d.databaseName, /^[a-z][a-z0-9_]{0,62}$/, "lowercase letters, digits and underscores");
     q.matches("secretArn", d.secretArn, ARN("secretsmanager"), "a Secrets Manager secret ARN");
     if (d.securityGroupId !== undefined) q.matches("securityGroupId", d.securityGroupId, /^sg-[0-9a-f]{8,17}$/, "sg- followed by 8 or 17 hex digits");
+    if ((d.address === undefined) !== (d.port === undefined)) q.add(d.address === undefined ? "address" : "port", "address and port go together", "both, or neither (looked up)");
+    if (d.address !== undefined) q.matches("address", d.address, /^[a-z0-9.-]+$/, "a DNS name");
+    if (d.port !== undefined) q.integer("port", d.port, 1, 65535);
   }
+}
+
+/** Adopting the running system: it lives in an existing VPC behind an existing ALB; every id it imports. */
+function validateAdoption(p: Problems, config: PythonideConfig): void {
+  const prod = config.production;
+  if (!prod || !p.oneOf("production.mode", prod.mode ?? "adopt", ["adopt", "create"] as const) || (prod.mode ?? "adopt") !== "adopt") return;
+  const q = p.at("production");
+  const why = "the running system is adopted where it runs";
+  if (config.network?.mode !== "existing") p.add("network.mode", `must be "existing" with production.mode "adopt": ${why}`, '"existing" (or production.mode "create")');
+  if (config.loadBalancer?.mode !== "existing") p.add("loadBalancer.mode", `must be "existing" with production.mode "adopt": ${why}`, '"existing" (or production.mode "create")');
+  if (config.cluster && config.cluster.create !== true) q.add("mode", "\"adopt\" imports the running cluster: set cluster.create true", "cluster.create true");
+  if (prod.database && !prod.database.securityGroupId) {
+    q.add("database.securityGroupId", "is required with mode \"adopt\": the tasks get a new security group the database must admit on 5432", "the database's sg-... id");
+  }
+  const a = prod.adopt;
+  if (!a) return q.add("adopt", "is required with mode \"adopt\"", "{ taskDefinitionArn, targetGroupArn, listenerRuleArn, efs, logGroupExists }");
+  const r = q.at("adopt");
+  r.matches("taskDefinitionArn", a.taskDefinitionArn, /^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:task-definition\/[\w-]+:\d+$/, "arn:aws:ecs:REGION:ACCOUNT:task-definition/FAMILY:REVISION");
+  if (typeof a.taskDefinitionArn === "string" && prod.family && !a.taskDefinitionArn.includes(`:task-definition/${prod.family}:`)) {
+    r.add("taskDefinitionArn", `is not a revision of the family ${prod.family}`, `a revision of ${prod.family}`);
+  }
+  r.matches("targetGroupArn", a.targetGroupArn, /^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:targetgroup\/.+$/, "a target group ARN");
+  r.matches("listenerRuleArn", a.listenerRuleArn, /^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:listener-rule\/.+$/, "a listener rule ARN");
+  if (typeof a.logGroupExists !== "boolean") r.add("logGroupExists", "must be true or false");
+  if (!a.efs) return r.add("efs", "is required", "{ fileSystemId, mountTargetIds, accessPointId? }");
+  r.matches("efs.fileSystemId", a.efs.fileSystemId, /^fs-[0-9a-f]{8,17}$/, "fs- followed by 8 or 17 hex digits");
+  const subnets = config.network?.mode === "existing" ? config.network.privateSubnetIds : undefined;
+  if (!Array.isArray(a.efs.mountTargetIds)) r.add("efs.mountTargetIds", "must be a list", "one fsmt-... per private subnet");
+  else {
+    a.efs.mountTargetIds.forEach((id, i) => r.matches(`efs.mountTargetIds[${i}]`, id, /^fsmt-[0-9a-f]{8,17}$/, "fsmt- followed by 8 or 17 hex digits"));
+    if (Array.isArray(subnets) && subnets.length !== a.efs.mountTargetIds.length) {
+      r.add("efs.mountTargetIds", `lists ${a.efs.mountTargetIds.length} mount targets for ${subnets.length} private subnets`, "one per network.privateSubnetIds entry, in the same order");
+    }
+  }
+  if (a.efs.accessPointId !== undefined) r.matches("efs.accessPointId", a.efs.accessPointId, /^fsap-[0-9a-f]{8,17}$/, "fsap- followed by 8 or 17 hex digits");
 }
 
 function validateStepRule(p: Problems, r: PythonideStepRule): void {

@@ -12,7 +12,11 @@ const image = "123456789012.dkr.ecr.us-east-2.amazonaws.com/pythonide";
 const containerPort = 8000;
 const efsMount: Pick<PythonideEfsConfig, "containerPath"> = { containerPath: "/home/students" };
 
-export const pythonide: PythonideConfig = {
+/**
+ * A new account (production.mode "create"): pythonide-production builds the VPC, the ALB with
+ * its certificate, the cluster, the service and EFS. Kept as the reference for that path.
+ */
+export const pythonideNewAccount: PythonideConfig = {
   project: "pythonide",
   region: "us-east-2",
   domain,
@@ -66,6 +70,7 @@ export const pythonide: PythonideConfig = {
       responseTimeMs: 500,
       responseTimeMinutes: 3,
     },
+    mode: "create",
     database: {
       identifier: "pythonide-db",
       databaseName: "pythonide",
@@ -98,5 +103,41 @@ export const pythonide: PythonideConfig = {
       backupRetentionDays: 0,
     },
     backend: { type: "local" },
+  },
+};
+
+/**
+ * The account that runs the production system (seed 004): cluster pythonide-cluster, service
+ * pythonide-service (family pythonide-task), the ALB, RDS pythonide-db and EFS in the existing
+ * VPC. pythonide-production ADOPTS it (production.mode "adopt"): its first deploy imports what
+ * it manages and right-sizes the running service in place. Replace the ids with your account's.
+ */
+export const pythonide: PythonideConfig = {
+  ...pythonideNewAccount,
+  network: {
+    mode: "existing",
+    vpcId: "vpc-0a1b2c3d4e5f60718",
+    publicSubnetIds: ["subnet-0a1b2c3d4e5f60701", "subnet-0a1b2c3d4e5f60702"],
+    privateSubnetIds: ["subnet-0a1b2c3d4e5f60711", "subnet-0a1b2c3d4e5f60712"],
+    taskSubnets: "public",
+  },
+  loadBalancer: {
+    mode: "existing",
+    arn: "arn:aws:elasticloadbalancing:us-east-2:123456789012:loadbalancer/app/pythonide/0a1b2c3d4e5f6071",
+    httpsListenerArn: "arn:aws:elasticloadbalancing:us-east-2:123456789012:listener/app/pythonide/0a1b2c3d4e5f6071/1a2b3c4d5e6f7081",
+    securityGroupId: "sg-0a1b2c3d4e5f60721",
+  },
+  production: {
+    ...pythonideNewAccount.production,
+    mode: "adopt",
+    adopt: {
+      taskDefinitionArn: "arn:aws:ecs:us-east-2:123456789012:task-definition/pythonide-task:7",
+      targetGroupArn: "arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/pythonide-service-tg/2a3b4c5d6e7f8091",
+      listenerRuleArn:
+        "arn:aws:elasticloadbalancing:us-east-2:123456789012:listener-rule/app/pythonide/0a1b2c3d4e5f6071/1a2b3c4d5e6f7081/3a4b5c6d7e8f9001",
+      efs: { fileSystemId: "fs-0a1b2c3d4e5f60731", mountTargetIds: ["fsmt-0a1b2c3d4e5f60741", "fsmt-0a1b2c3d4e5f60742"] },
+      logGroupExists: true,
+    },
+    database: { ...pythonideNewAccount.production.database, securityGroupId: "sg-0a1b2c3d4e5f60751" },
   },
 };

@@ -53,8 +53,12 @@ function foundation(stack: TerraformStack, config: PythonideConfig, environment:
     containerPort: env.containerPort,
     albSecurityGroupId: platform.albSecurityGroupId,
   });
+  const adopting = environment === "production" && (config.production.mode ?? "adopt") === "adopt";
   const efs = new PythonideEfs(stack, "efs", {
     name: `${config.project}-${environment}`,
+    // The students' files: production's survive any plan (README "Protection"); staging's are disposable.
+    preventDestroy: environment === "production",
+    adopted: adopting,
     vpcId: platform.vpcId,
     subnetIds: platform.privateSubnetIds,
     clientSecurityGroupIds: [tasks.id],
@@ -127,8 +131,11 @@ export class PythonideProductionStack extends TerraformStack {
     const base = foundation(this, config, "production");
     this.platform = base.platform;
 
-    // The production database exists; the stack only reads its endpoint and grants the tasks 5432.
-    const db = at(new DataAwsDbInstance(this, "database", { dbInstanceIdentifier: prod.database.identifier }), "production");
+    // The production database exists; the stack reads its endpoint (unless the config pins it) and grants the tasks 5432.
+    const pinned = prod.database.address !== undefined && prod.database.port !== undefined;
+    const db = pinned
+      ? { address: prod.database.address!, port: prod.database.port! }
+      : at(new DataAwsDbInstance(this, "database", { dbInstanceIdentifier: prod.database.identifier }), "production");
     if (prod.database.securityGroupId) {
       at(
         new VpcSecurityGroupIngressRule(this, "database-from-tasks", {
@@ -197,8 +204,37 @@ export class PythonideProductionStack extends TerraformStack {
         description: "CloudWatch dashboard",
       },
     });
+    if ((prod.mode ?? "adopt") === "adopt") this.addOverride("import", adoptionImports(config));
     applyGuardrails(this);
   }
+}
+
+export interface ImportBlock {
+  to: string;
+  id: string;
+}
+
+/**
+ * The `import` blocks that adopt the running production system: on the first deploy Terraform
+ * reads each into state at its address, and then plans only the differences (a new task
+ * definition revision, the service updated in place). Terraform ignores an import whose address
+ * is already in state, so later deploys are unaffected. Written as a raw override: cdktf's
+ * importFrom() would make synth need the terraform binary.
+ */
+export function adoptionImports(config: PythonideConfig): ImportBlock[] {
+  const prod = config.production;
+  const a = prod.adopt!;
+  return [
+    { to: "aws_ecs_cluster.pythonide", id: config.cluster.name },
+    { to: "aws_ecs_service.service", id: `${config.cluster.name}/${prod.serviceName}` },
+    { to: "aws_ecs_task_definition.service", id: a.taskDefinitionArn },
+    { to: "aws_lb_target_group.service", id: a.targetGroupArn },
+    { to: "aws_lb_listener_rule.service", id: a.listenerRuleArn },
+    { to: "aws_efs_file_system.main", id: a.efs.fileSystemId },
+    ...a.efs.mountTargetIds.map((id, i) => ({ to: `aws_efs_mount_target.main[${i}]`, id })),
+    ...(a.efs.accessPointId ? [{ to: "aws_efs_access_point.main", id: a.efs.accessPointId }] : []),
+    ...(a.logGroupExists ? [{ to: "aws_cloudwatch_log_group.service", id: `/ecs/${prod.serviceName}` }] : []),
+  ];
 }
 
 /** `pythonide-staging`: the on-demand staging service (desired 0 by default) and its own database. */

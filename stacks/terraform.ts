@@ -160,6 +160,9 @@ export const OFFLINE_PROVIDER = {
   secret_key: "offline-plan",
 } as const;
 
+/** A closed loopback port: where an offline plan's stray AWS request goes. */
+export const OFFLINE_PROXY = "http://127.0.0.1:9";
+
 export interface WorkspaceOptions {
   /** Add OFFLINE_PROVIDER to every aws provider block (plans without AWS). */
   readonly offline?: boolean;
@@ -169,6 +172,10 @@ export interface WorkspaceOptions {
    * a local one keeps pointing at the project's file). @default "none"
    */
   readonly state?: string;
+  /** Drop lifecycle.prevent_destroy from the copy (to learn what a blocked plan would replace; never applied). */
+  readonly dropPreventDestroy?: boolean;
+  /** Folder name under the scratch dir. @default the stack's name */
+  readonly subdir?: string;
 }
 
 export interface Workspace {
@@ -178,6 +185,8 @@ export interface Workspace {
   readonly notes: string[];
   /** Resource types stood in by terraform_data, e.g. random_password -> terraform_data.random_password_<name>. */
   readonly standIns: Record<string, string>;
+  /** The stack's import blocks; offline they are listed but left out of the copy. */
+  readonly imports: { to: string; id: string }[];
 }
 
 type Json = Record<string, any>;
@@ -193,7 +202,7 @@ export function standInAddress(type: string, name: string): string {
  */
 export function prepareWorkspace(stackDir: string, scratch: Scratch, opts: WorkspaceOptions = {}): Workspace {
   const stack = stackDir.split("/").filter(Boolean).pop()!;
-  const dir = join(scratch.dir, stack);
+  const dir = join(scratch.dir, opts.subdir ?? stack);
   mkdirSync(dir, { recursive: true });
   if (existsSync(join(stackDir, "assets"))) symlinkSync(resolve(stackDir, "assets"), join(dir, "assets"));
   let text = readFileSync(join(stackDir, "cdk.tf.json"), "utf8");
@@ -201,6 +210,8 @@ export function prepareWorkspace(stackDir: string, scratch: Scratch, opts: Works
   const standIns: Record<string, string> = {};
 
   const config = JSON.parse(text) as Json;
+  const stateText = opts.state && opts.state !== "none" && opts.state !== "backend" ? readFileSync(opts.state, "utf8") : undefined;
+  const stateValues = stateText ? randomResults(stateText) : {};
   const required = (config.terraform?.required_providers ?? {}) as Record<string, { source?: string; version?: string }>;
   for (const [local, req] of Object.entries(required)) {
     const source = (req.source ?? local).includes("/") ? (req.source ?? local) : `hashicorp/${req.source ?? local}`;
@@ -215,7 +226,7 @@ export function prepareWorkspace(stackDir: string, scratch: Scratch, opts: Works
         for (const name of Object.keys(config.resource[type])) {
           standIns[`${type}.${name}`] = standInAddress(type, name);
           config.resource.terraform_data ??= {};
-          config.resource.terraform_data[`${type}_${name}`] = { input: `stand-in for ${type}.${name}` };
+          config.resource.terraform_data[`${type}_${name}`] = { input: stateValues[`${type}.${name}`] ?? `stand-in for ${type}.${name}` };
         }
         delete config.resource[type];
       }
@@ -223,7 +234,7 @@ export function prepareWorkspace(stackDir: string, scratch: Scratch, opts: Works
       delete config.provider?.[local];
       if (types.length > 0) {
         notes.push(
-          `the mirror has no ${source}: ${types.join(", ")} stood in by terraform_data (${Object.keys(standIns).join(", ")}; .result reads a fixed string)`,
+          `the mirror has no ${source}: ${types.join(", ")} stood in by terraform_data (${Object.keys(standIns).join(", ")}; .result reads ${stateText ? "the value in the state" : "a fixed string"})`,
         );
       }
       continue;
@@ -235,6 +246,18 @@ export function prepareWorkspace(stackDir: string, scratch: Scratch, opts: Works
     }
   }
 
+  if (opts.dropPreventDestroy) {
+    for (const byName of Object.values((config.resource ?? {}) as Record<string, Record<string, Json>>)) {
+      for (const block of Object.values(byName)) if (block.lifecycle) delete block.lifecycle.prevent_destroy;
+    }
+    notes.push("lifecycle.prevent_destroy dropped in this copy only, to name what forces the replacement");
+  }
+  const imports = ((config.import ?? []) as { to: string; id: string }[]).map(({ to, id }) => ({ to, id }));
+  if (opts.offline && imports.length > 0) {
+    // An import reads the resource from AWS: offline, the state given must hold it already.
+    delete config.import;
+    notes.push(`${imports.length} import blocks listed, not performed offline (an import reads the resource from AWS)`);
+  }
   if (opts.offline) {
     for (const block of (config.provider?.aws ?? []) as Json[]) Object.assign(block, OFFLINE_PROVIDER);
     notes.push("offline: fake credentials, no account/metadata lookups, no refresh (nothing is sent to AWS)");
@@ -245,13 +268,14 @@ export function prepareWorkspace(stackDir: string, scratch: Scratch, opts: Works
     const backend = config.terraform?.backend;
     if (backend) delete config.terraform.backend;
     if (state !== "none") {
-      writeFileSync(join(dir, "terraform.tfstate"), rewriteState(readFileSync(state, "utf8"), standIns));
+      writeFileSync(join(dir, "terraform.tfstate"), rewriteState(stateText!, standIns), { mode: 0o600 });
       notes.push(`state: a copy of ${state}${backend ? ` instead of the ${Object.keys(backend)[0]} backend` : ""}`);
     } else if (backend) {
       notes.push(`state: empty (the ${Object.keys(backend)[0]} backend is not read)`);
     }
   } else if (config.terraform?.backend?.local?.path) {
-    config.terraform.backend.local.path = resolve(stackDir, config.terraform.backend.local.path);
+    // The path is relative to <project>/cdktf.out/stacks/<stack>/ (stacks/backend.ts), wherever this copy was synthesized.
+    config.terraform.backend.local.path = resolve(__dirname, "..", "cdktf.out", "stacks", stack, config.terraform.backend.local.path);
   }
 
   text = JSON.stringify(config, null, 2);
@@ -259,10 +283,19 @@ export function prepareWorkspace(stackDir: string, scratch: Scratch, opts: Works
     text = text.split(`${from}.result`).join(`${to}.output`).split(`"${from}"`).join(`"${to}"`).split(`.${from}"`).join(`.${to}"`);
   }
   writeFileSync(join(dir, "cdk.tf.json"), text);
-  return { stack, dir, notes, standIns };
+  return { stack, dir, notes, standIns, imports };
 }
 
-/** The same stand-ins in a state file: random_password instances become terraform_data ones. */
+/** The result of each random_password in a state, by `type.name` (whatever its module). */
+function randomResults(text: string): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const r of (JSON.parse(text) as Json).resources ?? []) {
+    if (r.type === "random_password" && r.instances?.[0]?.attributes?.result) values[`${r.type}.${r.name}`] = r.instances[0].attributes.result;
+  }
+  return values;
+}
+
+/** The same stand-ins in a state file: random_password instances become terraform_data ones holding the same result. */
 export function rewriteState(text: string, standIns: Record<string, string>): string {
   if (Object.keys(standIns).length === 0) return text;
   const state = JSON.parse(text) as Json;
@@ -273,8 +306,9 @@ export function rewriteState(text: string, standIns: Record<string, string>): st
     resource.type = "terraform_data";
     resource.provider = 'provider["terraform.io/builtin/terraform"]';
     for (const instance of resource.instances as Json[]) {
+      const value = { value: instance.attributes.result ?? `stand-in for ${address}`, type: "string" };
       instance.schema_version = 0;
-      instance.attributes = { id: instance.attributes.id, input: { value: `stand-in for ${address}`, type: "string" }, output: { value: `stand-in for ${address}`, type: "string" }, triggers_replace: null };
+      instance.attributes = { id: instance.attributes.id, input: value, output: value, triggers_replace: null };
       delete instance.sensitive_attributes;
     }
   }
@@ -321,7 +355,7 @@ export interface ResourceChange {
   type: string;
   mode: "managed" | "data";
   action_reason?: string;
-  change: { actions: string[]; replace_paths?: (string | number)[][]; importing?: { id?: string } };
+  change: { actions: string[]; replace_paths?: (string | number)[][]; importing?: { id?: string }; before?: Record<string, any> | null; after?: Record<string, any> | null };
 }
 
 export interface PlanSummary {
@@ -359,9 +393,29 @@ export function describeSummary(s: Omit<PlanSummary, "changes" | "diagnostics">)
 
 /** `terraform plan` (no refresh when offline) and its JSON: every resource change and the counts. */
 export async function plan(ws: Workspace, scratch: Scratch, opts: { offline?: boolean } = {}): Promise<PlanSummary> {
+  const { shown, diagnostics } = await planJson(ws, scratch, opts);
+  const changes = ((shown.resource_changes ?? []) as ResourceChange[]).filter(
+    (c) => !(c.change.actions.length === 1 && c.change.actions[0] === "no-op" && !c.previous_address && !c.change.importing),
+  );
+  return { ...summarize(changes), changes, diagnostics };
+}
+
+/** `terraform plan -out` then `terraform show -json`: the whole plan document. */
+export async function planJson(ws: Workspace, scratch: Scratch, opts: { offline?: boolean } = {}): Promise<{ shown: Json; diagnostics: Diagnostic[] }> {
   const args = ["plan", "-input=false", "-no-color", "-lock=false", "-out=plan.bin", ...(opts.offline ? ["-refresh=false"] : [])];
   const env = opts.offline
-    ? { ...scratch.env, AWS_ACCESS_KEY_ID: "offline-plan", AWS_SECRET_ACCESS_KEY: "offline-plan", AWS_PROFILE: undefined, AWS_EC2_METADATA_DISABLED: "true" }
+    ? {
+        ...scratch.env,
+        AWS_ACCESS_KEY_ID: "offline-plan",
+        AWS_SECRET_ACCESS_KEY: "offline-plan",
+        AWS_PROFILE: undefined,
+        AWS_EC2_METADATA_DISABLED: "true",
+        // Any AWS request the plan would still make goes to a closed loopback port and fails at
+        // once: nothing leaves the machine, not even a DNS lookup.
+        HTTPS_PROXY: OFFLINE_PROXY,
+        HTTP_PROXY: OFFLINE_PROXY,
+        NO_PROXY: "",
+      }
     : scratch.env;
   const planned = await run("terraform", [...args, "-json"], { cwd: ws.dir, env, timeoutMs: 300_000 });
   const diagnostics = planned.stdout
@@ -377,10 +431,7 @@ export async function plan(ws: Workspace, scratch: Scratch, opts: { offline?: bo
   }
   const shown = await run("terraform", ["show", "-json", "plan.bin"], { cwd: ws.dir, env, timeoutMs: 180_000 });
   if (shown.code !== 0) throw new Error(`${ws.stack}: terraform show failed: ${shown.stderr.trim()}`);
-  const changes = ((JSON.parse(shown.stdout) as { resource_changes?: ResourceChange[] }).resource_changes ?? []).filter(
-    (c) => !(c.change.actions.length === 1 && c.change.actions[0] === "no-op" && !c.previous_address && !c.change.importing),
-  );
-  return { ...summarize(changes), changes, diagnostics };
+  return { shown: JSON.parse(shown.stdout) as Json, diagnostics };
 }
 
 /** Run `fn` over `items` with at most `limit` at once, results in input order. */
@@ -411,4 +462,25 @@ export async function synthesize(outdir: string, projectRoot = resolve(__dirname
 export function synthesizedStacks(outdir: string): { name: string; dir: string }[] {
   const manifest = JSON.parse(readFileSync(join(outdir, "manifest.json"), "utf8")) as { stacks: Record<string, { workingDirectory: string }> };
   return Object.entries(manifest.stacks).map(([name, s]) => ({ name, dir: join(outdir, s.workingDirectory) }));
+}
+
+/** Run `fn` with a fresh folder for a synthesized app, removed afterwards. */
+export async function withSynthDir<T>(fn: (outdir: string) => Promise<T>): Promise<T> {
+  const outdir = mkdtempSync(join(tmpdir(), "campaign-infra-synth-"));
+  try {
+    return await fn(outdir);
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
+}
+
+/** A command line tool's main: its exit code, or 2 with the error's message (no stack trace for setup problems). */
+export function runCli(main: () => Promise<number>): void {
+  main().then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+      process.exit(2);
+    },
+  );
 }

@@ -4,9 +4,6 @@
  * scratch copy. One line per stack (valid, or each diagnostic with its address), what the copy
  * changed, and exit 1 on any error. Terraform and the mirror are checked first.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import {
   TerraformSetupError,
   createScratch,
@@ -15,10 +12,12 @@ import {
   inParallel,
   init,
   prepareWorkspace,
+  runCli,
   synthesize,
   synthesizedStacks,
   terraformVersion,
   validate,
+  withSynthDir,
 } from "./terraform";
 
 export interface StackValidation {
@@ -56,25 +55,14 @@ async function main(): Promise<number> {
   const version = await terraformVersion();
   const mirror = findMirror();
   process.stdout.write(`terraform ${version}; provider mirror ${mirror.path} (${Object.entries(mirror.providers).map(([p, v]) => `${p} ${v.join(", ")}`).join("; ")})\n`);
-  const outdir = mkdtempSync(join(tmpdir(), "campaign-infra-synth-"));
-  try {
+  return withSynthDir(async (outdir) => {
     await synthesize(outdir);
     const results = await validateStacks(outdir, { only });
     for (const r of results) process.stdout.write(`${r.lines.join("\n")}\n`);
     const invalid = results.filter((r) => !r.valid);
     process.stdout.write(invalid.length ? `${invalid.length} of ${results.length} stacks invalid\n` : `all ${results.length} stacks valid\n`);
     return invalid.length ? 1 : 0;
-  } finally {
-    rmSync(outdir, { recursive: true, force: true });
-  }
+  });
 }
 
-if (require.main === module) {
-  main().then(
-    (code) => process.exit(code),
-    (error: unknown) => {
-      process.stderr.write(`${error instanceof TerraformSetupError ? error.message : error instanceof Error ? error.message : String(error)}\n`);
-      process.exit(2);
-    },
-  );
-}
+if (require.main === module) runCli(main);

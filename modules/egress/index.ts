@@ -96,7 +96,7 @@ export class Egress extends Construct {
         name: `${props.name}-vpc-endpoints`,
         description: "VPC interface endpoints: HTTPS from every client in the VPC (private DNS)",
         vpcId: props.vpcId,
-        ingress: [ingress("tcp", 443, { cidrs: props.clientCidrs }, "HTTPS from the VPC's clients of AWS APIs")],
+        ingress: [ingress("tcp", 443, { cidrs: props.clientCidrs }, "HTTPS from the clients of AWS APIs in the VPC")],
         egress: [],
         tags: nameTag(`${props.name}-vpc-endpoints`),
       }),

@@ -23,6 +23,13 @@ export interface PythonideEfsProps {
   readonly rootDirectory?: string;
   /** POSIX user the tasks act as on the file system. @default 1000 */
   readonly uid?: number;
+  /** lifecycle.prevent_destroy on the file system (production: the students' files). @default false */
+  readonly preventDestroy?: boolean;
+  /**
+   * The file system exists and is imported: its creation token (which forces a replacement) is
+   * whatever it was created with, so Terraform ignores it. @default false
+   */
+  readonly adopted?: boolean;
 }
 
 /**
@@ -49,6 +56,9 @@ export class PythonideEfs extends Construct {
         throughputMode: mode,
         provisionedThroughputInMibps: mode === "provisioned" ? props.provisionedThroughputMibps ?? 1 : undefined,
         lifecyclePolicy: [{ transitionToIa: "AFTER_30_DAYS" }],
+        ...(props.preventDestroy || props.adopted
+          ? { lifecycle: { ...(props.preventDestroy ? { preventDestroy: true } : {}), ...(props.adopted ? { ignoreChanges: ["creation_token"] } : {}) } }
+          : {}),
         tags: nameTag(props.name),
       }),
       "main",

@@ -106,7 +106,10 @@ export class PythonidePlatform extends Construct {
     if (loadBalancer.mode === "existing") {
       this.httpsListenerArn = loadBalancer.httpsListenerArn;
       this.albSecurityGroupId = loadBalancer.securityGroupId;
-      this.albArnSuffix = at(new DataAwsLb(this, "lb", { arn: loadBalancer.arn }), "pythonide").arnSuffix;
+      // The ARN names the ALB: its suffix (app/<name>/<id>) needs no lookup (offline plans).
+      this.albArnSuffix = Token.isUnresolved(loadBalancer.arn)
+        ? at(new DataAwsLb(this, "lb", { arn: loadBalancer.arn }), "pythonide").arnSuffix
+        : loadBalancer.arn.replace(/^.*:loadbalancer\//, "");
     } else if (own) {
       const lb = this.createLoadBalancer(props, loadBalancer, publicSubnetIds);
       ({ httpsListenerArn: this.httpsListenerArn, albSecurityGroupId: this.albSecurityGroupId, albArnSuffix: this.albArnSuffix } = lb);

@@ -1,0 +1,158 @@
+/**
+ * What blocked the first deploy (issue 10, 4a-4g), checked on the synthesized JSON and the
+ * config validation. Terraform's own plans of the same are in terraform-plan.test.ts.
+ */
+import { Testing } from "cdktf";
+import { validateCampaignConfig } from "../stacks/config";
+import { dev, prod } from "../stacks/environments";
+import { validatePythonideConfig } from "../stacks/pythonide-config";
+import { pythonide, pythonideNewAccount } from "../stacks/pythonide-environments";
+import { addPythonideStacks } from "../stacks/pythonide-stack";
+import { synthCampaign, variant } from "./helpers/synth";
+
+const prodJson = synthCampaign(prod).json;
+const devJson = synthCampaign(dev).json;
+const synthPythonide = (config = pythonide) => addPythonideStacks(Testing.app(), config).map((s) => JSON.parse(Testing.synth(s, true)));
+const [production, staging] = synthPythonide();
+
+describe("4a: RDS engine versions pin the major", () => {
+  it("dev, prod and pythonide staging ask for PostgreSQL 16, not a minor RDS may have closed", () => {
+    expect(devJson.resource.aws_db_instance.main.engine_version).toBe("16");
+    expect(prodJson.resource.aws_db_instance.main.engine_version).toBe("16");
+    expect(staging.resource.aws_db_instance.main.engine_version).toBe("16");
+    expect(prodJson.resource.aws_db_parameter_group.main.family).toBe("postgres16");
+  });
+
+  it("still accepts a minor when the config asks for one", () => {
+    const pinned = synthCampaign(variant(dev, (c) => (c.database.engineVersion = "16.11"))).json;
+    expect(pinned.resource.aws_db_instance.main.engine_version).toBe("16.11");
+    expect(validateCampaignConfig(variant(dev, (c) => (c.database.engineVersion = "16.x")))).toEqual([
+      'dev.database.engineVersion: "16.x" is not valid (allowed: a PostgreSQL major 13..17 such as "16" (or a minor such as "16.11"))',
+    ]);
+  });
+});
+
+describe("4b: the Secrets Manager endpoint", () => {
+  it("a created endpoint admits the whole VPC on 443 (private DNS serves every workload in it)", () => {
+    const sg = devJson.resource.aws_security_group.vpc_endpoints;
+    expect(sg.ingress).toEqual([expect.objectContaining({ from_port: 443, to_port: 443, protocol: "tcp", cidr_blocks: ["10.20.0.0/16"], security_groups: [] })]);
+    expect(devJson.resource.aws_vpc_endpoint.secretsmanager.private_dns_enabled).toBe(true);
+  });
+
+  it("on prod's existing VPC the existing endpoint is reused: nothing created, 443 rules from the Lambdas and the host on its group", () => {
+    expect(prodJson.resource.aws_vpc_endpoint).toBeUndefined();
+    expect(prodJson.resource.aws_security_group.vpc_endpoints).toBeUndefined();
+    const rules = prodJson.resource.aws_vpc_security_group_ingress_rule;
+    expect(rules.secretsmanager_from_lambdas).toMatchObject({ security_group_id: "sg-0e0e0e0e0e0e0e0e4", referenced_security_group_id: "${aws_security_group.lambda.id}", from_port: 443, to_port: 443 });
+    expect(rules.secretsmanager_from_asterisk).toMatchObject({ referenced_security_group_id: "${aws_security_group.asterisk.id}", from_port: 443 });
+  });
+
+  it("an existing VPC must say which: a second endpoint with private DNS would fail to apply", () => {
+    expect(validateCampaignConfig(variant(prod, (c) => delete (c.network as { secretsManagerEndpoint?: unknown }).secretsManagerEndpoint))).toEqual([
+      'prod.network.secretsManagerEndpoint: is required on an existing VPC: it may already have a Secrets Manager endpoint with private DNS (a second one fails to apply) (allowed: { mode: "existing", securityGroupId?: "sg-..." } to reuse it, or { mode: "create" } if the VPC has none)',
+    ]);
+    const outside = variant(dev, (c) => (c.network.secretsManagerEndpoint = { mode: "create", clientCidrs: ["192.168.0.0/16"] }));
+    expect(validateCampaignConfig(outside)).toEqual([
+      "dev.network.secretsManagerEndpoint.clientCidrs[0]: 192.168.0.0/16 is outside the VPC 10.20.0.0/16: the endpoint is VPC-only (allowed: CIDRs inside 10.20.0.0/16)",
+    ]);
+  });
+});
+
+describe("4c: the Asterisk host boots only when what its user data needs exists", () => {
+  it("waits for both secret values, its IAM policy, the public route and the endpoint (dev)", () => {
+    expect(devJson.resource.aws_instance.asterisk.depends_on).toEqual([
+      "aws_secretsmanager_secret_version.redis_password",
+      "aws_secretsmanager_secret_version.ari_password",
+      "aws_iam_role_policy.asterisk_redis_secret",
+      "aws_iam_role_policy_attachment.asterisk_ssm",
+      "aws_route_table_association.public",
+      "aws_vpc_endpoint.secretsmanager",
+    ]);
+  });
+
+  it("on prod: the 443 rules on the existing endpoint", () => {
+    expect(prodJson.resource.aws_instance.asterisk.depends_on).toEqual(
+      expect.arrayContaining(["aws_vpc_security_group_ingress_rule.secretsmanager_from_lambdas", "aws_vpc_security_group_ingress_rule.secretsmanager_from_asterisk"]),
+    );
+  });
+});
+
+describe("4d: the parameter group can be replaced beside itself", () => {
+  it("every argument that forces a replacement derives from the identifier and the major: a replacement always has a new name", () => {
+    const group = prodJson.resource.aws_db_parameter_group.main;
+    expect(group).toMatchObject({ name: "campaign-prod-postgres16", family: "postgres16", description: "campaign-prod: TLS required", lifecycle: { create_before_destroy: true } });
+    const next = synthCampaign(variant(prod, (c) => (c.database.engineVersion = "17"))).json.resource.aws_db_parameter_group.main;
+    expect(next.name).toBe("campaign-prod-postgres17");
+  });
+});
+
+describe("4e, 4g: prod protected, dev disposable", () => {
+  const protectedAddresses = ["aws_db_instance.main", "aws_instance.asterisk", "aws_secretsmanager_secret.redis_password", "aws_secretsmanager_secret.ari_password", "aws_secretsmanager_secret_version.redis_password", "aws_secretsmanager_secret_version.ari_password"];
+  const at = (json: any, address: string) => json.resource[address.split(".")[0]][address.split(".")[1]];
+
+  it("prod: prevent_destroy on the stateful resources, termination protection on the host, 7-day secret recovery", () => {
+    for (const address of protectedAddresses) expect(at(prodJson, address).lifecycle).toMatchObject({ prevent_destroy: true });
+    expect(prodJson.resource.aws_instance.asterisk.disable_api_termination).toBe(true);
+    expect(prodJson.resource.aws_secretsmanager_secret.redis_password.recovery_window_in_days).toBe(7);
+  });
+
+  it("dev: none of it, and secrets are deleted at once (rebuild the same day)", () => {
+    for (const address of protectedAddresses) expect(at(devJson, address).lifecycle?.prevent_destroy).toBeUndefined();
+    expect(devJson.resource.aws_instance.asterisk.disable_api_termination).toBeUndefined();
+    expect(devJson.resource.aws_secretsmanager_secret.redis_password.recovery_window_in_days).toBe(0);
+    expect(devJson.resource.aws_secretsmanager_secret.ari_password.recovery_window_in_days).toBe(0);
+  });
+
+  it("pythonide: production's EFS survives any plan, staging's is disposable", () => {
+    expect(production.resource.aws_efs_file_system.main.lifecycle).toMatchObject({ prevent_destroy: true });
+    expect(staging.resource.aws_efs_file_system.main.lifecycle).toBeUndefined();
+  });
+
+  it("rejects a recovery window AWS does not allow", () => {
+    expect(validateCampaignConfig(variant(dev, (c) => (c.protection = { preventDestroy: false, secretRecoveryWindowDays: 3 })))).toEqual([
+      "dev.protection.secretRecoveryWindowDays: 3 is not a recovery window (allowed: 0 (delete at once) or 7..30 days)",
+    ]);
+  });
+});
+
+describe("4f: pythonide-production adopts the running system", () => {
+  it("in the existing VPC and ALB, with import blocks for what it manages", () => {
+    expect(production.import).toEqual([
+      { to: "aws_ecs_cluster.pythonide", id: "pythonide-cluster" },
+      { to: "aws_ecs_service.service", id: "pythonide-cluster/pythonide-service" },
+      { to: "aws_ecs_task_definition.service", id: "arn:aws:ecs:us-east-2:123456789012:task-definition/pythonide-task:7" },
+      { to: "aws_lb_target_group.service", id: pythonide.production.adopt!.targetGroupArn },
+      { to: "aws_lb_listener_rule.service", id: pythonide.production.adopt!.listenerRuleArn },
+      { to: "aws_efs_file_system.main", id: "fs-0a1b2c3d4e5f60731" },
+      { to: "aws_efs_mount_target.main[0]", id: "fsmt-0a1b2c3d4e5f60741" },
+      { to: "aws_efs_mount_target.main[1]", id: "fsmt-0a1b2c3d4e5f60742" },
+      { to: "aws_cloudwatch_log_group.service", id: "/ecs/pythonide-service" },
+    ]);
+    for (const type of ["aws_vpc", "aws_subnet", "aws_lb", "aws_lb_listener", "aws_acm_certificate"]) expect(production.resource[type]).toBeUndefined();
+    expect(production.resource.aws_ecs_service.service.network_configuration.subnets).toEqual(["subnet-0a1b2c3d4e5f60701", "subnet-0a1b2c3d4e5f60702"]);
+    // The tasks reach pythonide-db: same VPC, and its security group admits them on 5432.
+    expect(production.resource.aws_vpc_security_group_ingress_rule.database_from_tasks).toMatchObject({ security_group_id: "sg-0a1b2c3d4e5f60751", from_port: 5432 });
+    // The adopted file system keeps the creation token it was made with.
+    expect(production.resource.aws_efs_file_system.main.lifecycle.ignore_changes).toEqual(["creation_token"]);
+  });
+
+  it("create stays the option for a new account: no import blocks", () => {
+    expect(synthPythonide(pythonideNewAccount)[0].import).toBeUndefined();
+  });
+
+  it("adopting needs the existing network, ALB, the database's security group and every id", () => {
+    const broken = structuredClone(pythonide);
+    broken.network = pythonideNewAccount.network;
+    broken.production.database.securityGroupId = undefined;
+    broken.production.adopt!.efs.mountTargetIds = ["fsmt-0a1b2c3d4e5f60741"];
+    broken.production.adopt!.taskDefinitionArn = "arn:aws:ecs:us-east-2:123456789012:task-definition/other:1";
+    expect(validatePythonideConfig(broken)).toEqual(
+      expect.arrayContaining([
+        'pythonide.network.mode: must be "existing" with production.mode "adopt": the running system is adopted where it runs (allowed: "existing" (or production.mode "create"))',
+        'pythonide.loadBalancer.mode: an existing ALB cannot serve a VPC this stack creates (allowed: "create", or network.mode "existing")',
+        'pythonide.production.database.securityGroupId: is required with mode "adopt": the tasks get a new security group the database must admit on 5432 (allowed: the database\'s sg-... id)',
+        "pythonide.production.adopt.taskDefinitionArn: is not a revision of the family pythonide-task (allowed: a revision of pythonide-task)",
+      ]),
+    );
+  });
+});
