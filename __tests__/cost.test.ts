@@ -6,7 +6,7 @@ import { DEFAULT_USAGE_FILE, costSource, loadSource, readUsageFile, runCost, syn
 import { COST_SCENARIOS, EXAM_WEEK_TASK_HOURS } from "../stacks/cost-scenarios";
 import { dev, prod } from "../stacks/environments";
 import { PRICES } from "../stacks/prices";
-import { pythonide } from "../stacks/pythonide-environments";
+import { pythonide, pythonideNewAccount } from "../stacks/pythonide-environments";
 import { synthCampaign, variant } from "./helpers/synth";
 
 /** Hand calculations use 730 hours a month and the prices of /work/shared/facts.md. */
@@ -48,8 +48,9 @@ describe("cost breakdown against hand calculations", () => {
   });
 
   it("the Secrets Manager interface endpoint in two AZs: 2 × 0.01 × 730 = $14.60", () => {
-    expect(resource(prodCost, "aws_vpc_endpoint.secretsmanager").monthly).toBe(14.6);
     expect(resource(devCost, "aws_vpc_endpoint.secretsmanager").monthly).toBe(14.6);
+    // prod reuses its VPC's endpoint (network.secretsManagerEndpoint.mode "existing"): nothing to pay here.
+    expect(prodCost.resources.filter((r) => r.type === "aws_vpc_endpoint")).toEqual([]);
   });
 
   it("RDS Multi-AZ doubles instance and storage; the RDS-managed master secret is a secret too", () => {
@@ -153,8 +154,12 @@ describe("PythonIDE (us-east-2)", () => {
   });
 
   it("the ALB hour, its two public IPv4 addresses, EFS provisioned throughput 5 × $6", () => {
-    expect(part(production, "aws_lb.pythonide", "alb").monthly).toBeCloseTo(0.0225 * 730, 6);
-    expect(part(production, "aws_lb.pythonide", "public_ipv4").monthly).toBeCloseTo(2 * 3.65, 6);
+    // The default adopts the running system, whose ALB the stack does not manage: a new account builds one.
+    expect(production.resources.filter((r) => r.type === "aws_lb")).toEqual([]);
+    const created = synthScenario({ campaign: [], pythonide: pythonideNewAccount }).find((s) => s.name === "pythonide-production")!;
+    const fresh = costStack("pythonide-production", created.json, usage);
+    expect(part(fresh, "aws_lb.pythonide", "alb").monthly).toBeCloseTo(0.0225 * 730, 6);
+    expect(part(fresh, "aws_lb.pythonide", "public_ipv4").monthly).toBeCloseTo(2 * 3.65, 6);
     expect(part(production, "aws_efs_file_system.main", "throughput").monthly).toBe(30);
     expect(part(production, "aws_cloudwatch_dashboard.production", "dashboard").monthly).toBe(3);
     expect(part(production, "aws_appautoscaling_policy.cpu_target", "alarms").monthly).toBeCloseTo(0.2, 6);
