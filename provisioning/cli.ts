@@ -7,7 +7,10 @@
  */
 import { InventoryError, loadInventory, selectHosts } from "./inventory";
 import { Output } from "./output";
-import { runPlay } from "./play";
+import { spawnSync } from "node:child_process";
+import { heldLocks } from "./lock";
+import { releaseScript, runPlay } from "./play";
+import { sshArgs } from "./ssh";
 import { HostSecrets, SecretError, SecretFetcher, awsSecretFetcher, redact, resolveSecrets } from "./secrets";
 
 export interface CliOptions {
@@ -17,6 +20,8 @@ export interface CliOptions {
   diff: boolean;
   forks: number;
   json: boolean;
+  deadline: number;
+  stepTimeout: number;
 }
 
 export const USAGE = `usage: npm run provision -- -i INVENTORY [options]
@@ -25,6 +30,8 @@ export const USAGE = `usage: npm run provision -- -i INVENTORY [options]
   -C, --check            change nothing, report what would change
   -D, --diff             show config differences (secrets masked)
   -f, --forks N          hosts in parallel (default 10)
+      --deadline SECONDS  wall-clock budget of each host (default 600): a host past it fails with a recap
+      --step-timeout SECONDS  bound of each remote command (redis-cli, a wait; default 30)
       --json             one JSON document on stdout
   -h, --help
 exit codes: 0 converged, 2 a host failed or was unreachable, 1 bad arguments/inventory/variables`;
@@ -32,7 +39,11 @@ exit codes: 0 converged, 2 a host failed or was unreachable, 1 bad arguments/inv
 export class UsageError extends Error {}
 
 export function parseArgs(argv: string[]): CliOptions | "help" {
-  const o: Partial<CliOptions> = { check: false, diff: false, forks: 10, json: false };
+  const o: Partial<CliOptions> = { check: false, diff: false, forks: 10, json: false, deadline: 600, stepTimeout: 30 };
+  const seconds = (name: string, v: string, max: number): number => {
+    if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > max) throw new UsageError(`${name} must be an integer 1-${max} seconds (got ${v})`);
+    return Number(v);
+  };
   for (let i = 0; i < argv.length; i++) {
     let a = argv[i];
     let inline: string | undefined;
@@ -73,6 +84,12 @@ export function parseArgs(argv: string[]): CliOptions | "help" {
         o.forks = Number(v);
         break;
       }
+      case "--deadline":
+        o.deadline = seconds(a, value(), 86400);
+        break;
+      case "--step-timeout":
+        o.stepTimeout = seconds(a, value(), 3600);
+        break;
       case "-h":
       case "--help":
         return "help";
@@ -114,13 +131,27 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   }
   const t0 = Date.now();
   const out = new Output({ json: opts.json, diff: opts.diff, check: opts.check, write: io.stdout });
-  await runPlay(hosts, secrets, { check: opts.check, diff: opts.diff, forks: opts.forks }, out);
+  await runPlay(hosts, secrets, { check: opts.check, diff: opts.diff, forks: opts.forks, deadlineS: opts.deadline, stepTimeoutS: opts.stepTimeout }, out);
   out.finish(Date.now() - t0);
   return out.failedHosts().length ? 2 : 0;
 }
 
+/** On SIGINT/SIGTERM: release the host locks this run holds (bounded), then exit 130. */
+function releaseLocksOnSignal(): void {
+  const handler = (sig: NodeJS.Signals) => {
+    for (const c of heldLocks.values()) {
+      spawnSync("ssh", [...sshArgs(c, ["-o", "ControlMaster=no"]), c.host, c.become ? "sudo -n -H bash -s" : "bash -s"], { input: releaseScript(), timeout: 5000, stdio: ["pipe", "ignore", "ignore"] });
+    }
+    process.stderr.write(`interrupted (${sig}): released ${heldLocks.size} host lock(s)\n`);
+    process.exit(130);
+  };
+  process.once("SIGINT", handler);
+  process.once("SIGTERM", handler);
+}
+
 /** Runs the CLI as the program: argv, stdio, environment and exit code of this process. */
 export function runCli(): void {
+  releaseLocksOnSignal();
   main(process.argv.slice(2), { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s), env: process.env }).then(
     (code) => {
       process.exitCode = code;
