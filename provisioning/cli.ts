@@ -131,7 +131,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   }
   const t0 = Date.now();
   const out = new Output({ json: opts.json, diff: opts.diff, check: opts.check, write: io.stdout });
-  await runPlay(hosts, secrets, { check: opts.check, diff: opts.diff, forks: opts.forks, deadlineS: opts.deadline, stepTimeoutS: opts.stepTimeout }, out);
+  await runPlay(hosts, secrets, { check: opts.check, diff: opts.diff, forks: opts.forks, deadlineS: opts.deadline, stepTimeoutS: opts.stepTimeout,
+    stopTimeoutS: Number(io.env.PROVISION_STOP_TIMEOUT ?? 20), startTimeoutS: Number(io.env.PROVISION_START_TIMEOUT ?? 30) }, out);
   out.finish(Date.now() - t0);
   return out.failedHosts().length ? 2 : 0;
 }

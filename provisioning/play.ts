@@ -35,14 +35,15 @@ export interface PlayOptions {
   deadlineS?: number;
   /** Bound of one remote command (redis-cli, a wait), seconds (default 30). */
   stepTimeoutS?: number;
+  /** Seconds a stopping server gets after SIGTERM before SIGKILL (default 20), and a start (default 30). */
+  stopTimeoutS?: number;
+  startTimeoutS?: number;
 }
 
 type Emit = (t: TaskResult) => void;
 
 export const ADOPT_TASK = "adopt running server";
 const HANDLERS = ["restart redis", ARI_HANDLER];
-const STOP_TIMEOUT_S = Number(process.env.PROVISION_STOP_TIMEOUT ?? 20);
-const START_TIMEOUT_S = Number(process.env.PROVISION_START_TIMEOUT ?? 30);
 
 const lastLines = (s: string, n = 2) => s.trim().split("\n").map((l) => l.trim()).filter(Boolean).slice(-n).join(" | ") || "no output";
 
@@ -178,6 +179,19 @@ function takeoverProblem(h: HostSpec, pf: ProfileFacts | undefined): string | nu
   return null;
 }
 
+/** What persistence.sh's prepare_persistence will report (--check prints the same line). */
+function predictPersistence(v: HostSpec["vars"], restart: boolean, active: boolean, rt: ProfileFacts["runtime"] | undefined): TaskResult {
+  const t = (status: Status, msg: string): TaskResult => ({ task: "prepare persistence", status, msg });
+  if (!restart) return t("skipped", "no restart needed");
+  if (!active) return t("ok", "server not running; its files are what the new config loads");
+  if (v.redis_appendonly) {
+    return rt?.info?.aof_enabled === "1" ? t("ok", "AOF already on") : t("changed", "would enable AOF on the running server and wait for the rewrite");
+  }
+  const save = rt?.config?.save;
+  if (save === "") return t("changed", "would set save points on the running server so that its shutdown writes dump.rdb");
+  return t("ok", `shutdown will write dump.rdb${save ? ` (save ${save})` : ""}`);
+}
+
 async function planAndApply(run: HostRun, secrets: HostSecrets, facts: HostFacts): Promise<void> {
   const { h, opts, emit } = run;
   const v = h.vars;
@@ -274,8 +288,7 @@ async function planAndApply(run: HostRun, secrets: HostSecrets, facts: HostFacts
       });
     }
     if (adopt) emit({ task: ADOPT_TASK, status: "changed", msg: `would create the ACL user ${v.redis_admin_user} on the running server (it accepts only the application password)` });
-    const aofSwitch = restart && active && v.redis_appendonly && rt?.info?.aof_enabled === "0";
-    emit({ task: "prepare persistence", status: aofSwitch ? "changed" : "skipped", msg: aofSwitch ? "would enable AOF on the running server and wait for the rewrite" : "" });
+    emit(predictPersistence(v, restart, active, rt));
     emit({ task: "write config", status: configChanged ? "changed" : "ok", msg: configChanged ? `would write ${profile.configPath}` : profile.configPath, diff });
     emit({ task: "enable service", status: enabled ? "ok" : "changed", msg: enabled ? profile.service : `would enable ${profile.service}` });
     if (restart) emit({ task: "restart redis", status: "changed", handler: true, msg: `would restart: ${restartReasons.join("; ") || "first start"}` });
@@ -313,8 +326,8 @@ async function planAndApply(run: HostRun, secrets: HostSecrets, facts: HostFacts
     P_CONFIG_SHA: configChanged ? createHash("sha256").update(desired).digest("hex") : undefined,
     P_WANT_AOF: v.redis_appendonly,
     P_AOF_TIMEOUT: AOF_REWRITE_TIMEOUT_S,
-    P_STOP_TIMEOUT: STOP_TIMEOUT_S,
-    P_START_TIMEOUT: START_TIMEOUT_S,
+    P_STOP_TIMEOUT: opts.stopTimeoutS ?? 20,
+    P_START_TIMEOUT: opts.startTimeoutS ?? 30,
   };
   const driver = [
     "lock_check",

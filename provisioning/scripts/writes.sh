@@ -2,11 +2,14 @@
 # Checked writes: a failed or short write, a full disk or a read-only filesystem stops the host with
 # the OS's error before anything is moved into place or restarted.
 
+# The OS's message without bash's "main: line N:" prefix.
+os_error() { printf '%s' "${1:-write failed}" | sed -E 's/^[a-z_.-]+: line [0-9]+: //' | tr '\n' ' ' | sed 's/ *$//'; }
+
 # write_checked DEST SHA256 MODE OWNER: stdin (base64) decoded into DEST, flushed to disk, read back
 # and compared with SHA256. Prints the error and returns 1 on any failure (DEST is then removed).
 write_checked() {
   local dest=$1 sha=$2 mode=$3 owner=$4 err got
-  if ! err=$({ base64 -d > "$dest"; } 2>&1); then rm -f "$dest"; printf '%s' "writing $dest: ${err:-write failed}"; return 1; fi
+  if ! err=$({ base64 -d > "$dest"; } 2>&1); then rm -f "$dest"; printf '%s' "writing $dest: $(os_error "$err")"; return 1; fi
   if ! err=$(sync "$dest" 2>&1); then rm -f "$dest"; printf '%s' "flushing $dest: $err"; return 1; fi
   got=$(sha256sum < "$dest" | cut -d' ' -f1)
   if [ "$got" != "$sha" ]; then
