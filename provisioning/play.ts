@@ -45,6 +45,12 @@ type Emit = (t: TaskResult) => void;
 export const ADOPT_TASK = "adopt running server";
 const HANDLERS = ["restart redis", ARI_HANDLER];
 
+/** PROVISION_TRACE=1: one stderr line per round trip (host, step, ms since the play began, duration) to see where time goes. */
+const T0 = Date.now();
+const trace = (host: string, what: string, startMs: number) => {
+  if (process.env.PROVISION_TRACE) process.stderr.write(`trace ${host} ${what} at=${startMs - T0}ms took=${Date.now() - startMs}ms\n`);
+};
+
 const lastLines = (s: string, n = 2) => s.trim().split("\n").map((l) => l.trim()).filter(Boolean).slice(-n).join(" | ") || "no output";
 
 /** Runs `fn` over items with at most `limit` in flight. */
@@ -80,6 +86,7 @@ class HostRun {
   /** A round trip; null (after reporting) when the host dropped or the deadline cut it. */
   async remote(script: string, task: string, onTask?: (t: TaskResult) => TaskResult, limitS = this.remainingS()): Promise<{ r: ExecResult; out: ScriptOutput } | null> {
     const out: ScriptOutput = { facts: {}, tasks: [] };
+    const started = Date.now();
     const r = await runScript(this.h.connection, script, (l) => {
       const t = parseLine(l, out);
       if (t) {
@@ -87,6 +94,7 @@ class HostRun {
         this.emit(onTask ? onTask(res) : res);
       }
     }, limitS);
+    trace(this.h.name, task, started);
     if (out.facts.lock_released === "1") this.lockHeld = false;
     if (r.timedOut || r.code === 124) {
       if (!out.tasks.some((t) => t.status === "failed")) this.emit({ task, status: "failed", msg: `the host deadline (${this.opts.deadlineS ?? 600} s) was reached; stopped here` });
@@ -101,14 +109,18 @@ class HostRun {
 
   async releaseLock(): Promise<void> {
     if (!this.lockHeld) return;
+    const started = Date.now();
     await runScript(this.h.connection, hostScript(this.params(), ["lock"], "lock_release"), undefined, 15).catch(() => undefined);
+    trace(this.h.name, "release lock", started);
     this.lockHeld = false;
   }
 }
 
 export async function provisionHost(h: HostSpec, secrets: HostSecrets, opts: PlayOptions, emit: Emit): Promise<void> {
   const run = new HostRun(h, opts, emit);
+  const started = Date.now();
   const con = await connect(h.connection);
+  trace(h.name, "connect", started);
   if (con.code !== 0) return emit({ task: "gather facts", status: "unreachable", msg: lastLines(con.stderr, 1) });
   try {
     const facts = await gather(run, secrets);
