@@ -23,7 +23,6 @@ import { HostFacts, ProfileFacts, parseFacts, runtimeFrom, gatherScript } from "
 import { installScript } from "./tasks/install";
 import { METRICS_TASK, planMetrics } from "./tasks/metrics";
 import { RETIRE_TASK, planRetire } from "./tasks/retire";
-import { ENABLE_SERVICE_FRAGMENT } from "./tasks/service";
 import { ScriptOutput, parseLine } from "./tasks/shell";
 import { evaluateVerify, runtimeDrift } from "./tasks/verify";
 
@@ -351,7 +350,7 @@ async function planAndApply(run: HostRun, secrets: HostSecrets, facts: HostFacts
     restart ? "prepare_persistence" : 'task "prepare persistence" skipped "no restart needed"',
     configChanged ? "install_staged" : 'task "write config" ok "$CONF"',
     restartReasons.length ? "mark_restart" : "",
-    ENABLE_SERVICE_FRAGMENT,
+    "enable_service",
     retire.pre ?? "",
     "restart_handler",
     'rc_target "$CONF"; rc_auth "$NEW_ADMIN"',
@@ -361,7 +360,7 @@ async function planAndApply(run: HostRun, secrets: HostSecrets, facts: HostFacts
     ari.apply ?? "",
     "lock_release; fact lock_released 1",
   ].filter(Boolean).join("\n");
-  const ap = await run.remote(hostScript(params, ["lock", "writes", "adopt", "persistence", "restart"], driver), "apply", (t) =>
+  const ap = await run.remote(hostScript(params, ["lock", "writes", "adopt", "persistence", "service", "restart"], driver), "apply", (t) =>
     t.task === "write config" && t.status === "changed"
       ? { ...t, diff }
       : t.task === "restart redis" && t.status === "changed"
