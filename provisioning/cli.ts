@@ -5,9 +5,12 @@
  * Exit codes: 0 every host converged; 2 a host failed or was unreachable;
  *             1 bad arguments, inventory, variables or secret (no host touched).
  */
-import { InventoryError, loadInventory, selectHosts } from "./inventory";
+import { InventoryError, checkKeyFiles, loadInventory, parseExtraVars, selectHosts } from "./inventory";
 import { Output } from "./output";
-import { runPlay } from "./play";
+import { spawnSync } from "node:child_process";
+import { heldLocks } from "./lock";
+import { releaseScript, runPlay } from "./play";
+import { sshArgs } from "./ssh";
 import { HostSecrets, SecretError, SecretFetcher, awsSecretFetcher, redact, resolveSecrets } from "./secrets";
 
 export interface CliOptions {
@@ -17,22 +20,42 @@ export interface CliOptions {
   diff: boolean;
   forks: number;
   json: boolean;
+  deadline: number;
+  stepTimeout: number;
+  extraVars: string[];
 }
 
 export const USAGE = `usage: npm run provision -- -i INVENTORY [options]
-  -i, --inventory PATH   Ansible INI hosts file, or a directory holding one (group_vars/, host_vars/ beside it)
-  -l, --limit PATTERN    only these hosts or groups (comma separated)
+  -i, --inventory PATH   Ansible INI or YAML hosts file, or a directory holding one (group_vars/, host_vars/ beside it)
+  -l, --limit PATTERN    Ansible host patterns: a,b a:b !x &group glob* ~regex @retry_file
+  -e, --extra-vars VARS  key=value ..., a JSON/YAML mapping, or @file.yml (repeatable; overrides the inventory)
   -C, --check            change nothing, report what would change
   -D, --diff             show config differences (secrets masked)
   -f, --forks N          hosts in parallel (default 10)
+      --deadline SECONDS  wall-clock budget of each host (default 600): a host past it fails with a recap
+      --step-timeout SECONDS  bound of each remote command (redis-cli, a wait; default 30)
       --json             one JSON document on stdout
   -h, --help
 exit codes: 0 converged, 2 a host failed or was unreachable, 1 bad arguments/inventory/variables`;
 
 export class UsageError extends Error {}
+/** An Ansible feature this tool does not have: said plainly, exit 1, no host touched. */
+export class NotSupported extends UsageError {}
+
+/** ansible-playbook options people reach for; each is refused as "not supported" rather than "unknown". */
+const ANSIBLE_ONLY = [
+  "-t", "--tags", "--skip-tags", "--start-at-task", "--step", "-u", "--user", "-k", "--ask-pass", "-K", "--ask-become-pass",
+  "-b", "--become", "--become-user", "--become-method", "--vault-id", "--vault-password-file", "-J", "--ask-vault-pass",
+  "--list-hosts", "--list-tasks", "--syntax-check", "-c", "--connection", "-T", "--timeout", "--private-key", "--key-file",
+  "--ssh-common-args", "--ssh-extra-args", "-M", "--module-path", "--flush-cache", "--force-handlers",
+];
 
 export function parseArgs(argv: string[]): CliOptions | "help" {
-  const o: Partial<CliOptions> = { check: false, diff: false, forks: 10, json: false };
+  const o: Partial<CliOptions> = { check: false, diff: false, forks: 10, json: false, deadline: 600, stepTimeout: 30, extraVars: [] };
+  const seconds = (name: string, v: string, max: number): number => {
+    if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > max) throw new UsageError(`${name} must be an integer 1-${max} seconds (got ${v})`);
+    return Number(v);
+  };
   for (let i = 0; i < argv.length; i++) {
     let a = argv[i];
     let inline: string | undefined;
@@ -49,7 +72,12 @@ export function parseArgs(argv: string[]): CliOptions | "help" {
     switch (a) {
       case "-i":
       case "--inventory":
+        if (o.inventory !== undefined) throw new NotSupported(`${a} given twice: several inventories at once are not supported; run once per inventory`);
         o.inventory = value();
+        break;
+      case "-e":
+      case "--extra-vars":
+        o.extraVars!.push(value());
         break;
       case "-l":
       case "--limit":
@@ -73,10 +101,17 @@ export function parseArgs(argv: string[]): CliOptions | "help" {
         o.forks = Number(v);
         break;
       }
+      case "--deadline":
+        o.deadline = seconds(a, value(), 86400);
+        break;
+      case "--step-timeout":
+        o.stepTimeout = seconds(a, value(), 3600);
+        break;
       case "-h":
       case "--help":
         return "help";
       default:
+        if (ANSIBLE_ONLY.includes(a)) throw new NotSupported(`${a} (ansible-playbook) is not supported by this tool`);
         throw new UsageError(`unknown argument ${a}`);
     }
   }
@@ -102,25 +137,42 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       return 0;
     }
     opts = parsed;
-    const inv = loadInventory(opts.inventory, io.env);
+    const inv = loadInventory(opts.inventory, io.env, parseExtraVars(opts.extraVars));
     if (inv.ignored.length) io.stderr(`note: variables not used by this role (ignored): ${inv.ignored.join(", ")}\n`);
     hosts = selectHosts(inv, opts.limit);
+    checkKeyFiles(hosts);
     secrets = await resolveSecrets(hosts, io.env, io.fetcher ?? awsSecretFetcher);
   } catch (e) {
-    if (e instanceof UsageError) io.stderr(`error: ${e.message}\n${USAGE}\n`);
+    if (e instanceof NotSupported) io.stderr(`error: not supported: ${e.message}\n`);
+    else if (e instanceof UsageError) io.stderr(`error: ${e.message}\n${USAGE}\n`);
     else if (e instanceof InventoryError || e instanceof SecretError) io.stderr(`error: ${redact(e.message).split("\n").join("\nerror: ")}\n`);
     else throw e;
     return 1;
   }
   const t0 = Date.now();
   const out = new Output({ json: opts.json, diff: opts.diff, check: opts.check, write: io.stdout });
-  await runPlay(hosts, secrets, { check: opts.check, diff: opts.diff, forks: opts.forks }, out);
+  await runPlay(hosts, secrets, { check: opts.check, diff: opts.diff, forks: opts.forks, deadlineS: opts.deadline, stepTimeoutS: opts.stepTimeout,
+    stopTimeoutS: Number(io.env.PROVISION_STOP_TIMEOUT ?? 20), startTimeoutS: Number(io.env.PROVISION_START_TIMEOUT ?? 30) }, out);
   out.finish(Date.now() - t0);
   return out.failedHosts().length ? 2 : 0;
 }
 
+/** On SIGINT/SIGTERM: release the host locks this run holds (bounded), then exit 130. */
+function releaseLocksOnSignal(): void {
+  const handler = (sig: NodeJS.Signals) => {
+    for (const c of heldLocks.values()) {
+      spawnSync("ssh", [...sshArgs(c, ["-o", "ControlMaster=no"]), c.host, c.become ? "sudo -n -H bash -s" : "bash -s"], { input: releaseScript(), timeout: 5000, stdio: ["pipe", "ignore", "ignore"] });
+    }
+    process.stderr.write(`interrupted (${sig}): released ${heldLocks.size} host lock(s)\n`);
+    process.exit(130);
+  };
+  process.once("SIGINT", handler);
+  process.once("SIGTERM", handler);
+}
+
 /** Runs the CLI as the program: argv, stdio, environment and exit code of this process. */
 export function runCli(): void {
+  releaseLocksOnSignal();
   main(process.argv.slice(2), { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s), env: process.env }).then(
     (code) => {
       process.exitCode = code;

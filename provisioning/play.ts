@@ -1,38 +1,55 @@
 /**
- * The play: per host, in parallel (at most --forks at once):
- *   1 round trip  gather facts (+ the running server's state)      -> a no-op run ends here
- *   1 round trip  install packages (only when absent)
- *   1 round trip  prepare persistence, write config, enable service, restart handler, verify,
- *                 metrics publisher, retire the first-boot password unit, ARI (when Redis needs
- *                 nothing but one of those does: only those)
- * A host's failure never stops the others.
+ * The play: per host, in parallel (at most --forks at once), three phases:
+ *   gather  1 round trip: take the host lock, facts (+ the running server's state) -> a no-op ends here
+ *   plan    pure: what changes, why, and every failure that can be foreseen (also what --check prints)
+ *   apply   1 round trip to install packages (only when absent), 1 for everything else:
+ *           stage + check the config, adopt a server the tool did not set up, prepare persistence,
+ *           move the config into place, enable, restart handler, verify, side tasks; release the lock
+ * Every round trip is bounded by the host's deadline (--deadline); a host's failure never stops the others.
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import { STATE_DIR } from "./defaults";
 import type { HostSpec } from "./inventory";
 import { fileDiff } from "./diff";
-import { RESTART_HANDLER_FRAGMENT } from "./handlers";
+import { RUN_ID, heldLocks, heldMessage, lockParams, ownerIsDeadHere, parseOwner } from "./lock";
 import { MIN_VERSION, OsProfile, selectProfile, serverVersion, versionAtLeast } from "./os";
 import type { Output, Status, TaskResult } from "./output";
-import { buildContext, maskSecrets, renderRedisConf } from "./render";
+import { buildContext, maskSecrets, missingOwnedDirectives, renderRedisConf } from "./render";
+import { Params, hostScript, paramLines, profileParams } from "./scripts";
 import { HostSecrets, registerSecret } from "./secrets";
-import { ExecResult, connect, runScript, shq } from "./ssh";
+import { ExecResult, connect, runScript } from "./ssh";
 import { ARI_HANDLER, ARI_TASK, ariGather, planAri } from "./tasks/ari";
-import { INSTALL_STAGED_CONFIG, dataSafetyProblems, persistenceFragment, validateAndStageFragment } from "./tasks/config";
-import { HostFacts, parseFacts, runtimeFrom, gatherScript } from "./tasks/facts";
+import { AOF_REWRITE_TIMEOUT_S, dataSafetyProblems } from "./tasks/config";
+import { HostFacts, ProfileFacts, parseFacts, runtimeFrom, gatherScript } from "./tasks/facts";
 import { installScript } from "./tasks/install";
 import { METRICS_TASK, planMetrics } from "./tasks/metrics";
 import { RETIRE_TASK, planRetire } from "./tasks/retire";
-import { ENABLE_SERVICE_FRAGMENT } from "./tasks/service";
-import { SCRIPT_HEADER, ScriptOutput, parseLine, prelude, profileVars } from "./tasks/shell";
+import { ScriptOutput, parseLine } from "./tasks/shell";
 import { evaluateVerify, runtimeDrift } from "./tasks/verify";
 
 export interface PlayOptions {
   check: boolean;
   diff: boolean;
   forks: number;
+  /** Wall-clock budget of one host, seconds (default 600). */
+  deadlineS?: number;
+  /** Bound of one remote command (redis-cli, a wait), seconds (default 30). */
+  stepTimeoutS?: number;
+  /** Seconds a stopping server gets after SIGTERM before SIGKILL (default 20), and a start (default 30). */
+  stopTimeoutS?: number;
+  startTimeoutS?: number;
 }
 
 type Emit = (t: TaskResult) => void;
+
+export const ADOPT_TASK = "adopt running server";
+const HANDLERS = ["restart redis", ARI_HANDLER];
+
+/** PROVISION_TRACE=1: one stderr line per round trip (host, step, ms since the play began, duration) to see where time goes. */
+const T0 = Date.now();
+const trace = (host: string, what: string, startMs: number) => {
+  if (process.env.PROVISION_TRACE) process.stderr.write(`trace ${host} ${what} at=${startMs - T0}ms took=${Date.now() - startMs}ms\n`);
+};
 
 const lastLines = (s: string, n = 2) => s.trim().split("\n").map((l) => l.trim()).filter(Boolean).slice(-n).join(" | ") || "no output";
 
@@ -45,53 +62,169 @@ export async function pool<T>(items: T[], limit: number, fn: (item: T) => Promis
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
 }
 
-const HANDLERS = ["restart redis", ARI_HANDLER];
-
-/** Runs a host script, streaming its task lines to `emit`. Returns null (after reporting) when the host dropped. */
-async function remote(h: HostSpec, script: string, task: string, emit: Emit, onTask?: (t: TaskResult) => TaskResult): Promise<{ r: ExecResult; out: ScriptOutput } | null> {
-  const out: ScriptOutput = { facts: {}, tasks: [] };
-  const r = await runScript(h.connection, script, (l) => {
-    const t = parseLine(l, out);
-    if (t) {
-      const res: TaskResult = { task: t.name, status: t.status as Status, msg: t.msg, handler: HANDLERS.includes(t.name) || undefined };
-      emit(onTask ? onTask(res) : res);
-    }
-  });
-  if (r.unreachable) {
-    emit({ task, status: "unreachable", msg: lastLines(r.stderr, 1) });
-    return null;
+/** One host's run: its deadline, its lock, and bounded round trips that stream task lines. */
+class HostRun {
+  readonly deadlineAt: number;
+  lockHeld = false;
+  constructor(
+    readonly h: HostSpec,
+    readonly opts: PlayOptions,
+    readonly emit: Emit,
+  ) {
+    this.deadlineAt = Date.now() + (opts.deadlineS ?? 600) * 1000;
   }
-  return { r, out };
+
+  remainingS(): number {
+    return Math.max(1, (this.deadlineAt - Date.now()) / 1000);
+  }
+
+  /** Parameters every script of this host gets. */
+  params(extra: Params = {}): Params {
+    return { P_STATE_DIR: STATE_DIR, P_STEP_TIMEOUT: this.opts.stepTimeoutS ?? 30, P_DEADLINE: this.opts.deadlineS ?? 600, ...lockParams(this.opts.deadlineS ?? 600), ...extra };
+  }
+
+  /** A round trip; null (after reporting) when the host dropped or the deadline cut it. */
+  async remote(script: string, task: string, onTask?: (t: TaskResult) => TaskResult, limitS = this.remainingS()): Promise<{ r: ExecResult; out: ScriptOutput } | null> {
+    const out: ScriptOutput = { facts: {}, tasks: [] };
+    const started = Date.now();
+    const r = await runScript(this.h.connection, script, (l) => {
+      const t = parseLine(l, out);
+      if (t) {
+        const res: TaskResult = { task: t.name, status: t.status as Status, msg: t.msg, handler: HANDLERS.includes(t.name) || undefined };
+        this.emit(onTask ? onTask(res) : res);
+      }
+    }, limitS);
+    trace(this.h.name, task, started);
+    if (out.facts.lock_released === "1") this.lockHeld = false;
+    if (r.timedOut || r.code === 124) {
+      if (!out.tasks.some((t) => t.status === "failed")) this.emit({ task, status: "failed", msg: `the host deadline (${this.opts.deadlineS ?? 600} s) was reached; stopped here` });
+      return null;
+    }
+    if (r.unreachable) {
+      this.emit({ task, status: "unreachable", msg: lastLines(r.stderr, 1) });
+      return null;
+    }
+    return { r, out };
+  }
+
+  async releaseLock(): Promise<void> {
+    if (!this.lockHeld) return;
+    const started = Date.now();
+    await runScript(this.h.connection, hostScript(this.params(), ["lock"], "lock_release"), undefined, 15).catch(() => undefined);
+    trace(this.h.name, "release lock", started);
+    this.lockHeld = false;
+  }
 }
 
 export async function provisionHost(h: HostSpec, secrets: HostSecrets, opts: PlayOptions, emit: Emit): Promise<void> {
+  const run = new HostRun(h, opts, emit);
+  const started = Date.now();
+  const con = await connect(h.connection);
+  trace(h.name, "connect", started);
+  if (con.code !== 0) return emit({ task: "gather facts", status: "unreachable", msg: lastLines(con.stderr, 1) });
+  try {
+    const facts = await gather(run, secrets);
+    if (!facts) return;
+    await planAndApply(run, secrets, facts);
+  } finally {
+    await run.releaseLock();
+    heldLocks.delete(`${RUN_ID}:${h.name}`);
+  }
+}
+
+// ---------------------------------------------------------------- gather
+
+async function gather(run: HostRun, secrets: HostSecrets): Promise<HostFacts | null> {
+  const { h, opts, emit } = run;
+  const v = h.vars;
+  let breakRun: string | undefined;
+  let brokeNote = "";
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const lock = { mode: opts.check ? ("peek" as const) : ("acquire" as const), params: { ...run.params(), ...lockParams(opts.deadlineS ?? 600, breakRun) } };
+    const g = await run.remote(gatherScript(secrets.redis, v.redis_admin_user, !opts.check, ariGather(secrets.ari), lock), "gather facts");
+    if (!g) return null;
+    if (g.r.code !== 0) {
+      emit({ task: "gather facts", status: "failed", msg: lastLines(g.r.stderr) });
+      return null;
+    }
+    const facts = parseFacts(g.out);
+    if (facts.lock.state === "ours") {
+      run.lockHeld = true;
+      heldLocks.set(`${RUN_ID}:${h.name}`, h.connection);
+    }
+    if (facts.lock.broken) brokeNote = `; broke a stale lock (${facts.lock.broken})`;
+    if (facts.lock.state === "held") {
+      const owner = parseOwner(facts.lock.owner);
+      if (owner && !breakRun && ownerIsDeadHere(owner)) {
+        breakRun = owner.run; // its process is gone from this machine: stale
+        continue;
+      }
+      emit({ task: "lock", status: "failed", msg: heldMessage(owner, facts.lock.owner) });
+      return null;
+    }
+    if (facts.lock.state === "error" || facts.lock.state === "unknown") {
+      emit({ task: "lock", status: "failed", msg: `${facts.lock.error ?? lastLines(g.r.stderr)}; nothing changed` });
+      return null;
+    }
+    (facts as HostFacts & { note?: string }).note = brokeNote;
+    return facts;
+  }
+  return null;
+}
+
+// ---------------------------------------------------------------- plan + apply
+
+/** Why a running server cannot be taken over, or null when it can (foreseeable in --check). */
+function takeoverProblem(h: HostSpec, pf: ProfileFacts | undefined): string | null {
+  const rt = pf?.runtime;
+  if (pf?.active !== "active" || !rt) return null;
+  const from = h.origin.redis_password ?? h.origin.redis_password_secret_arn ?? "REDIS_PASSWORD";
+  if (rt.auth === "fail") {
+    return (
+      `the running server accepts neither the provisioner's user nor the application password (${from}): it is protected by a ` +
+      `password this run does not have (set redis_password / the secret to the host's current requirepass to take it over); nothing changed`
+    );
+  }
+  if (rt.auth === "app" && (!rt.acl || /NOPERM|ERR|denied/i.test(rt.acl))) {
+    return `the running server accepts the application password, but that user may not manage ACL users (ACL USERS: ${rt.acl || "no answer"}); cannot create the provisioner's user, nothing changed`;
+  }
+  return null;
+}
+
+/** What persistence.sh's prepare_persistence will report (--check prints the same line). */
+function predictPersistence(v: HostSpec["vars"], restart: boolean, active: boolean, rt: ProfileFacts["runtime"] | undefined): TaskResult {
+  const t = (status: Status, msg: string): TaskResult => ({ task: "prepare persistence", status, msg });
+  if (!restart) return t("skipped", "no restart needed");
+  if (!active) return t("ok", "server not running; its files are what the new config loads");
+  if (v.redis_appendonly) {
+    return rt?.info?.aof_enabled === "1" ? t("ok", "AOF already on") : t("changed", "would enable AOF on the running server and wait for the rewrite");
+  }
+  const save = rt?.config?.save;
+  if (save === "") return t("changed", "would set save points on the running server so that its shutdown writes dump.rdb");
+  return t("ok", `shutdown will write dump.rdb${save ? ` (save ${save})` : ""}`);
+}
+
+async function planAndApply(run: HostRun, secrets: HostSecrets, facts: HostFacts): Promise<void> {
+  const { h, opts, emit } = run;
   const v = h.vars;
   const appPassword = secrets.redis;
-  const con = await connect(h.connection);
-  if (con.code !== 0) return emit({ task: "gather facts", status: "unreachable", msg: lastLines(con.stderr, 1) });
-
-  // 1. facts
-  const g = await remote(h, gatherScript(appPassword, v.redis_admin_user, !opts.check, ariGather(secrets.ari)), "gather facts", emit);
-  if (!g) return;
-  if (g.r.code !== 0) return emit({ task: "gather facts", status: "failed", msg: lastLines(g.r.stderr) });
-  const facts: HostFacts = parseFacts(g.out);
   let profile: OsProfile;
   try {
     profile = selectProfile(facts.os, v.redis_amazon_linux_package, Object.keys(facts.profiles));
   } catch (e) {
     return emit({ task: "gather facts", status: "failed", msg: (e as Error).message });
   }
-  const pf = facts.profiles[profile.key];
+  let pf: ProfileFacts | undefined = facts.profiles[profile.key];
   emit({
     task: "gather facts",
     status: "ok",
-    msg: `${facts.os.id} ${facts.os.versionId}, ${profile.label}, ${pf ? `${pf.versionOutput.split(" sha=")[0]}, ${pf.active}` : "not installed"}`,
+    msg: `${facts.os.id} ${facts.os.versionId}, ${profile.label}, ${pf ? `${pf.versionOutput.split(" sha=")[0]}, ${pf.active}` : "not installed"}${(facts as HostFacts & { note?: string }).note ?? ""}`,
   });
   if (facts.adminSecret) registerSecret(facts.adminSecret);
   const adminPassword = facts.adminSecret ?? randomBytes(24).toString("hex");
   registerSecret(adminPassword);
 
-  // 2. install
+  // install (the only phase that may need its own round trip)
   let versionOutput: string;
   if (pf) {
     versionOutput = pf.versionOutput;
@@ -100,24 +233,27 @@ export async function provisionHost(h: HostSpec, secrets: HostSecrets, opts: Pla
     versionOutput = `${profile.key.includes("valkey") ? "Valkey" : "Redis"} server v=${profile.assumedVersion}`;
     emit({ task: "install packages", status: "changed", msg: `would install ${profile.packages.join(" ")}` });
   } else {
-    const ins = await remote(h, installScript(profile), "install packages", emit);
+    const ins = await run.remote(`${paramLines(run.params())}\n${installScript(profile)}`, "install packages");
     if (!ins) return;
     if (ins.r.code !== 0 || !ins.out.facts.version) {
       return emit({ task: "install packages", status: "failed", msg: ins.out.facts.error || lastLines(ins.r.stderr) });
     }
     versionOutput = ins.out.facts.version;
     emit({ task: "install packages", status: "changed", msg: `${profile.packages.join(" ")} (${versionOutput.split(" sha=")[0]})` });
+    pf = undefined;
   }
   let desired: string;
   try {
     const server = serverVersion(versionOutput);
     if (!versionAtLeast(server.compat, MIN_VERSION)) throw new Error(`${server.flavor} ${server.version} is older than ${MIN_VERSION}`);
     desired = renderRedisConf(buildContext(v, profile, server, { app: appPassword, admin: adminPassword }));
+    const missing = missingOwnedDirectives(desired, v, profile);
+    if (missing.length) throw new Error(`the rendered config lacks directives the role owns (${missing.join(", ")}): template edited? refusing; nothing changed`);
   } catch (e) {
     return emit({ task: "write config", status: "failed", msg: (e as Error).message });
   }
 
-  // 3. plan
+  // plan
   const current = pf?.config ?? null;
   const configChanged = desired !== current;
   const active = pf?.active === "active";
@@ -130,9 +266,10 @@ export async function provisionHost(h: HostSpec, secrets: HostSecrets, opts: Pla
     pf && !active && "service not running",
   ].filter(Boolean) as string[];
   const restart = restartReasons.length > 0 || !pf;
-  const diff = configChanged
-    ? fileDiff(profile.configPath, current === null ? null : maskSecrets(current), maskSecrets(desired))
-    : undefined;
+  const diff = configChanged ? fileDiff(profile.configPath, current === null ? null : maskSecrets(current), maskSecrets(desired)) : undefined;
+  const problem = takeoverProblem(h, pf);
+  if (problem) return emit({ task: ADOPT_TASK, status: "failed", msg: problem });
+  const adopt = active && rt?.auth === "app";
   const safety = configChanged ? dataSafetyProblems(v, rt) : [];
   if (safety.length) return emit({ task: "write config", status: "failed", msg: `${safety.join("; ")}; nothing changed` });
   const enabled = pf?.enabled === "enabled";
@@ -140,21 +277,30 @@ export async function provisionHost(h: HostSpec, secrets: HostSecrets, opts: Pla
   const retire = planRetire(profile, facts.retire, opts.check);
   const ari = planAri(v, secrets.ari, facts.ari, opts.check);
   // Tasks beside Redis itself: what each reports without touching the host, or the bash it runs.
+  // (A new task is one more entry here: its plan's results, its apply bash and its diff.)
   const sides: { task: string; results: TaskResult[]; apply?: string; diff?: string }[] = [
     { task: METRICS_TASK, results: metrics.result ? [metrics.result] : [], apply: metrics.apply, diff: metrics.diff },
     { task: RETIRE_TASK, results: retire.result ? [retire.result] : [], apply: retire.pre !== undefined ? `${retire.pre}${retire.post}` : undefined },
     { task: ARI_TASK, results: ari.results, apply: ari.apply, diff: ari.diff },
   ];
   const emitSideResults = () => sides.forEach((x) => x.results.forEach(emit));
-  // A side task's diff goes on its "changed" line, like the config's.
   const withSideDiffs = (t: TaskResult): TaskResult => {
     const d = t.status === "changed" ? sides.find((x) => x.task === t.task)?.diff : undefined;
     return d ? { ...t, diff: d } : t;
   };
 
   if (opts.check) {
-    const aofSwitch = restart && active && v.redis_appendonly && rt?.info?.aof_enabled === "0";
-    emit({ task: "prepare persistence", status: aofSwitch ? "changed" : "skipped", msg: aofSwitch ? "would enable AOF on the running server and wait for the rewrite" : "" });
+    // The same decisions the real run takes, plus what the host's disk will refuse.
+    const bytes = Buffer.byteLength(desired);
+    if (configChanged && pf && (pf.confDirReadOnly || pf.confDirFree < bytes + 4096)) {
+      return emit({
+        task: "write config",
+        status: "failed",
+        msg: `would fail: ${pf.confDirReadOnly ? `${profile.configPath}'s directory is not writable (read-only filesystem?)` : `${pf.confDirFree} bytes free beside ${profile.configPath}, the new config needs ${bytes}`}; nothing would change`,
+      });
+    }
+    if (adopt) emit({ task: ADOPT_TASK, status: "changed", msg: `would create the ACL user ${v.redis_admin_user} on the running server (it accepts only the application password)` });
+    emit(predictPersistence(v, restart, active, rt));
     emit({ task: "write config", status: configChanged ? "changed" : "ok", msg: configChanged ? `would write ${profile.configPath}` : profile.configPath, diff });
     emit({ task: "enable service", status: enabled ? "ok" : "changed", msg: enabled ? profile.service : `would enable ${profile.service}` });
     if (restart) emit({ task: "restart redis", status: "changed", handler: true, msg: `would restart: ${restartReasons.join("; ") || "first start"}` });
@@ -166,6 +312,7 @@ export async function provisionHost(h: HostSpec, secrets: HostSecrets, opts: Pla
     return;
   }
 
+  const base = { ...run.params(), P_APP_PW: appPassword, P_ADMIN_USER: v.redis_admin_user, ...profileParams(profile) };
   if (!restart && enabled && rt) {
     // No-op: the gathered state already proves the host converged.
     emit({ task: "prepare persistence", status: "skipped", msg: "no restart needed" });
@@ -174,7 +321,8 @@ export async function provisionHost(h: HostSpec, secrets: HostSecrets, opts: Pla
     emitSideResults();
     const applied = sides.filter((x) => x.apply);
     if (applied.length) {
-      const m = await remote(h, `${SCRIPT_HEADER}${profileVars(profile)}${applied.map((x) => x.apply).join("\n")}\nexit 0\n`, applied[0].task, emit, withSideDiffs);
+      const driver = ["lock_check", ...applied.map((x) => x.apply), "lock_release; fact lock_released 1"].join("\n");
+      const m = await run.remote(hostScript(base, ["lock", "handlers"], driver), applied[0].task, withSideDiffs);
       if (!m) return;
       for (const x of applied) if (!m.out.tasks.some((t) => t.name === x.task)) emit({ task: x.task, status: "failed", msg: lastLines(m.r.stderr) });
     }
@@ -182,30 +330,38 @@ export async function provisionHost(h: HostSpec, secrets: HostSecrets, opts: Pla
     return emit({ task: "verify", status: ver.ok ? "ok" : "failed", msg: ver.msg });
   }
 
-  // 4. apply: everything else in one round trip.
-  const script = `${prelude(appPassword, v.redis_admin_user)}
-${profileVars(profile)}
-OLD_ADMIN=$(cat "$STATE/admin.secret" 2>/dev/null || true)
-NEW_ADMIN=${shq(adminPassword)}
-if [ -z "$OLD_ADMIN" ]; then
-  mkdir -p -m 0700 "$STATE"; (umask 077; printf '%s\\n' "$NEW_ADMIN" > "$STATE/admin.secret.tmp") && mv -f "$STATE/admin.secret.tmp" "$STATE/admin.secret"
-fi
-rc_target "$CONF"; rc_auth "\${OLD_ADMIN:-$NEW_ADMIN}"
-${configChanged ? validateAndStageFragment(desired) : ""}
-${restart ? `${persistenceFragment(v.redis_appendonly)}\nprepare_persistence` : `task "prepare persistence" skipped "no restart needed"`}
-${configChanged ? INSTALL_STAGED_CONFIG : `task "write config" ok "$CONF"`}
-${restartReasons.length ? `mkdir -p -m 0700 "$STATE"; touch "$STATE/restart-pending"` : ""}
-${ENABLE_SERVICE_FRAGMENT}
-${retire.pre ?? ""}
-${RESTART_HANDLER_FRAGMENT}
-rc_target "$CONF"; rc_auth "$NEW_ADMIN"
-probe 1
-${metrics.apply ?? ""}
-${retire.post ?? ""}
-${ari.apply ?? ""}
-exit 0
-`;
-  const ap = await remote(h, script, "apply", emit, (t) =>
+  // apply: everything else in one round trip; each line below is a function of provisioning/scripts/.
+  const params: Params = {
+    ...base,
+    P_NEW_ADMIN: adminPassword,
+    P_CONFIG_B64: configChanged ? Buffer.from(desired).toString("base64") : undefined,
+    P_CONFIG_SHA: configChanged ? createHash("sha256").update(desired).digest("hex") : undefined,
+    P_WANT_AOF: v.redis_appendonly,
+    P_AOF_TIMEOUT: AOF_REWRITE_TIMEOUT_S,
+    P_STOP_TIMEOUT: opts.stopTimeoutS ?? 20,
+    P_START_TIMEOUT: opts.startTimeoutS ?? 30,
+  };
+  const driver = [
+    "lock_check",
+    configChanged ? "stage_config" : "",
+    'OLD_ADMIN=$(cat "$STATE/admin.secret" 2>/dev/null || true); NEW_ADMIN=$P_NEW_ADMIN',
+    'if [ -z "$OLD_ADMIN" ]; then step "adopt running server"; mkdir -p "$STATE" && chmod 0700 "$STATE"; ERR=$(put_text "$STATE/admin.secret" 0600 "$NEW_ADMIN") || fail_task "adopt running server" "$ERR; nothing else changed"; fi',
+    'rc_target "$CONF"; rc_auth "${OLD_ADMIN:-$NEW_ADMIN}"',
+    'adopt_server "$NEW_ADMIN"',
+    restart ? "prepare_persistence" : 'task "prepare persistence" skipped "no restart needed"',
+    configChanged ? "install_staged" : 'task "write config" ok "$CONF"',
+    restartReasons.length ? "mark_restart" : "",
+    "enable_service",
+    retire.pre ?? "",
+    "restart_handler",
+    'rc_target "$CONF"; rc_auth "$NEW_ADMIN"',
+    "probe 1",
+    metrics.apply ?? "",
+    retire.post ?? "",
+    ari.apply ?? "",
+    "lock_release; fact lock_released 1",
+  ].filter(Boolean).join("\n");
+  const ap = await run.remote(hostScript(params, ["lock", "writes", "adopt", "persistence", "service", "restart", "handlers"], driver), "apply", (t) =>
     t.task === "write config" && t.status === "changed"
       ? { ...t, diff }
       : t.task === "restart redis" && t.status === "changed"
@@ -232,3 +388,6 @@ export async function runPlay(hosts: HostSpec[], secrets: Map<string, HostSecret
     }
   });
 }
+
+/** Used by the CLI's signal handler: lock.sh's release of this run's lock on one host. */
+export const releaseScript = (): string => hostScript(lockParams(0), ["lock"], "lock_release");

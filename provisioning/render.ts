@@ -110,6 +110,32 @@ export function renderTemplate(name: string, ctx: object): string {
 
 export const renderRedisConf = (ctx: RenderContext): string => renderTemplate("redis.conf.hbs", ctx);
 
+/**
+ * Directives the role owns that a rendered redis.conf must carry (an edited template, a failed render):
+ * a config without them would start Redis without a password, in the wrong directory or without
+ * persistence. Returns what is missing (empty when complete).
+ */
+export function missingOwnedDirectives(text: string, vars: RoleVars, profile: OsProfile): string[] {
+  const lines = text.split("\n").map((l) => l.trim());
+  const has = (re: RegExp) => lines.some((l) => re.test(l));
+  const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+  const want: [string, RegExp][] = [
+    ["user default (password hash)", /^user default on #[0-9a-f]{64}\s/],
+    [`user ${vars.redis_admin_user} (password hash)`, new RegExp(`^user ${esc(vars.redis_admin_user)} on #[0-9a-f]{64}\\s`)],
+    [`dir ${profile.dataDir}`, new RegExp(`^dir ${esc(profile.dataDir)}$`)],
+    [`port ${vars.redis_port}`, new RegExp(`^port ${vars.redis_port}$`)],
+    ["bind", /^bind \S/],
+    ["protected-mode", /^protected-mode (yes|no)$/],
+    ["dbfilename", /^dbfilename \S/],
+    [`appendonly ${vars.redis_appendonly ? "yes" : "no"}`, new RegExp(`^appendonly ${vars.redis_appendonly ? "yes" : "no"}$`)],
+    [`maxmemory ${vars.redis_maxmemory}`, new RegExp(`^maxmemory ${esc(vars.redis_maxmemory)}$`)],
+    ["maxmemory-policy", /^maxmemory-policy \S/],
+  ];
+  const missing = want.filter(([, re]) => !has(re)).map(([name]) => name);
+  if (has(/^requirepass\s/)) missing.push("no plaintext requirepass");
+  return missing;
+}
+
 const SECRET_DIRECTIVE_LINE = new RegExp(
   // A config line, or a diff line of one (" ", "+", "-" in front).
   `^([ +-]?\\s*)(["']?)(${SECRET_DIRECTIVES.join("|")})\\2(\\s+)\\S.*$`,

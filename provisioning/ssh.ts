@@ -40,8 +40,15 @@ export function sshArgs(c: Connection, extra: string[] = []): string[] {
   return a;
 }
 
-async function spawnSsh(args: string[], input: string | null, onLine?: (line: string) => void): Promise<ExecResult> {
+async function spawnSsh(args: string[], input: string | null, onLine?: (line: string) => void, timeoutMs?: number): Promise<ExecResult & { timedOut?: boolean }> {
   const p = $({ input: input ?? "", nothrow: true, quiet: true, verbose: false })`ssh ${args}`;
+  let timedOut = false;
+  const timer = timeoutMs
+    ? setTimeout(() => {
+        timedOut = true;
+        void p.kill("SIGKILL");
+      }, timeoutMs)
+    : undefined;
   if (onLine) {
     let pending = "";
     p.stdout.on("data", (d: Buffer) => {
@@ -53,8 +60,9 @@ async function spawnSsh(args: string[], input: string | null, onLine?: (line: st
     p.stdout.on("end", () => pending && onLine(pending));
   }
   const r = await p;
-  const code = r.exitCode ?? 255;
-  return { code, stdout: r.stdout, stderr: r.stderr, unreachable: code === 255 };
+  if (timer) clearTimeout(timer);
+  const code = timedOut ? 124 : (r.exitCode ?? 255);
+  return { code, stdout: r.stdout, stderr: r.stderr, unreachable: code === 255, timedOut };
 }
 
 /**
@@ -67,10 +75,16 @@ export async function connect(c: Connection): Promise<ExecResult> {
   return spawnSsh([...sshArgs(c, ["-o", "ControlMaster=auto", "-o", `ControlPersist=${persist()}`, "-f", "-N"]), c.host], null);
 }
 
-/** Runs a bash script on the host as root (sudo -n unless become is off), streaming stdout lines. */
-export function runScript(c: Connection, script: string, onLine?: (line: string) => void): Promise<ExecResult> {
-  const remote = c.become ? "sudo -n -H bash -s" : "bash -s";
-  return spawnSsh([...sshArgs(c, ["-o", "ControlMaster=no"]), c.host, remote], script, onLine);
+/**
+ * Runs a bash script on the host as root (sudo -n unless become is off), streaming stdout lines.
+ * `limitS` bounds it on both ends: timeout(1) on the host TERMs the script (it reports the step in
+ * progress) and KILLs it 5 s later; here the ssh client is killed 10 s after that (code 124).
+ */
+export function runScript(c: Connection, script: string, onLine?: (line: string) => void, limitS = 600): Promise<ExecResult & { timedOut?: boolean }> {
+  const secs = Math.max(1, Math.ceil(limitS));
+  const bounded = `timeout -k 5 ${secs} bash -s`;
+  const remote = c.become ? `sudo -n -H ${bounded}` : bounded;
+  return spawnSsh([...sshArgs(c, ["-o", "ControlMaster=no"]), c.host, remote], script, onLine, (secs + 15) * 1000);
 }
 
 /** Closes the master connection of a host (used by the test bed before its hosts go away). */

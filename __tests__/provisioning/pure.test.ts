@@ -1,12 +1,12 @@
 /** Pure parts of the provisioner: inventory, variables, rendering, OS table, CLI arguments, diff, secrets. */
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { main, parseArgs, UsageError } from "../../provisioning/cli";
 import { DEFAULTS, memoryBytes } from "../../provisioning/defaults";
 import { unifiedDiff } from "../../provisioning/diff";
-import { displayPath, expandHostPattern, HostSpec, InventoryError, loadInventory, selectHosts, shlex } from "../../provisioning/inventory";
+import { displayPath, expandHostPattern, HostSpec, loadInventory, selectHosts, shlex } from "../../provisioning/inventory";
 import { OS_PROFILES, selectProfile, serverVersion } from "../../provisioning/os";
 import { buildContext, maskSecrets, render, renderRedisConf, sha256 } from "../../provisioning/render";
 import { Output } from "../../provisioning/output";
@@ -16,25 +16,7 @@ import { describeFetchError, redact, registerSecret, resolvePasswords, resolveSe
 import { parseFacts } from "../../provisioning/tasks/facts";
 import { parseLine, ScriptOutput } from "../../provisioning/tasks/shell";
 import { evaluateVerify, runtimeDrift } from "../../provisioning/tasks/verify";
-
-function inventory(files: Record<string, string>): string {
-  const dir = mkdtempSync(join(tmpdir(), "inv-"));
-  for (const [name, text] of Object.entries(files)) {
-    mkdirSync(join(dir, name, ".."), { recursive: true });
-    writeFileSync(join(dir, name), text);
-  }
-  return dir;
-}
-
-function problems(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof InventoryError) return e.problems;
-    throw e;
-  }
-  throw new Error("expected an InventoryError");
-}
+import { inventory, problems } from "./inventories";
 
 describe("inventory (Ansible INI + group_vars/host_vars)", () => {
   const hosts = `# comment
@@ -235,7 +217,7 @@ redis_maxmemory=100mb
     // prod: a private address inside the prod VPC, the stack's key pair.
     const [prod] = loadInventory("inventory/prod", {}).hosts;
     expect(cidrContains(parseCidr(prodConfig.network.vpcCidr)!, parseCidr(`${prod.connection.host}/32`)!)).toBe(true);
-    expect(prod.connection.keyFile).toBe(`~/.ssh/${prodConfig.asterisk.keyName}.pem`);
+    expect(prod.connection.keyFile).toBe(join(homedir(), `.ssh/${prodConfig.asterisk.keyName}.pem`)); // ~ expanded, as ssh would
     expect(prod.connection.sshArgs).toEqual(["-o", "ProxyJump=ec2-user@bastion.prod.example.internal"]);
     expect(prod.vars.redis_tcp_keepalive).toBe(300);
 
@@ -481,7 +463,7 @@ describe("diff", () => {
 describe("CLI arguments (exit 1, nothing touched)", () => {
   it("parses flags", () => {
     expect(parseArgs(["-i", "inv", "--limit=web", "--check", "--diff", "--forks", "3", "--json"])).toEqual({
-      inventory: "inv", limit: "web", check: true, diff: true, forks: 3, json: true,
+      inventory: "inv", limit: "web", check: true, diff: true, forks: 3, json: true, deadline: 600, stepTimeout: 30, extraVars: [],
     });
     expect(() => parseArgs([])).toThrow(UsageError);
     expect(() => parseArgs(["-i", "x", "--forks", "0"])).toThrow(/--forks/);

@@ -9,7 +9,9 @@ import { OS_PROFILES, OsProfile, OsRelease } from "../os";
 import { AriFacts, ariFacts } from "./ari";
 import { METRICS_GATHER, MetricsFacts, metricsFacts } from "./metrics";
 import { RETIRE_GATHER, RetireFacts, retireFacts } from "./retire";
-import { INSTALLED_CHECK, ScriptOutput, prelude, profileVars } from "./shell";
+import type { Params } from "../scripts";
+import { scriptFile } from "../scripts";
+import { ScriptOutput, prelude, profileVars } from "./shell";
 
 export interface ProfileFacts {
   installed: boolean;
@@ -18,6 +20,9 @@ export interface ProfileFacts {
   active: string;
   enabled: string;
   mainPid: number;
+  /** Bytes free on the config file's filesystem, and whether it is writable (--check foresees a failing write). */
+  confDirFree: number;
+  confDirReadOnly: boolean;
   runtime: RuntimeFacts;
 }
 
@@ -25,6 +30,8 @@ export interface RuntimeFacts {
   auth?: string;
   ping?: string;
   probe?: string;
+  /** ACL WHOAMI when only the application password is accepted (a server the tool did not set up). */
+  acl?: string;
   config?: Record<string, string>;
   info?: Record<string, string>;
 }
@@ -34,6 +41,8 @@ export interface HostFacts {
   hostname: string;
   adminSecret: string | null;
   restartPending: boolean;
+  /** The host lock: ours (taken by this run), held (by another run: lockOwner), free (--check). */
+  lock: { state: string; owner?: string; error?: string; broken?: string };
   profiles: Record<string, ProfileFacts>;
   metrics: MetricsFacts;
   retire: RetireFacts;
@@ -41,7 +50,7 @@ export interface HostFacts {
 }
 
 /** The gather script: inspects every profile of the table whose package manager exists on the host. */
-export function gatherScript(appPassword: string, adminUser: string, probeWrites: boolean, extra = ""): string {
+export function gatherScript(appPassword: string, adminUser: string, probeWrites: boolean, extra = "", lock: { mode: "acquire" | "peek"; params: Params } = { mode: "peek", params: {} }): string {
   const perProfile = Object.values(OS_PROFILES)
     .map(
       (p) => `(
@@ -52,19 +61,25 @@ P=${p.key.replace(/-/g, "_")}
 fact \${P}_installed 1
 fact \${P}_version "$("$SERVER" --version 2>&1 | head -n 1)"
 fact_file \${P}_config "$CONF"
-ACTIVE=$(systemctl is-active "$SERVICE" 2>/dev/null)
+ACTIVE=unknown; ENABLED=; MAINPID=0
+while IFS='=' read -r K V; do case "$K" in ActiveState) ACTIVE=$V;; UnitFileState) ENABLED=$V;; MainPID) MAINPID=$V;; esac; done \
+  < <(systemctl show -p ActiveState -p UnitFileState -p MainPID "$SERVICE" 2>/dev/null)
 fact \${P}_active "$ACTIVE"
-fact \${P}_enabled "$(systemctl is-enabled "$SERVICE" 2>/dev/null)"
-fact \${P}_mainpid "$(systemctl show -p MainPID --value "$SERVICE" 2>/dev/null)"
+fact \${P}_enabled "$ENABLED"
+fact \${P}_mainpid "$MAINPID"
+CDIR=$(dirname "$CONF")
+fact \${P}_confdir_free "$(df -P -B1 "$CDIR" 2>/dev/null | awk 'NR==2{print $4}')"
+[ -w "$CDIR" ] || fact \${P}_confdir_ro 1
 if [ "$ACTIVE" = active ]; then
   rc_target "$CONF"; rc_auth "$ADMIN_PW"
-  probe ${probeWrites ? 1 : 0} | sed "s/^@@fact|rt_/@@fact|\${P}_rt_/"
+  RT_PREFIX="\${P}_" probe ${probeWrites ? 1 : 0}
 fi
 )`,
     )
     .join("\n");
-  return `${prelude(appPassword, adminUser)}
-${INSTALLED_CHECK}
+  return `${prelude(appPassword, adminUser, lock.params)}
+${scriptFile("lock")}
+if ${lock.mode === "acquire" ? "! lock_acquire" : "! lock_peek"}; then exit 0; fi
 . /etc/os-release
 fact os_id "\${ID:-}"; fact os_like "\${ID_LIKE:-}"; fact os_version "\${VERSION_ID:-}"
 fact hostname "$(hostname)"
@@ -103,6 +118,7 @@ export function runtimeFrom(facts: Record<string, string>, prefix = "rt_"): Runt
     auth: f("auth"),
     ping: f("ping"),
     probe: f("probe"),
+    acl: f("acl"),
     config: f("config") !== undefined ? parsePairs(f("config")) : undefined,
     info: f("info") !== undefined ? parseInfo(f("info")) : undefined,
   };
@@ -121,6 +137,8 @@ export function parseFacts(out: ScriptOutput): HostFacts {
       active: f[`${k}_active`] ?? "unknown",
       enabled: f[`${k}_enabled`] ?? "unknown",
       mainPid: Number(f[`${k}_mainpid`] ?? 0),
+      confDirFree: Number(f[`${k}_confdir_free`] ?? Number.MAX_SAFE_INTEGER),
+      confDirReadOnly: f[`${k}_confdir_ro`] === "1",
       runtime: runtimeFrom(f, `${k}_rt_`),
     };
   }
@@ -128,6 +146,7 @@ export function parseFacts(out: ScriptOutput): HostFacts {
     os: { id: f.os_id ?? "", idLike: f.os_like ?? "", versionId: f.os_version ?? "" },
     hostname: f.hostname ?? "",
     adminSecret: f.admin_secret ?? null,
+    lock: { state: f.lock ?? (f.lock_error ? "error" : "unknown"), owner: f.lock_owner, error: f.lock_error, broken: f.lock_broken },
     restartPending: f.restart_pending === "1",
     profiles,
     metrics: metricsFacts(f),

@@ -3,11 +3,10 @@
  * a fresh host). apt refreshes its lists only when the package cannot be found; waits for the dpkg lock.
  */
 import type { OsProfile } from "../os";
-import { INSTALLED_CHECK, SCRIPT_HEADER, profileVars } from "./shell";
+import { profileVars, scriptHeader } from "./shell";
 
 export function installScript(p: OsProfile): string {
-  return `${SCRIPT_HEADER}${profileVars(p)}
-${INSTALLED_CHECK}
+  return `${scriptHeader()}${profileVars(p)}
 log=$(mktemp)
 if [ "$PM" = apt ]; then
   export DEBIAN_FRONTEND=noninteractive

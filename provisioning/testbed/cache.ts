@@ -2,7 +2,7 @@
  * Cached artefacts of the test bed, built once per machine and reused:
  *  - a Debian 12 root filesystem (debootstrap, ~40-80 s) prepared like an EC2 host (ec2-user, sudo, and
  *    curl as on Debian's cloud images: the metrics publisher reads IMDS with it);
- *  - a local apt mirror holding redis-server, redis-tools and their dependencies.
+ *  - a local apt mirror holding redis-server, redis-tools, python3, python3-apt and their dependencies.
  * Both are built into a temp dir and renamed when complete, under a lock.
  */
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync, renameSync } from "node:fs";
@@ -12,9 +12,10 @@ import { must, run } from "./sh";
 
 export const CACHE_DIR = process.env.TESTBED_CACHE ?? "/var/tmp/campaign-testbed";
 const BASE_NAME = "base-bookworm-v2";
-const MIRROR_NAME = "apt-mirror-v1";
+const MIRROR_NAME = "apt-mirror-v2";
 const DEBIAN_MIRROR = process.env.TESTBED_DEBIAN_MIRROR ?? "http://deb.debian.org/debian";
-const MIRROR_PACKAGES = ["redis-server", "redis-tools"];
+// python3 and python3-apt only for bench:provision's Ansible runs (Ansible needs them on the host; EC2 images ship them).
+const MIRROR_PACKAGES = ["redis-server", "redis-tools", "python3", "python3-apt"];
 
 async function buildOnce(name: string, build: (tmp: string) => Promise<void>, log: (m: string) => void): Promise<string> {
   mkdirSync(CACHE_DIR, { recursive: true });

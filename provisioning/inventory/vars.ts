@@ -1,0 +1,112 @@
+/**
+ * Variables: group_vars/ and host_vars/ files beside the inventory, the one supported Jinja form
+ * ({{ lookup('env', 'NAME') }}), Ansible's precedence (group depth), and checking each occurrence
+ * against the role's schema (defaults.ts) or the connection variables (connection.ts).
+ */
+import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { ACCEPTED_ANSIBLE_VARS, CONNECTION_VARS, RoleVars, VALIDATORS, ValueProblems } from "../defaults";
+import { CONNECTION_VALIDATORS } from "./connection";
+import { displayPath } from "./display";
+import type { Vars } from "./source";
+
+export interface Source {
+  file: string;
+  vars: Vars;
+}
+
+const JINJA_ENV = /^\{\{\s*lookup\(\s*['"]env['"]\s*,\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\)\s*\}\}$/;
+
+/** Reads group_vars/NAME.yml|.yaml|NAME (file) or a directory of such files. */
+export function loadVarsFiles(base: string, name: string, problems: string[]): Source[] {
+  const out: Source[] = [];
+  const candidates = [`${name}.yml`, `${name}.yaml`, name].map((f) => join(base, f));
+  for (const p of candidates) {
+    if (!existsSync(p)) continue;
+    const files = statSync(p).isDirectory()
+      ? readdirSync(p).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => join(p, f))
+      : [p];
+    for (const f of files) {
+      const text = readFileSync(f, "utf8");
+      if (text.startsWith("$ANSIBLE_VAULT")) {
+        problems.push(`${displayPath(f)}: vault-encrypted variable files are not supported; use REDIS_PASSWORD or redis_password_secret_arn`);
+        continue;
+      }
+      try {
+        const doc = parseYaml(text) as unknown;
+        if (doc === null || doc === undefined) continue;
+        if (typeof doc !== "object" || Array.isArray(doc)) {
+          problems.push(`${displayPath(f)}: must be a YAML mapping of variable: value`);
+          continue;
+        }
+        out.push({ file: f, vars: doc as Vars });
+      } catch (e) {
+        problems.push(`${displayPath(f)}: invalid YAML: ${(e as Error).message.split("\n")[0]}`);
+      }
+    }
+  }
+  return out;
+}
+
+/** Resolves `{{ lookup('env', 'X') }}` (the only templating supported); other Jinja is an error. */
+export function resolveTemplating(file: string, key: string, v: unknown, env: NodeJS.ProcessEnv, problems: string[]): unknown {
+  if (typeof v !== "string" || !v.includes("{{")) return v;
+  const m = JINJA_ENV.exec(v.trim());
+  if (m) return env[m[1]] ?? undefined;
+  problems.push(`${file}: ${key}: Jinja templating is not supported (only {{ lookup('env', 'NAME') }})`);
+  return undefined;
+}
+
+/** Group depth for Ansible's precedence: all=0, a group = 1 + depth of its deepest parent. */
+export function groupDepths(children: Map<string, Set<string>>, groups: string[]): Map<string, number> {
+  const parents = new Map<string, string[]>();
+  for (const [p, cs] of children) for (const c of cs) parents.set(c, [...(parents.get(c) ?? []), p]);
+  const depth = new Map<string, number>([["all", 0]]);
+  const d = (g: string, seen: Set<string>): number => {
+    if (depth.has(g)) return depth.get(g)!;
+    if (seen.has(g)) return 1;
+    seen.add(g);
+    const ps = parents.get(g) ?? [];
+    const v = 1 + Math.max(0, ...ps.map((p) => d(p, seen)));
+    depth.set(g, v);
+    return v;
+  };
+  for (const g of groups) d(g, new Set());
+  return depth;
+}
+
+/** Validates one occurrence of a variable; returns the normalised value or undefined (problem recorded / ignored). */
+export function checkVar(file: string, key: string, v: unknown, problems: string[], ignored: Set<string>): unknown {
+  const bad = (msg: string) => {
+    problems.push(`${file}: ${key}: ${msg}`);
+    return undefined;
+  };
+  if (key in VALIDATORS) {
+    try {
+      return VALIDATORS[key as keyof RoleVars](v);
+    } catch (e) {
+      if (e instanceof ValueProblems) {
+        for (const p of e.problems) bad(p);
+        return undefined;
+      }
+      return bad((e as Error).message);
+    }
+  }
+  if ((CONNECTION_VARS as readonly string[]).includes(key)) {
+    try {
+      return CONNECTION_VALIDATORS[key as (typeof CONNECTION_VARS)[number]](v);
+    } catch (e) {
+      return bad((e as Error).message);
+    }
+  }
+  if (key in ACCEPTED_ANSIBLE_VARS) {
+    return ACCEPTED_ANSIBLE_VARS[key](v) ? undefined : bad(`value ${JSON.stringify(v)} is not supported by this tool`);
+  }
+  if (key.startsWith("redis_")) return bad(`unknown variable (known: ${Object.keys(VALIDATORS).filter((k) => k.startsWith("redis_")).join(", ")})`);
+  if (key.startsWith("asterisk_ari_")) return bad(`unknown variable (known: ${Object.keys(VALIDATORS).filter((k) => k.startsWith("asterisk_ari_")).join(", ")})`);
+  if (key.startsWith("ansible_")) return bad(`connection variable not supported by this tool (supported: ${CONNECTION_VARS.join(", ")})`);
+  ignored.add(key);
+  return undefined;
+}
+
