@@ -63,10 +63,11 @@ describe("lambdas module: environment wiring", () => {
     for (const f of LAMBDA_FUNCTIONS) expect(env(f.name)).toMatchObject(database);
   });
 
-  it("gives Redis to the functions that cache, and only to them", () => {
+  it("gives Redis to the functions that cache or read the worker's outcome stream, and only to them", () => {
     expect(env("enrich-dial-task")).toEqual({ ...database, ...redis });
     expect(env("report-generator")).toEqual({ ...database, ...redis });
-    for (const name of ["validate-campaign", "dispatcher", "status-checker"]) expect(env(name)).toEqual(database);
+    expect(env("status-checker")).toEqual({ ...database, ...redis });
+    for (const name of ["validate-campaign", "dispatcher"]) expect(env(name)).toEqual(database);
   });
 
   it("gives ARI on the Asterisk host to the dialer-worker", () => {
@@ -117,7 +118,7 @@ describe("lambdas module: least privilege", () => {
     const expected: Record<string, string[]> = {
       "validate-campaign": [MASTER_SECRET],
       dispatcher: [MASTER_SECRET],
-      "status-checker": [MASTER_SECRET],
+      "status-checker": [MASTER_SECRET, REDIS_SECRET],
       "enrich-dial-task": [MASTER_SECRET, REDIS_SECRET],
       "report-generator": [MASTER_SECRET, REDIS_SECRET],
       "dialer-worker": [MASTER_SECRET, ARI_SECRET],

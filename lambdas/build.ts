@@ -56,7 +56,35 @@ export async function buildLambdas(opts: { outDir?: string; functions?: readonly
   return built;
 }
 
+/**
+ * The Asterisk-side worker (not a Lambda): build/asterisk-worker/index.js from
+ * lambdas/asterisk-worker/main.ts, one CommonJS file for the host's Node.js (`node index.js`).
+ * Everything is bundled (ioredis, ws); ws's optional native helpers are left out (it falls back).
+ */
+export async function buildAsteriskWorker(opts: { outDir?: string } = {}): Promise<{ file: string; bytes: number }> {
+  const root = resolve(__dirname, "..");
+  const dir = resolve(opts.outDir ?? join(root, "build", "asterisk-worker"));
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, "index.js");
+  await build({
+    entryPoints: [join(root, "lambdas", "asterisk-worker", "main.ts")],
+    outfile: file,
+    bundle: true,
+    platform: "node",
+    target: "node18", // Debian 12 ships Node.js 18; Amazon Linux 2023 nodejs 18/20
+    format: "cjs",
+    minify: true,
+    legalComments: "none",
+    external: ["bufferutil", "utf-8-validate"],
+    logLevel: "warning",
+  });
+  return { file, bytes: readFileSync(file).length };
+}
+
 async function main(): Promise<void> {
+  const worker = await buildAsteriskWorker();
+  console.log(`${"asterisk-worker".padEnd(18)} ${(worker.bytes / 1024).toFixed(1).padStart(7)} KB  (host service, not a Lambda)  ${worker.file}`);
   const built = await buildLambdas();
   let over = 0;
   for (const b of built) {

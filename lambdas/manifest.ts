@@ -157,7 +157,8 @@ export const LAMBDA_FUNCTIONS: readonly LambdaFunctionSpec[] = [
   spec("dispatcher", "Creates the dial tasks of a campaign's uncalled contacts in batches and marks it running.", { database: true, redis: false, ari: false }, [], 60),
   spec("enrich-dial-task", "Completes dial tasks with contact and campaign details (settings cache-aside in Redis).", { database: true, redis: true, ari: false }, ["CACHE_SETTINGS_TTL_SECONDS"]),
   spec("dialer-worker", "Claims due tasks (SKIP LOCKED, per-campaign concurrency cap) and originates calls through ARI.", { database: true, redis: false, ari: true }, [], 60),
-  spec("status-checker", "Records call outcomes, schedules retries, expires stuck calls, completes campaigns.", { database: true, redis: false, ari: false }, ["DIALING_STUCK_AFTER_SECONDS"]),
+  // Redis: reads the outcome stream the Asterisk-side worker writes (lambdas/shared/outcomes.ts).
+  spec("status-checker", "Records call outcomes (event and the worker's Redis stream), schedules retries, expires stuck calls, completes campaigns.", { database: true, redis: true, ari: false }, ["DIALING_STUCK_AFTER_SECONDS"]),
   spec("report-generator", "Per-campaign totals, cached in Redis with a TTL.", { database: true, redis: true, ari: false }, ["REPORT_CACHE_TTL_SECONDS"]),
 ];
 

@@ -84,6 +84,7 @@ describe("an origination whose answer is lost (request sent) is ambiguous: the t
           retryInSeconds: null,
         },
       ],
+      skippedCampaigns: [],
     });
     expect(task).toMatchObject({ status: "dialing", attempts: 1, channel_id: expect.stringMatching(/^cmp-/) });
     expect(await attemptsOf(id)).toEqual([{ channel_id: task.channel_id, outcome: null, originate_unconfirmed: true, error: expect.stringMatching(/may have been placed/) }]);

@@ -1,6 +1,7 @@
 /** Shared by the Lambda test files: campaign fixtures and small database probes. */
 import { randomUUID } from "node:crypto";
 import type { Client } from "pg";
+import { DB_NAME, startServers, type Servers } from "./servers";
 import { run as dispatch } from "../../lambdas/dispatcher/handler";
 import { run as enrich } from "../../lambdas/enrich-dial-task/handler";
 import type { FunctionName } from "../../lambdas/manifest";
@@ -86,4 +87,30 @@ export function runtimeTracker(env: (overrides: Record<string, string>) => Env) 
 /** The runtimes a campaign fixture and its settling need (validate, dispatch, enrich, status, report). */
 export function campaignRuntimes(rt: (name: FunctionName) => Runtime) {
   return { validate: rt("validate-campaign"), dispatch: rt("dispatcher"), enrich: rt("enrich-dial-task"), status: rt("status-checker"), report: rt("report-generator") };
+}
+
+/**
+ * A test file's own servers (PostgreSQL + PgBouncer, Redis, the ARI stub) with an admin client and
+ * the campaign runtimes, started in beforeAll and stopped in afterAll; the fields are set once
+ * beforeAll ran. The ARI stub is reset to "ok" before each test.
+ */
+export function serversForFile(opts: Parameters<typeof startServers>[0] = {}) {
+  const f = {} as { s: Servers; admin: Client; rts: ReturnType<typeof campaignRuntimes>; rt: (name: FunctionName, overrides?: Record<string, string>) => Runtime };
+  const tracker = runtimeTracker((overrides) => f.s.env(overrides));
+  f.rt = tracker.rt;
+  beforeAll(async () => {
+    f.s = await startServers(opts);
+    f.admin = await f.s.pg.admin(DB_NAME);
+    f.rts = campaignRuntimes(tracker.rt);
+  }, 90_000);
+  afterAll(async () => {
+    await tracker.closeAll();
+    await f.admin?.end();
+    await f.s?.stop();
+  });
+  beforeEach(() => {
+    f.s.ari.mode = "ok";
+    f.s.ari.respond = undefined;
+  });
+  return f;
 }

@@ -239,7 +239,8 @@ export interface RedisServer {
   resume(): void;
 }
 
-export async function startRedis(dir: string): Promise<RedisServer> {
+/** `persistent`: append-only file fsynced every write, so a restart keeps the data (like the Asterisk host's Redis). */
+export async function startRedis(dir: string, opts: { persistent?: boolean } = {}): Promise<RedisServer> {
   const rdir = join(dir, "redis");
   mkdirSync(rdir, { recursive: true });
   const password = `redis-${Math.random().toString(36).slice(2)}`;
@@ -247,7 +248,7 @@ export async function startRedis(dir: string): Promise<RedisServer> {
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
   const start = async () => {
-    const c = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", rdir, "--requirepass", password, "--daemonize", "no"], { stdio: "ignore" });
+    const c = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", opts.persistent ? "yes" : "no", ...(opts.persistent ? ["--appendfsync", "always"] : []), "--dir", rdir, "--requirepass", password, "--daemonize", "no"], { stdio: "ignore" });
     child = c;
     exited = new Promise((resolve) => c.once("exit", () => resolve()));
     await Promise.race([waitForPort(port, 10_000), exited.then(() => Promise.reject(new Error(`redis-server exited (port ${port})`)))]);
@@ -370,13 +371,13 @@ export interface Servers {
   stop(): Promise<void>;
 }
 
-export async function startServers(opts: { maxConnections?: number; poolSize?: number; tls?: boolean } = {}): Promise<Servers> {
+export async function startServers(opts: { maxConnections?: number; poolSize?: number; tls?: boolean; persistentRedis?: boolean } = {}): Promise<Servers> {
   const dir = mkdtempSync(join(tmpdir(), "lambdas-"));
   chmodSync(dir, 0o755); // postgres must reach its subdirectories
   const started: { stop(): Promise<void> }[] = [];
   try {
     const tls = opts.tls ? await makeCertificate(dir) : undefined;
-    const settled = await Promise.allSettled([startPostgres(dir, opts), startRedis(dir), startAri()]);
+    const settled = await Promise.allSettled([startPostgres(dir, opts), startRedis(dir, { persistent: opts.persistentRedis }), startAri()]);
     for (const r of settled) if (r.status === "fulfilled") started.push("close" in r.value ? { stop: r.value.close } : r.value);
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed) throw failed.reason;

@@ -35,6 +35,12 @@
  * retry after a dead connection, or an outcome recorded meanwhile, counts nothing twice.
  * A worker that dies between claim and origination leaves the task `dialing`: status-checker
  * expires it after DIALING_STUCK_AFTER_SECONDS.
+ * Campaigns are isolated: each claim is its own transaction, and one that fails (say a time zone
+ * the database rejects) rolls back only that campaign's claim; it is skipped, reported in
+ * `skippedCampaigns` and logged, and the round goes on with the others. Calls already claimed are
+ * always originated and settled: an origination that throws (e.g. the ARI password cannot be
+ * fetched) is a transient failure of that call (no request was sent), never an exception that
+ * would strand the round's claimed tasks in `dialing`.
  * Event: {} (all running campaigns) or {"campaignId": "...", "limit": 10}.
  */
 import type { FailureKind, OriginateResult } from "../shared/ari";
@@ -77,10 +83,20 @@ export interface DialFailure {
   retryInSeconds: number | null;
 }
 
+/** A campaign this round left alone because claiming its tasks failed (nothing of it was claimed). */
+export interface SkippedCampaign {
+  campaignId: string;
+  error: string;
+  /** SQLSTATE when the database refused (e.g. 22023: a time zone PostgreSQL does not know). */
+  code?: string;
+}
+
 export interface DialResult {
   claimed: number;
   originated: { taskId: number; channelId: string }[];
   failed: DialFailure[];
+  /** Campaigns whose claim failed: skipped this round, reported, never blocking the others. */
+  skippedCampaigns: SkippedCampaign[];
 }
 
 export function parseDialEvent(event: unknown): DialEvent {
@@ -229,22 +245,31 @@ export const { handler, run } = defineHandler("dialer-worker", parseDialEvent, a
       ).rows.map((r) => r.campaign_id);
 
   const claimed: ClaimedTask[] = [];
+  const skippedCampaigns: SkippedCampaign[] = [];
   for (const campaignId of campaigns) {
     if (budget <= 0) break;
-    const tasks = await rt.db.tx((q) => claim(q, campaignId, budget));
-    budget -= tasks.length;
-    claimed.push(...tasks);
+    try {
+      const tasks = await rt.db.tx((q) => claim(q, campaignId, budget));
+      budget -= tasks.length;
+      claimed.push(...tasks);
+    } catch (e) {
+      const err = e as Error & { code?: string };
+      skippedCampaigns.push({ campaignId, error: err.message.slice(0, 300), ...(err.code ? { code: err.code } : {}) });
+    }
   }
+  if (skippedCampaigns.length) rt.log.error("campaigns skipped this round: claiming their tasks failed (nothing claimed for them)", { campaigns: skippedCampaigns });
 
   const results = await Promise.all(
     claimed.map(async (t) => ({
       task: t,
-      result: await rt.originate({
-        channelId: t.channel_id,
-        number: t.phone_e164,
-        callerId: t.caller_id,
-        variables: { CAMPAIGN_ID: t.campaign_id, TASK_ID: String(t.id), ATTEMPT: String(t.attempts), CONTACT_NAME: t.contact_name ?? "" },
-      }),
+      result: await rt
+        .originate({
+          channelId: t.channel_id,
+          number: t.phone_e164,
+          callerId: t.caller_id,
+          variables: { CAMPAIGN_ID: t.campaign_id, TASK_ID: String(t.id), ATTEMPT: String(t.attempts), CONTACT_NAME: t.contact_name ?? "" },
+        })
+        .catch((e: Error): OriginateResult => ({ ok: false, kind: "transient", error: `origination not attempted: ${e.message.slice(0, 200)} (request not sent)` })),
     })),
   );
   const failed = await settle(rt, results);
@@ -255,6 +280,7 @@ export const { handler, run } = defineHandler("dialer-worker", parseDialEvent, a
   const certain = failed.filter((f) => f.kind !== "ambiguous");
   rt.log.info("dial round done", {
     campaigns: campaigns.length,
+    skippedCampaigns: skippedCampaigns.length,
     claimed: claimed.length,
     originated: originated.length,
     transient: count("transient"),
@@ -269,5 +295,5 @@ export const { handler, run } = defineHandler("dialer-worker", parseDialEvent, a
     });
   }
   if (gaveUp.length) rt.log.error("tasks failed for good (ARI origination)", { tasks: gaveUp.map((f) => ({ taskId: f.taskId, error: f.error })) });
-  return { claimed: claimed.length, originated, failed };
+  return { claimed: claimed.length, originated, failed, skippedCampaigns };
 });

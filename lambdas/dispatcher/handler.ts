@@ -6,7 +6,7 @@
  * not reopened.
  */
 import { defineHandler } from "../shared/runtime";
-import { Checker } from "../shared/validate";
+import { Checker, InvalidEventError } from "../shared/validate";
 
 export interface DispatchEvent {
   campaignId: string;
@@ -30,7 +30,7 @@ export function parseDispatchEvent(event: unknown): DispatchEvent {
 
 export const { handler, run } = defineHandler("dispatcher", parseDispatchEvent, async (rt, { campaignId, batchSize }): Promise<DispatchResult> => {
   const found = await rt.db.query<{ status: string }>("SELECT status FROM campaigns WHERE id = $1", [campaignId], { idempotent: true });
-  if (found.rowCount === 0) throw new Error(`dispatcher: campaign ${campaignId} not found (campaignId)`);
+  if (found.rowCount === 0) throw new InvalidEventError("dispatcher", [{ path: "campaignId", message: `campaign ${campaignId} not found` }]);
   let status = found.rows[0].status;
   let created = 0;
   let batches = 0;

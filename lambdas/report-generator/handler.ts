@@ -12,7 +12,7 @@
  * (answered, ..., or failed when they expired without one).
  */
 import { defineHandler } from "../shared/runtime";
-import { Checker } from "../shared/validate";
+import { Checker, InvalidEventError } from "../shared/validate";
 
 export interface ReportEvent {
   campaignId: string;
@@ -83,7 +83,7 @@ export const { handler, run } = defineHandler(
       },
       { refresh },
     );
-    if (!value) throw new Error(`report-generator: campaign ${campaignId} not found (campaignId)`);
+    if (!value) throw new InvalidEventError("report-generator", [{ path: "campaignId", message: `campaign ${campaignId} not found` }]);
     return { ...value, cached: hit };
   },
 );

@@ -108,6 +108,14 @@ export class Cache {
     }
   }
 
+  /**
+   * Any command on the shared client with the cache's failure handling: undefined when Redis is
+   * unavailable (and the cool-down starts). Errors the caller expects must be caught inside `op`.
+   */
+  command<T>(op: (c: Redis) => Promise<T>): Promise<T | undefined> {
+    return this.run(op);
+  }
+
   async getJson<T>(key: string): Promise<T | undefined> {
     const raw = await this.run((c) => c.get(key));
     if (raw === undefined || raw === null) return undefined;

@@ -13,9 +13,10 @@ import { originate, type OriginateRequest, type OriginateResult } from "./ari";
 import { Cache } from "./cache";
 import { loadConfig, type Config, type Env } from "./config";
 import { Database } from "./db";
-import { checkHealth, isHealthEvent, type HealthReport } from "./health";
+import { actionIssue, checkHealth, isHealthEvent, type HealthReport } from "./health";
 import { createLogger, type Logger } from "./logging";
 import { resolvePassword } from "./secrets";
+import { InvalidEventError } from "./validate";
 
 export interface Runtime {
   readonly config: Config;
@@ -78,6 +79,8 @@ export function defineHandler<E, R>(name: FunctionName, parse: (event: unknown) 
     const log = rt.log.child({ requestId: context.awsRequestId });
     const started = Date.now();
     try {
+      const action = actionIssue(event);
+      if (action) throw new InvalidEventError(name, [action]);
       const result = await fn(rt, parse(event));
       log.info("invocation done", { durationMs: Date.now() - started });
       return result;

@@ -8,13 +8,45 @@ export interface Issue {
 }
 
 export class InvalidEventError extends Error {
+  readonly issues: Issue[];
   constructor(
     readonly functionName: string,
-    readonly issues: Issue[],
+    issues: Issue[],
   ) {
-    super(`${functionName}: invalid event: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`);
+    const capped = capIssues(issues);
+    super(`${functionName}: invalid event: ${capped.map((i) => `${i.path}: ${i.message}`).join("; ")}`);
+    this.issues = capped;
     this.name = "InvalidEventError";
   }
+}
+
+/** Most problems reported (in errors, error messages and logs); the rest are counted in one last entry. */
+export const MAX_ISSUES = 100;
+/** Most characters of a caller's value quoted back in a message. */
+export const MAX_ECHO = 64;
+
+/** At most MAX_ISSUES problems, then `{path: "$", message: "... and N more problems"}`. */
+export function capIssues(issues: Issue[]): Issue[] {
+  if (issues.length <= MAX_ISSUES) return issues;
+  const more = issues.length - MAX_ISSUES;
+  return [...issues.slice(0, MAX_ISSUES), { path: "$", message: `... and ${more} more problem${more === 1 ? "" : "s"} not listed (${issues.length} in all)` }];
+}
+
+/** A caller's string quoted for a message: JSON-escaped, cut to MAX_ECHO characters with the full length said. */
+export function echo(v: string): string {
+  if (v.length <= MAX_ECHO) return JSON.stringify(v);
+  return `${JSON.stringify(v.slice(0, MAX_ECHO))}... (${v.length} characters)`;
+}
+
+/** C0 controls (NUL, tab, newline, ...), DEL and C1 controls: never valid in a name, number or id. */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** With the u flag a well-formed pair is one code point, so only an unpaired half matches. */
+const LONE_SURROGATE = /[\ud800-\udfff]/u;
+
+function describeControl(v: string): string {
+  const i = v.search(CONTROL);
+  return `must not contain control characters (U+${v.charCodeAt(i).toString(16).toUpperCase().padStart(4, "0")} at position ${i})`;
 }
 
 export const E164 = /^\+[1-9]\d{1,14}$/;
@@ -47,8 +79,10 @@ export class Checker {
   string(v: unknown, path: string, opts: { max?: number; pattern?: RegExp; expected?: string } = {}): string | undefined {
     if (typeof v !== "string") return this.fail(path, `must be a string${opts.expected ? ` (${opts.expected})` : ""}`);
     if (v.trim() === "") return this.fail(path, "must not be empty");
-    if (opts.max !== undefined && v.length > opts.max) return this.fail(path, `must be at most ${opts.max} characters`);
-    if (opts.pattern && !opts.pattern.test(v)) return this.fail(path, `must be ${opts.expected ?? `like ${opts.pattern}`}, got ${JSON.stringify(v)}`);
+    if (opts.max !== undefined && v.length > opts.max) return this.fail(path, `must be at most ${opts.max} characters, has ${v.length}`);
+    if (CONTROL.test(v)) return this.fail(path, describeControl(v));
+    if (LONE_SURROGATE.test(v)) return this.fail(path, "must be well-formed Unicode (it holds a lone surrogate)");
+    if (opts.pattern && !opts.pattern.test(v)) return this.fail(path, `must be ${opts.expected ?? `like ${opts.pattern}`}, got ${echo(v)}`);
     return v;
   }
 
@@ -68,6 +102,11 @@ export class Checker {
 
   optional<T>(v: unknown, check: (v: unknown) => T | undefined): T | undefined {
     return v === undefined ? undefined : check(v);
+  }
+
+  /** The problems found, capped (see capIssues). */
+  report(): Issue[] {
+    return capIssues(this.issues);
   }
 
   /** Throws InvalidEventError when anything was reported; otherwise narrows `value`. */

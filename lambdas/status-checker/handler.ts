@@ -2,24 +2,43 @@
  * status-checker: records call outcomes, schedules retries per the campaign's policy, expires calls
  * stuck in `dialing`, and completes campaigns with nothing left open.
  * Event: {"outcomes": [{"channelId": "cmp-...", "outcome": "answered", "talkSeconds": 42}]}
- * (outcomes optional; the sweeps run on every invocation, e.g. on a schedule).
+ * (outcomes optional; the sweeps run on every invocation, e.g. on a schedule). An outcome may
+ * carry the hangup cause: "cause" (Q.850 code, 0-255) and "causeText".
+ * Outcomes also arrive through the Redis stream the Asterisk-side worker writes (see
+ * lambdas/shared/outcomes.ts): every invocation reads up to STREAM_MAX_PER_RUN entries with the
+ * consumer group (entries another invocation left unacknowledged for OUTCOME_CLAIM_IDLE_MS are
+ * claimed first), records them with the event's outcomes, and acknowledges + deletes them only
+ * after the database took them. Redis trouble skips the stream for this run (the entries wait);
+ * an entry that is not a valid outcome is acknowledged, logged and reported in stream.invalid
+ * (it would otherwise come back forever).
  * Outcome -> task: answered -> done; no_answer/busy/failed -> ready again after retryDelaySeconds,
  * or exhausted once maxAttempts is used up. Redelivered outcomes change nothing (reported as duplicate).
+ * A channelId repeated inside one event with the same outcome counts once (reported once); repeated
+ * with a different outcome, the event is invalid (InvalidEventError naming both entries).
  * Calls stuck in `dialing` past DIALING_STUCK_AFTER_SECONDS are expired (outcome expired, then the
  * same retry policy). That includes ambiguous originations (dialer-worker: the request was sent but
  * its answer was lost) that got no outcome event. DIALING_STUCK_AFTER_SECONDS must stay above the
  * dialer-worker's run time (its Lambda timeout), or a call still being originated could expire and
  * be dialed again.
  */
-import { defineHandler } from "../shared/runtime";
-import { Checker, join } from "../shared/validate";
+import type Redis from "ioredis";
+import { fieldsToObject, OUTCOME_CLAIM_IDLE_MS, OUTCOME_GROUP, OUTCOME_STREAM, OUTCOMES, type Outcome } from "../shared/outcomes";
+import { defineHandler, type Runtime } from "../shared/runtime";
+import { Checker, echo, join } from "../shared/validate";
 
-export const OUTCOMES = ["answered", "no_answer", "busy", "failed"] as const;
-export type Outcome = (typeof OUTCOMES)[number];
+export { OUTCOMES, type Outcome };
 const OUTCOME = new RegExp(`^(${OUTCOMES.join("|")})$`);
 
+export interface OutcomeItem {
+  channelId: string;
+  outcome: Outcome;
+  talkSeconds: number | null;
+  cause: number | null;
+  causeText: string | null;
+}
+
 export interface StatusEvent {
-  outcomes: { channelId: string; outcome: Outcome; talkSeconds: number | null }[];
+  outcomes: OutcomeItem[];
 }
 
 export interface StatusResult {
@@ -28,22 +47,52 @@ export interface StatusResult {
   unknown: string[];
   expired: number;
   completedCampaigns: string[];
+  /** The Redis outcome stream: entries read, acknowledged (recorded or duplicate), and invalid ones (acknowledged, logged). */
+  stream: { read: number; acknowledged: number; invalid: number; available: boolean };
 }
+
+/** Most stream entries one invocation takes (in batches of STREAM_BATCH). */
+export const STREAM_MAX_PER_RUN = 5000;
+const STREAM_BATCH = 500;
+const STREAM_CONSUMER = "status-checker";
+
+/** One outcome item (event or stream entry); undefined when it has problems (reported on `c`). */
+function checkOutcome(c: Checker, item: unknown, path: string): OutcomeItem | undefined {
+  const o = c.object(item, path);
+  if (!o) return undefined;
+  const channelId = c.string(o.channelId, join(path, "channelId"), { max: 200 });
+  const outcome = c.string(o.outcome, join(path, "outcome"), { pattern: OUTCOME, expected: OUTCOMES.join(" | ") }) as Outcome | undefined;
+  const talkSeconds = c.optional(o.talkSeconds, (v) => c.int(v, join(path, "talkSeconds"), 0, 86_400));
+  if (talkSeconds !== undefined && outcome && outcome !== "answered") c.fail(join(path, "talkSeconds"), "is only allowed for answered calls");
+  const cause = c.optional(o.cause, (v) => c.int(v, join(path, "cause"), 0, 255));
+  const causeText = c.optional(o.causeText, (v) => c.string(v, join(path, "causeText"), { max: 200 }));
+  if (!channelId || !outcome) return undefined;
+  return { channelId, outcome, talkSeconds: talkSeconds ?? null, cause: cause ?? null, causeText: causeText ?? null };
+}
+
+const same = (a: OutcomeItem, b: OutcomeItem) => a.outcome === b.outcome && a.talkSeconds === b.talkSeconds;
 
 export function parseStatusEvent(event: unknown): StatusEvent {
   const c = new Checker();
   const e = c.object(event, "$");
   const list = e && c.optional(e.outcomes, (v) => c.array(v, "outcomes", 0, 5000));
   const outcomes: StatusEvent["outcomes"] = [];
+  const seen = new Map<string, { index: number; outcome: Outcome; talkSeconds: number | null }>();
   list?.forEach((item, i) => {
     const path = join("outcomes", i);
-    const o = c.object(item, path);
-    if (!o) return;
-    const channelId = c.string(o.channelId, join(path, "channelId"), { max: 200 });
-    const outcome = c.string(o.outcome, join(path, "outcome"), { pattern: OUTCOME, expected: OUTCOMES.join(" | ") }) as Outcome | undefined;
-    const talkSeconds = c.optional(o.talkSeconds, (v) => c.int(v, join(path, "talkSeconds"), 0, 86_400));
-    if (talkSeconds !== undefined && outcome && outcome !== "answered") c.fail(join(path, "talkSeconds"), "is only allowed for answered calls");
-    if (channelId && outcome) outcomes.push({ channelId, outcome, talkSeconds: talkSeconds ?? null });
+    const checked = checkOutcome(c, item, path);
+    if (!checked) return;
+    const { channelId, outcome, talkSeconds } = checked;
+    const first = seen.get(channelId);
+    if (first) {
+      // The same outcome twice (an at-least-once redelivery inside one batch) is one outcome;
+      // two different outcomes for one call cannot both be true: refused, nothing recorded.
+      if (first.outcome !== outcome || first.talkSeconds !== (talkSeconds ?? null))
+        c.fail(join(path, "channelId"), `names the same call as outcomes[${first.index}] with a different outcome (${first.outcome}${first.talkSeconds === null ? "" : `, ${first.talkSeconds} s`} vs ${outcome}${talkSeconds === null ? "" : `, ${talkSeconds} s`})`);
+      return;
+    }
+    seen.set(channelId, { index: i, outcome, talkSeconds });
+    outcomes.push(checked);
   });
   return c.done("status-checker", e ? { outcomes } : undefined);
 }
@@ -55,14 +104,47 @@ const NEXT_STATUS = `CASE WHEN o.outcome = 'answered' THEN 'done'
 const NEXT_DUE = `CASE WHEN o.outcome = 'answered' OR t.attempts >= c.max_attempts THEN t.due_at
                        ELSE now() + make_interval(secs => c.retry_delay_seconds) END`;
 
-export const { handler, run } = defineHandler("status-checker", parseStatusEvent, async (rt, event): Promise<StatusResult> => {
-  const result: StatusResult = { recorded: [], duplicates: [], unknown: [], expired: 0, completedCampaigns: [] };
-  if (event.outcomes.length > 0) {
-    const { rows } = await rt.db.query<{ channel_id: string; known: boolean; recorded: boolean; task_status: string | null }>(
+interface StreamEntry {
+  id: string;
+  fields: string[];
+}
+
+type Entries = [string, string[]][] | null;
+
+async function ensureGroup(c: Redis): Promise<void> {
+  await c.xgroup("CREATE", OUTCOME_STREAM, OUTCOME_GROUP, "0", "MKSTREAM").catch((e: Error) => {
+    if (!/BUSYGROUP/.test(e.message)) throw e;
+  });
+}
+
+/** Entries left unacknowledged too long (a consumer died), then new ones; undefined when Redis is unavailable. */
+async function readStream(rt: Runtime, count: number): Promise<StreamEntry[] | undefined> {
+  return rt.cache.command(async (c) => {
+    await ensureGroup(c);
+    const claimed = (await c.call("XAUTOCLAIM", OUTCOME_STREAM, OUTCOME_GROUP, STREAM_CONSUMER, String(OUTCOME_CLAIM_IDLE_MS), "0-0", "COUNT", String(count))) as [string, Entries];
+    const entries = (claimed[1] ?? []).filter((e): e is [string, string[]] => Array.isArray(e));
+    if (entries.length < count) {
+      const fresh = (await c.xreadgroup("GROUP", OUTCOME_GROUP, STREAM_CONSUMER, "COUNT", count - entries.length, "STREAMS", OUTCOME_STREAM, ">")) as [string, Entries][] | null;
+      entries.push(...(fresh?.[0]?.[1] ?? []));
+    }
+    return entries.map(([id, fields]) => ({ id, fields }));
+  });
+}
+
+async function acknowledge(rt: Runtime, ids: string[]): Promise<boolean> {
+  if (ids.length === 0) return true;
+  const r = await rt.cache.command((c) => c.multi().xack(OUTCOME_STREAM, OUTCOME_GROUP, ...ids).xdel(OUTCOME_STREAM, ...ids).exec());
+  return r !== undefined && r !== null && r.every(([e]) => !e);
+}
+
+async function record(rt: Runtime, outcomes: OutcomeItem[], result: StatusResult): Promise<void> {
+  if (outcomes.length === 0) return;
+  const { rows } = await rt.db.query<{ channel_id: string; known: boolean; recorded: boolean; task_status: string | null }>(
       `WITH o AS (
-         SELECT * FROM unnest($1::text[], $2::text[], $3::int[]) AS o(channel_id, outcome, talk_seconds)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::text[]) AS o(channel_id, outcome, talk_seconds, cause, cause_txt)
        ), attempt AS (
-         UPDATE call_attempts a SET outcome = o.outcome, talk_seconds = o.talk_seconds, ended_at = now()
+         UPDATE call_attempts a SET outcome = o.outcome, talk_seconds = o.talk_seconds, ended_at = now(),
+                                    hangup_cause = o.cause, hangup_cause_txt = o.cause_txt
          FROM o WHERE a.channel_id = o.channel_id AND a.outcome IS NULL
          RETURNING a.task_id, a.channel_id, a.outcome
        ), task AS (
@@ -77,15 +159,64 @@ export const { handler, run } = defineHandler("status-checker", parseStatusEvent
               EXISTS (SELECT 1 FROM call_attempts a WHERE a.channel_id = o.channel_id) AS known,
               attempt.channel_id IS NOT NULL AS recorded, task.status AS task_status
        FROM o LEFT JOIN attempt ON attempt.channel_id = o.channel_id LEFT JOIN task ON task.channel_id = o.channel_id`,
-      [event.outcomes.map((o) => o.channelId), event.outcomes.map((o) => o.outcome), event.outcomes.map((o) => o.talkSeconds)],
+      [outcomes.map((o) => o.channelId), outcomes.map((o) => o.outcome), outcomes.map((o) => o.talkSeconds), outcomes.map((o) => o.cause), outcomes.map((o) => o.causeText)],
       { idempotent: true },
     );
-    for (const r of rows) {
-      if (r.recorded) result.recorded.push({ channelId: r.channel_id, taskStatus: r.task_status });
-      else if (r.known) result.duplicates.push(r.channel_id);
-      else result.unknown.push(r.channel_id);
-    }
+  for (const r of rows) {
+    if (r.recorded) result.recorded.push({ channelId: r.channel_id, taskStatus: r.task_status });
+    else if (r.known) result.duplicates.push(r.channel_id);
+    else result.unknown.push(r.channel_id);
   }
+}
+
+/**
+ * Reads the outcome stream in batches, records each batch, then acknowledges it. A channel id
+ * seen twice (a redelivery, or twice in the stream) is recorded once and reported as a duplicate.
+ */
+async function consumeStream(rt: Runtime, result: StatusResult, seen: Map<string, OutcomeItem>): Promise<void> {
+  while (result.stream.read < STREAM_MAX_PER_RUN) {
+    const entries = await readStream(rt, Math.min(STREAM_BATCH, STREAM_MAX_PER_RUN - result.stream.read));
+    if (entries === undefined) {
+      result.stream.available = false;
+      return;
+    }
+    if (entries.length === 0) return;
+    result.stream.read += entries.length;
+    const batch: OutcomeItem[] = [];
+    const invalid: { id: string; problems: string[] }[] = [];
+    for (const entry of entries) {
+      const c = new Checker();
+      const item = checkOutcome(c, fieldsToObject(entry.fields), "entry");
+      if (!item || c.issues.length) {
+        invalid.push({ id: entry.id, problems: c.report().slice(0, 5).map((i) => `${i.path}: ${i.message}`) });
+        continue;
+      }
+      const first = seen.get(item.channelId);
+      if (first) {
+        if (!same(first, item)) rt.log.warn("outcome stream: a second, different outcome for a call already recorded in this run; kept the first", { channelId: item.channelId, first: first.outcome, second: item.outcome });
+        result.duplicates.push(item.channelId);
+        continue;
+      }
+      seen.set(item.channelId, item);
+      batch.push(item);
+    }
+    if (invalid.length) rt.log.error("outcome stream: invalid entries acknowledged and dropped", { entries: invalid.slice(0, 20).map((e) => ({ ...e, id: echo(e.id) })), count: invalid.length });
+    await record(rt, batch, result); // throws on database trouble: nothing acknowledged, the entries come back
+    if (!(await acknowledge(rt, entries.map((e) => e.id)))) {
+      rt.log.warn("outcome stream: acknowledgement failed; the entries will be delivered again (and reported as duplicates)", { count: entries.length });
+      result.stream.available = false;
+      return;
+    }
+    result.stream.acknowledged += entries.length;
+    result.stream.invalid += invalid.length;
+    if (entries.length < STREAM_BATCH) return;
+  }
+}
+
+export const { handler, run } = defineHandler("status-checker", parseStatusEvent, async (rt, event): Promise<StatusResult> => {
+  const result: StatusResult = { recorded: [], duplicates: [], unknown: [], expired: 0, completedCampaigns: [], stream: { read: 0, acknowledged: 0, invalid: 0, available: rt.cache.enabled } };
+  await record(rt, event.outcomes, result);
+  if (rt.cache.enabled) await consumeStream(rt, result, new Map(event.outcomes.map((o) => [o.channelId, o])));
 
   const expired = await rt.db.query<{ expired: number; unconfirmed: number }>(
     `WITH stuck AS (
@@ -131,6 +262,8 @@ export const { handler, run } = defineHandler("status-checker", parseStatusEvent
     unknown: result.unknown.length,
     expired: result.expired,
     completed: result.completedCampaigns.length,
+    streamRead: result.stream.read,
+    streamInvalid: result.stream.invalid,
   });
   return result;
 });

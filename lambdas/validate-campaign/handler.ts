@@ -13,7 +13,7 @@ import { randomUUID } from "node:crypto";
 import type { CampaignSettings } from "../shared/campaign";
 import type { Queryable } from "../shared/db";
 import { defineHandler } from "../shared/runtime";
-import { Checker, join, type Issue } from "../shared/validate";
+import { Checker, echo, join, type Issue } from "../shared/validate";
 
 export const MAX_CONTACTS = 50_000;
 const TIME = /^(?:[01]\d|2[0-3]):[0-5]\d$/;
@@ -51,6 +51,29 @@ async function differences(q: Queryable, campaign: CampaignInput): Promise<strin
     .map(([field]) => field);
 }
 
+/** Zones the database accepted, per execution environment (the lookup scans its tz files: ~80 ms). */
+const knownZones = new Set<string>();
+
+/**
+ * The zone must also be one PostgreSQL knows: the dialer computes each campaign's local time with
+ * `now() AT TIME ZONE time_zone`, and Node's Intl accepts names PostgreSQL's tzdata dropped (e.g.
+ * "US/Pacific-New"). Exact spelling, as stored; a case-insensitive match is offered as the fix.
+ */
+async function postgresTimeZoneIssue(q: Queryable, tz: string): Promise<Issue | undefined> {
+  if (knownZones.has(tz)) return undefined;
+  const { rows } = await q.query<{ exact: boolean; suggestion: string | null }>(
+    `SELECT bool_or(name = $1) AS exact, min(name) FILTER (WHERE lower(name) = lower($1)) AS suggestion
+     FROM pg_timezone_names WHERE lower(name) = lower($1)`,
+    [tz],
+  );
+  if (rows[0]?.exact) {
+    knownZones.add(tz);
+    return undefined;
+  }
+  const hint = rows[0]?.suggestion ? `; did you mean "${rows[0].suggestion}"?` : "";
+  return { path: "callingWindow.timeZone", message: `is not a time zone the database knows (PostgreSQL's time zone names), got ${echo(tz)}${hint}` };
+}
+
 function validTimeZone(tz: string): boolean {
   try {
     new Intl.DateTimeFormat("en-US", { timeZone: tz });
@@ -64,7 +87,7 @@ function validTimeZone(tz: string): boolean {
 export function checkCampaign(event: unknown): { campaign?: CampaignInput; errors: Issue[] } {
   const c = new Checker();
   const e = c.object(event, "$");
-  if (!e) return { errors: c.issues };
+  if (!e) return { errors: c.report() };
   const campaignId = c.optional(e.campaignId, (v) => c.uuid(v, "campaignId"));
   const name = c.string(e.name, "name", { max: 200 });
   const callerId = c.e164(e.callerId, "callerId");
@@ -74,7 +97,7 @@ export function checkCampaign(event: unknown): { campaign?: CampaignInput; error
   const end = w && c.string(w.end, "callingWindow.end", { pattern: /^(?:(?:[01]\d|2[0-3]):[0-5]\d|24:00)$/, expected: 'a time "HH:MM" (or "24:00")' });
   if (start && end && start === end) c.fail("callingWindow.end", "must differ from callingWindow.start");
   const tz = w && c.string(w.timeZone, "callingWindow.timeZone", { max: 64 });
-  if (tz && !validTimeZone(tz)) c.fail("callingWindow.timeZone", `must be an IANA time zone such as "America/New_York", got ${JSON.stringify(tz)}`);
+  if (tz && !validTimeZone(tz)) c.fail("callingWindow.timeZone", `must be an IANA time zone such as "America/New_York", got ${echo(tz)}`);
 
   const maxConcurrentCalls = c.int(e.maxConcurrentCalls, "maxConcurrentCalls", 1, 1000);
   const r = c.object(e.retryPolicy, "retryPolicy");
@@ -97,7 +120,7 @@ export function checkCampaign(event: unknown): { campaign?: CampaignInput; error
     contacts.push({ phone, name: contactName ?? null });
   });
 
-  if (c.issues.length > 0) return { errors: c.issues };
+  if (c.issues.length > 0) return { errors: c.report() };
   return {
     errors: [],
     campaign: {
@@ -123,6 +146,11 @@ export const { handler, run } = defineHandler(
     if (!campaign) {
       rt.log.info("campaign rejected", { problems: errors.length });
       return { valid: false, errors };
+    }
+    const tzIssue = await postgresTimeZoneIssue({ query: (text, values) => rt.db.query(text, values, { idempotent: true }) }, campaign.timeZone);
+    if (tzIssue) {
+      rt.log.info("campaign rejected", { problems: 1 });
+      return { valid: false, errors: [tzIssue] };
     }
     const outcome = await rt.db.tx(
       async (q): Promise<{ stored: true } | { stored: false; differs: string[] }> => {
