@@ -97,7 +97,7 @@ suite("asterisk-worker provisioned on a real Debian 12 host", () => {
     for (const s of [REDIS_PW, ARI_PW]) expect(r.out + r.err).not.toContain(s);
 
     expect((await sh("node --version")).trim()).toMatch(/^v18\./);
-    expect(await sh("dpkg-query -W -f='${Status} ${Version}' nodejs")).toMatch(/install ok installed 18\./);
+    expect(await onHost(tb, H, "dpkg-query -W -f='${Status} ${Version}' nodejs")).toMatch(/install ok installed 18\./);
     expect(await sh("systemctl is-active asterisk-worker; systemctl is-enabled asterisk-worker")).toBe("active\nenabled\n");
     const h = await health();
     expect(h).toMatch(/ 503$/);
