@@ -8,6 +8,7 @@
  * Every round trip is bounded by the host's deadline (--deadline); a host's failure never stops the others.
  */
 import { createHash, randomBytes } from "node:crypto";
+import { STATE_DIR } from "./defaults";
 import type { HostSpec } from "./inventory";
 import { fileDiff } from "./diff";
 import { RUN_ID, heldLocks, heldMessage, lockParams, ownerIsDeadHere, parseOwner } from "./lock";
@@ -23,7 +24,6 @@ import { HostFacts, ProfileFacts, parseFacts, runtimeFrom, gatherScript } from "
 import { installScript } from "./tasks/install";
 import { METRICS_TASK, planMetrics } from "./tasks/metrics";
 import { RETIRE_TASK, planRetire } from "./tasks/retire";
-import { ENABLE_SERVICE_FRAGMENT } from "./tasks/service";
 import { ScriptOutput, parseLine } from "./tasks/shell";
 import { evaluateVerify, runtimeDrift } from "./tasks/verify";
 import { WORKER_HANDLER, WORKER_TASK, planWorker, workerBundle, workerGather } from "./tasks/worker";
@@ -81,7 +81,7 @@ class HostRun {
 
   /** Parameters every script of this host gets. */
   params(extra: Params = {}): Params {
-    return { P_STEP_TIMEOUT: this.opts.stepTimeoutS ?? 30, P_DEADLINE: this.opts.deadlineS ?? 600, ...lockParams(this.opts.deadlineS ?? 600), ...extra };
+    return { P_STATE_DIR: STATE_DIR, P_STEP_TIMEOUT: this.opts.stepTimeoutS ?? 30, P_DEADLINE: this.opts.deadlineS ?? 600, ...lockParams(this.opts.deadlineS ?? 600), ...extra };
   }
 
   /** A round trip; null (after reporting) when the host dropped or the deadline cut it. */
@@ -325,7 +325,7 @@ async function planAndApply(run: HostRun, secrets: HostSecrets, facts: HostFacts
     const applied = sides.filter((x) => x.apply);
     if (applied.length) {
       const driver = ["lock_check", ...applied.map((x) => x.apply), "lock_release; fact lock_released 1"].join("\n");
-      const m = await run.remote(hostScript(base, ["lock"], driver), applied[0].task, withSideDiffs);
+      const m = await run.remote(hostScript(base, ["lock", "handlers"], driver), applied[0].task, withSideDiffs);
       if (!m) return;
       for (const x of applied) if (!m.out.tasks.some((t) => t.name === x.task)) emit({ task: x.task, status: "failed", msg: lastLines(m.r.stderr) });
       for (const x of applied) x.after?.(m.out.facts).forEach(emit);
@@ -355,7 +355,7 @@ async function planAndApply(run: HostRun, secrets: HostSecrets, facts: HostFacts
     restart ? "prepare_persistence" : 'task "prepare persistence" skipped "no restart needed"',
     configChanged ? "install_staged" : 'task "write config" ok "$CONF"',
     restartReasons.length ? "mark_restart" : "",
-    ENABLE_SERVICE_FRAGMENT,
+    "enable_service",
     retire.pre ?? "",
     "restart_handler",
     'rc_target "$CONF"; rc_auth "$NEW_ADMIN"',
@@ -366,7 +366,7 @@ async function planAndApply(run: HostRun, secrets: HostSecrets, facts: HostFacts
     worker.apply ?? "",
     "lock_release; fact lock_released 1",
   ].filter(Boolean).join("\n");
-  const ap = await run.remote(hostScript(params, ["lock", "writes", "adopt", "persistence", "restart"], driver), "apply", (t) =>
+  const ap = await run.remote(hostScript(params, ["lock", "writes", "adopt", "persistence", "service", "restart", "handlers"], driver), "apply", (t) =>
     t.task === "write config" && t.status === "changed"
       ? { ...t, diff }
       : t.task === "restart redis" && t.status === "changed"

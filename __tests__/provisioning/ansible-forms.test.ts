@@ -6,33 +6,16 @@
  * role owns is refused. No host is contacted here (a refused run exits 1 before any connection).
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { main } from "../../provisioning/cli";
 import { DEFAULTS } from "../../provisioning/defaults";
-import { InventoryError, loadInventory, parseExtraVars, selectHosts } from "../../provisioning/inventory";
+import { loadInventory, parseExtraVars, selectHosts } from "../../provisioning/inventory";
 import { OS_PROFILES, serverVersion } from "../../provisioning/os";
 import { buildContext, missingOwnedDirectives, renderRedisConf } from "../../provisioning/render";
 import { SCRIPTS_DIR, paramLines } from "../../provisioning/scripts";
+import { inventory, problems } from "./inventories";
 
-function inventory(files: Record<string, string>): string {
-  const dir = mkdtempSync(join(tmpdir(), "inv-forms-"));
-  for (const [name, text] of Object.entries(files)) {
-    mkdirSync(join(dir, name, ".."), { recursive: true });
-    writeFileSync(join(dir, name), text);
-  }
-  return dir;
-}
-function problems(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof InventoryError) return e.problems;
-    throw e;
-  }
-  throw new Error("expected an InventoryError");
-}
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = "";
   let err = "";

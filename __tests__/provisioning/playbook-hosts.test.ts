@@ -4,43 +4,26 @@
  * a failing disk under /etc/redis, a server that refuses to shut down, a host past its deadline.
  * Three Debian 12 hosts on the systemd-nspawn test bed; needs root on Linux (skips loudly elsewhere).
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 
 const CONTROL = mkdtempSync(join(tmpdir(), "prov-ssh-pb-"));
 process.env.PROVISION_SSH_CONTROL_DIR = CONTROL;
 
 import * as testbed from "../../provisioning/testbed";
 import { playbookHost } from "../../provisioning/testbed/playbook";
-import { closeClients, filesWith, hostFile, keyspace, missingPrereqs, onHost, provisionIn, provisionProcess, recap, serverInfo, taskLines } from "./realhost";
+import { closeClients, filesWith, hostFile, keyspace, onHost, provisionIn, provisionProcess, realHostSuite, recap, serverInfo, setHostVars, taskLines } from "./realhost";
 
 const PASSWORD = "Pb-requirepass-never-printed-42";
 const env = { REDIS_PASSWORD: PASSWORD, PROVISION_SSH_CONTROL_DIR: CONTROL };
-const missing = missingPrereqs();
-if (missing.length && !process.env.CI) {
-  // eslint-disable-next-line no-console
-  console.warn(`\n!! SKIPPING the real-host playbook-host tests: missing ${missing.join(", ")} (needs root on Linux; CI runs them)\n`);
-}
-const suite = missing.length && !process.env.CI ? describe.skip : describe;
-
 let tb: testbed.Testbed;
 const provision = (...args: string[]) => provisionIn(tb, env, ...args);
 const sh = (host: string, cmd: string) => onHost(tb, host, cmd);
 const info = (host: string) => serverInfo(tb, host, PASSWORD);
-function hostVars(vars: Record<string, Record<string, unknown>>): void {
-  const dir = join(dirname(tb.inventory), "host_vars");
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  for (const [h, v] of Object.entries(vars)) writeFileSync(join(dir, `${h}.yml`), `${JSON.stringify(v)}\n`);
-}
-suite("hosts the tool really meets (real Debian 12 hosts)", () => {
-  if (missing.length) {
-    it("requires root, Linux and the test bed tools in CI", () => {
-      throw new Error(`cannot run real-host tests: missing ${missing.join(", ")}`);
-    });
-    return;
-  }
+const hostVars = (vars: Record<string, Record<string, unknown>>) => setHostVars(tb, vars);
+
+realHostSuite("hosts the tool really meets (real Debian 12 hosts)", () => {
 
   beforeAll(async () => {
     tb = await testbed.up({ count: 3, log: (m) => process.stderr.write(`testbed: ${m}\n`), groupVars: { redis_metrics_enabled: false } });

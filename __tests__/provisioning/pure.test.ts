@@ -6,7 +6,7 @@ import { join, relative } from "node:path";
 import { main, parseArgs, UsageError } from "../../provisioning/cli";
 import { DEFAULTS, memoryBytes } from "../../provisioning/defaults";
 import { unifiedDiff } from "../../provisioning/diff";
-import { displayPath, expandHostPattern, HostSpec, InventoryError, loadInventory, selectHosts, shlex } from "../../provisioning/inventory";
+import { displayPath, expandHostPattern, HostSpec, loadInventory, selectHosts, shlex } from "../../provisioning/inventory";
 import { OS_PROFILES, selectProfile, serverVersion } from "../../provisioning/os";
 import { buildContext, maskSecrets, render, renderRedisConf, sha256 } from "../../provisioning/render";
 import { Output } from "../../provisioning/output";
@@ -16,25 +16,7 @@ import { describeFetchError, redact, registerSecret, resolvePasswords, resolveSe
 import { parseFacts } from "../../provisioning/tasks/facts";
 import { parseLine, ScriptOutput } from "../../provisioning/tasks/shell";
 import { evaluateVerify, runtimeDrift } from "../../provisioning/tasks/verify";
-
-function inventory(files: Record<string, string>): string {
-  const dir = mkdtempSync(join(tmpdir(), "inv-"));
-  for (const [name, text] of Object.entries(files)) {
-    mkdirSync(join(dir, name, ".."), { recursive: true });
-    writeFileSync(join(dir, name), text);
-  }
-  return dir;
-}
-
-function problems(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof InventoryError) return e.problems;
-    throw e;
-  }
-  throw new Error("expected an InventoryError");
-}
+import { inventory, problems } from "./inventories";
 
 describe("inventory (Ansible INI + group_vars/host_vars)", () => {
   const hosts = `# comment

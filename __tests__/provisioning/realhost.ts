@@ -3,7 +3,8 @@
  * CLI in this process or as its own process, the recap, commands and files on a test host.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { join } from "node:path";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import Redis from "ioredis";
 import { main } from "../../provisioning/cli";
 import { parseInfo } from "../../provisioning/tasks/facts";
@@ -22,6 +23,37 @@ export function missingPrereqs(): string[] {
     }
   }
   return out;
+}
+
+/**
+ * describe() for a real-host suite: without root/Linux/the tools it warns loudly and skips, and with CI
+ * set it fails instead (a skipped real-host suite must not pass silently in CI).
+ */
+export function realHostSuite(title: string, body: () => void): void {
+  const missing = missingPrereqs();
+  if (missing.length && !process.env.CI) {
+    // eslint-disable-next-line no-console
+    console.warn(`\n${"!".repeat(78)}\n!! SKIPPING ${title}: missing ${missing.join(", ")}.\n!! These tests boot Debian hosts with systemd-nspawn and need root on Linux (CI runs them).\n${"!".repeat(78)}\n`);
+    describe.skip(title, body);
+    return;
+  }
+  describe(title, () => {
+    if (missing.length) {
+      it("requires root, Linux and the test bed tools in CI", () => {
+        throw new Error(`cannot run real-host tests: missing ${missing.join(", ")}`);
+      });
+      return;
+    }
+    body();
+  });
+}
+
+/** Replaces the test bed inventory's host_vars/ with these variables per host. */
+export function setHostVars(tb: Testbed, vars: Record<string, Record<string, unknown>>): void {
+  const dir = join(dirname(tb.inventory), "host_vars");
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  for (const [h, v] of Object.entries(vars)) writeFileSync(join(dir, `${h}.yml`), `${JSON.stringify(v)}\n`);
 }
 
 export interface Run {

@@ -11,9 +11,10 @@ STATE=${P_STATE_DIR:-/var/lib/redis-provision}
 STEP_TIMEOUT=${P_STEP_TIMEOUT:-30}
 CURRENT_TASK=""
 step() { CURRENT_TASK=$1; }
-fact() { printf '@@fact|%s|%s\n' "$1" "$(printf '%s' "$2" | base64 -w0)"; }
+# One fork each: the here-string adds a newline that the reader strips (@@val lines; files keep theirs).
+fact() { printf '@@val|%s|' "$1"; base64 -w0 <<<"$2"; echo; }
 fact_file() { [ -r "$2" ] || return 0; printf '@@fact|%s|' "$1"; base64 -w0 < "$2"; echo; }
-task() { printf '@@task|%s|%s|%s\n' "$1" "$2" "$(printf '%s' "$3" | base64 -w0)"; }
+task() { printf '@@task|%s|%s|' "$1" "$2"; base64 -w0 <<<"$3"; echo; }
 # Cleanups registered by the steps (temp files), run on every exit.
 CLEANUP=()
 on_exit() { local f; for f in "${CLEANUP[@]+"${CLEANUP[@]}"}"; do rm -rf -- "$f"; done; }
@@ -48,6 +49,7 @@ rc() {
   elif [ -n "$RC_PW" ]; then REDISCLI_AUTH="$RC_PW" bounded "$CLI" -h "$RC_HOST" -p "$RC_PORT" "$@"
   else bounded "$CLI" -h "$RC_HOST" -p "$RC_PORT" "$@"; fi 2>&1
 }
+# shellcheck disable=SC2120 # the other scripts call it with arguments
 app() { REDISCLI_AUTH="$APP_PW" bounded "$CLI" -h "$RC_HOST" -p "$RC_PORT" "$@" 2>&1; }
 # Where the server configured in file $1 listens.
 rc_target() {
@@ -69,22 +71,39 @@ rc_auth() {
   RC_AUTH=fail; return 1
 }
 info_field() { rc INFO "$2" | tr -d '\r' | awk -F: -v k="$1" '$1==k{print $2}'; }
-# Runtime facts of the running server; $1=1 also round-trips a probe key (skipped in --check).
+# The commands of probe's second redis-cli call (ECHO lines split its answer).
+probe_commands() {
+  if [ "$RC_AUTH" = admin ] || [ "$RC_AUTH" = none ]; then
+    printf 'CONFIG GET port\nCONFIG GET maxmemory\nCONFIG GET maxmemory-policy\nCONFIG GET appendonly\nCONFIG GET save\n'
+  fi
+  printf 'ECHO @@cfg-end@@\n'
+  # Authenticated with the application password only (a host the tool did not set up): may it create our ACL user?
+  if [ "$RC_AUTH" = app ]; then printf 'ACL USERS\n'; fi
+  printf 'ECHO @@acl-end@@\nINFO\n'
+}
+# Runtime facts of the running server (fact names prefixed by RT_PREFIX); $1=1 also round-trips a
+# probe key (skipped in --check).
 probe() {
   local k v s g
-  fact rt_auth "$RC_AUTH"
-  fact rt_ping "$(app PING)"
+  local k v out ping s g rest
+  fact "${RT_PREFIX:-}rt_auth" "$RC_AUTH"
+  # One redis-cli as the application user: PING (+ the probe key round trip).
+  k="__provision:probe:${HOSTNAME:-host}"; v="probe-$$-${EPOCHREALTIME/./}"
+  if [ "$1" = 1 ]; then out=$(printf 'PING\nSET %s %s EX 60\nGET %s\nDEL %s\n' "$k" "$v" "$k" "$k" | app)
+  else out=$(printf 'PING\n' | app); fi
+  { IFS= read -r ping; IFS= read -r s; IFS= read -r g; } <<<"$out"
+  fact "${RT_PREFIX:-}rt_ping" "$ping"
   if [ "$1" = 1 ]; then
-    k="__provision:probe:$(hostname)"; v="probe-$$-$(date +%s%N)"
-    s=$(app SET "$k" "$v" EX 60); g=$(app GET "$k"); app DEL "$k" >/dev/null
-    if [ "$s" = OK ] && [ "$g" = "$v" ]; then fact rt_probe ok; else fact rt_probe "SET: $s / GET: $g"; fi
+    if [ "$s" = OK ] && [ "$g" = "$v" ]; then fact "${RT_PREFIX:-}rt_probe" ok; else fact "${RT_PREFIX:-}rt_probe" "SET: $s / GET: $g"; fi
   fi
-  if [ "$RC_AUTH" = admin ] || [ "$RC_AUTH" = none ]; then
-    fact rt_config "$(printf 'CONFIG GET port\nCONFIG GET maxmemory\nCONFIG GET maxmemory-policy\nCONFIG GET appendonly\nCONFIG GET save\n' | rc)"
-  fi
-  # Authenticated with the application password only (a host the tool did not set up): may it create our ACL user?
-  if [ "$RC_AUTH" = app ]; then fact rt_acl "$(rc ACL USERS | head -n 1)"; fi
-  [ "$RC_AUTH" = fail ] || fact rt_info "$(rc INFO | tr -d '\r')"
+  [ "$RC_AUTH" = fail ] && return 0
+  # One redis-cli as the strongest identity: the settings (admin only), ACL rights (app only), INFO.
+  out=$(probe_commands | rc)
+  out=${out//$'\r'/}
+  if [ "$RC_AUTH" = admin ] || [ "$RC_AUTH" = none ]; then fact "${RT_PREFIX:-}rt_config" "${out%%$'\n'@@cfg-end@@*}"; fi
+  rest=${out#*@@cfg-end@@$'\n'}
+  if [ "$RC_AUTH" = app ]; then fact "${RT_PREFIX:-}rt_acl" "${rest%%$'\n'*}"; fi
+  fact "${RT_PREFIX:-}rt_info" "${rest#*@@acl-end@@$'\n'}"
 }
 # dpkg-query/rpm -q: succeeds when every package of the profile is installed.
 pkgs_installed() {

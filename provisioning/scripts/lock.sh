@@ -6,7 +6,12 @@
 # then) is stale and broken; so is one whose holder the controller found dead (P_BREAK_LOCK = its run).
 # Parameters: P_RUN_ID P_OWNER_WHO P_OWNER_PID P_LEASE (seconds) P_BREAK_LOCK (optional).
 LOCK="$STATE/lock"
-lock_field() { tr ' ' '\n' < "$LOCK/owner" 2>/dev/null | sed -n "s/^$1=//p" | head -n 1; }
+# One field of the owner line, with bash only (no forks).
+lock_field() {
+  local line f
+  { IFS= read -r line < "$LOCK/owner"; } 2>/dev/null || return 0
+  for f in $line; do case "$f" in "$1="*) printf '%s' "${f#*=}"; return 0;; esac; done
+}
 
 # Reports the lock as facts: lock=ours|held|free (+ lock_owner, lock_broken).
 lock_acquire() {

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# Task "asterisk-worker", its handler "restart asterisk-worker" and "verify asterisk-worker"
-# (provisioning/tasks/worker.ts decides; this runs it). Parameters (P_W_*, base64 data, never shell
+# Task "asterisk-worker" and "verify asterisk-worker" (provisioning/tasks/worker.ts decides; this runs
+# it; its handler "restart asterisk-worker" is in handlers.sh). Parameters (P_W_*, base64 data, never shell
 # syntax; the passwords travel on ssh stdin inside this script and reach their files through printf,
 # a bash builtin, so never a process argument):
 #   P_W_UNIT P_W_ENV_FILE P_W_BUNDLE P_W_ARI_PW_FILE P_W_REDIS_PW_FILE P_W_MARK   paths
@@ -108,22 +108,6 @@ worker_write() {
   fi
 }
 
-# Handler "restart asterisk-worker": once, when the marker says so; daemon-reload first; then waits
-# (bounded) for the unit to be active and its health endpoint to answer.
-worker_handler() {
-  local err pid why
-  [ -e "$P_W_MARK" ] || return 0
-  step "restart asterisk-worker"
-  why=$(tr '\n' ' ' < "$P_W_MARK" | sed 's/ *$//')
-  err=$(bounded systemctl daemon-reload 2>&1) || { task "restart asterisk-worker" failed "systemctl daemon-reload: $err"; return 1; }
-  systemctl reset-failed "$W_SERVICE" >/dev/null 2>&1
-  err=$(bounded systemctl restart "$W_SERVICE" 2>&1) || {
-    task "restart asterisk-worker" failed "systemctl restart $W_SERVICE: $err $(journalctl -u "$W_SERVICE" -n 3 -o cat --no-pager 2>/dev/null | tr '\n' ' ')"; return 1; }
-  rm -f "$P_W_MARK"
-  pid=$(systemctl show -p MainPID --value "$W_SERVICE")
-  task "restart asterisk-worker" changed "restarted once (pid $pid); why: $why"
-}
-
 # Verify: GET /health until it answers (at most ~10 s after a restart), reported as a fact for the plan.
 worker_verify() {
   local h="" i
@@ -151,5 +135,5 @@ worker_apply() {
     task "asterisk-worker" failed "$err"
     return 0
   fi
-  worker_handler && worker_verify
+  restart_asterisk_worker && worker_verify
 }

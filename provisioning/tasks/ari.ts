@@ -11,8 +11,9 @@
  *  - in http.conf's [general]: enabled=yes, bindaddr, bindport. Only those three lines change; a
  *    commented example line (`;bindport=8088`) gets the setting right after it, later duplicates
  *    are commented out, everything else stays byte for byte.
- * Then the handler reloads only what changed (`module reload res_ari.so` for the user, `module reload
- * http` for http.conf), once, through a marker in the state dir so an interrupted run still reloads.
+ * Then the handler (reload_asterisk in provisioning/scripts/handlers.sh) reloads only what changed
+ * (`module reload res_ari.so` for the user, `module reload http` for http.conf), once, through a
+ * marker in the state dir so an interrupted run still reloads.
  * Without /etc/asterisk the task is skipped with a warning.
  */
 import { STATE_DIR } from "../defaults";
@@ -260,37 +261,10 @@ ${newHash && changed.includes("campaign") ? `  ARI_PW=${shq(password)}
 }
 if ari_apply; then
   task ${shq(ARI_TASK)} ${changed.length ? "changed" : "ok"} ${shq(`${changed.length ? `wrote ${names.join(", ")}${passwordNote}` : "files in place"}; ${where}${warn}`)}
-  ${ARI_HANDLER_FRAGMENT}
+  reload_asterisk
 else
   task ${shq(ARI_TASK)} failed "$AERR"
 fi
 `;
   return { results: [], apply, diff };
 }
-
-/** Handler "reload asterisk": reloads each module listed in the marker once; removes the marker when done. */
-export const ARI_HANDLER_FRAGMENT = `
-if [ -s ${ARI_RELOAD_MARK} ]; then
-  if ! command -v asterisk >/dev/null 2>&1; then
-    rm -f ${ARI_RELOAD_MARK}
-    task ${shq(ARI_HANDLER)} skipped "asterisk not found on PATH: the new configuration takes effect when Asterisk starts"
-  else
-    RDONE=""; RERR=""; RDOWN=""
-    for m in $(sort -u ${ARI_RELOAD_MARK}); do
-      OUT=$(asterisk -rx "module reload $m" 2>&1 </dev/null); RC=$?
-      case "$OUT" in *"Unable to connect"*) RDOWN=1; break;; esac
-      if [ $RC -eq 0 ]; then RDONE="\${RDONE:+$RDONE; }module reload $m: $(printf '%s' "$OUT" | tr '\\n' ' ' | sed 's/ *$//')"
-      else RERR="module reload $m exited $RC: $OUT"; break; fi
-    done
-    if [ -n "$RDOWN" ]; then
-      rm -f ${ARI_RELOAD_MARK}
-      task ${shq(ARI_HANDLER)} skipped "Asterisk is not running: it reads the new configuration when it starts"
-    elif [ -n "$RERR" ]; then
-      task ${shq(ARI_HANDLER)} failed "$RERR"
-    else
-      rm -f ${ARI_RELOAD_MARK}
-      task ${shq(ARI_HANDLER)} changed "$RDONE"
-    fi
-  fi
-fi
-`;

@@ -63,16 +63,18 @@ P=${p.key.replace(/-/g, "_")}
 fact \${P}_installed 1
 fact \${P}_version "$("$SERVER" --version 2>&1 | head -n 1)"
 fact_file \${P}_config "$CONF"
-ACTIVE=$(systemctl is-active "$SERVICE" 2>/dev/null)
+ACTIVE=unknown; ENABLED=; MAINPID=0
+while IFS='=' read -r K V; do case "$K" in ActiveState) ACTIVE=$V;; UnitFileState) ENABLED=$V;; MainPID) MAINPID=$V;; esac; done \
+  < <(systemctl show -p ActiveState -p UnitFileState -p MainPID "$SERVICE" 2>/dev/null)
 fact \${P}_active "$ACTIVE"
-fact \${P}_enabled "$(systemctl is-enabled "$SERVICE" 2>/dev/null)"
-fact \${P}_mainpid "$(systemctl show -p MainPID --value "$SERVICE" 2>/dev/null)"
+fact \${P}_enabled "$ENABLED"
+fact \${P}_mainpid "$MAINPID"
 CDIR=$(dirname "$CONF")
 fact \${P}_confdir_free "$(df -P -B1 "$CDIR" 2>/dev/null | awk 'NR==2{print $4}')"
 [ -w "$CDIR" ] || fact \${P}_confdir_ro 1
 if [ "$ACTIVE" = active ]; then
   rc_target "$CONF"; rc_auth "$ADMIN_PW"
-  probe ${probeWrites ? 1 : 0} | sed "s/^@@fact|rt_/@@fact|\${P}_rt_/"
+  RT_PREFIX="\${P}_" probe ${probeWrites ? 1 : 0}
 fi
 )`,
     )

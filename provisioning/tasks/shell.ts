@@ -46,14 +46,19 @@ export interface ScriptOutput {
 /** Parses one output line of a host script (other lines are ignored). */
 export function parseLine(line: string, into: ScriptOutput): { name: string; status: string; msg: string } | null {
   const l = line.replace(/\r$/, "");
-  if (l.startsWith("@@fact|")) {
-    const [, name, b64 = ""] = l.split("|");
-    into.facts[name] = Buffer.from(b64, "base64").toString("utf8");
+  // @@val (a value from a here-string) ends with one newline that is not part of it; @@fact (a file) keeps its bytes.
+  const unb64 = (b64: string, strip: boolean) => {
+    const t = Buffer.from(b64, "base64").toString("utf8");
+    return strip && t.endsWith("\n") ? t.slice(0, -1) : t;
+  };
+  if (l.startsWith("@@fact|") || l.startsWith("@@val|")) {
+    const [kind, name, b64 = ""] = l.split("|");
+    into.facts[name] = unb64(b64, kind === "@@val");
     return null;
   }
   if (l.startsWith("@@task|")) {
     const [, name, status, b64 = ""] = l.split("|");
-    const t = { name, status, msg: Buffer.from(b64, "base64").toString("utf8") };
+    const t = { name, status, msg: unb64(b64, true) };
     into.tasks.push(t);
     return t;
   }

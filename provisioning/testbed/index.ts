@@ -146,6 +146,20 @@ async function waitForSsh(ip: string, timeoutMs: number): Promise<void> {
   }
 }
 
+/**
+ * Resolves when ec2-user can log in: sshd answers before boot has finished, and pam_nologin refuses
+ * logins ("System is booting up") until systemd-user-sessions has run.
+ */
+async function waitForLogin(tb: Testbed, ip: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await run("ssh", ["-i", tb.key, "-o", `UserKnownHostsFile=${tb.knownHosts}`, "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", `ec2-user@${ip}`, "true"]);
+    if (r.code === 0) return;
+    if (Date.now() > deadline) throw new Error(`host ${ip} does not accept logins after ${timeoutMs / 1000} s: ${r.stderr.trim()}`);
+    await sleep(300);
+  }
+}
+
 function uidGid(rootfs: string, user: string): [number, number] {
   const line = readFileSync(join(rootfs, "etc/passwd"), "utf8").split("\n").find((l) => l.startsWith(`${user}:`));
   if (!line) throw new Error(`no user ${user} in ${rootfs}`);
@@ -247,6 +261,7 @@ export async function up(opts: UpOptions): Promise<Testbed> {
     writeFileSync(tb.knownHosts, tb.hosts.map((h) => `${h.ip} ${hostKey}\n`).join(""));
     writeInventory(tb, opts.groupVars ?? {});
     await Promise.all(tb.hosts.map((h) => waitForSsh(h.ip, 60_000)));
+    await Promise.all(tb.hosts.map((h) => waitForLogin(tb, h.ip, 120_000)));
     log(`test bed ${id}: ${tb.hosts.map((h) => `${h.name}=${h.ip}`).join(" ")}; inventory ${tb.inventory}`);
     return tb;
   } catch (e) {
