@@ -1,12 +1,12 @@
 /** The asterisk-worker task without a host: variables, rendering, the plan (--check and no-op) and the health verdict. */
-import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DEFAULTS, RoleVars } from "../../provisioning/defaults";
 import { InventoryError, loadInventory } from "../../provisioning/inventory";
 import { OS_PROFILES } from "../../provisioning/os";
 import { sha256 } from "../../provisioning/render";
-import { evaluateWorkerHealth, planWorker, renderWorkerFiles, workerAriUrl, workerFacts, workerRuntime } from "../../provisioning/tasks/worker";
+import { evaluateWorkerHealth, planWorker, workerBundle, renderWorkerFiles, workerAriUrl, workerFacts, workerRuntime } from "../../provisioning/tasks/worker";
 
 const vars = (over: Partial<RoleVars> = {}): RoleVars => ({ ...DEFAULTS, asterisk_worker_enabled: true, ...over });
 const deb = OS_PROFILES.debian;
@@ -133,4 +133,20 @@ describe("verify", () => {
     expect(at("200 <html>").msg).toMatch(/without the health document/);
     expect(at("", "active", "failed").msg).toBe("asterisk-worker.service is failed: asterisk-worker: ARI_USER is required but not set");
   });
+});
+
+describe("bundle", () => {
+  test("built by lambdas/build.ts in its own process when missing, then read; an older file than its sources is rebuilt", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "worker-bundle-"));
+    const file = join(dir, "missing", "index.js");
+    const b = await workerBundle(file);
+    expect(existsSync(file)).toBe(true);
+    expect(b.sha).toBe(sha256(readFileSync(file, "utf8")));
+    expect(b.text).toContain("asterisk-worker");
+    const stale = join(dir, "stale", "index.js");
+    mkdirSync(join(stale, ".."));
+    writeFileSync(stale, "old");
+    utimesSync(stale, new Date(0), new Date(0));
+    expect((await workerBundle(stale)).sha).toBe(b.sha);
+  }, 120_000);
 });

@@ -17,13 +17,15 @@
  *    design (it retries ARI with backoff), so the host passes with a WARNING instead of failing.
  * The host shell is provisioning/scripts/worker.sh.
  */
+import { execFile } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { promisify } from "node:util";
 import { join } from "node:path";
 import { STATE_DIR, type RoleVars } from "../defaults";
 import { fileDiff } from "../diff";
 import type { OsProfile } from "../os";
 import type { TaskResult } from "../output";
-import { renderTemplate, sha256 } from "../render";
+import { TEMPLATES_DIR, renderTemplate, sha256 } from "../render";
 import { paramLines, scriptFile, type Params } from "../scripts";
 import { metricsRedisHost } from "./metrics";
 
@@ -41,7 +43,9 @@ export const WORKER_PATHS = {
   mark: `${STATE_DIR}/asterisk-worker-restart-pending`,
 } as const;
 
-const ROOT = join(__dirname, "..", "..");
+// The project root, also from build/provision.cjs (the CLI's bundle): templates/ sits in it.
+const ROOT = join(TEMPLATES_DIR, "..");
+const execFileAsync = promisify(execFile);
 export const BUNDLE_FILE = join(ROOT, "build", "asterisk-worker", "index.js");
 
 /** The runtime package of an OS profile, and where its node binary is once installed. */
@@ -117,21 +121,30 @@ export function workerGather(v: RoleVars): string {
 
 // ---------------------------------------------------------------- the bundle
 
-let bundle: Promise<{ text: string; sha: string }> | undefined;
+const bundles = new Map<string, Promise<{ text: string; sha: string }>>();
 const newestMtime = (dir: string): number =>
   readdirSync(dir, { withFileTypes: true }).reduce((m, e) => Math.max(m, e.isDirectory() ? newestMtime(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs), 0);
 
 /** build/asterisk-worker/index.js, built (lambdas/build.ts) when missing or older than its sources; read once per process. */
 export function workerBundle(file = BUNDLE_FILE): Promise<{ text: string; sha: string }> {
-  bundle ??= (async () => {
+  let bundle = bundles.get(file);
+  if (bundle) return bundle;
+  bundle = (async () => {
     const sources = ["asterisk-worker", "shared"].map((d) => join(ROOT, "lambdas", d)).filter(existsSync);
     if (!existsSync(file) || Math.max(...sources.map(newestMtime)) > statSync(file).mtimeMs) {
-      const { buildAsteriskWorker } = await import("../../lambdas/build");
-      await buildAsteriskWorker({ outDir: join(file, "..") });
+      // Its own process (tsx): lambdas/build.ts imported into the CLI's bundle would run its main().
+      const code = `require("./lambdas/build").buildAsteriskWorker({ outDir: ${JSON.stringify(join(file, ".."))} })`;
+      try {
+        await execFileAsync(join(ROOT, "node_modules", ".bin", "tsx"), ["--eval", code], { cwd: ROOT, timeout: 120_000 });
+      } catch (e) {
+        const err = e as Error & { stderr?: string };
+        throw new Error(`building ${file} (lambdas/build.ts) failed: ${(err.stderr || err.message).trim().split("\n").slice(-3).join(" | ")}`);
+      }
     }
     const text = readFileSync(file, "utf8");
     return { text, sha: sha256(text) };
   })();
+  bundles.set(file, bundle);
   return bundle;
 }
 
