@@ -39,6 +39,18 @@ export interface RoleVars {
   asterisk_ari_user: string;
   asterisk_ari_port: number;
   asterisk_ari_bind_address: string;
+  /** The Asterisk-side worker service (provisioning/tasks/worker.ts); each name follows its config key. */
+  asterisk_worker_enabled: boolean;
+  /** ARI_URL; "" = http://127.0.0.1:asterisk_ari_port (or asterisk_ari_bind_address when that is one address). */
+  asterisk_worker_ari_url: string;
+  asterisk_worker_ari_app: string;
+  asterisk_worker_ari_channel_prefix: string;
+  asterisk_worker_health_host: string;
+  asterisk_worker_health_port: number;
+  /** Extra IPAddressAllow= entries of the unit (a remote health probe); "" = loopback only. */
+  asterisk_worker_health_allow: string;
+  asterisk_worker_log_level: string;
+  asterisk_worker_memory_max: string;
 }
 
 /** Variables without a default (set or not). */
@@ -74,6 +86,15 @@ export const DEFAULTS: RoleVars = {
   asterisk_ari_user: "campaign_dialer",
   asterisk_ari_port: 8088,
   asterisk_ari_bind_address: "0.0.0.0",
+  asterisk_worker_enabled: false,
+  asterisk_worker_ari_url: "",
+  asterisk_worker_ari_app: "campaign-dialer",
+  asterisk_worker_ari_channel_prefix: "cmp-",
+  asterisk_worker_health_host: "127.0.0.1",
+  asterisk_worker_health_port: 8090,
+  asterisk_worker_health_allow: "",
+  asterisk_worker_log_level: "info",
+  asterisk_worker_memory_max: "256M",
 };
 
 type Validator = (v: unknown) => unknown;
@@ -254,6 +275,34 @@ export const VALIDATORS: Record<keyof RoleVars, Validator> = {
     if (!isIP(s)) fail("must be one IP address (http.conf bindaddr)", v);
     return s;
   },
+  asterisk_worker_enabled: bool,
+  // The unit allows no DNS (IPAddressDeny=any) and only the addresses it is told: an IP address or localhost.
+  asterisk_worker_ari_url: line(
+    "http(s)://ADDRESS[:PORT] URL of Asterisk's HTTP server with an IP address or localhost (no credentials, path or query), or empty",
+    /^$|^https?:\/\/(localhost|\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\])(:\d{1,5})?\/?$/,
+  ),
+  asterisk_worker_ari_app: line("Stasis application name (letters, digits, _ . -; the dialer-worker's ARI_APP)", /^[A-Za-z0-9_.-]{1,80}$/),
+  asterisk_worker_ari_channel_prefix: line("channel id prefix (letters, digits, _ . -)", /^[A-Za-z0-9_.-]{1,40}$/),
+  asterisk_worker_health_host: (v) => {
+    const s = line("IP address")(v) as string;
+    if (!isIP(s)) fail("must be one IP address the health endpoint listens on (127.0.0.1 by default)", v);
+    return s;
+  },
+  asterisk_worker_health_port: int(1, 65535),
+  asterisk_worker_health_allow: (v) => {
+    const s = line("list of IP addresses or CIDR ranges")(v) as string;
+    const parts = s.split(/\s+/).filter(Boolean);
+    for (const p of parts) {
+      const [a, bits, extra] = p.split("/");
+      const max = isIP(a) === 6 ? 128 : 32;
+      if (!isIP(a) || extra !== undefined || (bits !== undefined && !(/^\d+$/.test(bits) && Number(bits) <= max))) {
+        fail("must be space-separated IP addresses or CIDR ranges (IPAddressAllow= of the unit)", p);
+      }
+    }
+    return parts.join(" ");
+  },
+  asterisk_worker_log_level: oneOf("debug", "info", "warn", "error", "silent"),
+  asterisk_worker_memory_max: line("systemd MemoryMax= size like 256M", /^[1-9]\d*[KMG]$/),
   redis_metrics_imds_url: line("http://ADDRESS[:PORT] URL of the instance metadata service", /^http:\/\/(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\])(:\d{1,5})?$/),
 };
 

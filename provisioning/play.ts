@@ -26,6 +26,7 @@ import { METRICS_TASK, planMetrics } from "./tasks/metrics";
 import { RETIRE_TASK, planRetire } from "./tasks/retire";
 import { ScriptOutput, parseLine } from "./tasks/shell";
 import { evaluateVerify, runtimeDrift } from "./tasks/verify";
+import { WORKER_HANDLER, WORKER_TASK, planWorker, workerBundle, workerGather } from "./tasks/worker";
 
 export interface PlayOptions {
   check: boolean;
@@ -43,7 +44,7 @@ export interface PlayOptions {
 type Emit = (t: TaskResult) => void;
 
 export const ADOPT_TASK = "adopt running server";
-const HANDLERS = ["restart redis", ARI_HANDLER];
+const HANDLERS = ["restart redis", ARI_HANDLER, WORKER_HANDLER];
 
 /** PROVISION_TRACE=1: one stderr line per round trip (host, step, ms since the play began, duration) to see where time goes. */
 const T0 = Date.now();
@@ -141,7 +142,7 @@ async function gather(run: HostRun, secrets: HostSecrets): Promise<HostFacts | n
   let brokeNote = "";
   for (let attempt = 0; attempt < 2; attempt++) {
     const lock = { mode: opts.check ? ("peek" as const) : ("acquire" as const), params: { ...run.params(), ...lockParams(opts.deadlineS ?? 600, breakRun) } };
-    const g = await run.remote(gatherScript(secrets.redis, v.redis_admin_user, !opts.check, ariGather(secrets.ari), lock), "gather facts");
+    const g = await run.remote(gatherScript(secrets.redis, v.redis_admin_user, !opts.check, ariGather(secrets.ari) + workerGather(v), lock), "gather facts");
     if (!g) return null;
     if (g.r.code !== 0) {
       emit({ task: "gather facts", status: "failed", msg: lastLines(g.r.stderr) });
@@ -276,12 +277,14 @@ async function planAndApply(run: HostRun, secrets: HostSecrets, facts: HostFacts
   const metrics = planMetrics(v, profile, facts.metrics, opts.check);
   const retire = planRetire(profile, facts.retire, opts.check);
   const ari = planAri(v, secrets.ari, facts.ari, opts.check);
+  const worker = planWorker(v, secrets, facts.worker, profile, v.asterisk_worker_enabled ? await workerBundle() : { text: "", sha: "" }, opts.check);
   // Tasks beside Redis itself: what each reports without touching the host, or the bash it runs.
   // (A new task is one more entry here: its plan's results, its apply bash and its diff.)
-  const sides: { task: string; results: TaskResult[]; apply?: string; diff?: string }[] = [
+  const sides: { task: string; results: TaskResult[]; apply?: string; diff?: string; after?: (facts: Record<string, string>) => TaskResult[] }[] = [
     { task: METRICS_TASK, results: metrics.result ? [metrics.result] : [], apply: metrics.apply, diff: metrics.diff },
     { task: RETIRE_TASK, results: retire.result ? [retire.result] : [], apply: retire.pre !== undefined ? `${retire.pre}${retire.post}` : undefined },
     { task: ARI_TASK, results: ari.results, apply: ari.apply, diff: ari.diff },
+    { task: WORKER_TASK, ...worker },
   ];
   const emitSideResults = () => sides.forEach((x) => x.results.forEach(emit));
   const withSideDiffs = (t: TaskResult): TaskResult => {
@@ -325,6 +328,7 @@ async function planAndApply(run: HostRun, secrets: HostSecrets, facts: HostFacts
       const m = await run.remote(hostScript(base, ["lock", "handlers"], driver), applied[0].task, withSideDiffs);
       if (!m) return;
       for (const x of applied) if (!m.out.tasks.some((t) => t.name === x.task)) emit({ task: x.task, status: "failed", msg: lastLines(m.r.stderr) });
+      for (const x of applied) x.after?.(m.out.facts).forEach(emit);
     }
     const ver = evaluateVerify(v, rt, true);
     return emit({ task: "verify", status: ver.ok ? "ok" : "failed", msg: ver.msg });
@@ -359,6 +363,7 @@ async function planAndApply(run: HostRun, secrets: HostSecrets, facts: HostFacts
     metrics.apply ?? "",
     retire.post ?? "",
     ari.apply ?? "",
+    worker.apply ?? "",
     "lock_release; fact lock_released 1",
   ].filter(Boolean).join("\n");
   const ap = await run.remote(hostScript(params, ["lock", "writes", "adopt", "persistence", "service", "restart", "handlers"], driver), "apply", (t) =>
@@ -374,6 +379,7 @@ async function planAndApply(run: HostRun, secrets: HostSecrets, facts: HostFacts
     return;
   }
   emitSideResults();
+  sides.forEach((x) => x.apply && x.after?.(ap.out.facts).forEach(emit));
   const ver = evaluateVerify(v, runtimeFrom(ap.out.facts), true);
   emit({ task: "verify", status: ver.ok ? "ok" : "failed", msg: ver.msg });
 }

@@ -8,7 +8,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { DEFAULTS, OPTIONAL_VARS, RoleVars, TARGET_GROUP } from "../defaults";
+import { DEFAULTS, OPTIONAL_VARS, RoleVars, TARGET_GROUP, bool } from "../defaults";
 import { displayPath } from "./display";
 import { parseIni, shlex as shlexOf } from "./ini";
 import { PatternError, applyLimit } from "./patterns";
@@ -187,6 +187,12 @@ export function loadInventory(path: string, env: NodeJS.ProcessEnv = process.env
       if (merged[plain] !== undefined && merged[arn] !== undefined) {
         problems.push(`${origin[arn]}: ${arn}: set together with ${plain} (${origin[plain]}); use one`);
       }
+    }
+    if (bool(merged.asterisk_worker_enabled ?? false) && merged.asterisk_ari_password === undefined && merged.asterisk_ari_password_secret_arn === undefined) {
+      problems.push(
+        `${origin.asterisk_worker_enabled}: asterisk_worker_enabled: the worker logs in to ARI as asterisk_ari_user and needs its password: ` +
+          "set asterisk_ari_password_secret_arn (or asterisk_ari_password)",
+      );
     }
     const vars = { ...DEFAULTS } as RoleVars & Vars;
     for (const k of [...Object.keys(DEFAULTS), ...OPTIONAL_VARS]) {

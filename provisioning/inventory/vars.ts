@@ -104,7 +104,9 @@ export function checkVar(file: string, key: string, v: unknown, problems: string
     return ACCEPTED_ANSIBLE_VARS[key](v) ? undefined : bad(`value ${JSON.stringify(v)} is not supported by this tool`);
   }
   if (key.startsWith("redis_")) return bad(`unknown variable (known: ${Object.keys(VALIDATORS).filter((k) => k.startsWith("redis_")).join(", ")})`);
-  if (key.startsWith("asterisk_ari_")) return bad(`unknown variable (known: ${Object.keys(VALIDATORS).filter((k) => k.startsWith("asterisk_ari_")).join(", ")})`);
+  for (const prefix of ["asterisk_ari_", "asterisk_worker_"]) {
+    if (key.startsWith(prefix)) return bad(`unknown variable (known: ${Object.keys(VALIDATORS).filter((k) => k.startsWith(prefix)).join(", ")})`);
+  }
   if (key.startsWith("ansible_")) return bad(`connection variable not supported by this tool (supported: ${CONNECTION_VARS.join(", ")})`);
   ignored.add(key);
   return undefined;

@@ -30,3 +30,19 @@ reload_asterisk() {
     task "reload asterisk" changed "$done"
   fi
 }
+
+# Handler "restart asterisk-worker": once, when the marker says so; daemon-reload first; then waits
+# (bounded) for systemctl. The marker is P_W_MARK (worker.sh writes it before the first file changes).
+restart_asterisk_worker() {
+  local err pid why svc=asterisk-worker.service
+  [ -e "$P_W_MARK" ] || return 0
+  step "restart asterisk-worker"
+  why=$(tr '\n' ' ' < "$P_W_MARK" | sed 's/ *$//')
+  err=$(bounded systemctl daemon-reload 2>&1) || { task "restart asterisk-worker" failed "systemctl daemon-reload: $err"; return 1; }
+  systemctl reset-failed "$svc" >/dev/null 2>&1
+  err=$(bounded systemctl restart "$svc" 2>&1) || {
+    task "restart asterisk-worker" failed "systemctl restart $svc: $err $(journalctl -u "$svc" -n 3 -o cat --no-pager 2>/dev/null | tr '\n' ' ')"; return 1; }
+  rm -f "$P_W_MARK"
+  pid=$(systemctl show -p MainPID --value "$svc")
+  task "restart asterisk-worker" changed "restarted once (pid $pid); why: $why"
+}

@@ -9,6 +9,7 @@ import { OS_PROFILES, OsProfile, OsRelease } from "../os";
 import { AriFacts, ariFacts } from "./ari";
 import { METRICS_GATHER, MetricsFacts, metricsFacts } from "./metrics";
 import { RETIRE_GATHER, RetireFacts, retireFacts } from "./retire";
+import { WorkerFacts, workerFacts } from "./worker";
 import type { Params } from "../scripts";
 import { scriptFile } from "../scripts";
 import { ScriptOutput, prelude, profileVars } from "./shell";
@@ -47,6 +48,7 @@ export interface HostFacts {
   metrics: MetricsFacts;
   retire: RetireFacts;
   ari: AriFacts;
+  worker: WorkerFacts;
 }
 
 /** The gather script: inspects every profile of the table whose package manager exists on the host. */
@@ -152,5 +154,6 @@ export function parseFacts(out: ScriptOutput): HostFacts {
     metrics: metricsFacts(f),
     retire: retireFacts(f),
     ari: ariFacts(f),
+    worker: workerFacts(f),
   };
 }

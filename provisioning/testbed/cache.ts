@@ -2,7 +2,8 @@
  * Cached artefacts of the test bed, built once per machine and reused:
  *  - a Debian 12 root filesystem (debootstrap, ~40-80 s) prepared like an EC2 host (ec2-user, sudo, and
  *    curl as on Debian's cloud images: the metrics publisher reads IMDS with it);
- *  - a local apt mirror holding redis-server, redis-tools, python3, python3-apt and their dependencies.
+ *  - a local apt mirror holding redis-server, redis-tools, nodejs (the asterisk-worker's runtime), python3,
+ *    python3-apt and their dependencies, each at the newest version a Debian archive offers.
  * Both are built into a temp dir and renamed when complete, under a lock.
  */
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync, renameSync } from "node:fs";
@@ -12,10 +13,26 @@ import { must, run } from "./sh";
 
 export const CACHE_DIR = process.env.TESTBED_CACHE ?? "/var/tmp/campaign-testbed";
 const BASE_NAME = "base-bookworm-v2";
-const MIRROR_NAME = "apt-mirror-v2";
+const MIRROR_NAME = "apt-mirror-v3";
 const DEBIAN_MIRROR = process.env.TESTBED_DEBIAN_MIRROR ?? "http://deb.debian.org/debian";
 // python3 and python3-apt only for bench:provision's Ansible runs (Ansible needs them on the host; EC2 images ship them).
-const MIRROR_PACKAGES = ["redis-server", "redis-tools", "python3", "python3-apt"];
+// nodejs: Debian 12's Node 18, the runtime of the asterisk-worker service (provisioning/tasks/worker.ts).
+const MIRROR_PACKAGES = ["redis-server", "redis-tools", "nodejs", "python3", "python3-apt"];
+
+/**
+ * `name=version` of each package at the newest version an archive offers (apt-cache madison lists
+ * archive versions only): a package installed here from elsewhere (this machine's nodejs is not
+ * Debian's) must not decide what the mirror holds. Names no archive knows stay bare.
+ */
+async function archiveVersions(names: string[]): Promise<string[]> {
+  const out = await run("apt-cache", ["madison", ...names]);
+  const newest = new Map<string, string>();
+  for (const l of out.stdout.split("\n")) {
+    const [name, version] = l.split("|").map((x) => x.trim());
+    if (name && version && !newest.has(name)) newest.set(name, version);
+  }
+  return names.map((n) => (newest.has(n) ? `${n}=${newest.get(n)}` : n));
+}
 
 async function buildOnce(name: string, build: (tmp: string) => Promise<void>, log: (m: string) => void): Promise<string> {
   mkdirSync(CACHE_DIR, { recursive: true });
@@ -69,14 +86,14 @@ export function ensureMirror(log: (m: string) => void = () => undefined): Promis
   return buildOnce(
     MIRROR_NAME,
     async (dir) => {
-      const policy = await run("apt-cache", ["policy", "redis-server"]);
-      if (!/Candidate: \d/.test(policy.stdout)) await must("apt-get", ["update", "-q"]);
+      const policy = await run("apt-cache", ["madison", "redis-server", "nodejs"]);
+      if (!/redis-server \|[\s\S]*nodejs \|/.test(policy.stdout)) await must("apt-get", ["update", "-q"]);
       const deps = await must("apt-cache", [
         "depends", "--recurse", "--no-recommends", "--no-suggests", "--no-conflicts",
-        "--no-breaks", "--no-replaces", "--no-enhances", ...MIRROR_PACKAGES,
+        "--no-breaks", "--no-replaces", "--no-enhances", ...(await archiveVersions(MIRROR_PACKAGES)),
       ]);
       const names = [...new Set(deps.split("\n").filter((l) => /^\w/.test(l)).map((l) => l.trim()))].sort();
-      await must("apt-get", ["download", "-q", ...names], { cwd: dir });
+      await must("apt-get", ["download", "-q", ...(await archiveVersions(names))], { cwd: dir });
       const packages = await must("dpkg-scanpackages", ["-m", ".", "/dev/null"], { cwd: dir });
       writeFileSync(join(dir, "Packages"), packages);
       await must("gzip", ["-k", "Packages"], { cwd: dir });
