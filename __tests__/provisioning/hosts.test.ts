@@ -234,7 +234,11 @@ realHostSuite("provisioning real Debian 12 hosts", () => {
     const pct = (i: Record<string, string>) => (Number(i.used_memory) * 100) / Number(i.maxmemory);
     expect(Number(before.maxmemory)).toBe(512 * 1024 * 1024);
     expect(pct(before)).toBeGreaterThan(1.5);
-    expect(Math.abs(data[0].Value - (pct(before) + pct(after)) / 2)).toBeLessThan(0.02);
+    // The exact arithmetic is checked on the INFO the script read (metrics.test.ts). Here the server's memory
+    // may only shrink while the samples are taken (the SET's query buffer is freed lazily), so the
+    // publisher's figure lies between the later and the earlier sample, give or take its own connection.
+    expect(data[0].Value).toBeGreaterThanOrEqual(pct(after) - 0.02);
+    expect(data[0].Value).toBeLessThanOrEqual(pct(before) + 0.02);
     expect(after.connected_clients).toBe(before.connected_clients);
     const ops = [Number(before.instantaneous_ops_per_sec), Number(after.instantaneous_ops_per_sec)];
     expect(Math.min(...ops)).toBeGreaterThan(20); // a busy client even on a loaded, shared machine
