@@ -48,8 +48,8 @@ describe("taking over state written by the HCL modules", () => {
     expect(addresses(devStack.json)).toEqual(expect.arrayContaining(["aws_vpc.main", "aws_subnet.private_a", "aws_subnet.private_b", "aws_subnet.public"]));
   });
 
-  it("documents the same old -> new map in README.md", () => {
-    const readme = readFileSync(join(__dirname, "..", "README.md"), "utf8");
+  it("documents the same old -> new map in docs/state-takeover.md", () => {
+    const readme = readFileSync(join(__dirname, "..", "docs", "state-takeover.md"), "utf8");
     const table = /<!-- address-map -->\n([\s\S]*?)\n<!-- \/address-map -->/.exec(readme)?.[1] ?? "";
     const rows = table
       .split("\n")

@@ -51,5 +51,7 @@ describe("pythonide capacity planning", () => {
     expect(parseCapacityArgs(["--students", "90", "--students-per-vcpu", "45"])).toEqual({ students: 90, studentsPerVcpu: 45 });
     expect(() => parseCapacityArgs([])).toThrow("--students must be a positive integer");
     expect(() => parseCapacityArgs(["--students", "2.5"])).toThrow("--students must be a positive integer");
+    expect(parseCapacityArgs(["--help"])).toEqual({ help: true });
+    expect(parseCapacityArgs(["-h", "--students", "x"])).toEqual({ help: true });
   });
 });

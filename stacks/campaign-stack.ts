@@ -4,19 +4,20 @@ import { Construct } from "constructs";
 import { Compute } from "../modules/compute";
 import { Data } from "../modules/data";
 import { Egress } from "../modules/egress";
+import { Elasticache, elasticacheMemoryAlarm } from "../modules/elasticache";
 import { applyGuardrails } from "../modules/guardrails";
 import { Lambdas, lambdaSecurityGroup, snake } from "../modules/lambdas";
 import { Monitoring, REDIS_METRICS } from "../modules/monitoring";
 import { Network } from "../modules/network";
 import { applyAwsProvider, applyBackend } from "./backend";
 import { RDS_CLASSES } from "./catalog";
-import { SCHEDULED_FUNCTIONS, budgetProblems, type CampaignConfig } from "./config";
+import { DEFAULT_PROTECTION, SCHEDULED_FUNCTIONS, budgetProblems, type CampaignConfig } from "./config";
 
 /** The CA bundle (with the RDS CAs) on Lambda's Node.js runtimes. */
 export const LAMBDA_RDS_CA_BUNDLE = "/var/runtime/ca-cert.pem";
 
 /** The module of the old HCL code each of this stack's constructs replaces. */
-const OLD_MODULES = { data: "module.data", compute: "module.compute" } as const;
+const OLD_MODULES = { data: "module.data", compute: "module.compute", elasticache: "module.data" } as const;
 
 /**
  * One environment of the campaign system: network, data (RDS + RDS Proxy), compute (the
@@ -27,6 +28,8 @@ export class CampaignStack extends TerraformStack {
   readonly network: { vpcId: string; vpcCidr: string; privateSubnetIds: string[] };
   readonly data: Data;
   readonly compute: Compute;
+  /** ElastiCache for Redis when `redis.mode` is "elasticache"; undefined when Redis runs on the Asterisk host. */
+  readonly elasticache?: Elasticache;
   readonly lambdas: Lambdas;
   readonly monitoring: Monitoring;
 
@@ -64,6 +67,7 @@ export class CampaignStack extends TerraformStack {
     });
 
     const db = config.database;
+    const protection = config.protection ?? DEFAULT_PROTECTION;
     const { enabled: viaProxy = true, allowedCidrs: proxyCidrs, ...pool } = config.proxy;
     this.data = new Data(this, "data", {
       name,
@@ -81,6 +85,7 @@ export class CampaignStack extends TerraformStack {
       multiAz: db.multiAz,
       backupRetentionDays: db.backupRetentionDays,
       deletionProtection: db.deletionProtection,
+      preventDestroy: protection.preventDestroy,
       ...pool,
       proxy: viaProxy,
       adminClients: { cidrs: db.adminCidrs ?? [] },
@@ -109,27 +114,56 @@ export class CampaignStack extends TerraformStack {
       redisMaxmemory: redis.maxmemory,
       redisMaxmemoryPolicy: redis.maxmemoryPolicy,
       redisAppendonly: redis.appendonly,
+      preventDestroy: protection.preventDestroy,
+      secretRecoveryWindowDays: protection.secretRecoveryWindowDays,
+      // The first boot installs packages and reads its secret: it needs the route out.
+      bootDependsOn: created ? [created.publicRouteAssociation] : [],
     });
 
-    if (egressMode === "endpoint") {
-      new Egress(this, "egress", {
+    // redis.mode: the Lambdas and the redis_* outputs follow whichever Redis is active; the
+    // Asterisk host and everything else stay exactly as they are (docs/cost.md, "Rollback").
+    if ((redis.mode ?? "self-hosted") === "elasticache") {
+      this.elasticache = new Elasticache(this, "elasticache", {
+        name,
+        vpcId: this.network.vpcId,
+        privateSubnetIds: this.network.privateSubnetIds,
+        clients: { securityGroupIds: [lambdaSg.id], cidrs: redis.allowedCidrs ?? [] },
+        port: redis.port,
+        ...redis.elasticache,
+      });
+    }
+    const activeRedis = this.elasticache
+      ? { host: this.elasticache.endpoint, port: this.elasticache.port, passwordSecretArn: this.elasticache.authSecretArn, where: "ElastiCache primary endpoint" }
+      : { host: this.compute.instance.privateIp, port: this.compute.redisPort, passwordSecretArn: this.compute.redisPasswordSecretArn, where: "the Asterisk host's private IP" };
+
+    const endpoint = net.secretsManagerEndpoint ?? { mode: "create" };
+    let egress: Egress | undefined;
+    if (egressMode === "endpoint" && endpoint.mode === "existing") {
+      egress = new Egress(this, "egress", {
+        mode: "existing-endpoint",
+        endpointSecurityGroupId: endpoint.securityGroupId,
+        clientSecurityGroups: { lambdas: lambdaSg.id, asterisk: this.compute.securityGroup.id },
+      });
+    } else if (egressMode === "endpoint") {
+      egress = new Egress(this, "egress", {
         mode: "endpoint",
         name,
         region: config.region,
         vpcId: this.network.vpcId,
         privateSubnetIds: this.network.privateSubnetIds,
-        // The Asterisk host too: private DNS sends every Secrets Manager call in the VPC here.
-        clientSecurityGroupIds: [lambdaSg.id, this.compute.securityGroup.id],
+        // Private DNS sends every Secrets Manager call in the VPC here: admit the whole VPC.
+        clientCidrs: (endpoint.mode === "create" && endpoint.clientCidrs) || [this.network.vpcCidr],
       });
     } else if (created) {
       // On an existing VPC "nat" means its private subnets already route through one.
-      new Egress(this, "egress", { mode: "nat", name, publicSubnetId: created.publicSubnetId, privateRouteTableId: created.privateRouteTableId });
+      egress = new Egress(this, "egress", { mode: "nat", name, publicSubnetId: created.publicSubnetId, privateRouteTableId: created.privateRouteTableId });
     }
+    if (egress) this.compute.bootAfter(...egress.ready);
 
     this.outputs({
-      redis_endpoint: { value: this.compute.instance.privateIp, description: "Redis host: the Asterisk host's private IP" },
-      redis_port: { value: this.compute.redisPort, description: "Redis port" },
-      redis_password_secret_arn: { value: this.compute.redisPasswordSecretArn, description: "Secrets Manager ARN of {\"password\": ...}" },
+      redis_endpoint: { value: activeRedis.host, description: `Redis host: ${activeRedis.where}` },
+      redis_port: { value: activeRedis.port, description: "Redis port" },
+      redis_password_secret_arn: { value: activeRedis.passwordSecretArn, description: "Secrets Manager ARN of {\"password\": ...}" },
       rds_proxy_endpoint: {
         value: this.data.endpoint,
         description: viaProxy ? "RDS Proxy endpoint (applications)" : "Where applications connect: the instance itself (proxy.enabled is false)",
@@ -151,7 +185,7 @@ export class CampaignStack extends TerraformStack {
         // in this bundle but do not load it by default.
         caBundlePath: viaProxy ? undefined : LAMBDA_RDS_CA_BUNDLE,
       },
-      redis: { host: this.compute.instance.privateIp, port: this.compute.redisPort, passwordSecretArn: this.compute.redisPasswordSecretArn },
+      redis: { host: activeRedis.host, port: activeRedis.port, passwordSecretArn: activeRedis.passwordSecretArn },
       ari: { host: this.compute.instance.privateIp, port: lambdas.ari.port, user: lambdas.ari.user, passwordSecretArn: this.compute.ariPasswordSecretArn },
       architecture: lambdas.architecture,
       functions: lambdas.functions,
@@ -171,6 +205,7 @@ export class CampaignStack extends TerraformStack {
       functionNames,
       alarmEmail: config.monitoring.alarmEmail,
     });
+    if (this.elasticache) elasticacheMemoryAlarm(this, { name, cache: this.elasticache, topicArn: this.monitoring.topicArn });
     const direct = Object.values(this.lambdas.functions).filter(
       ({ spec }) => !(SCHEDULED_FUNCTIONS as readonly string[]).includes(spec.name),
     );
@@ -217,7 +252,9 @@ export interface MovedBlock {
 export function movedBlocks(stack: CampaignStack): MovedBlock[] {
   const moves: MovedBlock[] = [];
   for (const [key, oldModule] of Object.entries(OLD_MODULES)) {
-    for (const node of stack[key as keyof typeof OLD_MODULES].node.findAll()) {
+    const construct = stack[key as keyof typeof OLD_MODULES];
+    if (!construct) continue;
+    for (const node of construct.node.findAll()) {
       if (!TerraformResource.isTerraformResource(node)) continue;
       const resource = node as TerraformResource;
       const address = `${resource.terraformResourceType}.${resource.friendlyUniqueId}`;

@@ -108,9 +108,22 @@ export function formatCapacityPlan(students: number, config: PythonideConfig, p:
 }
 
 /** Parse `--students N [--students-per-vcpu N]`; throws with a usage line on bad input. */
-export function parseCapacityArgs(argv: string[]): { students: number; studentsPerVcpu?: number } {
-  const usage = "usage: npm run capacity -- --students N [--students-per-vcpu N]";
-  const { values } = parseArgs({ args: argv, options: { students: { type: "string" }, "students-per-vcpu": { type: "string" } } });
+export const CAPACITY_USAGE = `usage: npm run capacity -- --students N [--students-per-vcpu N]
+
+Prints the PythonIDE production tasks and autoscaling bounds a class of N students needs, and the
+exam-day pre-scale and scale-back commands.
+
+  --students N            class size (required)
+  --students-per-vcpu N   students one vCPU serves (default: the config's capacity.studentsPerVcpu)
+  -h, --help              this text`;
+
+export function parseCapacityArgs(argv: string[]): { help: true } | { students: number; studentsPerVcpu?: number } {
+  const usage = CAPACITY_USAGE;
+  const { values } = parseArgs({
+    args: argv,
+    options: { students: { type: "string" }, "students-per-vcpu": { type: "string" }, help: { type: "boolean", short: "h" } },
+  });
+  if (values.help) return { help: true };
   const positive = (name: string, text: string | undefined) => {
     const n = Number(text);
     if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got ${JSON.stringify(text)}\n${usage}`);
@@ -125,6 +138,10 @@ export function parseCapacityArgs(argv: string[]): { students: number; studentsP
 if (require.main === module) {
   try {
     const args = parseCapacityArgs(process.argv.slice(2));
+    if ("help" in args) {
+      process.stdout.write(`${CAPACITY_USAGE}\n`);
+      process.exit(0);
+    }
     process.stdout.write(formatCapacityPlan(args.students, pythonide, capacityParams(pythonide, args.studentsPerVcpu)));
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n`);

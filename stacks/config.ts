@@ -1,3 +1,4 @@
+import { elasticacheSettingProblems } from "../modules/elasticache";
 import { FUNCTION_NAMES, LAMBDA_FUNCTIONS, type FunctionName } from "../lambdas/manifest";
 import { budgetProblem, connectionBudget } from "./budget";
 import { ASTERISK_HOST_RESERVED_MIB, EC2_MEMORY_MIB, LOG_RETENTION_DAYS, RDS_CLASSES, parseRedisBytes } from "./catalog";
@@ -17,6 +18,8 @@ export type NetworkConfig =
       publicSubnetCidr: string;
       /** How the private subnets reach Secrets Manager. Default: "endpoint". */
       egress?: EgressMode;
+      /** With egress "endpoint": the Secrets Manager endpoint. Default: { mode: "create" } (a new VPC has none). */
+      secretsManagerEndpoint?: SecretsManagerEndpointConfig;
     }
   | {
       mode: "existing";
@@ -32,6 +35,31 @@ export type NetworkConfig =
        * VPC creates nothing: its private subnets must already route through a NAT gateway.
        */
       egress?: EgressMode;
+      /**
+       * With egress "endpoint": required, because an existing VPC may already have a Secrets
+       * Manager endpoint with private DNS (a second one fails to apply, and a new one takes the
+       * service's DNS name over for every workload in the VPC).
+       */
+      secretsManagerEndpoint?: SecretsManagerEndpointConfig;
+    };
+
+/**
+ * The Secrets Manager interface endpoint (private DNS) the Lambdas and the Asterisk host call.
+ * - "create": a new endpoint; private DNS sends EVERY Secrets Manager call in the VPC to it, so it
+ *   admits the whole VPC (or `clientCidrs`) on 443. $0.01/h per AZ ($14.60/month with two AZs).
+ * - "existing": the VPC already has one; nothing is created. With `securityGroupId` (the
+ *   endpoint's security group) the stack adds 443 rules from the Lambdas and the Asterisk host.
+ */
+export type SecretsManagerEndpointConfig =
+  | {
+      mode: "create";
+      /** Sources admitted on 443. Default: [the VPC's CIDR]. */
+      clientCidrs?: string[];
+    }
+  | {
+      mode: "existing";
+      /** The existing endpoint's security group: the stack adds 443 from its clients. Default: none (it admits them already). */
+      securityGroupId?: string;
     };
 
 /**
@@ -41,11 +69,19 @@ export type NetworkConfig =
 export type EgressMode = "endpoint" | "nat";
 
 export interface DatabaseConfig {
-  /** RDS instance identifier; changing it replaces the instance. */
+  /**
+   * RDS instance identifier. Changing it renames the instance in place (aws 5.100 plans an update),
+   * and replaces the proxy target, the subnet group and the parameter group (`npm run plan` shows it).
+   */
   identifier: string;
   /** RDS instance class, e.g. db.t3.small. */
   instanceClass: string;
-  /** PostgreSQL engine version, e.g. "16.4"; the parameter group family follows the major. */
+  /**
+   * PostgreSQL engine version: the major ("16"), so RDS creates its current default minor and
+   * auto minor version upgrades never make a plan propose a downgrade. A minor ("16.11") only when
+   * you must pin one (and then keep it at or above what RDS has upgraded to). The parameter group
+   * family follows the major.
+   */
   engineVersion: string;
   databaseName: string;
   masterUsername: string;
@@ -102,7 +138,32 @@ export interface AsteriskConfig {
   rtpPorts: [number, number];
 }
 
+/** Where Redis runs: on the Asterisk host (the seeds' decision) or on ElastiCache (the rollback). */
+export const REDIS_MODES = ["self-hosted", "elasticache"] as const;
+export type RedisMode = (typeof REDIS_MODES)[number];
+
+/** ElastiCache for Redis, used when `redis.mode` is "elasticache" (modules/elasticache). */
+export interface ElasticacheConfig {
+  /** Node type. Default: "cache.t3.micro". */
+  nodeType?: string;
+  /** Nodes (primary + replicas), 1..6; 2 or more turns on automatic failover and Multi-AZ. Default: 1. */
+  numCacheClusters?: number;
+  /** Redis engine version. Default: "7.1". */
+  engineVersion?: string;
+  /** Days of automatic snapshots, 0..35. Default: 1. */
+  snapshotRetentionDays?: number;
+  /**
+   * "required" accepts TLS clients only; "preferred" accepts TLS and plaintext (the Lambdas'
+   * Redis client does not speak TLS yet). Default: "preferred".
+   */
+  transitEncryptionMode?: "required" | "preferred";
+}
+
 export interface RedisConfig {
+  /** Default: "self-hosted". Switching changes only the Redis resources (docs/cost.md). */
+  mode?: RedisMode;
+  /** Settings of the ElastiCache replication group (mode "elasticache"). */
+  elasticache?: ElasticacheConfig;
   port: number;
   /** Redis maxmemory, e.g. "512mb". Must fit the Asterisk host with room for a BGSAVE fork. */
   maxmemory: string;
@@ -161,6 +222,23 @@ export interface MonitoringConfig {
   alarmEmail?: string;
 }
 
+/** How hard the stateful resources (RDS instance, Asterisk host, secrets) are to lose. */
+export interface ProtectionConfig {
+  /**
+   * lifecycle.prevent_destroy on the RDS instance, the Asterisk host and the secrets, and EC2
+   * termination protection on the host: a plan that would destroy or replace one fails.
+   */
+  preventDestroy: boolean;
+  /**
+   * Days a deleted secret can still be restored (its name stays taken meanwhile): 0 deletes at
+   * once, so dev can be destroyed and rebuilt the same day; 7..30 otherwise.
+   */
+  secretRecoveryWindowDays: number;
+}
+
+/** Protection when a config sets none: production's. */
+export const DEFAULT_PROTECTION: ProtectionConfig = { preventDestroy: true, secretRecoveryWindowDays: 7 };
+
 export interface CampaignConfig {
   project: string;
   environment: string;
@@ -173,6 +251,8 @@ export interface CampaignConfig {
   lambdas: LambdasConfig;
   monitoring: MonitoringConfig;
   backend: BackendConfig;
+  /** Default: DEFAULT_PROTECTION (prevent_destroy, 7-day secret recovery window). */
+  protection?: ProtectionConfig;
   /** Extra tags on every resource (Project, Environment and ManagedBy are always set). */
   tags?: Record<string, string>;
 }
@@ -208,8 +288,42 @@ export function validateCampaignConfig(config: CampaignConfig): string[] {
   if (validateLambdas(p.at("lambdas"), config.lambdas, config.redis?.port)) validateBudget(p.at("lambdas"), config);
   validateMonitoring(p.at("monitoring"), config.monitoring);
   validateBackend(p.at("backend"), config.backend);
+  validateProtection(p.at("protection"), config.protection);
   validateTags(p, config.tags);
   return [...p.all];
+}
+
+function validateProtection(p: Problems, x: ProtectionConfig | undefined): void {
+  if (x === undefined) return;
+  if (typeof x.preventDestroy !== "boolean") p.add("preventDestroy", "must be true or false");
+  const days = x.secretRecoveryWindowDays;
+  if (!(days === 0 || (Number.isInteger(days) && days >= 7 && days <= 30))) {
+    p.add("secretRecoveryWindowDays", `${JSON.stringify(days)} is not a recovery window`, "0 (delete at once) or 7..30 days");
+  }
+}
+
+function validateSecretsManagerEndpoint(p: Problems, n: NetworkConfig, vpcCidr: string | undefined): void {
+  const e = n.secretsManagerEndpoint;
+  if ((n.egress ?? "endpoint") !== "endpoint") {
+    if (e !== undefined) p.add("secretsManagerEndpoint", `only applies to egress "endpoint" (egress is ${JSON.stringify(n.egress)})`, "unset");
+    return;
+  }
+  if (e === undefined) {
+    if (n.mode === "existing") {
+      p.add(
+        "secretsManagerEndpoint",
+        "is required on an existing VPC: it may already have a Secrets Manager endpoint with private DNS (a second one fails to apply)",
+        '{ mode: "existing", securityGroupId?: "sg-..." } to reuse it, or { mode: "create" } if the VPC has none',
+      );
+    }
+    return;
+  }
+  if (!p.oneOf("secretsManagerEndpoint.mode", e.mode, ["create", "existing"] as const)) return;
+  if (e.mode === "existing") {
+    if (e.securityGroupId !== undefined) p.matches("secretsManagerEndpoint.securityGroupId", e.securityGroupId, /^sg-[0-9a-f]{8,17}$/, "sg- followed by 8 or 17 hex digits");
+    return;
+  }
+  vpcOnlyCidrs(p.at("secretsManagerEndpoint"), "clientCidrs", e.clientCidrs, vpcCidr, "the endpoint");
 }
 
 /** Tags the stacks set themselves; a config may not override them. */
@@ -311,6 +425,7 @@ function validateNetwork(p: Problems, n: NetworkConfig | undefined, region: stri
   if (!p.oneOf("mode", n.mode, ["create", "existing"] as const)) return undefined;
   if (n.egress !== undefined) p.oneOf("egress", n.egress, ["endpoint", "nat"] as const);
   const vpcOk = p.cidr("vpcCidr", n.vpcCidr);
+  validateSecretsManagerEndpoint(p, n, vpcOk ? n.vpcCidr : undefined);
   if (n.mode === "existing") {
     p.matches("vpcId", n.vpcId, /^vpc-[0-9a-f]{8,17}$/, "vpc- followed by 8 or 17 hex digits");
     if (!Array.isArray(n.privateSubnetIds) || n.privateSubnetIds.length < 2) {
@@ -359,7 +474,7 @@ export function validatePostgres(
 ): void {
   p.matches("identifier", d.identifier, /^[a-z][a-z0-9-]{0,62}$/, "lowercase letters, digits and dashes, starting with a letter");
   p.oneOf("instanceClass", d.instanceClass, instanceClasses);
-  p.matches("engineVersion", d.engineVersion, /^(1[3-7])(\.\d+)?$/, "PostgreSQL 13..17, e.g. 16.4");
+  p.matches("engineVersion", d.engineVersion, /^(1[3-7])(\.\d+)?$/, "a PostgreSQL major 13..17 such as \"16\" (or a minor such as \"16.11\")");
   p.matches("databaseName", d.databaseName, /^[a-z][a-z0-9_]{0,62}$/, "lowercase letters, digits and underscores");
   p.matches("masterUsername", d.masterUsername, /^[a-z][a-z0-9_]{0,15}$/, "lowercase letters, digits and underscores, at most 16 chars");
   if (["admin", "postgres", "rdsadmin"].includes(d.masterUsername)) {
@@ -409,9 +524,21 @@ function validateAsterisk(p: Problems, a: AsteriskConfig | undefined): void {
   }
 }
 
+/** `redis.mode` and `redis.elasticache` (the ElastiCache rollback). */
+function validateRedisMode(p: Problems, r: RedisConfig): void {
+  if (r.mode !== undefined) p.oneOf("mode", r.mode, REDIS_MODES);
+  if (r.elasticache === undefined) return;
+  if (typeof r.elasticache !== "object" || r.elasticache === null) return p.add("elasticache", "must be a map", "{ nodeType, numCacheClusters, engineVersion, snapshotRetentionDays, transitEncryptionMode }");
+  for (const line of elasticacheSettingProblems(r.elasticache)) {
+    const [key, ...rest] = line.split(": ");
+    p.add(`elasticache.${key}`, rest.join(": "));
+  }
+}
+
 function validateRedis(p: Problems, r: RedisConfig | undefined, instanceType: string | undefined, vpcCidr: string | undefined): void {
   if (!r) return p.add("", "is required");
   p.integer("port", r.port, 1024, 65535);
+  validateRedisMode(p, r);
   p.oneOf("maxmemoryPolicy", r.maxmemoryPolicy, REDIS_POLICIES);
   if (typeof r.appendonly !== "boolean") p.add("appendonly", "must be true or false");
   if (p.required("maxmemory", r.maxmemory, "a size such as 512mb")) {

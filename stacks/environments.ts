@@ -58,7 +58,7 @@ export const dev: CampaignConfig = {
   database: {
     identifier: "campaign-dev",
     instanceClass: "db.t3.micro",
-    engineVersion: "16.4",
+    engineVersion: "16",
     databaseName: "campaign",
     masterUsername: "campaign_admin",
     allocatedStorageGb: 20,
@@ -88,6 +88,8 @@ export const dev: CampaignConfig = {
   ),
   monitoring: {},
   backend: { type: "local" },
+  // Disposable: destroy and rebuild the same day (secret names are free again at once).
+  protection: { preventDestroy: false, secretRecoveryWindowDays: 0 },
 };
 
 export const prod: CampaignConfig = {
@@ -101,11 +103,14 @@ export const prod: CampaignConfig = {
     vpcCidr: "10.0.0.0/16",
     privateSubnetIds: ["subnet-0a0a0a0a0a0a0a0a1", "subnet-0b0b0b0b0b0b0b0b2"],
     asteriskSubnetId: "subnet-0c0c0c0c0c0c0c0c3",
+    // The account's VPC already has a Secrets Manager endpoint: reuse it and admit the Lambdas and
+    // the Asterisk host on its security group. Use { mode: "create" } only if it has none.
+    secretsManagerEndpoint: { mode: "existing", securityGroupId: "sg-0e0e0e0e0e0e0e0e4" },
   },
   database: {
     identifier: "campaign-prod",
     instanceClass: "db.t3.small",
-    engineVersion: "16.4",
+    engineVersion: "16",
     databaseName: "campaign",
     masterUsername: "campaign_admin",
     allocatedStorageGb: 50,
@@ -142,6 +147,7 @@ export const prod: CampaignConfig = {
     key: "campaign/prod/terraform.tfstate",
     region: "us-east-1",
   },
+  protection: { preventDestroy: true, secretRecoveryWindowDays: 7 },
 };
 
 export const campaignEnvironments: readonly CampaignConfig[] = [dev, prod];

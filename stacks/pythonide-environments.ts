@@ -91,7 +91,7 @@ export const pythonide: PythonideConfig = {
     database: {
       identifier: "pythonide-staging",
       instanceClass: "db.t4g.micro",
-      engineVersion: "16.4",
+      engineVersion: "16",
       databaseName: "pythonide",
       masterUsername: "pythonide_admin",
       allocatedStorageGb: 20,

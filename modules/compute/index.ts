@@ -7,10 +7,12 @@ import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy";
 import { IamRolePolicyAttachment } from "@cdktf/provider-aws/lib/iam-role-policy-attachment";
 import { Instance } from "@cdktf/provider-aws/lib/instance";
 import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group";
+import type { ITerraformDependable } from "cdktf";
+import { dependable } from "cdktf/lib/tfExpression";
 import { Construct } from "constructs";
 import Handlebars from "handlebars";
 import { at, nameTag } from "../address";
-import { GeneratedSecret } from "../generated-secret";
+import { GeneratedSecret, protect } from "../generated-secret";
 import { Sources, allEgress, hasSources, ingress } from "../rules";
 
 export interface ComputeProps {
@@ -62,6 +64,19 @@ export interface ComputeProps {
   readonly redisAppendonly?: boolean;
   /** Package on Amazon Linux 2023, which has no Redis 7: "valkey" or "redis6". @default "valkey" */
   readonly amazonLinuxRedisPackage?: "valkey" | "redis6";
+  /**
+   * lifecycle.prevent_destroy on the host and both secrets, and EC2 termination protection
+   * (disable_api_termination) on the host. @default false
+   */
+  readonly preventDestroy?: boolean;
+  /** Recovery window of both secrets; 0 deletes them at once. @default 7 */
+  readonly secretRecoveryWindowDays?: number;
+  /**
+   * What else the host's first boot needs besides its own role, policy and secrets (the route
+   * out of its subnet, the Secrets Manager endpoint): its user data runs once, under `set -e`.
+   * @default []
+   */
+  readonly bootDependsOn?: ITerraformDependable[];
 }
 
 const AL2023_AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
@@ -97,6 +112,11 @@ export class Compute extends Construct {
   readonly ariPasswordSecretArn: string;
   readonly redisPort: number;
 
+  /** The host boots only after these too (created after the host's construct, e.g. the Secrets Manager endpoint). */
+  bootAfter(...dependencies: ITerraformDependable[]): void {
+    this.instance.dependsOn = [...(this.instance.dependsOn ?? []), ...dependencies.map(dependable)];
+  }
+
   constructor(scope: Construct, id: string, props: ComputeProps) {
     super(scope, id);
     this.redisPort = props.redisPort ?? 6379;
@@ -106,20 +126,24 @@ export class Compute extends Construct {
     const redisClients = props.redisClients ?? { cidrs: [props.vpcCidr] };
     const ariClients = props.ariClients ?? {};
 
+    const secretProtection = { recoveryWindowInDays: props.secretRecoveryWindowDays, preventDestroy: props.preventDestroy };
     const secret = new GeneratedSecret(this, "redis-password", {
       secretName: `${props.name}/redis-password`,
       description: "Password of Redis on the Asterisk host, as {\"password\": \"...\"}",
       passwordAddress: "redis",
       secretAddress: "redis_password",
+      ...secretProtection,
     });
     this.redisPasswordSecretArn = secret.arn;
     // Asterisk's ARI password: the host reads it to configure ARI (provisioning), the dialer-worker to call it.
-    this.ariPasswordSecretArn = new GeneratedSecret(this, "ari-password", {
+    const ari = new GeneratedSecret(this, "ari-password", {
       secretName: `${props.name}/ari-password`,
       description: "Password of the Asterisk ARI user the dialer-worker calls, as {\"password\": \"...\"}",
       passwordAddress: "ari",
       secretAddress: "ari_password",
-    }).arn;
+      ...secretProtection,
+    });
+    this.ariPasswordSecretArn = ari.arn;
 
     this.securityGroup = at(
       new SecurityGroup(this, "sg", {
@@ -156,7 +180,7 @@ export class Compute extends Construct {
       }),
       "asterisk",
     );
-    at(
+    const secretPolicy = at(
       new IamRolePolicy(this, "redis-secret-policy", {
         name: "redis-password-secret",
         role: role.id,
@@ -177,7 +201,7 @@ export class Compute extends Construct {
       }),
       "asterisk_redis_secret",
     );
-    at(
+    const ssm = at(
       new IamRolePolicyAttachment(this, "ssm", {
         role: role.name,
         policyArn: "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
@@ -210,7 +234,12 @@ export class Compute extends Construct {
         }),
         // The host holds Redis data and live calls: a newer AMI or edited first-boot script must
         // not replace or stop it. Running hosts are changed by `npm run provision`.
-        lifecycle: { ignoreChanges: ["ami", "user_data"] },
+        lifecycle: { ignoreChanges: ["ami", "user_data"], ...protect(props.preventDestroy).lifecycle },
+        ...(props.preventDestroy ? { disableApiTermination: true } : {}),
+        // The user data runs once under `set -e` and reads the Redis secret with the instance
+        // role: boot only once the secret has a value, the role may read it, and (bootDependsOn)
+        // the subnet routes out. The instance profile is a reference already.
+        dependsOn: [secret.version, ari.version, secretPolicy, ssm, ...(props.bootDependsOn ?? [])],
         tags: nameTag(`${props.name}-asterisk`),
       }),
       "asterisk",

@@ -9,6 +9,7 @@ import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy";
 import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group";
 import { Construct } from "constructs";
 import { at, nameTag } from "../address";
+import { protect } from "../generated-secret";
 import { Sources, allEgress, egress, hasSources, ingress } from "../rules";
 
 export interface DataProps {
@@ -26,7 +27,11 @@ export interface DataProps {
   readonly identifier?: string;
   /** @default "db.t3.small" */
   readonly instanceClass?: string;
-  /** PostgreSQL version; the parameter group family is `postgres<major>`. @default "16.4" */
+  /**
+   * PostgreSQL version: a major ("16": RDS creates its current minor and auto minor upgrades
+   * never plan a downgrade) or a minor you must pin. The parameter group family is
+   * `postgres<major>`. @default "16"
+   */
   readonly engineVersion?: string;
   /** @default "campaign" */
   readonly databaseName?: string;
@@ -42,6 +47,8 @@ export interface DataProps {
   readonly backupRetentionDays?: number;
   /** Also keeps a final snapshot on destroy when true. @default true */
   readonly deletionProtection?: boolean;
+  /** lifecycle.prevent_destroy on the instance: a plan that destroys or replaces it fails. @default false */
+  readonly preventDestroy?: boolean;
 
   /** Seconds a client waits for a pooled connection. @default 120 */
   readonly connectionBorrowTimeout?: number;
@@ -90,7 +97,8 @@ export class Data extends Construct {
   constructor(scope: Construct, id: string, props: DataProps) {
     super(scope, id);
     const identifier = props.identifier ?? props.name;
-    const engineVersion = props.engineVersion ?? "16.4";
+    const engineVersion = props.engineVersion ?? "16";
+    const family = `postgres${engineVersion.split(".")[0]}`;
     const deletionProtection = props.deletionProtection ?? true;
     const vpcOnly: Sources = { cidrs: [props.vpcCidr] };
 
@@ -103,10 +111,15 @@ export class Data extends Construct {
       }),
       "main",
     );
+    // Every argument that forces a replacement (name, family, description) derives from the
+    // identifier and the major version only, so a replacement always comes with a new name:
+    // create_before_destroy creates the new group beside the old one, switches the instance over,
+    // then deletes the old group. The name is the one the old HCL module used, so the takeover
+    // keeps the existing group.
     const parameters = at(
       new DbParameterGroup(this, "parameters", {
-        name: `${identifier}-postgres${engineVersion.split(".")[0]}`,
-        family: `postgres${engineVersion.split(".")[0]}`,
+        name: `${identifier}-${family}`,
+        family,
         description: `${identifier}: TLS required`,
         parameter: [{ name: "rds.force_ssl", value: "1", applyMethod: "pending-reboot" }],
         lifecycle: { createBeforeDestroy: true },
@@ -173,6 +186,7 @@ export class Data extends Construct {
         finalSnapshotIdentifier: deletionProtection ? `${identifier}-final` : undefined,
         copyTagsToSnapshot: true,
         autoMinorVersionUpgrade: true,
+        ...protect(props.preventDestroy),
         tags: nameTag(identifier),
       }),
       "main",

@@ -3,6 +3,8 @@ import { NatGateway } from "@cdktf/provider-aws/lib/nat-gateway";
 import { Route } from "@cdktf/provider-aws/lib/route";
 import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group";
 import { VpcEndpoint } from "@cdktf/provider-aws/lib/vpc-endpoint";
+import { VpcSecurityGroupIngressRule } from "@cdktf/provider-aws/lib/vpc-security-group-ingress-rule";
+import type { ITerraformDependable } from "cdktf";
 import { Construct } from "constructs";
 import { at, nameTag } from "../address";
 import { ingress } from "../rules";
@@ -17,8 +19,19 @@ export type EgressProps =
       readonly vpcId: string;
       /** One endpoint network interface per subnet (each costs $0.01/h). */
       readonly privateSubnetIds: string[];
-      /** Security groups allowed to the endpoint on 443: every VPC client of the AWS APIs (Lambdas, Asterisk host). */
-      readonly clientSecurityGroupIds: string[];
+      /**
+       * CIDRs allowed to the endpoint on 443. Private DNS sends every Secrets Manager call in the
+       * VPC here, so this must cover every workload of the VPC that calls it: the VPC's CIDR.
+       */
+      readonly clientCidrs: string[];
+    }
+  | {
+      /** The VPC's existing Secrets Manager endpoint: nothing is created but, with its security group, 443 rules from the clients. */
+      readonly mode: "existing-endpoint";
+      /** The existing endpoint's security group. @default none: it admits the clients already */
+      readonly endpointSecurityGroupId?: string;
+      /** Client security groups by rule address suffix, e.g. { lambdas: sg } -> aws_vpc_security_group_ingress_rule.secretsmanager_from_lambdas. */
+      readonly clientSecurityGroups: Record<string, string>;
     }
   | {
       /** A NAT gateway (with an Elastic IP) in the public subnet and a default route for the private ones. */
@@ -34,36 +47,62 @@ export type EgressProps =
  * - endpoint (default): $0.01/h per subnet's AZ: 2 AZs = $14.60, plus $0.01/GB;
  * - nat: $0.045/h = $32.85 plus the Elastic IP's $3.65 = $36.50, plus $0.045/GB, in one AZ.
  *
+ * - existing-endpoint: $0 here (the endpoint is paid for already).
+ *
  * Addresses: endpoint: aws_security_group.vpc_endpoints, aws_vpc_endpoint.secretsmanager;
+ * existing-endpoint: aws_vpc_security_group_ingress_rule.secretsmanager_from_<client>;
  * nat: aws_eip.nat, aws_nat_gateway.main, aws_route.private_nat.
  */
 export class Egress extends Construct {
+  /** What a client's first boot must wait for: the endpoint, the route out or the 443 rules. */
+  readonly ready: ITerraformDependable[] = [];
+
   constructor(scope: Construct, id: string, props: EgressProps) {
     super(scope, id);
+    if (props.mode === "existing-endpoint") {
+      if (!props.endpointSecurityGroupId) return;
+      for (const [client, securityGroupId] of Object.entries(props.clientSecurityGroups)) {
+        const rule = at(
+          new VpcSecurityGroupIngressRule(this, `from-${client}`, {
+            securityGroupId: props.endpointSecurityGroupId,
+            referencedSecurityGroupId: securityGroupId,
+            ipProtocol: "tcp",
+            fromPort: 443,
+            toPort: 443,
+            description: `Secrets Manager (HTTPS) from ${client}`,
+          }),
+          `secretsmanager_from_${client}`,
+        );
+        this.ready.push(rule);
+      }
+      return;
+    }
     if (props.mode === "nat") {
       const eip = at(new Eip(this, "nat-ip", { domain: "vpc", tags: nameTag(`${props.name}-nat`) }), "nat");
       const nat = at(
         new NatGateway(this, "nat", { allocationId: eip.allocationId, subnetId: props.publicSubnetId, tags: nameTag(props.name) }),
         "main",
       );
-      at(
-        new Route(this, "private-nat", { routeTableId: props.privateRouteTableId, destinationCidrBlock: "0.0.0.0/0", natGatewayId: nat.id }),
-        "private_nat",
+      this.ready.push(
+        at(
+          new Route(this, "private-nat", { routeTableId: props.privateRouteTableId, destinationCidrBlock: "0.0.0.0/0", natGatewayId: nat.id }),
+          "private_nat",
+        ),
       );
       return;
     }
     const group = at(
       new SecurityGroup(this, "endpoints-sg", {
         name: `${props.name}-vpc-endpoints`,
-        description: "VPC interface endpoints: HTTPS from the Lambdas and the Asterisk host",
+        description: "VPC interface endpoints: HTTPS from every client in the VPC (private DNS)",
         vpcId: props.vpcId,
-        ingress: [ingress("tcp", 443, { securityGroupIds: props.clientSecurityGroupIds }, "HTTPS from the VPC clients of AWS APIs")],
+        ingress: [ingress("tcp", 443, { cidrs: props.clientCidrs }, "HTTPS from the VPC's clients of AWS APIs")],
         egress: [],
         tags: nameTag(`${props.name}-vpc-endpoints`),
       }),
       "vpc_endpoints",
     );
-    at(
+    const endpoint = at(
       new VpcEndpoint(this, "secretsmanager", {
         vpcId: props.vpcId,
         serviceName: `com.amazonaws.${props.region}.secretsmanager`,
@@ -75,5 +114,6 @@ export class Egress extends Construct {
       }),
       "secretsmanager",
     );
+    this.ready.push(endpoint);
   }
 }

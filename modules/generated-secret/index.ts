@@ -15,8 +15,15 @@ export interface GeneratedSecretProps {
   readonly secretAddress: string;
   /** @default 32 */
   readonly length?: number;
-  /** Days a deleted secret can still be restored. @default 7 */
+  /** Days a deleted secret can still be restored; 0 deletes it at once (its name is free again). @default 7 */
   readonly recoveryWindowInDays?: number;
+  /** lifecycle.prevent_destroy on the secret and its version. @default false */
+  readonly preventDestroy?: boolean;
+}
+
+/** `lifecycle.prevent_destroy` when asked for, nothing otherwise (disposable environments keep their JSON as is). */
+export function protect(preventDestroy: boolean | undefined): { lifecycle?: { preventDestroy: true } } {
+  return preventDestroy ? { lifecycle: { preventDestroy: true } } : {};
 }
 
 /**
@@ -29,6 +36,8 @@ export interface GeneratedSecretProps {
  */
 export class GeneratedSecret extends Construct {
   readonly secret: SecretsmanagerSecret;
+  /** The secret's value: whoever reads the secret at boot waits for it. */
+  readonly version: SecretsmanagerSecretVersion;
   readonly arn: string;
 
   constructor(scope: Construct, id: string, props: GeneratedSecretProps) {
@@ -40,14 +49,16 @@ export class GeneratedSecret extends Construct {
         name: props.secretName,
         description: props.description,
         recoveryWindowInDays: props.recoveryWindowInDays ?? 7,
+        ...protect(props.preventDestroy),
         tags: nameTag(props.secretName.replace(/\//g, "-")),
       }),
       props.secretAddress,
     );
-    at(
+    this.version = at(
       new SecretsmanagerSecretVersion(this, "version", {
         secretId: this.secret.id,
         secretString: Fn.jsonencode({ password: password.result }),
+        ...protect(props.preventDestroy),
       }),
       props.secretAddress,
     );

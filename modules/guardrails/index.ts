@@ -24,6 +24,7 @@ type Attributes = Record<string, unknown>;
  *   opening 22, 5432 or 6379 to 0.0.0.0/0 or ::/0;
  * - RDS storage not encrypted, or an instance publicly accessible;
  * - an RDS Proxy that does not require TLS;
+ * - an ElastiCache replication group without encryption at rest and in transit, or without AUTH;
  * - an output carrying a secret that is not marked sensitive;
  * - a resource or output without a stable, readable address (a hashed logical id breaks state
  *   takeover; a hashed output name breaks `terraform output -raw NAME`).
@@ -73,6 +74,13 @@ function* check(node: IConstruct): Generator<string> {
     case "aws_db_proxy":
       if (attrs.require_tls !== true) yield `aws_db_proxy.${node.friendlyUniqueId}: must require TLS (require_tls = true)`;
       break;
+    case "aws_elasticache_replication_group": {
+      const id = `aws_elasticache_replication_group.${node.friendlyUniqueId}`;
+      if (String(attrs.at_rest_encryption_enabled) !== "true") yield `${id}: must be encrypted at rest (at_rest_encryption_enabled = true)`;
+      if (attrs.transit_encryption_enabled !== true) yield `${id}: must be encrypted in transit (transit_encryption_enabled = true)`;
+      if (!attrs.auth_token && list(attrs.user_group_ids).length === 0) yield `${id}: must require authentication (auth_token or user_group_ids)`;
+      break;
+    }
   }
 }
 

@@ -33,6 +33,11 @@ export class Network extends Construct {
   readonly privateSubnetIds: string[];
   readonly publicSubnetId: string;
   readonly privateRouteTableId: string;
+  /**
+   * The public subnet's route table association: the Asterisk host's first boot needs the route
+   * out (packages, Secrets Manager), so the host depends on it.
+   */
+  readonly publicRouteAssociation: RouteTableAssociation;
 
   constructor(scope: Construct, id: string, props: NetworkProps) {
     super(scope, id);
@@ -86,7 +91,10 @@ export class Network extends Construct {
       }),
       "public",
     );
-    at(new RouteTableAssociation(this, "public-routes-assoc", { subnetId: publicSubnet.id, routeTableId: publicRoutes.id }), "public");
+    this.publicRouteAssociation = at(
+      new RouteTableAssociation(this, "public-routes-assoc", { subnetId: publicSubnet.id, routeTableId: publicRoutes.id }),
+      "public",
+    );
 
     this.vpcId = vpc.id;
     this.vpcCidr = props.vpcCidr;

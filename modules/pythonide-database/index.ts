@@ -15,7 +15,7 @@ export interface PythonideDatabaseProps {
   readonly clientSecurityGroupIds: string[];
   /** @default "db.t4g.micro" */
   readonly instanceClass?: string;
-  /** @default "16.4" */
+  /** PostgreSQL major (RDS picks its current minor; auto minor upgrades never plan a downgrade). @default "16" */
   readonly engineVersion?: string;
   /** @default "pythonide" */
   readonly databaseName?: string;
@@ -66,7 +66,7 @@ export class PythonideDatabase extends Construct {
       new DbInstance(this, "postgres", {
         identifier: props.identifier,
         engine: "postgres",
-        engineVersion: props.engineVersion ?? "16.4",
+        engineVersion: props.engineVersion ?? "16",
         instanceClass: props.instanceClass ?? "db.t4g.micro",
         dbName: props.databaseName ?? "pythonide",
         username: props.masterUsername ?? "pythonide_admin",

@@ -1,0 +1,100 @@
+/** `npm run inventory -- <stack>`: the stack's outputs land in the shipped inventories, in place. */
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { factsFromOutputs, InventoryError, main } from "../stacks/inventory";
+import { loadInventory } from "../provisioning/inventory";
+
+const ARN = (name: string) => `arn:aws:secretsmanager:us-east-1:210987654321:secret:campaign-dev/${name}-Zx12Qw`;
+/** What `terraform output -json` prints for a deployed campaign-dev (only the fields the command reads). */
+const OUTPUTS = {
+  redis_password_secret_arn: { sensitive: false, type: "string", value: ARN("redis-password") },
+  ari_password_secret_arn: { sensitive: false, type: "string", value: ARN("ari-password") },
+  asterisk_instance_id: { sensitive: false, type: "string", value: "i-0fedcba9876543210" },
+  asterisk_private_ip: { sensitive: false, type: "string", value: "10.20.101.37" },
+  redis_port: { sensitive: false, type: "number", value: 6379 },
+};
+
+describe("npm run inventory", () => {
+  let dir: string;
+  let inv: (env: string) => string;
+  const lines: string[] = [];
+  const run = (...args: string[]) => main(args, (s) => lines.push(s));
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "inv-"));
+    inv = (env) => {
+      cpSync(join(__dirname, "..", "inventory", env), join(dir, env), { recursive: true });
+      return join(dir, env);
+    };
+    lines.length = 0;
+    writeFileSync(join(dir, "outputs.json"), JSON.stringify(OUTPUTS));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("writes the instance id (dev reaches its host through SSM) and both ARNs, keeping comments and other settings", () => {
+    const dev = inv("dev");
+    const before = readFileSync(join(dev, "group_vars", "asterisk.yml"), "utf8");
+    expect(run("campaign-dev", "-i", dev, "--outputs", join(dir, "outputs.json"))).toBe(0);
+    const hosts = readFileSync(join(dev, "hosts"), "utf8");
+    expect(hosts).toContain("asterisk-dev-1 ansible_host=i-0fedcba9876543210\n");
+    expect(hosts).toContain("ansible_ssh_common_args='-o ProxyCommand=");
+    const vars = readFileSync(join(dev, "group_vars", "asterisk.yml"), "utf8");
+    expect(vars).toContain(`redis_password_secret_arn: "${ARN("redis-password")}"`);
+    expect(vars).toContain(`asterisk_ari_password_secret_arn: "${ARN("ari-password")}"`);
+    // Every comment line and every other setting survives.
+    const keep = (t: string) => t.split("\n").filter((l) => !/_secret_arn:/.test(l));
+    expect(keep(vars)).toEqual(keep(before));
+    expect(lines).toHaveLength(3);
+    // The provisioning tool reads the result.
+    const host = loadInventory(dev, {}).hosts[0];
+    expect(host.connection.host).toBe("i-0fedcba9876543210");
+    expect(host.vars.redis_password_secret_arn).toBe(ARN("redis-password"));
+    // A second run has nothing to do.
+    lines.length = 0;
+    run("campaign-dev", "-i", dev, "--outputs", join(dir, "outputs.json"));
+    expect(lines).toEqual([expect.stringMatching(/^ok: .* already holds campaign-dev's outputs$/)]);
+  });
+
+  it("writes the private IP where the inventory addresses the host by IP (prod), and reads a state file", () => {
+    const prod = inv("prod");
+    writeFileSync(join(dir, "terraform.tfstate"), JSON.stringify({ version: 4, outputs: OUTPUTS, resources: [] }));
+    run("campaign-prod", "-i", prod, "--state", join(dir, "terraform.tfstate"));
+    expect(readFileSync(join(prod, "hosts"), "utf8")).toContain("asterisk-prod-1 ansible_host=10.20.101.37\n");
+    run("campaign-prod", "-i", prod, "--state", join(dir, "terraform.tfstate"), "--address", "instance-id");
+    expect(readFileSync(join(prod, "hosts"), "utf8")).toContain("asterisk-prod-1 ansible_host=i-0fedcba9876543210\n");
+  });
+
+  it("--check prints the changes and writes nothing", () => {
+    const dev = inv("dev");
+    const before = readFileSync(join(dev, "hosts"), "utf8");
+    run("campaign-dev", "-i", dev, "--outputs", join(dir, "outputs.json"), "--check");
+    expect(lines[0]).toMatch(/^would change: .*hosts: asterisk-dev-1 ansible_host: i-0123456789abcdef0 -> i-0fedcba9876543210$/);
+    expect(readFileSync(join(dev, "hosts"), "utf8")).toBe(before);
+  });
+
+  it("names every missing, sensitive or malformed output and writes nothing", () => {
+    const dev = inv("dev");
+    const before = readFileSync(join(dev, "hosts"), "utf8");
+    const bad = { ...OUTPUTS, asterisk_instance_id: undefined, asterisk_private_ip: { value: "10.0.0.999" }, ari_password_secret_arn: { sensitive: true, value: ARN("ari") } };
+    writeFileSync(join(dir, "bad.json"), JSON.stringify(bad));
+    expect(() => run("campaign-dev", "-i", dev, "--outputs", join(dir, "bad.json"))).toThrow(InventoryError);
+    try {
+      factsFromOutputs(bad, "bad.json");
+    } catch (e) {
+      const m = (e as Error).message;
+      expect(m).toMatch(/ari_password_secret_arn: marked sensitive/);
+      expect(m).toMatch(/asterisk_instance_id: missing/);
+      expect(m).toMatch(/asterisk_private_ip: must be an IPv4 address \(got "10.0.0.999"\)/);
+    }
+    expect(readFileSync(join(dev, "hosts"), "utf8")).toBe(before);
+  });
+
+  it("refuses bad arguments with the usage, and answers --help", () => {
+    expect(() => run()).toThrow(/give exactly one stack name[\s\S]*usage: npm run inventory/);
+    expect(() => run("pythonide-production")).toThrow(/not a campaign stack/);
+    expect(() => run("campaign-dev", "--address", "dns")).toThrow(/--address: must be ip or instance-id/);
+    expect(() => run("campaign-dev", "--bogus")).toThrow(/bogus/);
+    expect(run("--help")).toBe(0);
+    expect(lines[0]).toMatch(/^usage: npm run inventory -- <stack>/);
+  });
+});

@@ -1,0 +1,414 @@
+/**
+ * Terraform itself reads the synthesized stacks: `npm run validate` and `npm run plan` (and the
+ * tests) run the real `terraform` binary with the real AWS provider from a filesystem mirror, in a
+ * scratch copy of each stack, never in cdktf.out. What the copy changes is said in its `notes`:
+ * the provider version rewritten to the mirror's, a stand-in for a provider the mirror lacks
+ * (random), the backend replaced by a local state file.
+ */
+import { execFile } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+/** Terraform or the provider mirror is missing: what to install or set, in one message. */
+export class TerraformSetupError extends Error {}
+
+/** Where the machine images of this project put a provider mirror, searched in this order. */
+export const MIRROR_CANDIDATES = [
+  "/opt/tf-plugins",
+  "/usr/share/terraform/plugins",
+  "/usr/local/share/terraform/plugins",
+  join(homedir(), ".terraform.d", "plugins"),
+];
+
+/** The providers the stacks use, as `registry.terraform.io/<namespace>/<type>`. */
+const REGISTRY = "registry.terraform.io";
+
+export interface Mirror {
+  /** The mirror's root (the folder holding registry.terraform.io/). */
+  readonly path: string;
+  /** Versions per provider, e.g. { "hashicorp/aws": ["5.100.0"] }. */
+  readonly providers: Record<string, string[]>;
+}
+
+/** The provider versions a mirror holds (unpacked layout: host/namespace/type/version/os_arch/). */
+export function readMirror(path: string): Mirror {
+  const providers: Record<string, string[]> = {};
+  const host = join(path, REGISTRY);
+  if (!existsSync(host)) return { path, providers };
+  for (const namespace of readdirSync(host)) {
+    for (const type of safeList(join(host, namespace))) {
+      const versions = safeList(join(host, namespace, type)).filter((v) => existsSync(join(host, namespace, type, v, "linux_amd64")));
+      if (versions.length > 0) providers[`${namespace}/${type}`] = versions.sort(compareVersions);
+    }
+  }
+  return { path, providers };
+}
+
+function safeList(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+function compareVersions(a: string, b: string): number {
+  const pa = a.split(".").map(Number);
+  const pb = b.split(".").map(Number);
+  for (let i = 0; i < 3; i++) if ((pa[i] ?? 0) !== (pb[i] ?? 0)) return (pa[i] ?? 0) - (pb[i] ?? 0);
+  return 0;
+}
+
+/**
+ * The provider mirror: TF_PLUGIN_MIRROR, else the first of MIRROR_CANDIDATES that holds
+ * hashicorp/aws. Throws a TerraformSetupError naming what was searched.
+ */
+export function findMirror(env: NodeJS.ProcessEnv = process.env): Mirror {
+  const configured = env.TF_PLUGIN_MIRROR;
+  if (configured) {
+    const mirror = readMirror(resolve(configured));
+    if (!mirror.providers["hashicorp/aws"]) {
+      throw new TerraformSetupError(
+        `TF_PLUGIN_MIRROR=${configured} holds no ${REGISTRY}/hashicorp/aws/<version>/linux_amd64/ provider: point it at a filesystem mirror (the folder that contains ${REGISTRY}/)`,
+      );
+    }
+    return mirror;
+  }
+  for (const candidate of MIRROR_CANDIDATES) {
+    const mirror = readMirror(candidate);
+    if (mirror.providers["hashicorp/aws"]) return mirror;
+  }
+  throw new TerraformSetupError(
+    `No Terraform provider mirror with hashicorp/aws: set TF_PLUGIN_MIRROR to a filesystem mirror (searched ${MIRROR_CANDIDATES.join(", ")})`,
+  );
+}
+
+/** Run a program; resolves with its output whatever the exit code, rejects only if it cannot start or times out. */
+export function run(
+  file: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done, fail) => {
+    execFile(
+      file,
+      args,
+      { cwd: opts.cwd, env: opts.env, timeout: opts.timeoutMs ?? 300_000, maxBuffer: 256 * 1024 * 1024, killSignal: "SIGKILL" },
+      (error, stdout, stderr) => {
+        if (error && (error as NodeJS.ErrnoException).code === "ENOENT") return fail(error);
+        if (error && error.killed) return fail(new Error(`${file} ${args.join(" ")} timed out after ${(opts.timeoutMs ?? 300_000) / 1000} s`));
+        const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
+        done({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** The version of `terraform` on PATH; a TerraformSetupError when there is none. */
+export async function terraformVersion(): Promise<string> {
+  try {
+    const { stdout } = await run("terraform", ["version", "-json"], { env: { ...process.env, CHECKPOINT_DISABLE: "1" }, timeoutMs: 30_000 });
+    return (JSON.parse(stdout) as { terraform_version: string }).terraform_version;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") {
+      throw new TerraformSetupError("terraform is not on PATH: install Terraform >= 1.10 (https://developer.hashicorp.com/terraform/install)");
+    }
+    throw error;
+  }
+}
+
+/** The scratch area of one run: the CLI config, the plugin cache, one folder per stack. */
+export interface Scratch {
+  readonly dir: string;
+  readonly env: NodeJS.ProcessEnv;
+  readonly mirror?: Mirror;
+  cleanup(): void;
+}
+
+/**
+ * A scratch folder with a Terraform CLI config that installs providers from the mirror only
+ * (no network) and caches them, so each stack's init links the provider instead of copying it.
+ * Without a mirror (`mirror` undefined) Terraform installs from the registry as usual.
+ */
+export function createScratch(mirror: Mirror | undefined, opts: { keep?: boolean } = {}): Scratch {
+  const dir = mkdtempSync(join(tmpdir(), "campaign-infra-terraform-"));
+  const cache = process.env.TF_PLUGIN_CACHE_DIR || join(homedir(), ".cache", "campaign-infra", "terraform-plugins");
+  mkdirSync(cache, { recursive: true });
+  const lines = [`plugin_cache_dir = ${JSON.stringify(cache)}`];
+  if (mirror) lines.push("provider_installation {", `  filesystem_mirror {`, `    path = ${JSON.stringify(mirror.path)}`, "  }", "}");
+  const cliConfig = join(dir, "terraform.rc");
+  writeFileSync(cliConfig, `${lines.join("\n")}\n`);
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    TF_CLI_CONFIG_FILE: cliConfig,
+    TF_IN_AUTOMATION: "1",
+    TF_INPUT: "0",
+    CHECKPOINT_DISABLE: "1",
+  };
+  delete env.TF_PLUGIN_CACHE_DIR;
+  return { dir, env, mirror, cleanup: () => (opts.keep ? undefined : rmSync(dir, { recursive: true, force: true })) };
+}
+
+/** What the offline copy pins instead of AWS: fake credentials, no account lookup, no metadata API. */
+export const OFFLINE_PROVIDER = {
+  skip_credentials_validation: true,
+  skip_requesting_account_id: true,
+  skip_metadata_api_check: true,
+  skip_region_validation: true,
+  access_key: "offline-plan",
+  secret_key: "offline-plan",
+} as const;
+
+export interface WorkspaceOptions {
+  /** Add OFFLINE_PROVIDER to every aws provider block (plans without AWS). */
+  readonly offline?: boolean;
+  /**
+   * The state the copy plans against: a path to a state file (copied, never written), "none"
+   * (an empty local state: what a first deploy plans) or "backend" (the stack's own backend;
+   * a local one keeps pointing at the project's file). @default "none"
+   */
+  readonly state?: string;
+}
+
+export interface Workspace {
+  readonly stack: string;
+  readonly dir: string;
+  /** What the copy changed compared with the synthesized stack, one sentence each. */
+  readonly notes: string[];
+  /** Resource types stood in by terraform_data, e.g. random_password -> terraform_data.random_password_<name>. */
+  readonly standIns: Record<string, string>;
+}
+
+type Json = Record<string, any>;
+
+/** random_password.<name> stands in as terraform_data.random_password_<name> (output: a fixed string). */
+export function standInAddress(type: string, name: string): string {
+  return `terraform_data.${type}_${name}`;
+}
+
+/**
+ * Copy a synthesized stack (cdktf.out/stacks/<stack>/) to `scratch/<stack>/` as Terraform with
+ * the mirror can run it. Returns the notes to print.
+ */
+export function prepareWorkspace(stackDir: string, scratch: Scratch, opts: WorkspaceOptions = {}): Workspace {
+  const stack = stackDir.split("/").filter(Boolean).pop()!;
+  const dir = join(scratch.dir, stack);
+  mkdirSync(dir, { recursive: true });
+  if (existsSync(join(stackDir, "assets"))) symlinkSync(resolve(stackDir, "assets"), join(dir, "assets"));
+  let text = readFileSync(join(stackDir, "cdk.tf.json"), "utf8");
+  const notes: string[] = [];
+  const standIns: Record<string, string> = {};
+
+  const config = JSON.parse(text) as Json;
+  const required = (config.terraform?.required_providers ?? {}) as Record<string, { source?: string; version?: string }>;
+  for (const [local, req] of Object.entries(required)) {
+    const source = (req.source ?? local).includes("/") ? (req.source ?? local) : `hashicorp/${req.source ?? local}`;
+    if (!scratch.mirror) continue;
+    const versions = scratch.mirror.providers[source];
+    if (!versions) {
+      // Stand in only for the resources of a provider the mirror does not have.
+      const types = Object.keys(config.resource ?? {}).filter((t) => t.startsWith(`${local}_`));
+      const unsupported = types.filter((t) => t !== "random_password");
+      if (unsupported.length > 0) throw new TerraformSetupError(`${stack}: the mirror has no ${source} for ${unsupported.join(", ")}`);
+      for (const type of types) {
+        for (const name of Object.keys(config.resource[type])) {
+          standIns[`${type}.${name}`] = standInAddress(type, name);
+          config.resource.terraform_data ??= {};
+          config.resource.terraform_data[`${type}_${name}`] = { input: `stand-in for ${type}.${name}` };
+        }
+        delete config.resource[type];
+      }
+      delete required[local];
+      delete config.provider?.[local];
+      if (types.length > 0) {
+        notes.push(
+          `the mirror has no ${source}: ${types.join(", ")} stood in by terraform_data (${Object.keys(standIns).join(", ")}; .result reads a fixed string)`,
+        );
+      }
+      continue;
+    }
+    if (req.version && !versions.includes(req.version)) {
+      const use = versions[versions.length - 1];
+      notes.push(`${source} pinned at ${req.version}, the mirror has ${versions.join(", ")}: constraint rewritten to ${use}`);
+      req.version = use;
+    }
+  }
+
+  if (opts.offline) {
+    for (const block of (config.provider?.aws ?? []) as Json[]) Object.assign(block, OFFLINE_PROVIDER);
+    notes.push("offline: fake credentials, no account/metadata lookups, no refresh (nothing is sent to AWS)");
+  }
+
+  const state = opts.state ?? "none";
+  if (state !== "backend") {
+    const backend = config.terraform?.backend;
+    if (backend) delete config.terraform.backend;
+    if (state !== "none") {
+      writeFileSync(join(dir, "terraform.tfstate"), rewriteState(readFileSync(state, "utf8"), standIns));
+      notes.push(`state: a copy of ${state}${backend ? ` instead of the ${Object.keys(backend)[0]} backend` : ""}`);
+    } else if (backend) {
+      notes.push(`state: empty (the ${Object.keys(backend)[0]} backend is not read)`);
+    }
+  } else if (config.terraform?.backend?.local?.path) {
+    config.terraform.backend.local.path = resolve(stackDir, config.terraform.backend.local.path);
+  }
+
+  text = JSON.stringify(config, null, 2);
+  for (const [from, to] of Object.entries(standIns)) {
+    text = text.split(`${from}.result`).join(`${to}.output`).split(`"${from}"`).join(`"${to}"`).split(`.${from}"`).join(`.${to}"`);
+  }
+  writeFileSync(join(dir, "cdk.tf.json"), text);
+  return { stack, dir, notes, standIns };
+}
+
+/** The same stand-ins in a state file: random_password instances become terraform_data ones. */
+export function rewriteState(text: string, standIns: Record<string, string>): string {
+  if (Object.keys(standIns).length === 0) return text;
+  const state = JSON.parse(text) as Json;
+  for (const resource of state.resources as Json[]) {
+    const address = `${resource.type}.${resource.name}`;
+    if (!standIns[address]) continue;
+    resource.name = standIns[address].split(".")[1];
+    resource.type = "terraform_data";
+    resource.provider = 'provider["terraform.io/builtin/terraform"]';
+    for (const instance of resource.instances as Json[]) {
+      instance.schema_version = 0;
+      instance.attributes = { id: instance.attributes.id, input: { value: `stand-in for ${address}`, type: "string" }, output: { value: `stand-in for ${address}`, type: "string" }, triggers_replace: null };
+      delete instance.sensitive_attributes;
+    }
+  }
+  return JSON.stringify(state, null, 2);
+}
+
+/** One Terraform diagnostic as a line: severity, address (or file:line) and summary: detail. */
+export interface Diagnostic {
+  severity: "error" | "warning";
+  summary: string;
+  detail?: string;
+  address?: string;
+  range?: { filename: string; start: { line: number } };
+  snippet?: { context?: string };
+}
+
+export function describeDiagnostic(d: Diagnostic): string {
+  const where = d.address ?? d.snippet?.context ?? (d.range ? `${d.range.filename}:${d.range.start.line}` : "");
+  return `${d.severity}${where ? ` at ${where}` : ""}: ${d.summary}${d.detail ? `: ${d.detail.replace(/\s+/g, " ").trim()}` : ""}`;
+}
+
+/** `terraform init` in a workspace; throws with Terraform's own message when it fails. */
+export async function init(ws: Workspace, scratch: Scratch, opts: { backend?: boolean } = {}): Promise<void> {
+  const args = ["init", "-input=false", "-no-color", ...(opts.backend ? [] : ["-backend=false"])];
+  const { code, stdout, stderr } = await run("terraform", args, { cwd: ws.dir, env: scratch.env, timeoutMs: 180_000 });
+  if (code !== 0) throw new Error(`${ws.stack}: terraform init failed:\n${(stderr || stdout).trim()}`);
+}
+
+/** `terraform validate -json`: the diagnostics (empty when valid). */
+export async function validate(ws: Workspace, scratch: Scratch): Promise<{ valid: boolean; diagnostics: Diagnostic[] }> {
+  const { stdout, stderr } = await run("terraform", ["validate", "-json", "-no-color"], { cwd: ws.dir, env: scratch.env, timeoutMs: 180_000 });
+  try {
+    const result = JSON.parse(stdout) as { valid: boolean; diagnostics: Diagnostic[] };
+    return { valid: result.valid, diagnostics: result.diagnostics ?? [] };
+  } catch {
+    return { valid: false, diagnostics: [{ severity: "error", summary: "terraform validate failed", detail: stderr.trim() || stdout.trim() }] };
+  }
+}
+
+/** A resource_changes entry of `terraform show -json <plan>`. */
+export interface ResourceChange {
+  address: string;
+  previous_address?: string;
+  type: string;
+  mode: "managed" | "data";
+  action_reason?: string;
+  change: { actions: string[]; replace_paths?: (string | number)[][]; importing?: { id?: string } };
+}
+
+export interface PlanSummary {
+  add: number;
+  change: number;
+  destroy: number;
+  replace: number;
+  moved: number;
+  imported: number;
+  changes: ResourceChange[];
+  diagnostics: Diagnostic[];
+}
+
+export function isReplace(actions: string[]): boolean {
+  return actions.includes("delete") && actions.includes("create");
+}
+
+/** Count a plan the way Terraform's summary line does, plus moves and imports. */
+export function summarize(changes: ResourceChange[]): Omit<PlanSummary, "changes" | "diagnostics"> {
+  const managed = changes.filter((c) => c.mode === "managed");
+  const count = (f: (a: string[]) => boolean) => managed.filter((c) => f(c.change.actions)).length;
+  return {
+    add: count((a) => a.length === 1 && a[0] === "create"),
+    change: count((a) => a.length === 1 && a[0] === "update"),
+    destroy: count((a) => a.length === 1 && a[0] === "delete"),
+    replace: count(isReplace),
+    moved: managed.filter((c) => c.previous_address && c.previous_address !== c.address).length,
+    imported: managed.filter((c) => c.change.importing).length,
+  };
+}
+
+export function describeSummary(s: Omit<PlanSummary, "changes" | "diagnostics">): string {
+  return `${s.add} to add, ${s.change} to change, ${s.replace} to replace, ${s.destroy} to destroy, ${s.moved} moved, ${s.imported} imported`;
+}
+
+/** `terraform plan` (no refresh when offline) and its JSON: every resource change and the counts. */
+export async function plan(ws: Workspace, scratch: Scratch, opts: { offline?: boolean } = {}): Promise<PlanSummary> {
+  const args = ["plan", "-input=false", "-no-color", "-lock=false", "-out=plan.bin", ...(opts.offline ? ["-refresh=false"] : [])];
+  const env = opts.offline
+    ? { ...scratch.env, AWS_ACCESS_KEY_ID: "offline-plan", AWS_SECRET_ACCESS_KEY: "offline-plan", AWS_PROFILE: undefined, AWS_EC2_METADATA_DISABLED: "true" }
+    : scratch.env;
+  const planned = await run("terraform", [...args, "-json"], { cwd: ws.dir, env, timeoutMs: 300_000 });
+  const diagnostics = planned.stdout
+    .split("\n")
+    .filter((line) => line.startsWith("{"))
+    .map((line) => JSON.parse(line) as { type: string; diagnostic?: Diagnostic })
+    .filter((m) => m.type === "diagnostic" && m.diagnostic)
+    .map((m) => m.diagnostic!);
+  if (planned.code !== 0) {
+    const errors = diagnostics.filter((d) => d.severity === "error");
+    const detail = errors.length > 0 ? errors.map(describeDiagnostic).join("\n  ") : planned.stderr.trim();
+    throw new Error(`${ws.stack}: terraform plan failed:\n  ${detail}`);
+  }
+  const shown = await run("terraform", ["show", "-json", "plan.bin"], { cwd: ws.dir, env, timeoutMs: 180_000 });
+  if (shown.code !== 0) throw new Error(`${ws.stack}: terraform show failed: ${shown.stderr.trim()}`);
+  const changes = ((JSON.parse(shown.stdout) as { resource_changes?: ResourceChange[] }).resource_changes ?? []).filter(
+    (c) => !(c.change.actions.length === 1 && c.change.actions[0] === "no-op" && !c.previous_address && !c.change.importing),
+  );
+  return { ...summarize(changes), changes, diagnostics };
+}
+
+/** Run `fn` over `items` with at most `limit` at once, results in input order. */
+export async function inParallel<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return results;
+}
+
+/** Synthesize the whole app into `outdir` (the same as `npm run synth`, in a child process). */
+export async function synthesize(outdir: string, projectRoot = resolve(__dirname, "..")): Promise<void> {
+  const { code, stdout, stderr } = await run(process.execPath, [join(projectRoot, "node_modules", "tsx", "dist", "cli.mjs"), join(projectRoot, "main.ts")], {
+    cwd: projectRoot,
+    env: { ...process.env, CDKTF_OUTDIR: outdir },
+    timeoutMs: 180_000,
+  });
+  if (code !== 0) throw new Error(`synth failed:\n${(stderr || stdout).trim()}`);
+}
+
+/** The stacks a synthesized app holds (cdktf's manifest.json), in its order. */
+export function synthesizedStacks(outdir: string): { name: string; dir: string }[] {
+  const manifest = JSON.parse(readFileSync(join(outdir, "manifest.json"), "utf8")) as { stacks: Record<string, { workingDirectory: string }> };
+  return Object.entries(manifest.stacks).map(([name, s]) => ({ name, dir: join(outdir, s.workingDirectory) }));
+}
