@@ -13,7 +13,7 @@
 # Any failure before the stop changes nothing; after it, the previous data and config are put back
 # and Redis is started with them. Every wait is bounded (P_STEP_TIMEOUT, P_STOP_TIMEOUT,
 # P_START_TIMEOUT, P_AOF_TIMEOUT, P_FETCH_TIMEOUT).
-# Parameters: P_SHA | P_S3_URI P_REGION, P_CHECK_RDB, P_CHECK_ONLY (1: stop after the check).
+# Parameters: P_SHA | P_S3_URI P_REGION (empty: the CLI finds the bucket's region), P_CHECK_RDB, P_CHECK_ONLY (1: stop after the check).
 RESTORE_DIR="$STATE/restore"
 SNAP="$RESTORE_DIR/incoming.rdb"
 
@@ -37,7 +37,7 @@ restore_fetch() {
   if [ -n "${P_S3_URI:-}" ]; then
     rm -f "$SNAP"
     command -v aws >/dev/null || fail_task "fetch snapshot" "the AWS CLI (aws) is not on the host; copy the file here and restore from it; nothing changed"
-    err=$(AWS_PAGER="" timeout -k 5 "$P_FETCH_TIMEOUT" aws s3 cp "$P_S3_URI" "$SNAP" --region "$P_REGION" --only-show-errors --cli-connect-timeout 10 --cli-read-timeout 60 2>&1)
+    err=$(AWS_PAGER="" timeout -k 5 "$P_FETCH_TIMEOUT" aws s3 cp "$P_S3_URI" "$SNAP" ${P_REGION:+--region "$P_REGION"} --only-show-errors --cli-connect-timeout 10 --cli-read-timeout 60 2>&1)
     local code=$?
     if [ "$code" != 0 ] || [ ! -s "$SNAP" ]; then
       rm -f "$SNAP"

@@ -7,6 +7,7 @@
  */
 import { OS_PROFILES, OsProfile, OsRelease } from "../os";
 import { AriFacts, ariFacts } from "./ari";
+import { BACKUP_GATHER, BackupFacts, backupFacts } from "./backup";
 import { METRICS_GATHER, MetricsFacts, metricsFacts } from "./metrics";
 import { RETIRE_GATHER, RetireFacts, retireFacts } from "./retire";
 import type { Params } from "../scripts";
@@ -47,6 +48,7 @@ export interface HostFacts {
   metrics: MetricsFacts;
   retire: RetireFacts;
   ari: AriFacts;
+  backup: BackupFacts;
 }
 
 /** The gather script: inspects every profile of the table whose package manager exists on the host. */
@@ -85,6 +87,7 @@ ADMIN_PW=$(cat "$STATE/admin.secret" 2>/dev/null || true)
 [ -n "$ADMIN_PW" ] && fact admin_secret "$ADMIN_PW"
 [ -e "$STATE/restart-pending" ] && fact restart_pending 1
 ${METRICS_GATHER}
+${BACKUP_GATHER}
 ${RETIRE_GATHER}
 ${extra}
 ${perProfile}
@@ -150,5 +153,6 @@ export function parseFacts(out: ScriptOutput): HostFacts {
     metrics: metricsFacts(f),
     retire: retireFacts(f),
     ari: ariFacts(f),
+    backup: backupFacts(f),
   };
 }
