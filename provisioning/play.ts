@@ -265,7 +265,7 @@ async function planAndApply(run: HostRun, secrets: HostSecrets, facts: HostFacts
   const metrics = planMetrics(v, profile, facts.metrics, opts.check);
   const retire = planRetire(profile, facts.retire, opts.check);
   const ari = planAri(v, secrets.ari, facts.ari, opts.check);
-  const backup = planBackup(v, profile, facts.backup, opts.check);
+  const backup = planBackup(v, profile, facts.backup, opts.check, !facts.profiles[profile.key]);
   // Tasks beside Redis itself: what each reports without touching the host, or the bash it runs.
   // (A new task is one more entry here: its plan's results, its apply bash and its diff.)
   const sides: { task: string; results: TaskResult[]; apply?: string; diff?: string }[] = [

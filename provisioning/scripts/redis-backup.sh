@@ -4,8 +4,9 @@
 #
 # One consistent snapshot of the running Redis server, checked, then uploaded to S3 under a
 # timestamped key:
-#   1. BGSAVE (SCHEDULE: after an AOF rewrite in progress), then wait until LASTSAVE moves past its
-#      value before the call and rdb_bgsave_in_progress is 0; rdb_last_bgsave_status must be ok.
+#   1. BGSAVE (SCHEDULE: after an AOF rewrite in progress), then wait until rdb_bgsave_in_progress
+#      is 0 and LASTSAVE has moved past its value before the call (a save that ended without
+#      moving it failed); rdb_last_bgsave_status must be ok.
 #   2. Copy dbfilename out of dir (Redis replaces the file by rename, so the copy is one snapshot).
 #   3. CHECK_RDB (redis-check-rdb) on the copy: "RDB looks OK", and its key counts.
 #   4. aws s3 cp to s3://BUCKET/PREFIX/HOST/YYYY/MM/DD/redis-HOST-YYYYMMDDTHHMMSSZ.rdb with the key
@@ -47,11 +48,19 @@ while [ "$(date +%s)" -le "$before" ]; do sleep 0.2; done
 reply=$(rc BGSAVE SCHEDULE)
 case "$reply" in "Background saving started"|"Background saving scheduled") ;; *) die "BGSAVE: $reply";; esac
 t0=$(date +%s)
+# "started" means the child is already forked; a scheduled one starts once the AOF rewrite ends.
+running=0; [ "$reply" = "Background saving started" ] && running=1
 while :; do
   p=$(rc INFO persistence)
   now=$(rc LASTSAVE)
-  if [[ $now =~ ^[0-9]+$ ]] && [ "$now" -gt "$before" ] && [ "$(field "$p" rdb_bgsave_in_progress)" = 0 ]; then break; fi
-  left "waiting for BGSAVE (rdb_bgsave_in_progress $(field "$p" rdb_bgsave_in_progress), aof_rewrite_in_progress $(field "$p" aof_rewrite_in_progress))"
+  busy=$(field "$p" rdb_bgsave_in_progress)
+  [ "$busy" = 1 ] && running=1
+  if [ "$busy" = 0 ] && [[ $now =~ ^[0-9]+$ ]]; then
+    [ "$now" -gt "$before" ] && break
+    # Ran and ended without moving LASTSAVE: it failed.
+    [ "$running" = 1 ] && die "BGSAVE failed (rdb_last_bgsave_status $(field "$p" rdb_last_bgsave_status)); see the Redis log"
+  fi
+  left "waiting for BGSAVE (rdb_bgsave_in_progress $busy, aof_rewrite_in_progress $(field "$p" aof_rewrite_in_progress))"
   sleep 0.2
 done
 [ "$(field "$p" rdb_last_bgsave_status)" = ok ] || die "BGSAVE failed (rdb_last_bgsave_status $(field "$p" rdb_last_bgsave_status)); see the Redis log"

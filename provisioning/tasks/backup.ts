@@ -108,7 +108,8 @@ if BOUT=$(backup_apply); then task ${shq(BACKUP_TASK)} changed ${shq(done)}; els
 `;
 }
 
-export function planBackup(vars: RoleVars, profile: OsProfile, bf: BackupFacts, check: boolean): BackupPlan {
+/** `installing`: the profile's packages (which carry the RDB checker) are installed by this run. */
+export function planBackup(vars: RoleVars, profile: OsProfile, bf: BackupFacts, check: boolean, installing = false): BackupPlan {
   const would = (done: string, todo: string) => (check ? `would ${todo}` : done);
   const present = KEYS.filter((k) => bf.files[k] !== null);
   if (!vars.redis_backup_bucket) {
@@ -123,7 +124,7 @@ export function planBackup(vars: RoleVars, profile: OsProfile, bf: BackupFacts, 
     };
   }
   const checker = checkRdbOf(profile);
-  const missing = [!bf.aws && "the AWS CLI (aws)", !bf.checkers.some((c) => c.endsWith(`/${checker}`)) && `${checker} (package ${profile.packages.join(" ")})`].filter(Boolean);
+  const missing = [!bf.aws && "the AWS CLI (aws)", !installing && !bf.checkers.some((c) => c.endsWith(`/${checker}`)) && `${checker} (package ${profile.packages.join(" ")})`].filter(Boolean);
   if (missing.length) {
     return {
       result: {
