@@ -41,7 +41,8 @@ restore_fetch() {
     local code=$?
     if [ "$code" != 0 ] || [ ! -s "$SNAP" ]; then
       rm -f "$SNAP"
-      fail_task "fetch snapshot" "aws s3 cp $P_S3_URI failed (exit $code${err:+: $(printf '%s' "$err" | tail -n 2 | tr '\n' ' ')}${err:-, no file written}); nothing changed"
+      [ -n "$err" ] || err="no file written"
+      fail_task "fetch snapshot" "aws s3 cp $P_S3_URI failed (exit $code: $(printf '%s' "$err" | tail -n 2 | tr '\n' ' ' | sed 's/ *$//')); nothing changed"
     fi
     task "fetch snapshot" changed "downloaded $P_S3_URI ($(stat -c %s "$SNAP") bytes)"
   else
@@ -65,9 +66,12 @@ restore_rollback() {
   stop_bounded
   rm -rf -- "${DIR:?}/$DBFILE" "${DIR:?}/$AOFDIR" "${DIR:?}/$AOFFILE"
   if [ -n "$(ls -A "$PREV/data" 2>/dev/null)" ]; then mv -f "$PREV"/data/* "$PREV"/data/.[!.]* "$DIR"/ 2>/dev/null; fi
-  if [ -f "$PREV/conf" ]; then install -m "$CONF_MODE" -o "$CONF_OWNER" "$PREV/conf" "$CONF"; fi
-  if start_bounded; then rc_auth "$ADMIN_PW"; now="previous data and config put back, Redis running with $(keys_total) keys"
-  else now="previous data and config put back but Redis did not start: $(redis_error 0 "$T0")"; fi
+  local conf_note=""
+  if [ -f "$PREV/conf" ] && ! { cp -p "$PREV/conf" "$CONF" && cmp -s "$PREV/conf" "$CONF"; }; then
+    conf_note="; $CONF could NOT be put back (it may say appendonly no): the original is $PREV/conf"
+  fi
+  if start_bounded; then rc_auth "$ADMIN_PW"; now="previous data and config put back, Redis running with $(keys_total) keys$conf_note"
+  else now="previous data and config put back but Redis did not start: $(redis_error 0 "$T0")$conf_note"; fi
   rm -f "$SNAP"
   fail_task "restore snapshot" "$why; $now"
 }
@@ -97,7 +101,7 @@ restore_apply() {
   if [ "$aof" = yes ]; then
     cp -p "$CONF" "$PREV/conf" || restore_rollback "cannot copy $CONF"
     if ! { sed -E 's/^appendonly[[:space:]]+yes[[:space:]]*$/appendonly no/' "$PREV/conf" > "$CONF.restore-tmp" && chmod "$CONF_MODE" "$CONF.restore-tmp" \
-      && chown "$CONF_OWNER" "$CONF.restore-tmp" && mv -f "$CONF.restore-tmp" "$CONF"; }; then rm -f "$CONF.restore-tmp"; restore_rollback "cannot write $CONF with appendonly no"; fi
+      && chown "$CONF_OWNER" "$CONF.restore-tmp" && mv -f "$CONF.restore-tmp" "$CONF" && grep -qx 'appendonly no' "$CONF"; }; then rm -f "$CONF.restore-tmp"; restore_rollback "cannot write $CONF with appendonly no"; fi
   fi
   start_bounded || restore_rollback "Redis did not start on the snapshot: $(redis_error 0 "$T0")"
   rc_auth "$ADMIN_PW"
@@ -113,7 +117,7 @@ restore_apply() {
       sleep 0.1
     done
     case "$p" in *aof_last_bgrewrite_status:ok*) ;; *) restore_rollback "the AOF rewrite failed";; esac
-    { install -m "$CONF_MODE" -o "$CONF_OWNER" "$PREV/conf" "$CONF" && cmp -s "$PREV/conf" "$CONF"; } || restore_rollback "cannot put $CONF back"
+    { cp -p "$PREV/conf" "$CONF" && cmp -s "$PREV/conf" "$CONF"; } || restore_rollback "cannot put $CONF back"
   fi
   # Proof: what the config loads (the new AOF in AOF mode) holds the snapshot's keys.
   stop_bounded || restore_rollback "could not stop $SERVICE for the proving restart (${STOP_NOTE:-})"
