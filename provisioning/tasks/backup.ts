@@ -21,6 +21,7 @@ import { SCRIPTS_DIR } from "../scripts";
 import { shq } from "../ssh";
 import { metricsRedisHost } from "./metrics";
 import { printText } from "./shell";
+import { unitActions } from "./units";
 
 export const BACKUP_TASK = "redis backup";
 export const BACKUP_TIMER = "redis-backup.timer";
@@ -51,12 +52,16 @@ fact backup_aws "$(command -v aws 2>/dev/null)"
 fact backup_checkers "$(for c in redis-check-rdb valkey-check-rdb redis6-check-rdb; do command -v "$c"; done 2>/dev/null)"
 `;
 
+/** One property of `systemctl show -p A -p B` output ("" when absent). */
+const shown = (text: string | undefined, prop: string): string => new RegExp(`^${prop}=(.*)$`, "m").exec(text ?? "")?.[1] ?? "";
+
 export function backupFacts(f: Record<string, string>): BackupFacts {
-  const state = Object.fromEntries((f.backup_timer_state ?? "").split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+  const files = {} as Record<BackupFile, string | null>;
+  for (const k of KEYS) files[k] = f[`backup_${k}`] ?? null;
   return {
-    files: Object.fromEntries(KEYS.map((k) => [k, f[`backup_${k}`] ?? null])) as Record<BackupFile, string | null>,
-    timerEnabled: state.UnitFileState ?? "",
-    timerActive: state.ActiveState ?? "",
+    files,
+    timerEnabled: shown(f.backup_timer_state, "UnitFileState"),
+    timerActive: shown(f.backup_timer_state, "ActiveState"),
     aws: f.backup_aws ?? "",
     checkers: (f.backup_checkers ?? "").split("\n").filter(Boolean),
   };
@@ -142,12 +147,7 @@ export function planBackup(vars: RoleVars, profile: OsProfile, bf: BackupFacts, 
   const where = `${vars.redis_backup_schedule} to s3://${vars.redis_backup_bucket}/${vars.redis_backup_prefix}/`;
   if (!changed.length && !enable && !start) return { result: { task: BACKUP_TASK, status: "ok", msg: `${BACKUP_TIMER} active, ${where}` } };
   const diff = changed.map((k) => fileDiff(BACKUP_FILES[k].path, bf.files[k], want[k])).join("");
-  const actions = [
-    changed.length > 0 && would(`wrote ${changed.join(", ")}`, `write ${changed.join(", ")}`),
-    enable && would("enabled", "enable"),
-    restart ? would("restarted", "restart") : start && would("started", "start"),
-  ].filter(Boolean) as string[];
-  const msg = `${BACKUP_TIMER}: ${actions.join(", ").replace(/, would /g, ", ")}; ${where}`;
+  const msg = `${BACKUP_TIMER}: ${unitActions(changed, enable, restart, start, check)}; ${where}`;
   if (check) return { result: { task: BACKUP_TASK, status: "changed", msg, diff } };
 
   // The schedule is checked by the host's own systemd before anything is written.
