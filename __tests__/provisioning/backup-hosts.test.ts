@@ -305,4 +305,29 @@ suite("Redis backups and restores (real Debian 12 host)", () => {
     expect((await dump()).values).toEqual(want);
     expect(recap(await provision("--limit", "host1"), "host1")).toMatchObject({ changed: 0, failed: 0 });
   }, 300_000);
+
+  it("a snapshot the server refuses to load (keys in db2, the host now has 2 databases): the previous data and config are put back and Redis runs with them", async () => {
+    await wipe();
+    const c = redis(tb, "host1", PASSWORD);
+    await c.connect();
+    await c.set("kept:1", "a");
+    await c.set("kept:2", "b", "EX", 3600);
+    c.disconnect();
+    hostVars({ redis_appendonly: false, redis_databases: 2 });
+    const conf = await provision("--limit", "host1");
+    if (conf.code !== 0) throw new Error(conf.out);
+    const confText = readFileSync(hostFile(tb, "host1", "etc/redis/redis.conf"), "utf8");
+    const r = await provision("--limit", "host1", "--restore", snapshot);
+    expect(r.code).toBe(2);
+    expect(line(r.out, "check snapshot")).toMatch(/^ok: /); // the checker does not know the host's databases setting
+    expect(line(r.out, "restore snapshot")).toMatch(/^failed: \[host1\] restore snapshot => Redis did not start on the snapshot: .*databases.*; previous data and config put back, Redis running with 2 keys$/);
+    expect(keyCount(await serverInfo(tb, "host1", PASSWORD))).toBe(2);
+    const k = redis(tb, "host1", PASSWORD);
+    await k.connect();
+    expect(await k.mget("kept:1", "kept:2")).toEqual(["a", "b"]);
+    expect(await k.ttl("kept:2")).toBeGreaterThan(0);
+    k.disconnect();
+    expect(readFileSync(hostFile(tb, "host1", "etc/redis/redis.conf"), "utf8")).toBe(confText);
+    expect(await sh("sudo test ! -e /var/lib/redis-provision/restore/incoming.rdb && echo clean")).toBe("clean\n");
+  }, 300_000);
 });
