@@ -119,6 +119,7 @@ describe("outputs", () => {
         ...["asterisk_private_ip", "rds_endpoint", "rds_master_secret_arn", "rds_proxy_endpoint", "redis_endpoint", "redis_password_secret_arn", "redis_port"],
         ...["validate_campaign_function_name", "dispatcher_function_name", "enrich_dial_task_function_name", "report_generator_function_name"],
         ...["lambda_security_group_id", "ari_password_secret_arn", "alarm_topic_arn", "asterisk_instance_id"],
+        ...["redis_backup_bucket", "redis_backup_schedule"],
       ].sort(),
     );
     expect(Object.values(json.output).filter((o) => o.sensitive)).toEqual([]);

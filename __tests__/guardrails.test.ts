@@ -1,6 +1,10 @@
 import { DbInstance } from "@cdktf/provider-aws/lib/db-instance";
 import { DbProxy } from "@cdktf/provider-aws/lib/db-proxy";
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
+import { S3Bucket } from "@cdktf/provider-aws/lib/s3-bucket";
+import { S3BucketAcl } from "@cdktf/provider-aws/lib/s3-bucket-acl";
+import { S3BucketPublicAccessBlock } from "@cdktf/provider-aws/lib/s3-bucket-public-access-block";
+import { S3BucketServerSideEncryptionConfigurationA } from "@cdktf/provider-aws/lib/s3-bucket-server-side-encryption-configuration";
 import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group";
 import { SecurityGroupRule } from "@cdktf/provider-aws/lib/security-group-rule";
 import { VpcSecurityGroupIngressRule } from "@cdktf/provider-aws/lib/vpc-security-group-ingress-rule";
@@ -93,5 +97,40 @@ describe("guardrails fail synth, naming the construct path", () => {
 
   it("lets the shipped stacks through", () => {
     expect(() => Testing.synth(new CampaignStack(Testing.app(), prod), true)).not.toThrow();
+  });
+});
+
+describe("guardrails refuse an unencrypted or public bucket", () => {
+  const block = (s: Construct, b: S3Bucket, over: Record<string, boolean> = {}) =>
+    at(new S3BucketPublicAccessBlock(s, "pab", { bucket: b.id, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true, ...over }), "b");
+  const encrypt = (s: Construct, b: S3Bucket) =>
+    at(new S3BucketServerSideEncryptionConfigurationA(s, "sse", { bucket: b.bucket, rule: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" } }] }), "b");
+
+  it("a bucket alone: not encrypted, public access not blocked", () => {
+    const m = synthError((s) => at(new S3Bucket(s, "b", { bucket: "x" }), "b"));
+    expect(m).toContain("aws_s3_bucket.b: must be encrypted (an aws_s3_bucket_server_side_encryption_configuration for it)");
+    expect(m).toContain("aws_s3_bucket.b: must block public access (an aws_s3_bucket_public_access_block for it)");
+  });
+
+  it("a public access block with a setting off, a public ACL", () => {
+    const m = synthError((s) => {
+      const b = at(new S3Bucket(s, "b", { bucket: "x" }), "b");
+      encrypt(s, b);
+      block(s, b, { restrictPublicBuckets: false });
+      at(new S3BucketAcl(s, "acl", { bucket: b.id, acl: "public-read" }), "b");
+    });
+    expect(m).toContain("aws_s3_bucket_public_access_block.b: must block all public access (restrict_public_buckets = true)");
+    expect(m).toContain("aws_s3_bucket_acl.b: canned ACL public-read makes the bucket public");
+    expect(m).not.toContain("must be encrypted");
+  });
+
+  it("an encrypted, blocked bucket passes", () => {
+    expect(
+      synthError((s) => {
+        const b = at(new S3Bucket(s, "b", { bucket: "x" }), "b");
+        encrypt(s, b);
+        block(s, b);
+      }),
+    ).toBe("");
   });
 });

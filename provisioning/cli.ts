@@ -10,6 +10,7 @@ import { Output } from "./output";
 import { spawnSync } from "node:child_process";
 import { heldLocks } from "./lock";
 import { releaseScript, runPlay } from "./play";
+import { RestoreSource, RestoreSourceError, restoreSource, runRestore } from "./tasks/restore";
 import { sshArgs } from "./ssh";
 import { HostSecrets, SecretError, SecretFetcher, awsSecretFetcher, redact, resolveSecrets } from "./secrets";
 
@@ -23,6 +24,8 @@ export interface CliOptions {
   deadline: number;
   stepTimeout: number;
   extraVars: string[];
+  /** --restore SOURCE: replace one host's Redis data with a snapshot (provisioning/tasks/restore.ts). */
+  restore?: string;
 }
 
 export const USAGE = `usage: npm run provision -- -i INVENTORY [options]
@@ -35,6 +38,8 @@ export const USAGE = `usage: npm run provision -- -i INVENTORY [options]
       --deadline SECONDS  wall-clock budget of each host (default 600): a host past it fails with a recap
       --step-timeout SECONDS  bound of each remote command (redis-cli, a wait; default 30)
       --json             one JSON document on stdout
+      --restore SOURCE   replace ONE host's Redis data with an RDB snapshot: a local file, s3://BUCKET/KEY,
+                         or a key in redis_backup_bucket (docs/backups.md); with --check: fetch and check only
   -h, --help
 exit codes: 0 converged, 2 a host failed or was unreachable, 1 bad arguments/inventory/variables`;
 
@@ -94,6 +99,9 @@ export function parseArgs(argv: string[]): CliOptions | "help" {
       case "--json":
         o.json = true;
         break;
+      case "--restore":
+        o.restore = value();
+        break;
       case "-f":
       case "--forks": {
         const v = value();
@@ -130,6 +138,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   let opts: CliOptions;
   let hosts;
   let secrets: Map<string, HostSecrets>;
+  let restore: RestoreSource | undefined;
   try {
     const parsed = parseArgs(argv);
     if (parsed === "help") {
@@ -141,18 +150,29 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     if (inv.ignored.length) io.stderr(`note: variables not used by this role (ignored): ${inv.ignored.join(", ")}\n`);
     hosts = selectHosts(inv, opts.limit);
     checkKeyFiles(hosts);
+    if (opts.restore !== undefined) {
+      if (hosts.length !== 1) throw new UsageError(`--restore replaces the data of exactly one host; ${hosts.length} selected (${hosts.map((h) => h.name).join(", ")}): narrow it with --limit`);
+      restore = restoreSource(opts.restore, hosts[0].vars.redis_backup_bucket);
+    }
     secrets = await resolveSecrets(hosts, io.env, io.fetcher ?? awsSecretFetcher);
   } catch (e) {
     if (e instanceof NotSupported) io.stderr(`error: not supported: ${e.message}\n`);
     else if (e instanceof UsageError) io.stderr(`error: ${e.message}\n${USAGE}\n`);
+    else if (e instanceof RestoreSourceError) io.stderr(`error: ${e.message}; nothing changed\n`);
     else if (e instanceof InventoryError || e instanceof SecretError) io.stderr(`error: ${redact(e.message).split("\n").join("\nerror: ")}\n`);
     else throw e;
     return 1;
   }
   const t0 = Date.now();
   const out = new Output({ json: opts.json, diff: opts.diff, check: opts.check, write: io.stdout });
-  await runPlay(hosts, secrets, { check: opts.check, diff: opts.diff, forks: opts.forks, deadlineS: opts.deadline, stepTimeoutS: opts.stepTimeout,
-    stopTimeoutS: Number(io.env.PROVISION_STOP_TIMEOUT ?? 20), startTimeoutS: Number(io.env.PROVISION_START_TIMEOUT ?? 30) }, out);
+  const timeouts = { stopTimeoutS: Number(io.env.PROVISION_STOP_TIMEOUT ?? 20), startTimeoutS: Number(io.env.PROVISION_START_TIMEOUT ?? 30) };
+  if (restore) {
+    out.start([hosts[0].name]);
+    await runRestore(hosts[0], secrets.get(hosts[0].name)!, restore, { check: opts.check, deadlineS: opts.deadline, stepTimeoutS: opts.stepTimeout, ...timeouts }, out);
+    out.finish(Date.now() - t0);
+    return out.failedHosts().length ? 2 : 0;
+  }
+  await runPlay(hosts, secrets, { check: opts.check, diff: opts.diff, forks: opts.forks, deadlineS: opts.deadline, stepTimeoutS: opts.stepTimeout, ...timeouts }, out);
   out.finish(Date.now() - t0);
   return out.failedHosts().length ? 2 : 0;
 }

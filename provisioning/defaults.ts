@@ -34,6 +34,11 @@ export interface RoleVars {
   redis_metrics_interval_seconds: number;
   redis_metrics_region: string;
   redis_metrics_imds_url: string;
+  redis_backup_bucket: string;
+  redis_backup_prefix: string;
+  redis_backup_schedule: string;
+  redis_backup_region: string;
+  redis_backup_timeout_seconds: number;
   asterisk_ari_password?: string;
   asterisk_ari_password_secret_arn?: string;
   asterisk_ari_user: string;
@@ -83,6 +88,11 @@ export const DEFAULTS: RoleVars = {
   redis_metrics_interval_seconds: 60,
   redis_metrics_region: "",
   redis_metrics_imds_url: "http://169.254.169.254",
+  redis_backup_bucket: "",
+  redis_backup_prefix: "redis",
+  redis_backup_schedule: "hourly",
+  redis_backup_region: "",
+  redis_backup_timeout_seconds: 900,
   asterisk_ari_user: "campaign_dialer",
   asterisk_ari_port: 8088,
   asterisk_ari_bind_address: "0.0.0.0",
@@ -303,6 +313,11 @@ export const VALIDATORS: Record<keyof RoleVars, Validator> = {
   },
   asterisk_worker_log_level: oneOf("debug", "info", "warn", "error", "silent"),
   asterisk_worker_memory_max: line("systemd MemoryMax= size like 256M", /^[1-9]\d*[KMG]$/),
+  redis_backup_bucket: line("S3 bucket name (the stack's output redis_backup_bucket), or empty for no backups", /^$|^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/),
+  redis_backup_prefix: line("key prefix like redis (lowercase segments, no leading or trailing /)", /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/),
+  redis_backup_schedule: line('systemd OnCalendar expression like hourly or "*-*-* 02:30:00"', /^[A-Za-z0-9*:,/.~ -]{1,64}$/),
+  redis_backup_region: line("AWS region like us-east-1 (or empty for the instance's own)", /^$|^[a-z]{2}(-[a-z]+)+-\d+$/),
+  redis_backup_timeout_seconds: int(60, 86400),
   redis_metrics_imds_url: line("http://ADDRESS[:PORT] URL of the instance metadata service", /^http:\/\/(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\])(:\d{1,5})?$/),
 };
 

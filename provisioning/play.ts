@@ -19,6 +19,7 @@ import { Params, hostScript, paramLines, profileParams } from "./scripts";
 import { HostSecrets, registerSecret } from "./secrets";
 import { ExecResult, connect, runScript } from "./ssh";
 import { ARI_HANDLER, ARI_TASK, ariGather, planAri } from "./tasks/ari";
+import { BACKUP_TASK, planBackup } from "./tasks/backup";
 import { AOF_REWRITE_TIMEOUT_S, dataSafetyProblems } from "./tasks/config";
 import { HostFacts, ProfileFacts, parseFacts, runtimeFrom, gatherScript } from "./tasks/facts";
 import { installScript } from "./tasks/install";
@@ -278,6 +279,7 @@ async function planAndApply(run: HostRun, secrets: HostSecrets, facts: HostFacts
   const retire = planRetire(profile, facts.retire, opts.check);
   const ari = planAri(v, secrets.ari, facts.ari, opts.check);
   const worker = planWorker(v, secrets, facts.worker, profile, v.asterisk_worker_enabled ? await workerBundle() : { text: "", sha: "" }, opts.check);
+  const backup = planBackup(v, profile, facts.backup, opts.check, !facts.profiles[profile.key]);
   // Tasks beside Redis itself: what each reports without touching the host, or the bash it runs.
   // (A new task is one more entry here: its plan's results, its apply bash and its diff.)
   const sides: { task: string; results: TaskResult[]; apply?: string; diff?: string; after?: (facts: Record<string, string>) => TaskResult[] }[] = [
@@ -285,6 +287,7 @@ async function planAndApply(run: HostRun, secrets: HostSecrets, facts: HostFacts
     { task: RETIRE_TASK, results: retire.result ? [retire.result] : [], apply: retire.pre !== undefined ? `${retire.pre}${retire.post}` : undefined },
     { task: ARI_TASK, results: ari.results, apply: ari.apply, diff: ari.diff },
     { task: WORKER_TASK, ...worker },
+    { task: BACKUP_TASK, results: backup.result ? [backup.result] : [], apply: backup.apply, diff: backup.diff },
   ];
   const emitSideResults = () => sides.forEach((x) => x.results.forEach(emit));
   const withSideDiffs = (t: TaskResult): TaskResult => {
@@ -364,6 +367,7 @@ async function planAndApply(run: HostRun, secrets: HostSecrets, facts: HostFacts
     retire.post ?? "",
     ari.apply ?? "",
     worker.apply ?? "",
+    backup.apply ?? "",
     "lock_release; fact lock_released 1",
   ].filter(Boolean).join("\n");
   const ap = await run.remote(hostScript(params, ["lock", "writes", "adopt", "persistence", "service", "restart", "handlers"], driver), "apply", (t) =>

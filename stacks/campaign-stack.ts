@@ -9,6 +9,7 @@ import { applyGuardrails } from "../modules/guardrails";
 import { Lambdas, lambdaSecurityGroup, snake } from "../modules/lambdas";
 import { Monitoring, REDIS_METRICS } from "../modules/monitoring";
 import { Network } from "../modules/network";
+import { RedisBackup } from "../modules/redis-backup";
 import { applyAwsProvider, applyBackend } from "./backend";
 import { RDS_CLASSES } from "./catalog";
 import { DEFAULT_PROTECTION, SCHEDULED_FUNCTIONS, budgetProblems, type CampaignConfig } from "./config";
@@ -32,6 +33,8 @@ export class CampaignStack extends TerraformStack {
   readonly elasticache?: Elasticache;
   readonly lambdas: Lambdas;
   readonly monitoring: Monitoring;
+  /** The S3 bucket of the host's Redis snapshots, when `redis.backup.enabled` (kept in either redis.mode). */
+  readonly redisBackup?: RedisBackup;
 
   constructor(scope: Construct, readonly config: CampaignConfig) {
     super(scope, `${config.project}-${config.environment}`);
@@ -119,6 +122,21 @@ export class CampaignStack extends TerraformStack {
       // The first boot installs packages and reads its secret: it needs the route out.
       bootDependsOn: created ? [created.publicRouteAssociation] : [],
     });
+
+    // Backups of the host's Redis (docs/backups.md); independent of redis.mode, so a rollback keeps them.
+    if (redis.backup?.enabled) {
+      this.redisBackup = new RedisBackup(this, "redis-backup", {
+        name,
+        hostRole: this.compute.role,
+        retentionDays: redis.backup.retentionDays,
+        kmsKeyArn: redis.backup.kmsKeyArn,
+        preventDestroy: protection.preventDestroy,
+      });
+      this.outputs({
+        redis_backup_bucket: { value: this.redisBackup.bucket.bucket, description: `S3 bucket of the Redis backups (inventory: redis_backup_bucket; keys under ${this.redisBackup.prefix}/)` },
+        redis_backup_schedule: { value: redis.backup.schedule, description: "OnCalendar of the host's backup timer (inventory: redis_backup_schedule)" },
+      });
+    }
 
     // redis.mode: the Lambdas and the redis_* outputs follow whichever Redis is active; the
     // Asterisk host and everything else stay exactly as they are (docs/cost.md, "Rollback").

@@ -1,4 +1,5 @@
 import { elasticacheSettingProblems } from "../modules/elasticache";
+import { redisBackupProblems } from "../modules/redis-backup";
 import { FUNCTION_NAMES, LAMBDA_FUNCTIONS, type FunctionName } from "../lambdas/manifest";
 import { budgetProblem, connectionBudget } from "./budget";
 import { ASTERISK_HOST_RESERVED_MIB, EC2_MEMORY_MIB, LOG_RETENTION_DAYS, RDS_CLASSES, parseRedisBytes } from "./catalog";
@@ -159,7 +160,24 @@ export interface ElasticacheConfig {
   transitEncryptionMode?: "required" | "preferred";
 }
 
+/** Backups of the self-hosted Redis to S3 (modules/redis-backup; provisioning's timer; docs/backups.md). */
+export interface RedisBackupConfig {
+  /** Creates the bucket and the host's write access. */
+  enabled: boolean;
+  /** Days each backup (and each overwritten version) is kept, 1-3650. */
+  retentionDays: number;
+  /** systemd OnCalendar expression of the host's backup timer, e.g. "hourly" or "*-*-* 02:30:00". */
+  schedule: string;
+  /** KMS key ARN to encrypt with (SSE-KMS). Default: SSE-S3. */
+  kmsKeyArn?: string;
+}
+
+/** A systemd calendar expression of safe characters (the host's systemd-analyze checks it fully). */
+export const BACKUP_SCHEDULE = /^[A-Za-z0-9*:,/.~ -]{1,64}$/;
+
 export interface RedisConfig {
+  /** Backups to S3. Default: none (no bucket). */
+  backup?: RedisBackupConfig;
   /** Default: "self-hosted". Switching changes only the Redis resources (docs/cost.md). */
   mode?: RedisMode;
   /** Settings of the ElastiCache replication group (mode "elasticache"). */
@@ -560,6 +578,17 @@ function validateRedis(p: Problems, r: RedisConfig | undefined, instanceType: st
     }
   }
   vpcOnlyCidrs(p, "allowedCidrs", r.allowedCidrs, vpcCidr, "Redis");
+  if (r.backup !== undefined) validateRedisBackup(p.at("backup"), r.backup);
+}
+
+function validateRedisBackup(p: Problems, b: RedisBackupConfig): void {
+  if (typeof b !== "object" || b === null) return p.add("", "must be a map", "{ enabled, retentionDays, schedule }");
+  if (typeof b.enabled !== "boolean") p.add("enabled", "must be true or false");
+  p.matches("schedule", b.schedule, BACKUP_SCHEDULE, 'a systemd OnCalendar expression such as "hourly" or "*-*-* 02:30:00"');
+  for (const line of redisBackupProblems(b)) {
+    const [key, ...rest] = line.split(": ");
+    p.add(key, rest.join(": "));
+  }
 }
 
 export function validateBackend(p: Problems, b: BackendConfig | undefined): void {

@@ -366,10 +366,16 @@ export const FREE: Readonly<Record<string, string>> = {
   aws_efs_access_point: "no charge",
   aws_efs_mount_target: "no charge",
   aws_s3_bucket_public_access_block: "no charge",
+  aws_s3_bucket_versioning: "priced with its aws_s3_bucket (noncurrent versions are stored objects)",
+  aws_s3_bucket_server_side_encryption_configuration: "SSE-S3 has no charge (SSE-KMS requests are KMS's)",
+  aws_s3_bucket_ownership_controls: "no charge",
+  aws_s3_bucket_lifecycle_configuration: "expiration actions have no charge",
+  aws_s3_bucket_policy: "no charge",
 };
 
 /** Resource types with a charge this tool does not estimate, and why. */
 export const UNPRICED: Readonly<Record<string, string>> = {
+  aws_s3_bucket: "by usage: S3 Standard $0.023/GB-month of stored backups (snapshot size x backups per day x retention days, docs/backups.md) plus $0.005 per 1,000 PUTs",
   aws_route53_record: "per DNS query ($0.40 per 1M; alias queries to AWS resources are free); the hosted zone is not in these stacks",
 };
 

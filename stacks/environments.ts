@@ -47,7 +47,7 @@ export const dev: CampaignConfig = {
   ...shared,
   environment: "dev",
   proxy: { ...shared.proxy },
-  redis: { ...shared.redis },
+  redis: { ...shared.redis, backup: { enabled: true, retentionDays: 7, schedule: "daily" } },
   network: {
     mode: "create",
     vpcCidr: "10.20.0.0/16",
@@ -96,7 +96,7 @@ export const prod: CampaignConfig = {
   ...shared,
   environment: "prod",
   proxy: { ...shared.proxy },
-  redis: { ...shared.redis },
+  redis: { ...shared.redis, backup: { enabled: true, retentionDays: 14, schedule: "hourly" } },
   network: {
     mode: "existing",
     vpcId: "vpc-0c0ffee0c0ffee000",

@@ -111,6 +111,8 @@ export class Compute extends Construct {
   readonly redisPasswordSecretArn: string;
   readonly ariPasswordSecretArn: string;
   readonly redisPort: number;
+  /** The host's instance role (other modules grant it access, e.g. modules/redis-backup). */
+  readonly role: IamRole;
 
   /** The host boots only after these too (created after the host's construct, e.g. the Secrets Manager endpoint). */
   bootAfter(...dependencies: ITerraformDependable[]): void {
@@ -180,6 +182,7 @@ export class Compute extends Construct {
       }),
       "asterisk",
     );
+    this.role = role;
     const secretPolicy = at(
       new IamRolePolicy(this, "redis-secret-policy", {
         name: "redis-password-secret",

@@ -25,6 +25,8 @@ type Attributes = Record<string, unknown>;
  * - RDS storage not encrypted, or an instance publicly accessible;
  * - an RDS Proxy that does not require TLS;
  * - an ElastiCache replication group without encryption at rest and in transit, or without AUTH;
+ * - an S3 bucket without a server-side encryption configuration or without a public access block
+ *   that blocks everything; a public access block with any setting off; a public canned ACL;
  * - an output carrying a secret that is not marked sensitive;
  * - a resource or output without a stable, readable address (a hashed logical id breaks state
  *   takeover; a hashed output name breaks `terraform output -raw NAME`).
@@ -81,7 +83,34 @@ function* check(node: IConstruct): Generator<string> {
       if (!attrs.auth_token && list(attrs.user_group_ids).length === 0) yield `${id}: must require authentication (auth_token or user_group_ids)`;
       break;
     }
+    case "aws_s3_bucket":
+      yield* checkBucket(node);
+      break;
+    case "aws_s3_bucket_public_access_block": {
+      const off = PUBLIC_ACCESS_BLOCK.filter((k) => attrs[k] !== true);
+      if (off.length) yield `aws_s3_bucket_public_access_block.${node.friendlyUniqueId}: must block all public access (${off.map((k) => `${k} = true`).join(", ")})`;
+      break;
+    }
+    case "aws_s3_bucket_acl":
+      if (/^(public-read|public-read-write|authenticated-read)$/.test(String(attrs.acl))) yield `aws_s3_bucket_acl.${node.friendlyUniqueId}: canned ACL ${attrs.acl} makes the bucket public`;
+      break;
   }
+}
+
+const PUBLIC_ACCESS_BLOCK = ["block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"] as const;
+
+/** A bucket needs, in its stack, an encryption configuration and a public access block naming it. */
+function* checkBucket(bucket: TerraformResource): Generator<string> {
+  const own = new RegExp(`^\\$\\{aws_s3_bucket\\.${bucket.friendlyUniqueId}\\.(id|bucket)\\}$`);
+  const companions = new Set<string>();
+  for (const n of TerraformStack.of(bucket).node.findAll()) {
+    if (!(n instanceof TerraformResource)) continue;
+    if (n.terraformResourceType !== "aws_s3_bucket_server_side_encryption_configuration" && n.terraformResourceType !== "aws_s3_bucket_public_access_block") continue;
+    if (own.test(String(attributesOf(n).bucket))) companions.add(n.terraformResourceType);
+  }
+  const id = `aws_s3_bucket.${bucket.friendlyUniqueId}`;
+  if (!companions.has("aws_s3_bucket_server_side_encryption_configuration")) yield `${id}: must be encrypted (an aws_s3_bucket_server_side_encryption_configuration for it)`;
+  if (!companions.has("aws_s3_bucket_public_access_block")) yield `${id}: must block public access (an aws_s3_bucket_public_access_block for it)`;
 }
 
 function* openToWorld(resource: TerraformResource, rule: Attributes, sources: unknown[]): Generator<string> {

@@ -7,6 +7,7 @@
  */
 import { OS_PROFILES, OsProfile, OsRelease } from "../os";
 import { AriFacts, ariFacts } from "./ari";
+import { BACKUP_GATHER, BackupFacts, backupFacts } from "./backup";
 import { METRICS_GATHER, MetricsFacts, metricsFacts } from "./metrics";
 import { RETIRE_GATHER, RetireFacts, retireFacts } from "./retire";
 import { WorkerFacts, workerFacts } from "./worker";
@@ -49,6 +50,7 @@ export interface HostFacts {
   retire: RetireFacts;
   ari: AriFacts;
   worker: WorkerFacts;
+  backup: BackupFacts;
 }
 
 /** The gather script: inspects every profile of the table whose package manager exists on the host. */
@@ -89,6 +91,7 @@ ADMIN_PW=$(cat "$STATE/admin.secret" 2>/dev/null || true)
 [ -n "$ADMIN_PW" ] && fact admin_secret "$ADMIN_PW"
 [ -e "$STATE/restart-pending" ] && fact restart_pending 1
 ${METRICS_GATHER}
+${BACKUP_GATHER}
 ${RETIRE_GATHER}
 ${extra}
 ${perProfile}
@@ -155,5 +158,6 @@ export function parseFacts(out: ScriptOutput): HostFacts {
     retire: retireFacts(f),
     ari: ariFacts(f),
     worker: workerFacts(f),
+    backup: backupFacts(f),
   };
 }

@@ -17,6 +17,7 @@ import type { TaskResult } from "../output";
 import { renderTemplate } from "../render";
 import { shq } from "../ssh";
 import { printText } from "./shell";
+import { unitActions } from "./units";
 
 export const METRICS_TASK = "metrics publisher";
 export const METRICS_TIMER = "redis-metrics.timer";
@@ -156,12 +157,7 @@ export function planMetrics(vars: RoleVars, profile: OsProfile, mf: MetricsFacts
   const diff = changed
     .map((k) => fileDiff(METRICS_FILES[k].path, mf.files[k], want[k]))
     .join("");
-  const actions = [
-    changed.length > 0 && did(`wrote ${changed.join(", ")}`, `write ${changed.join(", ")}`),
-    enable && did("enabled", "enable"),
-    restart ? did("restarted", "restart") : start && did("started", "start"),
-  ].filter(Boolean) as string[];
-  const msg = `${METRICS_TIMER}: ${actions.join(", ").replace(/, would /g, ", ")}; ${every}`;
+  const msg = `${METRICS_TIMER}: ${unitActions(changed, enable, restart, start, check)}; ${every}`;
   if (check) return { result: { task: METRICS_TASK, status: "changed", msg, diff } };
 
   const steps = changed.map((k) => {
