@@ -6,7 +6,7 @@
 #      the provisioning test bed (booted Debian hosts over SSH, a local apt mirror):
 #        debootstrap systemd-container iproute2 dpkg-dev openssh-client ca-certificates curl
 #      the lint of the shell scripts, and ansible-core for the side-by-side bench:
-#        ansible shellcheck
+#        ansible-core shellcheck
 #    The packages' init scripts are kept from starting servers (policy-rc.d): the tests start their
 #    own on random ports.
 #  - Terraform on PATH and a provider mirror with hashicorp/aws (TF_PLUGIN_MIRROR, else the places the
@@ -17,7 +17,7 @@ set -euo pipefail
 PACKAGES=(
   postgresql-15 redis-server redis-tools pgbouncer openssl
   debootstrap systemd-container iproute2 dpkg-dev openssh-client ca-certificates curl
-  shellcheck ansible
+  shellcheck ansible-core
 )
 MIRROR_CANDIDATES=(/opt/tf-plugins /usr/share/terraform/plugins /usr/local/share/terraform/plugins "$HOME/.terraform.d/plugins")
 
