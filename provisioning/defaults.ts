@@ -249,7 +249,8 @@ const namespace: Validator = (v) => {
   return s;
 };
 
-const SECRET_ARN_RE = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
+/** A Secrets Manager secret ARN (also what `npm run inventory` accepts from stack outputs). */
+export const SECRET_ARN_RE = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
 
 export const VALIDATORS: Record<keyof RoleVars, Validator> = {
   redis_password: password,

@@ -17,6 +17,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
 import { parseDocument } from "yaml";
+import { SECRET_ARN_RE as SECRET_ARN } from "../provisioning/defaults";
 
 const USAGE = `usage: npm run inventory -- <stack> [options]
 
@@ -30,7 +31,6 @@ Writes a campaign stack's outputs (host address or instance id, secret ARNs) int
   -C, --check          print what would change, write nothing
   -h, --help           this text`;
 
-const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
 const INSTANCE_ID = /^i-[0-9a-f]{8,17}$/;
 const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 
