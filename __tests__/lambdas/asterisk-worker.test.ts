@@ -105,6 +105,39 @@ async function drain(): Promise<StatusResult[]> {
 }
 
 const recorded = (rs: StatusResult[]) => rs.flatMap((r) => r.recorded.map((x) => x.channelId));
+/** This test's channels among those recorded (an earlier failed test may leave entries behind). */
+const recordedOf = (rs: StatusResult[], channels: string[]) => recorded(rs).filter((id) => channels.includes(id));
+
+/** The call as the stand-in placed it (its answer and end timestamps: what its events said). */
+const callOf = (channelId: string) => ari.calls.find((c) => c.channelId === channelId)!;
+/** Talk seconds from the timestamps of the answer and hangup events the stand-in sent. */
+function talkSent(channelId: string): number {
+  const c = callOf(channelId);
+  if (c.answeredAt === null || c.endedAt === null) throw new Error(`${channelId} was not answered and ended`);
+  return Math.round((c.endedAt - c.answeredAt) / 1000);
+}
+
+/** Releases a call held at its answer or its end (CallPlan.hold) once it has got there. */
+async function proceed(channelId: string): Promise<void> {
+  await waitFor(() => ari.isHeld(channelId), `${channelId} at its held step`);
+  ari.proceed(channelId);
+}
+
+/** Lets `virtualMs` of call time pass on the stand-in's clock. */
+async function callTimePasses(virtualMs: number): Promise<void> {
+  const until = ari.now() + virtualMs;
+  await waitFor(() => ari.now() >= until, `${virtualMs} ms of call time`);
+}
+
+let redisStopped = false;
+async function stopRedis(): Promise<void> {
+  redisStopped = true;
+  await s.redis.stop();
+}
+async function startRedis(): Promise<void> {
+  await s.redis.start();
+  redisStopped = false;
+}
 
 async function attempts(campaignId: string) {
   const { rows } = await admin.query<{ contact: string; outcome: string | null; talk_seconds: number | null; hangup_cause: number | null; hangup_cause_txt: string | null; channel_id: string }>(
@@ -125,8 +158,11 @@ async function placeCalls(n: number, contactPlans: CallPlan[]): Promise<{ campai
   return { campaignId, channels: d.originated.map((o) => o.channelId) };
 }
 
-afterEach(() => {
+afterEach(async () => {
   for (const w of workers.splice(0)) w.crash();
+  // A test that failed half-way does not leave its outage to the next one.
+  if (redisStopped) await startRedis();
+  if (!ari.isUp) await ari.up();
 });
 
 describe("outcomes", () => {
@@ -136,7 +172,7 @@ describe("outcomes", () => {
   });
 
   test("every outcome type, with talk time and hangup cause, recorded by the status-checker from the stream; the campaign completes", async () => {
-    const { campaignId } = await placeCalls(5, [
+    const { campaignId, channels } = await placeCalls(5, [
       { outcome: "answered", ringMs: 3000, talkMs: 42_000 },
       { outcome: "busy", ringMs: 1500 },
       { outcome: "no_answer", ringMs: 120_000 }, // the originate timeout (30 s) ends it
@@ -145,7 +181,7 @@ describe("outcomes", () => {
     ]);
     await waitFor(() => ari.liveCount(campaignId) === 0, "all calls ended");
     const results = await drain();
-    expect(recorded(results)).toHaveLength(5);
+    expect(recordedOf(results, channels).sort()).toEqual([...channels].sort());
     expect(await attempts(campaignId)).toEqual([
       expect.objectContaining({ contact: "Contact 0", outcome: "answered", talk_seconds: 42, hangup_cause: 16, hangup_cause_txt: "Normal Clearing" }),
       expect.objectContaining({ contact: "Contact 1", outcome: "busy", talk_seconds: null, hangup_cause: 17, hangup_cause_txt: "User busy" }),
@@ -168,13 +204,14 @@ describe("outcomes", () => {
     ]);
     await waitFor(() => ari.liveCount(campaignId) === 0 && worker.decided.filter((o) => channels.includes(o.channelId)).length === 3, "all decided");
     // A stray repeat of a ChannelDestroyed long after the fact changes nothing.
-    const call = ari.calls.find((c) => c.channelId === channels[0])!;
+    const call = callOf(channels[0]);
+    const ignored = worker.stats.ignored;
     ari.emit(call.app, { type: "ChannelDestroyed", timestamp: new Date().toISOString(), channel: { id: channels[0], state: "Down" }, cause: 17, cause_txt: "User busy", application: call.app }, true);
-    await new Promise((r) => setTimeout(r, 100));
+    await waitFor(() => worker.stats.ignored >= ignored + 2, "both copies of the stray event seen (and ignored)");
     expect(worker.decided.filter((o) => channels.includes(o.channelId))).toHaveLength(3);
     expect(worker.stats.published - before).toBe(3);
     const results = await drain();
-    expect(recorded(results).sort()).toEqual([...channels].sort());
+    expect(recordedOf(results, channels).sort()).toEqual([...channels].sort());
     expect(results.flatMap((r) => r.duplicates)).toEqual([]);
     expect((await attempts(campaignId)).map((a) => [a.outcome, a.talk_seconds])).toEqual([
       ["answered", 30],
@@ -188,7 +225,7 @@ describe("outcomes", () => {
     await waitFor(() => ari.liveCount(campaignId) === 0 && worker.stats.published >= 1 && worker.decided.some((o) => o.channelId === channels[0]), "decided");
     worker.crash();
     const next = await startWorker();
-    const call = ari.calls.find((c) => c.channelId === channels[0])!;
+    const call = callOf(channels[0]);
     ari.emit(call.app, { type: "ChannelStateChange", timestamp: new Date().toISOString(), channel: { id: channels[0], state: "Ringing" }, application: call.app }, false);
     await waitFor(async () => next.stats.events > 0 && (await next.health()).calls === 0 && next.stats.ignored === 1, "late event dropped");
     expect(await redis.hexists("asterisk-worker:calls:v1", channels[0])).toBe(0);
@@ -212,17 +249,25 @@ describe("outcomes", () => {
 
 test("worker restart mid-call: the new worker carries on with the answer time the old one saw; a call that ended in the gap is settled by reconciliation", async () => {
   const first = await startWorker();
+  // Held at their ends: each ends when the test says, whatever the load (the clock runs 100x).
   const { campaignId, channels } = await placeCalls(2, [
-    { outcome: "answered", ringMs: 2000, talkMs: 150_000 }, // 1.5 s real
-    { outcome: "busy", ringMs: 40_000 }, // ends while no worker runs
+    { outcome: "answered", ringMs: 2000, talkMs: 1000, hold: ["end"] }, // hangs up after the restart
+    { outcome: "busy", ringMs: 1000, hold: ["end"] }, // ends while no worker runs
   ]);
   await waitFor(async () => (await redis.hget("asterisk-worker:calls:v1", channels[0]))?.includes('"answeredAt":1') ?? false, "answer seen and saved");
   first.crash(); // SIGKILL: nothing flushed
-  await new Promise((r) => setTimeout(r, 500));
+  await waitFor(() => !ari.isSubscribed(callOf(channels[1]).app), "the old worker's WebSocket gone");
+  const dropped = ari.dropped;
+  await proceed(channels[1]);
+  expect(ari.dropped).toBeGreaterThan(dropped); // nobody heard it end
+  await callTimePasses(10_000); // the new worker could not count talk time from its start unnoticed
   const second = await startWorker();
+  await waitFor(() => second.decided.some((o) => o.channelId === channels[1]), "the call that ended in the gap settled by reconciliation");
+  await proceed(channels[0]);
   await waitFor(() => ari.liveCount(campaignId) === 0 && second.decided.filter((o) => channels.includes(o.channelId)).length === 2, "both decided by the new worker", 20_000);
   const byId = new Map(second.decided.map((o) => [o.channelId, o]));
-  expect(byId.get(channels[0])).toMatchObject({ outcome: "answered", talkSeconds: 150, source: "event" });
+  // Talk time from the answer the old worker saw to the hangup, as the events' timestamps say.
+  expect(byId.get(channels[0])).toMatchObject({ outcome: "answered", talkSeconds: talkSent(channels[0]), source: "event" });
   expect(byId.get(channels[1])).toMatchObject({ outcome: "failed", source: "reconcile", causeText: expect.stringContaining("not connected to ARI") });
   await drain();
   expect((await attempts(campaignId)).map((a) => a.outcome)).toEqual(["answered", "failed"]);
@@ -234,22 +279,24 @@ test("Redis down then up: outcomes wait in the outbox (health degraded, backlog 
   const worker = await startWorker();
   const { campaignId, channels } = await placeCalls(4, [
     { outcome: "busy", ringMs: 500 }, // before the outage, not yet consumed
-    { outcome: "answered", ringMs: 1000, talkMs: 60_000 }, // ends during the outage
-    { outcome: "no_answer", ringMs: 90_000 }, // ends during the outage (30 s timeout)
-    { outcome: "failed", ringMs: 70_000, dialstatus: "CONGESTION", cause: 34 }, // ends during the outage
+    { outcome: "answered", ringMs: 1000, talkMs: 60_000, hold: ["end"] }, // ends during the outage
+    { outcome: "no_answer", ringMs: 90_000, hold: ["end"] }, // ends during the outage (30 s timeout)
+    { outcome: "failed", ringMs: 70_000, dialstatus: "CONGESTION", cause: 34, hold: ["end"] }, // ends during the outage
   ]);
-  await waitFor(() => worker.stats.published >= 1 && worker.decided.some((o) => o.channelId === channels[0]), "first outcome in Redis");
-  await s.redis.stop();
+  const published = worker.stats.published;
+  await waitFor(() => worker.stats.published > published && worker.decided.some((o) => o.channelId === channels[0]), "first outcome in Redis");
+  await stopRedis();
+  for (const id of channels.slice(1)) await proceed(id);
   await waitFor(() => ari.liveCount(campaignId) === 0, "calls ended");
   await waitFor(() => worker.decided.filter((o) => channels.includes(o.channelId)).length === 4, "all decided");
   const h = await worker.health();
   expect(h).toMatchObject({ status: "degraded", redis: { connected: false }, ari: { connected: true }, backlog: { unsent: 3, stream: null, total: null } });
   const during = (await status(rts.status, {})) as StatusResult;
   expect(during.stream).toEqual({ read: 0, acknowledged: 0, invalid: 0, available: false });
-  await s.redis.start();
+  await startRedis();
   await waitFor(async () => (await worker.health()).backlog.unsent === 0, "outbox flushed", 20_000);
   const results = await drain();
-  expect(recorded(results).sort()).toEqual([...channels].sort());
+  expect(recordedOf(results, channels).sort()).toEqual([...channels].sort());
   expect((await attempts(campaignId)).map((a) => a.outcome)).toEqual(["busy", "answered", "no_answer", "failed"]);
   worker.crash();
 }, 40_000);
@@ -257,7 +304,7 @@ test("Redis down then up: outcomes wait in the outbox (health degraded, backlog 
 test("Redis down and the worker killed before Redis is back: the outcome waits in OUTBOX_FILE and the next worker delivers it", async () => {
   const outbox = join(scratch, "outbox-crash.jsonl");
   const worker = await startWorker({ OUTBOX_FILE: outbox });
-  await s.redis.stop();
+  await stopRedis();
   const { campaignId, channels } = await placeCalls(1, [{ outcome: "busy", ringMs: 3000 }]);
   await waitFor(() => ari.liveCount(campaignId) === 0 && worker.decided.some((o) => o.channelId === channels[0]), "decided while Redis is down");
   await waitFor(() => {
@@ -269,40 +316,47 @@ test("Redis down and the worker killed before Redis is back: the outcome waits i
   }, "outcome saved to the outbox file");
   expect(statSync(outbox).mode & 0o777).toBe(0o600);
   worker.crash(); // SIGKILL while Redis is still down
-  await s.redis.start();
+  await startRedis();
   const next = await startWorker({ OUTBOX_FILE: outbox });
   await waitFor(async () => (await next.health()).backlog.unsent === 0 && next.stats.published === 1, "delivered by the next worker");
   expect(readFileSync(outbox, "utf8")).toBe("");
   const results = await drain();
-  expect(recorded(results)).toEqual(channels);
+  expect(recordedOf(results, channels)).toEqual(channels);
   expect((await attempts(campaignId)).map((a) => [a.outcome, a.hangup_cause])).toEqual([["busy", 17]]);
 }, 40_000);
 
 test("ARI down then up: the worker reconnects with backoff and reconciles what it missed", async () => {
   const worker = await startWorker();
   const { campaignId, channels } = await placeCalls(3, [
-    { outcome: "answered", ringMs: 1000, talkMs: 100_000 }, // answered before, hangs up after the outage
-    { outcome: "busy", ringMs: 30_000 }, // ends during the outage
-    { outcome: "answered", ringMs: 40_000, talkMs: 90_000 }, // answered during the outage
+    { outcome: "answered", ringMs: 1000, talkMs: 1000, hold: ["end"] }, // answered before, hangs up after the outage
+    { outcome: "busy", ringMs: 1000, hold: ["end"] }, // ends during the outage
+    { outcome: "answered", ringMs: 1000, talkMs: 1000, hold: ["answer", "end"] }, // answered during the outage
   ]);
   await waitFor(async () => (await redis.hget("asterisk-worker:calls:v1", channels[0]))?.includes('"answeredAt":1') ?? false, "first call answered");
+  await waitFor(() => ari.isHeld(channels[2]), "third call ringing");
   const connects = worker.stats.connects;
   await ari.down();
   await waitFor(async () => !(await worker.health()).ari.connected, "ARI seen down");
   expect((await worker.health()).status).toBe("degraded");
-  await new Promise((r) => setTimeout(r, 500)); // 50 s of call time: the busy call ends, the third is answered
+  await proceed(channels[1]); // the busy call ends
+  await proceed(channels[2]); // the third is answered
+  await callTimePasses(10_000);
   await ari.up();
   await waitFor(() => worker.stats.connects > connects, "reconnected");
+  await waitFor(() => worker.decided.some((o) => o.channelId === channels[1]), "the call that ended unheard settled by reconciliation");
+  await callTimePasses(10_000); // talk time after the reconnect, for the call answered unheard
+  await proceed(channels[0]);
+  await proceed(channels[2]);
   await waitFor(() => ari.liveCount(campaignId) === 0 && worker.decided.filter((o) => channels.includes(o.channelId)).length === 3, "all decided", 20_000);
   const byId = new Map(worker.decided.map((o) => [o.channelId, o]));
-  expect(byId.get(channels[0])).toMatchObject({ outcome: "answered", talkSeconds: 100, source: "event" });
+  expect(byId.get(channels[0])).toMatchObject({ outcome: "answered", talkSeconds: talkSent(channels[0]), source: "event" });
   expect(byId.get(channels[1])).toMatchObject({ outcome: "failed", source: "reconcile" });
   // Answered while ARI was unreachable: adopted at reconnect, talk time counted from then (a lower bound).
   expect(byId.get(channels[2])).toMatchObject({ outcome: "answered", source: "event" });
   expect(byId.get(channels[2])!.talkSeconds!).toBeGreaterThan(0);
-  expect(byId.get(channels[2])!.talkSeconds!).toBeLessThanOrEqual(90);
+  expect(byId.get(channels[2])!.talkSeconds!).toBeLessThan(talkSent(channels[2]));
   const results = await drain();
-  expect(recorded(results).sort()).toEqual([...channels].sort());
+  expect(recordedOf(results, channels).sort()).toEqual([...channels].sort());
   worker.crash();
 }, 40_000);
 

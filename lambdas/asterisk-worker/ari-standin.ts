@@ -23,7 +23,9 @@
  * back on the same port. `timeScale` runs call time faster than real time (timestamps advance
  * timeScale ms per real ms), so a demo can place a thousand realistic calls in seconds.
  * `plan(call)` decides each call (default: a realistic mix); `deliver` lets a test reorder or
- * repeat a call's events to prove the worker copes.
+ * repeat a call's events to prove the worker copes; `hold` stops a call at its answer or its end
+ * until the test calls `proceed(channelId)`, so a test decides what happens before what (e.g.
+ * "ends while the worker is down") instead of racing the sped-up clock.
  */
 import { randomInt } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -43,6 +45,12 @@ export interface CallPlan {
   cause?: number;
   /** Deliver this call's events differently: each twice, or the answer after the hangup (late). */
   deliver?: "normal" | "duplicate" | "late-answer";
+  /**
+   * Steps that wait for `proceed(channelId)` once the call reaches them on its clock: "answer"
+   * (answered calls) and/or "end" (hangup, busy, no answer, failure). A held step happens when
+   * released, timestamped then; the talk time of a call answered late counts from its answer.
+   */
+  hold?: ("answer" | "end")[];
 }
 
 export interface OriginatedCall {
@@ -54,6 +62,8 @@ export interface OriginatedCall {
   variables: Record<string, string>;
   plan: CallPlan;
   createdAt: number;
+  /** Timestamp of the answer events (answered calls), null before. */
+  answeredAt: number | null;
   endedAt: number | null;
 }
 
@@ -61,7 +71,7 @@ export interface AriStandInOptions {
   user?: string;
   password?: string;
   timeScale?: number;
-  plan?: (call: Omit<OriginatedCall, "plan" | "createdAt" | "endedAt">) => CallPlan;
+  plan?: (call: Omit<OriginatedCall, "plan" | "createdAt" | "answeredAt" | "endedAt">) => CallPlan;
 }
 
 interface LiveChannel {
@@ -69,6 +79,8 @@ interface LiveChannel {
   name: string;
   state: string;
   timers: NodeJS.Timeout[];
+  /** The held step the call waits at (CallPlan.hold), run by proceed(). */
+  held: ((ts: number) => void) | null;
 }
 
 const CAUSE_TXT: Record<number, string> = {
@@ -134,6 +146,30 @@ export class AriStandIn {
   /** Virtual now: real time since start, sped up by timeScale. */
   now(): number {
     return this.epoch + (Date.now() - this.epoch) * this.timeScale;
+  }
+
+  /** Whether ARI is reachable (between up() and down()). */
+  get isUp(): boolean {
+    return this.server !== undefined;
+  }
+
+  /** Whether an event WebSocket is subscribed to the application (events for it are delivered, not dropped). */
+  isSubscribed(app: string): boolean {
+    return (this.subscribers.get(app)?.size ?? 0) > 0;
+  }
+
+  /** Whether the call waits at a held step (CallPlan.hold) for proceed(). */
+  isHeld(channelId: string): boolean {
+    return (this.live.get(channelId)?.held ?? null) !== null;
+  }
+
+  /** Runs the step a call is held at (its answer or its end) now, on the call clock. */
+  proceed(channelId: string): void {
+    const c = this.live.get(channelId);
+    const step = c?.held;
+    if (!c || !step) throw new Error(`ARI stand-in: channel ${channelId} is not waiting at a held step`);
+    c.held = null;
+    step(this.now());
   }
 
   liveCount(campaignId?: string): number {
@@ -259,9 +295,9 @@ export class AriStandIn {
       return this.json(res, 409, { message: "Channel with given unique ID already exists" });
     }
     const base = { channelId, endpoint, app: q.get("app") ?? "", callerId: q.get("callerId") ?? "", timeoutSeconds: Number(q.get("timeout") ?? 30) || 30, variables };
-    const call: OriginatedCall = { ...base, plan: this.planFor(base), createdAt: this.now(), endedAt: null };
+    const call: OriginatedCall = { ...base, plan: this.planFor(base), createdAt: this.now(), answeredAt: null, endedAt: null };
     this.calls.push(call);
-    const channel: LiveChannel = { call, name: `${endpoint.split("@")[0].replace(/\/\+?\d+$/, "")}/trunk-${(++this.seq).toString(16).padStart(8, "0")}`, state: "Down", timers: [] };
+    const channel: LiveChannel = { call, name: `${endpoint.split("@")[0].replace(/\/\+?\d+$/, "")}/trunk-${(++this.seq).toString(16).padStart(8, "0")}`, state: "Down", timers: [], held: null };
     this.live.set(channelId, channel);
     const campaign = variables.CAMPAIGN_ID ?? "";
     this.peakLive.set(campaign, Math.max(this.peakLive.get(campaign) ?? 0, this.liveCount(campaign)));
@@ -284,13 +320,14 @@ export class AriStandIn {
     };
   }
 
-  /** Schedules the call's events (virtual times scaled to real delays). */
+  /** Schedules the call's events (virtual times scaled to real delays; held steps wait for proceed()). */
   private script(c: LiveChannel): void {
     const { plan } = c.call;
     const t0 = c.call.createdAt;
-    const at = (virtualMs: number, fn: (ts: number) => void) => {
-      const ts = t0 + virtualMs;
-      c.timers.push(setTimeout(() => fn(ts), Math.max(0, virtualMs / this.timeScale)));
+    const hold = new Set(plan.hold ?? []);
+    const at = (ts: number, fn: (ts: number) => void, step?: "answer" | "end") => {
+      const run = step && hold.has(step) ? () => void (c.held = fn) : () => fn(ts);
+      c.timers.push(setTimeout(run, Math.max(0, (ts - this.now()) / this.timeScale)));
     };
     const ring = plan.outcome === "no_answer" ? Math.min(plan.ringMs, c.call.timeoutSeconds * 1000) : plan.ringMs;
     const late: Record<string, unknown>[] = [];
@@ -299,32 +336,37 @@ export class AriStandIn {
       if (holdBack) return void late.push(event);
       this.emit(c.call.app, event, plan.deliver === "duplicate");
     };
-    at(0, (ts) => send(ts, "Dial", { peer: this.channelJson(c), dialstatus: "", dialstring: c.call.endpoint.split("/").slice(1).join("/") }));
-    at(Math.min(50, ring / 2), (ts) => {
+    at(t0, (ts) => send(ts, "Dial", { peer: this.channelJson(c), dialstatus: "", dialstring: c.call.endpoint.split("/").slice(1).join("/") }));
+    at(t0 + Math.min(50, ring / 2), (ts) => {
       c.state = "Ringing";
       send(ts, "Dial", { peer: this.channelJson(c), dialstatus: "RINGING" });
       send(ts, "ChannelStateChange", { channel: this.channelJson(c) });
     });
     if (plan.outcome === "answered") {
-      at(ring, (ts) => {
+      at(t0 + ring, (ts) => {
         c.state = "Up";
+        c.call.answeredAt = ts;
         send(ts, "Dial", { peer: this.channelJson(c), dialstatus: "ANSWER" }, plan.deliver === "late-answer");
         send(ts, "ChannelStateChange", { channel: this.channelJson(c) }, plan.deliver === "late-answer");
         send(ts, "ChannelVarset", { channel: this.channelJson(c), variable: "STASISSTATUS", value: "" });
         send(ts, "StasisStart", { channel: this.channelJson(c), args: [] }, plan.deliver === "late-answer");
-      });
-      at(ring + (plan.talkMs ?? 30_000), (ts) => {
-        send(ts, "ChannelHangupRequest", { channel: this.channelJson(c), cause: 16 });
-        send(ts, "StasisEnd", { channel: this.channelJson(c) });
-        this.destroy(c, 16, ts, late);
-      });
+        at(
+          ts + (plan.talkMs ?? 30_000),
+          (end) => {
+            send(end, "ChannelHangupRequest", { channel: this.channelJson(c), cause: 16 });
+            send(end, "StasisEnd", { channel: this.channelJson(c) });
+            this.destroy(c, 16, end, late);
+          },
+          "end",
+        );
+      }, "answer");
       return;
     }
-    at(ring, (ts) => {
+    at(t0 + ring, (ts) => {
       const [dialstatus, cause] = plan.outcome === "busy" ? ["BUSY", 17] : plan.outcome === "no_answer" ? ["NOANSWER", 19] : [plan.dialstatus ?? "CHANUNAVAIL", plan.cause ?? 3];
       send(ts, "Dial", { peer: this.channelJson(c), dialstatus });
       this.destroy(c, cause as number, ts, late);
-    });
+    }, "end");
   }
 
   private hangup(c: LiveChannel, cause: number, ts: number): void {

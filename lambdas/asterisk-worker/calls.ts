@@ -107,6 +107,20 @@ export function applyEvent(s: CallState, e: AriEvent, at: number): void {
   }
 }
 
+/**
+ * Folds in what a previous run saved for a call this run already tracks (heard of, or adopted at
+ * reconciliation, before the saved state was read): the earliest answer and first sighting, the
+ * latest sign of life, and any dial status or hangup cause only one of them knows. Without it an
+ * adopted call's talk time would count from the reconnect, not from the answer the old run saw.
+ */
+export function mergeSaved(s: CallState, saved: CallState): void {
+  s.firstSeenAt = Math.min(s.firstSeenAt, saved.firstSeenAt);
+  if (saved.answeredAt !== null) answerAt(s, saved.answeredAt);
+  s.dialStatus ??= saved.dialStatus;
+  s.hangupCause ??= saved.hangupCause;
+  s.lastSeenAt = Math.max(s.lastSeenAt, saved.lastSeenAt);
+}
+
 export function destroyedOf(e: AriEvent, at: number): Destroyed {
   return {
     at,

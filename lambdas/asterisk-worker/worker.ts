@@ -14,7 +14,11 @@
  *   outbox (memory, and OUTBOX_FILE when Redis refused it, so a restart does not lose it), retried
  *   every second and whenever Redis is back.
  * - Live calls are also kept in a Redis hash, so a worker restarted mid-call carries on with the
- *   answer time it had seen.
+ *   answer time it had seen: at start the saved calls are read before the event WebSocket opens
+ *   (so the first reconciliation does not adopt them afresh), and a call this run already knows
+ *   when they are read (Redis came back later) is merged with its saved state, not replaced.
+ * - start() waits (at most START_WAIT_MS each) for Redis and for the first ARI connection, so a
+ *   caller that originates calls right after it does not lose their first events.
  * - GET /health on HEALTH_HOST:HEALTH_PORT: {status, redis: {connected, endpoint}, ari:
  *   {connected, app}, backlog: {unsent, stream, total}, calls}; 200 healthy, 503 degraded (Redis
  *   or ARI down).
@@ -25,7 +29,7 @@ import Redis from "ioredis";
 import WebSocket from "ws";
 import type { Logger } from "../shared/logging";
 import { encodeOutcome, OUTCOME_GROUP, OUTCOME_STREAM, type OutcomeRecord } from "../shared/outcomes";
-import { applyEvent, channelOf, destroyedOf, eventTime, newCall, outcomeOf, vanishedOutcome, type AriChannel, type AriEvent, type CallState, type Destroyed } from "./calls";
+import { applyEvent, channelOf, destroyedOf, eventTime, mergeSaved, newCall, outcomeOf, vanishedOutcome, type AriChannel, type AriEvent, type CallState, type Destroyed } from "./calls";
 import type { WorkerConfig } from "./config";
 
 export const CALLS_KEY = "asterisk-worker:calls:v1";
@@ -34,6 +38,7 @@ const SENT_TTL_SECONDS = 7 * 86_400;
 const FINALIZED_MEMORY = 50_000;
 const PING_MS = 15_000;
 const FLUSH_RETRY_MS = 1000;
+const START_WAIT_MS = 3000;
 
 const PUBLISH = `
 if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then
@@ -77,6 +82,10 @@ export class AsteriskWorker {
   private stopped = false;
   private ariOpen = false;
   private restored = false;
+  /** The consumer group and the saved calls, read when Redis is ready (start() waits for it). */
+  private restoring: Promise<void> | undefined;
+  /** Called at the first ARI connection (start() waits for it). */
+  private firstAriOpen: (() => void) | undefined;
   private failures = 0;
   /** Another connection took over the application: wait the longest delay before taking it back. */
   private replaced = false;
@@ -123,12 +132,20 @@ export class AsteriskWorker {
     r.on("ready", () => void this.onRedisReady());
     this.redis = r;
     await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, 3000);
+      const t = setTimeout(resolve, START_WAIT_MS);
       r.once("ready", () => (clearTimeout(t), resolve()));
     });
     if (r.status !== "ready") this.log.warn("redis not reachable at start; outcomes wait in the outbox", { endpoint: this.redisEndpoint });
+    // Saved calls first: events or a reconciliation before them would track those calls afresh.
+    else await this.restoring;
     await this.startHealthServer();
-    this.connectAri();
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, START_WAIT_MS);
+      this.firstAriOpen = () => (clearTimeout(t), resolve());
+      this.connectAri();
+    });
+    this.firstAriOpen = undefined;
+    if (!this.ariOpen) this.log.warn("ARI not reachable at start; retrying with backoff", { url: this.cfg.ari.url });
   }
 
   get redisEndpoint(): string {
@@ -138,33 +155,44 @@ export class AsteriskWorker {
   private async onRedisReady(): Promise<void> {
     if (this.stopped) return;
     this.log.info("redis connected", { endpoint: this.redisEndpoint });
-    await this.redis.xgroup("CREATE", OUTCOME_STREAM, OUTCOME_GROUP, "0", "MKSTREAM").catch((e: Error) => {
-      if (!/BUSYGROUP/.test(e.message)) this.log.warn("could not create the outcome consumer group", { error: e });
-    });
+    this.restoring = (async () => {
+      await this.redis.xgroup("CREATE", OUTCOME_STREAM, OUTCOME_GROUP, "0", "MKSTREAM").catch((e: Error) => {
+        if (!/BUSYGROUP/.test(e.message)) this.log.warn("could not create the outcome consumer group", { error: e });
+      });
+      if (!this.restored) await this.restoreCalls();
+    })();
+    await this.restoring;
     await this.flush();
-    if (!this.restored) await this.restoreCalls();
   }
 
   /** Calls a previous run was tracking (worker restarted mid-call); the next reconciliation checks them. */
   private async restoreCalls(): Promise<void> {
+    if (this.restored || this.stopped) return;
     try {
       const saved = await this.redis.hgetall(CALLS_KEY);
       const unsent = new Set(this.outbox.map((o) => o.channelId));
       let n = 0;
       for (const [id, json] of Object.entries(saved)) {
-        if (this.calls.has(id) || this.settling.has(id) || this.finalized.has(id) || unsent.has(id)) continue;
+        if (this.finalized.has(id) || unsent.has(id)) continue;
+        let state: CallState;
         try {
-          this.calls.set(id, JSON.parse(json) as CallState);
-          n++;
+          state = JSON.parse(json) as CallState;
         } catch {
           this.log.warn("dropping an unreadable saved call state", { channelId: id });
+          continue;
         }
+        n++;
+        const known = this.calls.get(id) ?? this.settling.get(id)?.state;
+        if (known) mergeSaved(known, state);
+        else this.calls.set(id, state);
       }
       this.restored = true;
+      for (const c of this.calls.values()) this.persist(c); // held back until now (see persist)
       if (n) this.log.info("restored calls from a previous run", { calls: n });
       if (n && this.ariOpen) void this.reconcile();
     } catch (error) {
-      this.log.warn("could not restore saved calls (will retry when Redis is back)", { error });
+      this.log.warn("could not restore saved calls; retrying", { error });
+      if (this.redis.status === "ready") this.later(() => void this.restoreCalls(), FLUSH_RETRY_MS); // else at the next "ready"
     }
   }
 
@@ -182,6 +210,7 @@ export class AsteriskWorker {
       this.failures = 0;
       this.stats.connects++;
       this.log.info("ARI events connected", { app: this.cfg.ari.app });
+      this.firstAriOpen?.();
       ping = setInterval(() => {
         if (!alive) return void ws.terminate();
         alive = false;
@@ -341,7 +370,8 @@ export class AsteriskWorker {
   }
 
   private persist(s: CallState): void {
-    if (this.redis.status !== "ready") return;
+    // Not before the previous run's saved calls are read: this run's partial view would overwrite them.
+    if (this.redis.status !== "ready" || !this.restored) return;
     this.redis.hset(CALLS_KEY, s.channelId, JSON.stringify(s)).catch((error: Error) => this.log.debug("could not save call state", { error }));
   }
 
