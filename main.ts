@@ -6,17 +6,29 @@
  */
 import { buildLambdas } from "./lambdas/build";
 import { buildApp } from "./stacks/app";
+import { commandLine, UsageError } from "./stacks/cli-args";
 import { report } from "./stacks/report";
 import { ConfigError } from "./stacks/validation";
 
+const USAGE = `usage: npm run synth [-- --report]
+
+Builds the Lambda bundles and synthesizes every stack into cdktf.out/ (what cdktf synth, diff and
+deploy run, without arguments).
+
+  --report     print each synthesized stack with its resource count and outputs
+  -h, --help   this text`;
+
 async function main(): Promise<void> {
+  // cdktf runs this file without arguments (cdktf.json "app"): the parse only sees npm run synth's.
+  const args = commandLine(USAGE, { options: { report: { type: "boolean" } } });
+  if (!args) return;
   await buildLambdas();
   const app = buildApp();
   app.synth();
-  if (process.argv.includes("--report")) process.stdout.write(report(app.outdir));
+  if (args.values.report) process.stdout.write(report(app.outdir));
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`${error instanceof ConfigError ? error.message : error instanceof Error ? error.stack : String(error)}\n`);
+  process.stderr.write(`${error instanceof ConfigError || error instanceof UsageError ? error.message : error instanceof Error ? error.stack : String(error)}\n`);
   process.exit(1);
 });

@@ -37,6 +37,7 @@ import { createRuntime, type Runtime } from "../lambdas/shared/runtime";
 import { run as validate, type ValidateResult } from "../lambdas/validate-campaign/handler";
 import { campaignEvent } from "../__tests__/lambdas/helpers";
 import { DB_NAME, startServers, type Servers } from "../__tests__/lambdas/servers";
+import { commandLine, UsageError } from "../stacks/cli-args";
 import { formatSpread, percentile, spread } from "./stats";
 
 export interface Phase {
@@ -232,12 +233,37 @@ export async function runPoolBenchmark(opts: BenchOptions = {}): Promise<BenchRe
   return { ...o, functionTimeoutSeconds, directLimit: o.maxConnections - SUPERUSER_RESERVED - 1, direct, pooled };
 }
 
-function arg(name: string): number | undefined {
-  const i = process.argv.indexOf(name);
-  if (i < 0) return undefined;
-  const n = Number(process.argv[i + 1]);
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${name} needs a positive integer, got ${JSON.stringify(process.argv[i + 1] ?? "nothing")}`);
-  return n;
+const POOL_USAGE = `usage: npm run bench:pool -- [--json] [--runs N] [--invocations N] [--max-connections N] [--pool-size N] [--cold-starts N]
+
+Starts its own PostgreSQL and PgBouncer (per side, per run) and prints connection figures for a burst of
+Lambda invocations, direct to PostgreSQL and through the pooler (the local stand-in for RDS Proxy).
+
+  --runs N              repetitions (default 3)
+  --invocations N       environments / invocations per phase and side (default 500)
+  --max-connections N   PostgreSQL max_connections (default 87, as on db.t3.micro)
+  --pool-size N         PgBouncer default_pool_size (default 20)
+  --cold-starts N       handshakes admitted at once (default: this machine's cores)
+  --json                print the results as JSON
+  -h, --help            this text`;
+
+/** Parses bench:pool's arguments (undefined after printing the usage for --help); throws a UsageError on bad input. */
+function parsePoolArgs(argv: string[]): { json: boolean; runs: number; opts: BenchOptions } | undefined {
+  const number = { type: "string" } as const;
+  const parsed = commandLine(POOL_USAGE, {
+    args: argv,
+    options: { json: { type: "boolean" }, runs: number, invocations: number, "max-connections": number, "pool-size": number, "cold-starts": number },
+  });
+  if (!parsed) return undefined;
+  const { values } = parsed;
+  const positive = (name: "runs" | "invocations" | "max-connections" | "pool-size" | "cold-starts"): number | undefined => {
+    const text = values[name];
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`--${name} needs a positive integer, got ${JSON.stringify(text)}`, POOL_USAGE);
+    return n;
+  };
+  const opts: BenchOptions = { invocations: positive("invocations"), maxConnections: positive("max-connections"), poolSize: positive("pool-size"), coldStarts: positive("cold-starts") };
+  return { json: values.json ?? false, runs: positive("runs") ?? 3, opts };
 }
 
 const failed = (p: Phase) => p.invocations - p.succeeded;
@@ -289,19 +315,19 @@ function report(results: BenchResult[]): string {
 }
 
 async function main(): Promise<void> {
-  const opts: BenchOptions = { invocations: arg("--invocations"), maxConnections: arg("--max-connections"), poolSize: arg("--pool-size"), coldStarts: arg("--cold-starts") };
-  const runs = arg("--runs") ?? 3;
+  const args = parsePoolArgs(process.argv.slice(2));
+  if (!args) return;
   const results: BenchResult[] = [];
-  for (let i = 0; i < runs; i++) {
-    results.push(await runPoolBenchmark(opts));
-    if (!process.argv.includes("--json")) process.stderr.write(`run ${i + 1}/${runs} done\n`);
+  for (let i = 0; i < args.runs; i++) {
+    results.push(await runPoolBenchmark(args.opts));
+    if (!args.json) process.stderr.write(`run ${i + 1}/${args.runs} done\n`);
   }
-  console.log(process.argv.includes("--json") ? JSON.stringify(results) : report(results));
+  console.log(args.json ? JSON.stringify(results) : report(results));
 }
 
 if (require.main === module) {
-  main().catch((e) => {
-    console.error(e);
+  main().catch((e: Error) => {
+    console.error(e instanceof UsageError ? e.message : e);
     process.exit(1);
   });
 }

@@ -16,6 +16,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as testbed from "../provisioning/testbed";
+import { commandLine } from "../stacks/cli-args";
 import { run as runLocal } from "../provisioning/testbed/sh";
 
 const RUNS = Number(process.env.RUNS ?? 3);
@@ -67,7 +68,16 @@ async function bench(tool: Tool, hosts: number, env: NodeJS.ProcessEnv): Promise
   return { first, noop };
 }
 
+const USAGE = `usage: npm run bench:provision [-- --help]
+
+Boots local Debian 12 test beds (1 and 3 hosts, fresh for each first converge) and prints the wall time
+of a first converge and of a no-op re-run, for this tool and for ansible-playbook when installed.
+Needs root. Environment: RUNS (default 3) first converges per point and no-op re-runs.
+
+  -h, --help   this text`;
+
 async function main(): Promise<void> {
+  if (!commandLine(USAGE, { options: {} })) return;
   const control = mkdtempSync(join(tmpdir(), "bench-ssh-"));
   const env = {
     ...process.env,

@@ -4,12 +4,22 @@
  * Usage: npm run bench:synth [-- --runs 5]
  */
 import { execFileSync } from "node:child_process";
+import { commandLine, UsageError } from "../stacks/cli-args";
 import { median, timeMs } from "./stats";
 
+const USAGE = `usage: npm run bench:synth -- [--runs N]
+
+Times cold \`npm run synth\` runs (a new process each) and prints their median (goal <= 3 s).
+
+  --runs N     number of runs (default 5)
+  -h, --help   this text`;
+
 async function main(): Promise<void> {
-  const at = process.argv.indexOf("--runs");
-  const runs = at > 0 ? Number(process.argv[at + 1]) : 5;
-  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive integer, got ${process.argv[at + 1]}`);
+  const args = commandLine(USAGE, { options: { runs: { type: "string" } } });
+  if (!args) return;
+  const text = args.values.runs;
+  const runs = text === undefined ? 5 : Number(text);
+  if (!Number.isInteger(runs) || runs < 1) throw new UsageError(`--runs must be a positive integer, got ${JSON.stringify(text)}`, USAGE);
   const times: number[] = [];
   for (let i = 1; i <= runs; i++) {
     const ms = await timeMs(() => execFileSync("npm", ["run", "--silent", "synth"], { stdio: "ignore" }));

@@ -9,6 +9,7 @@ import { deflateRawSync } from "node:zlib";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { build } from "esbuild";
+import { commandLine, UsageError } from "../stacks/cli-args";
 import { FUNCTION_NAMES, type FunctionName } from "./manifest";
 
 export const ZIP_BUDGET_BYTES = 150 * 1024;
@@ -82,7 +83,15 @@ export async function buildAsteriskWorker(opts: { outDir?: string } = {}): Promi
   return { file, bytes: readFileSync(file).length };
 }
 
+const USAGE = `usage: npm run build:lambdas [-- --help]
+
+Bundles each Lambda function (and the Asterisk worker host service) with esbuild into build/lambdas/
+and prints each bundle's zipped size; exits 1 if one is over the 150 KB zipped budget.
+
+  -h, --help   this text`;
+
 async function main(): Promise<void> {
+  if (!commandLine(USAGE, { options: {} })) return;
   const worker = await buildAsteriskWorker();
   console.log(`${"asterisk-worker".padEnd(18)} ${(worker.bytes / 1024).toFixed(1).padStart(7)} KB  (host service, not a Lambda)  ${worker.file}`);
   const built = await buildLambdas();
@@ -101,8 +110,8 @@ async function main(): Promise<void> {
 }
 
 if (require.main === module) {
-  main().catch((e) => {
-    console.error(e);
+  main().catch((e: Error) => {
+    console.error(e instanceof UsageError ? e.message : e);
     process.exit(1);
   });
 }

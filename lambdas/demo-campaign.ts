@@ -9,8 +9,8 @@
  * Needs the Debian packages redis-server and pgbouncer and PostgreSQL 15 on PATH (as the tests).
  */
 import { randomUUID } from "node:crypto";
-import { parseArgs } from "node:util";
 import { startServers, DB_NAME, type Servers } from "../__tests__/lambdas/servers";
+import { commandLine, UsageError } from "../stacks/cli-args";
 import { AriStandIn } from "./asterisk-worker/ari-standin";
 import { loadWorkerConfig } from "./asterisk-worker/config";
 import { AsteriskWorker } from "./asterisk-worker/worker";
@@ -170,13 +170,26 @@ export function formatDemo(d: DemoReport, cap: number): string {
   ].join("\n");
 }
 
+const USAGE = `usage: npm run demo:campaign -- [--contacts N] [--concurrency N] [--max-attempts N] [--json]
+
+Runs one campaign end to end on local PostgreSQL and Redis with the real handlers (AWS and Asterisk
+stand-ins, time sped up) and checks that the counts add up.
+
+  --contacts N       contacts in the campaign, 1..50000 (default 1000)
+  --concurrency N    max concurrent calls, 1..1000 (default 50)
+  --max-attempts N   attempts per contact, 1..20 (default 3)
+  --json             print the report as JSON
+  -h, --help         this text`;
+
 async function main(): Promise<number> {
-  const { values } = parseArgs({
+  const args = commandLine(USAGE, {
     options: { contacts: { type: "string", default: "1000" }, concurrency: { type: "string", default: "50" }, "max-attempts": { type: "string", default: "3" }, json: { type: "boolean", default: false } },
   });
+  if (!args) return 0;
+  const { values } = args;
   const int = (name: string, v: string, min: number, max: number) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer between ${min} and ${max}, got ${JSON.stringify(v)}`);
+    if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer between ${min} and ${max}, got ${JSON.stringify(v)}`, USAGE);
     return n;
   };
   const opts: DemoOptions = {

@@ -15,6 +15,7 @@ import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Client, type ClientConfig } from "pg";
+import { commandLine } from "../stacks/cli-args";
 import { readDatabaseConfig, type Env } from "./shared/config";
 import { maskCredentials } from "./shared/logging";
 import { resolveDatabaseCredentials } from "./shared/secrets";
@@ -97,8 +98,18 @@ export async function migrate(client: Client, opts: { dir?: string; dryRun?: boo
   }
 }
 
+const USAGE = `usage: npm run migrate [-- --status]
+
+Applies lambdas/migrations/*.sql in name order on the direct instance endpoint
+(DATABASE_DIRECT_ENDPOINT; credentials from RDS_SECRET_ARN or DATABASE_USER / DATABASE_PASSWORD).
+
+  --status     list applied and pending migrations, change nothing
+  -h, --help   this text`;
+
 async function main(): Promise<void> {
-  const dryRun = process.argv.includes("--status");
+  const args = commandLine(USAGE, { options: { status: { type: "boolean" } } });
+  if (!args) return;
+  const dryRun = args.values.status ?? false;
   const client = new Client(await migrationClientConfig());
   await client.connect();
   try {

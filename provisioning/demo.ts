@@ -10,8 +10,18 @@ import { main } from "./cli";
 import * as testbed from "./testbed";
 import { awsStandIns } from "./testbed/aws";
 import { run } from "./testbed/sh";
+import { commandLine } from "../stacks/cli-args";
+
+const USAGE = `usage: npm run demo [-- --help]
+
+Boots one local Debian 12 host (systemd-nspawn test bed; needs root), provisions Redis on it with
+npm run provision (twice: the second run is a no-op), shows PING -> PONG and one run of the metrics
+publisher against the AWS stand-ins, then tears the host down. REDIS_PASSWORD: default a random one.
+
+  -h, --help   this text`;
 
 async function demo(): Promise<number> {
+  if (!commandLine(USAGE, { options: {} })) return 0;
   const password = process.env.REDIS_PASSWORD || randomBytes(18).toString("base64url");
   const log = (m: string) => process.stderr.write(`demo: ${m}\n`);
   log("booting one Debian 12 host (first time: builds the cached image, ~1 min)...");

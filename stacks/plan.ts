@@ -12,6 +12,7 @@
  * A `prevent_destroy` that stops the plan is reported the same way: the scratch copy is planned
  * once more without it to name the attribute that forces the replacement.
  */
+import { commandLine, UsageError } from "./cli-args";
 import { synthOffline } from "./offline";
 import {
   TerraformSetupError,
@@ -161,22 +162,32 @@ export async function planStack(opts: PlanOptions): Promise<StackPlan> {
   }
 }
 
-function parseArgs(argv: string[]): { stack?: string; state?: string; offline: boolean; allow: string[] } {
-  const out = { stack: undefined as string | undefined, state: undefined as string | undefined, offline: false, allow: [] as string[] };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === "--offline") out.offline = true;
-    else if (a === "--state") out.state = argv[++i];
-    else if (a === "--allow") out.allow.push(argv[++i]);
-    else if (a.startsWith("--")) throw new TerraformSetupError(`unknown option ${a} (options: --state FILE, --offline, --allow ADDRESS)`);
-    else out.stack = a;
-  }
-  return out;
+const PLAN_USAGE = `usage: npm run plan -- STACK [--state FILE] [--offline] [--allow ADDRESS]...
+
+A terraform plan of one stack in a scratch copy (nothing applied, no state written) that fails when it
+would destroy or replace a stateful resource not allowed with --allow.
+
+  --state FILE       plan against a copy of this state file instead of the stack's backend
+  --offline          no AWS at all (fake credentials, no refresh, pinned data sources)
+  --allow ADDRESS    allow this address to be destroyed or replaced (repeatable)
+  -h, --help         this text`;
+
+/** Parses plan's arguments (undefined after printing the usage for --help); throws a UsageError on bad input. */
+function parsePlanArgs(argv: string[]): { stack: string; state?: string; offline: boolean; allow: string[] } | undefined {
+  const parsed = commandLine(PLAN_USAGE, {
+    args: argv,
+    allowPositionals: true,
+    options: { state: { type: "string" }, offline: { type: "boolean" }, allow: { type: "string", multiple: true } },
+  });
+  if (!parsed) return undefined;
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1) throw new UsageError(positionals.length ? `one stack at a time, got ${positionals.join(", ")}` : "no stack named", PLAN_USAGE);
+  return { stack: positionals[0], state: values.state, offline: values.offline ?? false, allow: values.allow ?? [] };
 }
 
 async function main(): Promise<number> {
-  const args = parseArgs(process.argv.slice(2));
-  if (!args.stack) throw new TerraformSetupError("usage: npm run plan -- STACK [--state FILE] [--offline] [--allow ADDRESS]...");
+  const args = parsePlanArgs(process.argv.slice(2));
+  if (!args) return 0;
   await terraformVersion();
   let mirror: Mirror | undefined;
   try {
@@ -187,7 +198,7 @@ async function main(): Promise<number> {
   return withSynthDir(async (outdir) => {
     if (args.offline) synthOffline(outdir);
     else await synthesize(outdir);
-    const result = await planStack({ outdir, stack: args.stack!, state: args.state, offline: args.offline, allow: args.allow, mirror });
+    const result = await planStack({ outdir, stack: args.stack, state: args.state, offline: args.offline, allow: args.allow, mirror });
     process.stdout.write(`${result.lines.join("\n")}\n`);
     return result.blocked.length > 0 ? 1 : 0;
   });

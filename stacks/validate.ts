@@ -4,6 +4,7 @@
  * scratch copy. One line per stack (valid, or each diagnostic with its address), what the copy
  * changed, and exit 1 on any error. Terraform and the mirror are checked first.
  */
+import { commandLine } from "./cli-args";
 import {
   TerraformSetupError,
   createScratch,
@@ -50,8 +51,17 @@ export async function validateStacks(outdir: string, opts: { only?: string[]; co
   }
 }
 
+const USAGE = `usage: npm run validate -- [STACK...]
+
+Synthesizes, then runs terraform init -backend=false (provider mirror) and terraform validate for every
+stack, or the named ones, in a scratch copy; exits 1 on any error.
+
+  -h, --help   this text`;
+
 async function main(): Promise<number> {
-  const only = process.argv.slice(2).filter((a) => !a.startsWith("-"));
+  const args = commandLine(USAGE, { allowPositionals: true, options: {} });
+  if (!args) return 0;
+  const only = args.positionals;
   const version = await terraformVersion();
   const mirror = findMirror();
   process.stdout.write(`terraform ${version}; provider mirror ${mirror.path} (${Object.entries(mirror.providers).map(([p, v]) => `${p} ${v.join(", ")}`).join("; ")})\n`);

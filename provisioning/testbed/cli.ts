@@ -3,11 +3,35 @@
  * npm run testbed -- down ID|--all stop them and remove everything the test bed created
  * npm run testbed -- list          show the live test beds
  */
+import { commandLine, UsageError } from "../../stacks/cli-args";
 import { down, list, up } from "./index";
 
+const USAGE = `usage: npm run testbed -- up [N] | down ID|--all | list
+
+Local Debian 12 hosts (systemd-nspawn, needs root) to provision against.
+
+  up [N]          boot N hosts (1..20, default 1) and print the test bed's id, inventory and hosts
+  down ID|--all   stop a test bed (or all) and remove everything it created
+  list            show the live test beds
+  -h, --help      this text`;
+
 async function main(argv: string[]): Promise<number> {
-  const [cmd, arg] = argv;
   const log = (m: string) => process.stderr.write(`testbed: ${m}\n`);
+  let parsed;
+  try {
+    parsed = commandLine(USAGE, { args: argv, allowPositionals: true, options: { all: { type: "boolean" } } });
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    log(e.message);
+    return 1;
+  }
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
+  const [cmd, arg, ...extra] = positionals;
+  if (extra.length || (values.all && (cmd !== "down" || arg !== undefined))) {
+    log(`unexpected arguments: ${argv.join(" ")}\n${USAGE}`);
+    return 1;
+  }
   switch (cmd) {
     case "up": {
       const count = arg === undefined ? 1 : Number(arg);
@@ -22,10 +46,10 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case "down": {
-      const ids = arg === "--all" ? list().map((t) => t.id) : arg ? [arg] : [];
+      const ids = values.all ? list().map((t) => t.id) : arg ? [arg] : [];
       if (ids.length === 0) {
-        log(arg === "--all" ? "nothing to tear down" : "usage: down ID|--all");
-        return arg === "--all" ? 0 : 1;
+        log(values.all ? "nothing to tear down" : "usage: down ID|--all");
+        return values.all ? 0 : 1;
       }
       for (const id of ids) {
         await down(id);
@@ -37,7 +61,7 @@ async function main(argv: string[]): Promise<number> {
       for (const t of list()) process.stdout.write(`${t.id} ${t.hosts.map((h) => `${h.name}=${h.ip}`).join(" ")} ${t.inventory}\n`);
       return 0;
     default:
-      log("usage: testbed up [N] | down ID|--all | list");
+      log(`${cmd === undefined ? "no command" : `unknown command ${JSON.stringify(cmd)}`}\n${USAGE}`);
       return 1;
   }
 }
