@@ -62,6 +62,37 @@ function asPostgres(cmd: string, args: string[]): [string, string[]] {
   return IS_ROOT ? ["runuser", ["-u", "postgres", "--", cmd, ...args]] : [cmd, args];
 }
 
+/**
+ * Same, for a server we signal: setpriv drops to postgres and execs the command in its own
+ * process, so our child IS the server. runuser would stay as its parent and relay job control:
+ * after a SIGCONT it sends the server its own SIGCONT whenever it gets scheduled, which can land
+ * after the next SIGSTOP and resume a server a test has just paused (seen on a loaded machine).
+ */
+function execAsPostgres(cmd: string, args: string[]): [string, string[]] {
+  return IS_ROOT ? ["setpriv", ["--reuid=postgres", "--regid=postgres", "--init-groups", "--", cmd, ...args]] : [cmd, args];
+}
+
+/** A process's state letter from /proc (R running, S sleeping, T stopped, Z zombie, ...), undefined once gone. */
+export function processState(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "")[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Sends a job-control signal and waits until /proc shows it took effect (stopped, or no longer stopped). */
+async function jobControl(pid: number, sig: "SIGSTOP" | "SIGCONT", timeoutMs = 10_000): Promise<void> {
+  const want = (state: string | undefined) => (sig === "SIGSTOP" ? state === "T" : state !== "T");
+  process.kill(pid, sig);
+  const deadline = Date.now() + timeoutMs;
+  while (!want(processState(pid))) {
+    if (processState(pid) === undefined || processState(pid) === "Z") throw new Error(`${sig} to process ${pid}: it has exited`);
+    if (Date.now() > deadline) throw new Error(`${sig} to process ${pid}: state still ${processState(pid)} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 function ownedByPostgres(path: string): void {
   mkdirSync(path, { recursive: true });
   if (IS_ROOT) {
@@ -150,9 +181,14 @@ export interface Bouncer {
   pid: number;
   /** query_wait_timeout: how long PgBouncer queues a client for a server connection (RDS Proxy's borrow timeout). */
   queryWaitTimeoutSeconds: number;
-  /** SIGSTOP / SIGCONT: the kernel still accepts connections, PgBouncer answers nothing (an overloaded endpoint). */
-  pause(): void;
-  resume(): void;
+  /**
+   * SIGSTOP / SIGCONT: the kernel still accepts connections, PgBouncer answers nothing (an
+   * overloaded endpoint). Each resolves once /proc shows the state changed.
+   */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  /** Whether PgBouncer is stopped now (state T in /proc). */
+  paused(): boolean;
   stop(): Promise<void>;
 }
 
@@ -207,37 +243,36 @@ export async function startPgBouncer(dir: string, pg: PgServer, opts: BouncerOpt
       ].join("\n"),
       { mode: 0o644 },
     );
-    const [cmd, args] = asPostgres("pgbouncer", [ini]);
-    // Raise the descriptor limit before dropping privileges: 500+ clients.
+    const [cmd, args] = execAsPostgres("pgbouncer", [ini]);
+    // Raise the descriptor limit before dropping privileges (500+ clients); sh and setpriv exec,
+    // so `child` is PgBouncer itself: the process we signal, and whose exit we see.
     const child = spawn("sh", ["-c", `ulimit -n 8192; exec "$0" "$@"`, cmd, ...args], { stdio: "ignore" });
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
     try {
       await Promise.race([waitForPort(port, 10_000), exited.then(() => Promise.reject(new Error("pgbouncer exited")))]);
-      const pid = Number(readFileSync(pidfile, "utf8").trim());
-      const signal = (target: number | undefined, sig: NodeJS.Signals) => {
-        try {
-          if (target) process.kill(target, sig);
-        } catch {
-          /* already gone */
-        }
-      };
-      // As root, `child` is runuser: it stops itself when its child (PgBouncer) stops, and once
-      // continued it continues PgBouncer. Without the SIGCONT to runuser it would stay stopped and
-      // never reap PgBouncer (a child that never exits keeps the test process alive).
-      const resume = () => {
-        signal(child.pid, "SIGCONT");
-        signal(pid, "SIGCONT");
+      const pid = child.pid as number;
+      const fromPidfile = Number(readFileSync(pidfile, "utf8").trim());
+      if (fromPidfile !== pid) throw new Error(`pgbouncer's pidfile names process ${fromPidfile}, not the one started (${pid})`);
+      const running = () => child.exitCode === null && child.signalCode === null;
+      const resume = async () => {
+        if (running()) await jobControl(pid, "SIGCONT");
       };
       return {
         port,
         pid,
         queryWaitTimeoutSeconds,
-        pause: () => signal(pid, "SIGSTOP"),
+        pause: () => jobControl(pid, "SIGSTOP"),
         resume,
+        paused: () => processState(pid) === "T",
         stop: async () => {
-          resume();
-          signal(pid, "SIGINT");
+          if (!running()) return;
+          await resume().catch(() => undefined);
+          child.kill("SIGINT");
           await Promise.race([exited, new Promise((r) => setTimeout(r, 3000).unref())]);
+          if (running()) {
+            child.kill("SIGKILL");
+            await exited;
+          }
         },
       };
     } catch (e) {
