@@ -180,6 +180,8 @@ describe("outcomes", () => {
       { outcome: "failed", ringMs: 500, dialstatus: "CONGESTION", cause: 34 },
     ]);
     await waitFor(() => ari.liveCount(campaignId) === 0, "all calls ended");
+    // A call that ended is decided after the worker's settle window and then handed to Redis: wait for both.
+    await waitFor(async () => worker.decided.filter((o) => channels.includes(o.channelId)).length === channels.length && (await worker.health()).backlog.unsent === 0, "all handed over");
     const results = await drain();
     expect(recordedOf(results, channels).sort()).toEqual([...channels].sort());
     expect(await attempts(campaignId)).toEqual([
