@@ -330,10 +330,19 @@ export function describeDiagnostic(d: Diagnostic): string {
   return `${d.severity}${where ? ` at ${where}` : ""}: ${d.summary}${d.detail ? `: ${d.detail.replace(/\s+/g, " ").trim()}` : ""}`;
 }
 
+/**
+ * Inits run one at a time: Terraform's plugin_cache_dir is not safe for concurrent installs (two inits
+ * filling it at once fail with "still not detected in .terraform/providers"). Validate and plan still
+ * run in parallel.
+ */
+let initQueue: Promise<unknown> = Promise.resolve();
+
 /** `terraform init` in a workspace; throws with Terraform's own message when it fails. */
 export async function init(ws: Workspace, scratch: Scratch, opts: { backend?: boolean } = {}): Promise<void> {
   const args = ["init", "-input=false", "-no-color", ...(opts.backend ? [] : ["-backend=false"])];
-  const { code, stdout, stderr } = await run("terraform", args, { cwd: ws.dir, env: scratch.env, timeoutMs: 180_000 });
+  const turn = initQueue.then(() => run("terraform", args, { cwd: ws.dir, env: scratch.env, timeoutMs: 180_000 }));
+  initQueue = turn.catch(() => undefined);
+  const { code, stdout, stderr } = await turn;
   if (code !== 0) throw new Error(`${ws.stack}: terraform init failed:\n${(stderr || stdout).trim()}`);
 }
 
