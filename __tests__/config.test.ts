@@ -17,7 +17,6 @@ describe("campaign configuration", () => {
       c.network.availabilityZones = ["us-east-1a"];
       c.network.privateSubnetCidrs = ["10.20.1.0/24"];
       c.database.instanceClass = "db.t3.nano";
-      c.redis.maxmemory = "1gb";
       (c.database as Partial<CampaignConfig["database"]>).databaseName = undefined;
     });
     const problems = validateCampaignConfig(bad);
@@ -26,14 +25,17 @@ describe("campaign configuration", () => {
       "dev.network.availabilityZones: RDS Proxy needs at least two availability zones, got 1 (allowed: two or more of us-east-1a, us-east-1b, ...)",
       expect.stringMatching(/^dev\.database\.instanceClass: "db\.t3\.nano" is not supported \(allowed: db\.t3\.micro, db\.t3\.small, .*\)$/),
       "dev.database.databaseName: is required (allowed: lowercase letters, digits and underscores)",
-      "dev.redis.maxmemory: 1gb does not fit t3.small (2048 MiB): 2 x maxmemory for a BGSAVE fork + 512 MiB for Asterisk needs 2560 MiB (allowed: at most 768mb on t3.small, or a larger instance type)",
     ]);
   });
 
-  it("accepts 512mb on t3.small but not on t3.micro", () => {
-    expect(validateCampaignConfig(variant(dev, (c) => (c.asterisk.instanceType = "t3.micro")))).toEqual([
-      expect.stringContaining("dev.redis.maxmemory: 512mb does not fit t3.micro (1024 MiB)"),
+  it("refuses redis.maxmemory and maxmemoryPolicy: provisioning owns them (inventory redis_maxmemory, redis_maxmemory_policy)", () => {
+    const bad = variant(dev, (c) => Object.assign(c.redis, { maxmemory: "1gb", maxmemoryPolicy: "allkeys-lru" }));
+    expect(validateCampaignConfig(bad)).toEqual([
+      "dev.redis.maxmemory: moved to the inventory: provisioning owns Redis's running config and checks it against the host's memory (allowed: leave unset; set redis_maxmemory in inventory/<environment>/group_vars/asterisk.yml)",
+      "dev.redis.maxmemoryPolicy: moved to the inventory: provisioning owns Redis's running config and checks it against the host's memory (allowed: leave unset; set redis_maxmemory_policy in inventory/<environment>/group_vars/asterisk.yml)",
     ]);
+    // The host's memory no longer limits the stack config: t3.micro is valid (provisioning checks the inventory's maxmemory).
+    expect(validateCampaignConfig(variant(dev, (c) => (c.asterisk.instanceType = "t3.micro")))).toEqual([]);
   });
 
   it("checks subnets against the VPC and each other", () => {

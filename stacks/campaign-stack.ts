@@ -114,8 +114,6 @@ export class CampaignStack extends TerraformStack {
       ariPort: lambdas.ari.port,
       ariClients: { securityGroupIds: [lambdaSg.id] },
       metricsNamespace: REDIS_METRICS.namespace,
-      redisMaxmemory: redis.maxmemory,
-      redisMaxmemoryPolicy: redis.maxmemoryPolicy,
       redisAppendonly: redis.appendonly,
       preventDestroy: protection.preventDestroy,
       secretRecoveryWindowDays: protection.secretRecoveryWindowDays,

@@ -2,7 +2,7 @@ import { elasticacheSettingProblems } from "../modules/elasticache";
 import { redisBackupProblems } from "../modules/redis-backup";
 import { FUNCTION_NAMES, LAMBDA_FUNCTIONS, type FunctionName } from "../lambdas/manifest";
 import { budgetProblem, connectionBudget } from "./budget";
-import { ASTERISK_HOST_RESERVED_MIB, EC2_MEMORY_MIB, LOG_RETENTION_DAYS, RDS_CLASSES, parseRedisBytes } from "./catalog";
+import { EC2_MEMORY_MIB, LOG_RETENTION_DAYS, RDS_CLASSES } from "./catalog";
 import { Problems, availabilityZoneNames, cidrContains, parseCidr, subnetCidr, type Cidr } from "./validation";
 
 /** The network the campaign system lives in: a VPC this stack creates, or an existing one. */
@@ -183,9 +183,6 @@ export interface RedisConfig {
   /** Settings of the ElastiCache replication group (mode "elasticache"). */
   elasticache?: ElasticacheConfig;
   port: number;
-  /** Redis maxmemory, e.g. "512mb". Must fit the Asterisk host with room for a BGSAVE fork. */
-  maxmemory: string;
-  maxmemoryPolicy: string;
   appendonly: boolean;
   /** CIDRs allowed to 6379 besides the Lambda security group (opt-in). Default: none. */
   allowedCidrs?: string[];
@@ -275,17 +272,6 @@ export interface CampaignConfig {
   tags?: Record<string, string>;
 }
 
-export const REDIS_POLICIES = [
-  "allkeys-lru",
-  "allkeys-lfu",
-  "allkeys-random",
-  "volatile-lru",
-  "volatile-lfu",
-  "volatile-random",
-  "volatile-ttl",
-  "noeviction",
-] as const;
-
 /** An AWS region name; the PythonIDE config checks its region and backend with these too. */
 export const REGION = /^[a-z]{2}(-gov)?-[a-z]+-\d$/;
 /** A project or environment name (stack names, resource name prefixes). */
@@ -302,7 +288,7 @@ export function validateCampaignConfig(config: CampaignConfig): string[] {
   vpcOnlyCidrs(p.at("database"), "adminCidrs", config.database?.adminCidrs, vpcCidr, "the database instance");
   validateProxy(p.at("proxy"), config.proxy, vpcCidr);
   validateAsterisk(p.at("asterisk"), config.asterisk);
-  validateRedis(p.at("redis"), config.redis, config.asterisk?.instanceType, vpcCidr);
+  validateRedis(p.at("redis"), config.redis, vpcCidr);
   if (validateLambdas(p.at("lambdas"), config.lambdas, config.redis?.port)) validateBudget(p.at("lambdas"), config);
   validateMonitoring(p.at("monitoring"), config.monitoring);
   validateBackend(p.at("backend"), config.backend);
@@ -553,30 +539,23 @@ function validateRedisMode(p: Problems, r: RedisConfig): void {
   }
 }
 
-function validateRedis(p: Problems, r: RedisConfig | undefined, instanceType: string | undefined, vpcCidr: string | undefined): void {
+/** Redis settings provisioning owns now: a config that still sets one fails rather than being ignored. */
+export const REDIS_SETTINGS_IN_INVENTORY = { maxmemory: "redis_maxmemory", maxmemoryPolicy: "redis_maxmemory_policy" } as const;
+
+function movedToInventory(p: Problems, r: RedisConfig): void {
+  for (const [key, variable] of Object.entries(REDIS_SETTINGS_IN_INVENTORY)) {
+    if (key in r) {
+      p.add(key, `moved to the inventory: provisioning owns Redis's running config and checks it against the host's memory`, `leave unset; set ${variable} in inventory/<environment>/group_vars/asterisk.yml`);
+    }
+  }
+}
+
+function validateRedis(p: Problems, r: RedisConfig | undefined, vpcCidr: string | undefined): void {
   if (!r) return p.add("", "is required");
   p.integer("port", r.port, 1024, 65535);
   validateRedisMode(p, r);
-  p.oneOf("maxmemoryPolicy", r.maxmemoryPolicy, REDIS_POLICIES);
   if (typeof r.appendonly !== "boolean") p.add("appendonly", "must be true or false");
-  if (p.required("maxmemory", r.maxmemory, "a size such as 512mb")) {
-    const bytes = parseRedisBytes(String(r.maxmemory));
-    const ram = instanceType ? EC2_MEMORY_MIB[instanceType] : undefined;
-    if (bytes === undefined || bytes === 0) {
-      p.add("maxmemory", `${JSON.stringify(r.maxmemory)} is not a memory size`, "a positive size such as 512mb or 1gb");
-    } else if (ram !== undefined) {
-      // A BGSAVE or AOF rewrite forks: copy-on-write may double Redis's memory at worst.
-      const needMib = Math.ceil((2 * bytes) / 1024 ** 2) + ASTERISK_HOST_RESERVED_MIB;
-      if (needMib > ram) {
-        const fits = Math.floor((ram - ASTERISK_HOST_RESERVED_MIB) / 2);
-        p.add(
-          "maxmemory",
-          `${r.maxmemory} does not fit ${instanceType} (${ram} MiB): 2 x maxmemory for a BGSAVE fork + ${ASTERISK_HOST_RESERVED_MIB} MiB for Asterisk needs ${needMib} MiB`,
-          `at most ${fits}mb on ${instanceType}, or a larger instance type`,
-        );
-      }
-    }
-  }
+  movedToInventory(p, r);
   vpcOnlyCidrs(p, "allowedCidrs", r.allowedCidrs, vpcCidr, "Redis");
   if (r.backup !== undefined) validateRedisBackup(p.at("backup"), r.backup);
 }

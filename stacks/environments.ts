@@ -18,8 +18,6 @@ const shared = {
   },
   redis: {
     port: 6379,
-    maxmemory: "512mb",
-    maxmemoryPolicy: "allkeys-lru",
     appendonly: true,
   },
 } as const;

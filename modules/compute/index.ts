@@ -56,11 +56,7 @@ export interface ComputeProps {
    * provisioning installs). @default "Campaign/Redis"
    */
   readonly metricsNamespace?: string;
-  /** First-boot Redis settings (provisioning owns them afterwards). @default "512mb" */
-  readonly redisMaxmemory?: string;
-  /** @default "allkeys-lru" */
-  readonly redisMaxmemoryPolicy?: string;
-  /** @default true */
+  /** First-boot appendonly of Redis (provisioning owns the running config). @default true */
   readonly redisAppendonly?: boolean;
   /** Package on Amazon Linux 2023, which has no Redis 7: "valkey" or "redis6". @default "valkey" */
   readonly amazonLinuxRedisPackage?: "valkey" | "redis6";
@@ -230,8 +226,8 @@ export class Compute extends Construct {
           region: props.region,
           secretArn: secret.arn,
           port: this.redisPort,
-          maxmemory: props.redisMaxmemory ?? "512mb",
-          maxmemoryPolicy: props.redisMaxmemoryPolicy ?? "allkeys-lru",
+          maxmemory: "512mb",
+          maxmemoryPolicy: "allkeys-lru",
           appendonly: (props.redisAppendonly ?? true) ? "yes" : "no",
           amazonLinuxPackage: props.amazonLinuxRedisPackage ?? "valkey",
         }),
