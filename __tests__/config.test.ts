@@ -2,7 +2,8 @@ import { buildApp } from "../stacks/app";
 import type { CampaignConfig } from "../stacks/config";
 import { validateCampaignConfig } from "../stacks/config";
 import { dev, prod } from "../stacks/environments";
-import { ConfigError, parseCidr } from "../stacks/validation";
+import { parseCidr } from "../modules/settings";
+import { ConfigError } from "../stacks/validation";
 import { synthCampaign, variant } from "./helpers/synth";
 
 describe("campaign configuration", () => {

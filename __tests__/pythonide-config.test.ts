@@ -1,7 +1,8 @@
 import { buildApp } from "../stacks/app";
 import { FARGATE_MEMORY_MIB, PythonideConfig, describeFargateMemory, validateFargateSize, validatePythonideConfig } from "../stacks/pythonide-config";
 import { pythonide } from "../stacks/pythonide-environments";
-import { ConfigError, Problems } from "../stacks/validation";
+import { Problems } from "../modules/settings";
+import { ConfigError } from "../stacks/validation";
 import { variant as variantOf } from "./helpers/synth";
 
 /** A deep copy of the real config with changes applied by `edit`. */

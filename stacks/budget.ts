@@ -1,4 +1,4 @@
-import { RDS_CLASSES } from "./catalog";
+import { RDS_CLASSES } from "../modules/catalog";
 
 /**
  * The connection budget: can every database-using Lambda execution environment that may run at

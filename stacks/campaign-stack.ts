@@ -11,7 +11,7 @@ import { Monitoring, REDIS_METRICS } from "../modules/monitoring";
 import { Network } from "../modules/network";
 import { RedisBackup } from "../modules/redis-backup";
 import { applyAwsProvider, applyBackend } from "./backend";
-import { RDS_CLASSES } from "./catalog";
+import { RDS_CLASSES } from "../modules/catalog";
 import { DEFAULT_PROTECTION, SCHEDULED_FUNCTIONS, budgetProblems, type CampaignConfig } from "./config";
 
 /** The CA bundle (with the RDS CAs) on Lambda's Node.js runtimes. */

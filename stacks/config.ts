@@ -2,8 +2,9 @@ import { elasticacheSettingProblems } from "../modules/elasticache";
 import { redisBackupProblems } from "../modules/redis-backup";
 import { FUNCTION_NAMES, LAMBDA_FUNCTIONS, type FunctionName } from "../lambdas/manifest";
 import { budgetProblem, connectionBudget } from "./budget";
-import { EC2_MEMORY_MIB, LOG_RETENTION_DAYS, RDS_CLASSES } from "./catalog";
-import { Problems, availabilityZoneNames, cidrContains, parseCidr, subnetCidr, type Cidr } from "./validation";
+import { EC2_MEMORY_MIB, LOG_RETENTION_DAYS, RDS_CLASSES } from "../modules/catalog";
+import { Problems, cidr, cidrContains, cidrList, integer, matching, oneOf, parseCidr, type Cidr } from "../modules/settings";
+import { availabilityZoneNames, subnetCidr } from "./validation";
 
 /** The network the campaign system lives in: a VPC this stack creates, or an existing one. */
 export type NetworkConfig =
@@ -280,9 +281,9 @@ export const NAME = /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/;
 /** Every problem of one environment's configuration, as `environment.key: message (allowed: ...)`. */
 export function validateCampaignConfig(config: CampaignConfig): string[] {
   const p = new Problems(config.environment || "<environment>");
-  p.matches("project", config.project, NAME, "lowercase letters, digits and dashes, 3-32 chars");
-  p.matches("environment", config.environment, NAME, "lowercase letters, digits and dashes, 3-32 chars");
-  p.matches("region", config.region, REGION, "an AWS region such as us-east-1");
+  p.check("project", matching(NAME, "lowercase letters, digits and dashes, 3-32 chars"), config.project);
+  p.check("environment", matching(NAME, "lowercase letters, digits and dashes, 3-32 chars"), config.environment);
+  p.check("region", matching(REGION, "an AWS region such as us-east-1"), config.region);
   const vpcCidr = validateNetwork(p.at("network"), config.network, config.region);
   validateDatabase(p.at("database"), config.database);
   vpcOnlyCidrs(p.at("database"), "adminCidrs", config.database?.adminCidrs, vpcCidr, "the database instance");
@@ -322,9 +323,9 @@ function validateSecretsManagerEndpoint(p: Problems, n: NetworkConfig, vpcCidr: 
     }
     return;
   }
-  if (!p.oneOf("secretsManagerEndpoint.mode", e.mode, ["create", "existing"] as const)) return;
+  if (!p.check("secretsManagerEndpoint.mode", oneOf(["create", "existing"] as const), e.mode)) return;
   if (e.mode === "existing") {
-    if (e.securityGroupId !== undefined) p.matches("secretsManagerEndpoint.securityGroupId", e.securityGroupId, /^sg-[0-9a-f]{8,17}$/, "sg- followed by 8 or 17 hex digits");
+    if (e.securityGroupId !== undefined) p.check("secretsManagerEndpoint.securityGroupId", matching(/^sg-[0-9a-f]{8,17}$/, "sg- followed by 8 or 17 hex digits"), e.securityGroupId);
     return;
   }
   vpcOnlyCidrs(p.at("secretsManagerEndpoint"), "clientCidrs", e.clientCidrs, vpcCidr, "the endpoint");
@@ -383,12 +384,12 @@ function validateLambdas(p: Problems, l: LambdasConfig | undefined, redisPort: n
     p.add("", "is required");
     return false;
   }
-  p.oneOf("architecture", l.architecture, ["arm64", "x86_64"] as const);
-  p.oneOf("logRetentionDays", l.logRetentionDays, LOG_RETENTION_DAYS);
-  let ok = p.integer("connectionsPerEnvironment", l.connectionsPerEnvironment, 1, 10);
-  ok = p.integer("connectionHeadroom", l.connectionHeadroom, 0, 1000) && ok;
+  p.check("architecture", oneOf(["arm64", "x86_64"] as const), l.architecture);
+  p.check("logRetentionDays", oneOf(LOG_RETENTION_DAYS), l.logRetentionDays);
+  let ok = p.check("connectionsPerEnvironment", integer(1, 10), l.connectionsPerEnvironment);
+  ok = p.check("connectionHeadroom", integer(0, 1000), l.connectionHeadroom) && ok;
   for (const name of SCHEDULED_FUNCTIONS) {
-    p.matches(`schedules.${name}`, l.schedules?.[name], SCHEDULE, "rate(1 minute), rate(5 minutes), cron(...)");
+    p.check(`schedules.${name}`, matching(SCHEDULE, "rate(1 minute), rate(5 minutes), cron(...)"), l.schedules?.[name]);
   }
   for (const name of Object.keys(l.functions ?? {})) {
     if (!(FUNCTION_NAMES as readonly string[]).includes(name)) p.add(`functions.${name}`, "is not a function", FUNCTION_NAMES.join(", "));
@@ -401,24 +402,24 @@ function validateLambdas(p: Problems, l: LambdasConfig | undefined, redisPort: n
       fp.add("", "is required", "{ memoryMb, timeoutSeconds, reservedConcurrency }");
       continue;
     }
-    fp.integer("memoryMb", f.memoryMb, 128, 10240);
-    fp.integer("timeoutSeconds", f.timeoutSeconds, 1, 900);
-    ok = fp.integer("reservedConcurrency", f.reservedConcurrency, 1, 1000) && ok;
+    fp.check("memoryMb", integer(128, 10240), f.memoryMb);
+    fp.check("timeoutSeconds", integer(1, 900), f.timeoutSeconds);
+    ok = fp.check("reservedConcurrency", integer(1, 1000), f.reservedConcurrency) && ok;
   }
   const ari = p.at("ari");
   if (!l.ari) ari.add("", "is required", "{ port, user }");
   else {
     const taken: Record<number, string> = { 5432: "PostgreSQL's port", 5060: "SIP's port", 5061: "SIP-TLS's port", ...(redisPort ? { [redisPort]: "the Redis port" } : {}) };
-    if (ari.integer("port", l.ari.port, 1024, 65535) && taken[l.ari.port]) ari.add("port", `${l.ari.port} is ${taken[l.ari.port]}`, "a free port such as 8088");
-    ari.matches("user", l.ari.user, /^[a-z][a-z0-9_-]{0,31}$/, "lowercase letters, digits, dashes and underscores");
+    if (ari.check("port", integer(1024, 65535), l.ari.port) && taken[l.ari.port]) ari.add("port", `${l.ari.port} is ${taken[l.ari.port]}`, "a free port such as 8088");
+    ari.check("user", matching(/^[a-z][a-z0-9_-]{0,31}$/, "lowercase letters, digits, dashes and underscores"), l.ari.user);
   }
-  if (l.logLevel !== undefined) p.oneOf("logLevel", l.logLevel, ["debug", "info", "warn", "error"] as const);
+  if (l.logLevel !== undefined) p.check("logLevel", oneOf(["debug", "info", "warn", "error"] as const), l.logLevel);
   return ok;
 }
 
 function validateMonitoring(p: Problems, m: MonitoringConfig | undefined): void {
   if (!m) return p.add("", "is required", "{} or { alarmEmail }");
-  if (m.alarmEmail !== undefined) p.matches("alarmEmail", m.alarmEmail, /^[^\s@]+@[^\s@]+\.[^\s@]+$/, "an e-mail address, or leave unset");
+  if (m.alarmEmail !== undefined) p.check("alarmEmail", matching(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, "an e-mail address, or leave unset"), m.alarmEmail);
 }
 
 function validateNetwork(p: Problems, n: NetworkConfig | undefined, region: string): string | undefined {
@@ -426,20 +427,20 @@ function validateNetwork(p: Problems, n: NetworkConfig | undefined, region: stri
     p.add("", "is required", "mode \"create\" or \"existing\"");
     return undefined;
   }
-  if (!p.oneOf("mode", n.mode, ["create", "existing"] as const)) return undefined;
-  if (n.egress !== undefined) p.oneOf("egress", n.egress, ["endpoint", "nat"] as const);
-  const vpcOk = p.cidr("vpcCidr", n.vpcCidr);
+  if (!p.check("mode", oneOf(["create", "existing"] as const), n.mode)) return undefined;
+  if (n.egress !== undefined) p.check("egress", oneOf(["endpoint", "nat"] as const), n.egress);
+  const vpcOk = p.check("vpcCidr", cidr(), n.vpcCidr);
   validateSecretsManagerEndpoint(p, n, vpcOk ? n.vpcCidr : undefined);
   if (n.mode === "existing") {
-    p.matches("vpcId", n.vpcId, /^vpc-[0-9a-f]{8,17}$/, "vpc- followed by 8 or 17 hex digits");
+    p.check("vpcId", matching(/^vpc-[0-9a-f]{8,17}$/, "vpc- followed by 8 or 17 hex digits"), n.vpcId);
     if (!Array.isArray(n.privateSubnetIds) || n.privateSubnetIds.length < 2) {
       p.add("privateSubnetIds", "RDS Proxy needs private subnets in at least two availability zones", "two or more subnet ids");
     } else {
       n.privateSubnetIds.forEach((id, i) =>
-        p.matches(`privateSubnetIds[${i}]`, id, /^subnet-[0-9a-f]{8,17}$/, "subnet- followed by 8 or 17 hex digits"),
+        p.check(`privateSubnetIds[${i}]`, matching(/^subnet-[0-9a-f]{8,17}$/, "subnet- followed by 8 or 17 hex digits"), id),
       );
     }
-    p.matches("asteriskSubnetId", n.asteriskSubnetId, /^subnet-[0-9a-f]{8,17}$/, "subnet- followed by 8 or 17 hex digits");
+    p.check("asteriskSubnetId", matching(/^subnet-[0-9a-f]{8,17}$/, "subnet- followed by 8 or 17 hex digits"), n.asteriskSubnetId);
     return vpcOk ? n.vpcCidr : undefined;
   }
   const azs = Array.isArray(n.availabilityZones) ? n.availabilityZones : [];
@@ -462,10 +463,10 @@ function validateNetwork(p: Problems, n: NetworkConfig | undefined, region: stri
 function validateDatabase(p: Problems, d: DatabaseConfig | undefined): void {
   if (!d) return p.add("", "is required");
   validatePostgres(p, d, Object.keys(RDS_CLASSES));
-  if (p.integer("maxAllocatedStorageGb", d.maxAllocatedStorageGb, 0, 65536) && d.maxAllocatedStorageGb !== 0 && d.maxAllocatedStorageGb <= d.allocatedStorageGb) {
+  if (p.check("maxAllocatedStorageGb", integer(0, 65536), d.maxAllocatedStorageGb) && d.maxAllocatedStorageGb !== 0 && d.maxAllocatedStorageGb <= d.allocatedStorageGb) {
     p.add("maxAllocatedStorageGb", `must be 0 (no autoscaling) or above allocatedStorageGb (${d.allocatedStorageGb})`);
   }
-  p.integer("backupRetentionDays", d.backupRetentionDays, 0, 35);
+  p.check("backupRetentionDays", integer(0, 35), d.backupRetentionDays);
   if (typeof d.multiAz !== "boolean") p.add("multiAz", "must be true or false");
   if (typeof d.deletionProtection !== "boolean") p.add("deletionProtection", "must be true or false");
 }
@@ -476,25 +477,25 @@ export function validatePostgres(
   d: Pick<DatabaseConfig, "identifier" | "instanceClass" | "engineVersion" | "databaseName" | "masterUsername" | "allocatedStorageGb">,
   instanceClasses: readonly string[],
 ): void {
-  p.matches("identifier", d.identifier, /^[a-z][a-z0-9-]{0,62}$/, "lowercase letters, digits and dashes, starting with a letter");
-  p.oneOf("instanceClass", d.instanceClass, instanceClasses);
-  p.matches("engineVersion", d.engineVersion, /^(1[3-7])(\.\d+)?$/, "a PostgreSQL major 13..17 such as \"16\" (or a minor such as \"16.11\")");
-  p.matches("databaseName", d.databaseName, /^[a-z][a-z0-9_]{0,62}$/, "lowercase letters, digits and underscores");
-  p.matches("masterUsername", d.masterUsername, /^[a-z][a-z0-9_]{0,15}$/, "lowercase letters, digits and underscores, at most 16 chars");
+  p.check("identifier", matching(/^[a-z][a-z0-9-]{0,62}$/, "lowercase letters, digits and dashes, starting with a letter"), d.identifier);
+  p.check("instanceClass", oneOf(instanceClasses), d.instanceClass);
+  p.check("engineVersion", matching(/^(1[3-7])(\.\d+)?$/, "a PostgreSQL major 13..17 such as \"16\" (or a minor such as \"16.11\")"), d.engineVersion);
+  p.check("databaseName", matching(/^[a-z][a-z0-9_]{0,62}$/, "lowercase letters, digits and underscores"), d.databaseName);
+  p.check("masterUsername", matching(/^[a-z][a-z0-9_]{0,15}$/, "lowercase letters, digits and underscores, at most 16 chars"), d.masterUsername);
   if (["admin", "postgres", "rdsadmin"].includes(d.masterUsername)) {
     p.add("masterUsername", `${JSON.stringify(d.masterUsername)} is reserved by RDS`, "any other name");
   }
-  p.integer("allocatedStorageGb", d.allocatedStorageGb, 20, 65536);
+  p.check("allocatedStorageGb", integer(20, 65536), d.allocatedStorageGb);
 }
 
 function validateProxy(p: Problems, x: ProxyConfig | undefined, vpcCidr: string | undefined): void {
   if (!x) return p.add("", "is required");
-  p.integer("connectionBorrowTimeout", x.connectionBorrowTimeout, 1, 3600);
-  p.integer("maxConnectionsPercent", x.maxConnectionsPercent, 1, 100);
-  if (p.integer("maxIdleConnectionsPercent", x.maxIdleConnectionsPercent, 0, 100) && x.maxIdleConnectionsPercent > x.maxConnectionsPercent) {
+  p.check("connectionBorrowTimeout", integer(1, 3600), x.connectionBorrowTimeout);
+  p.check("maxConnectionsPercent", integer(1, 100), x.maxConnectionsPercent);
+  if (p.check("maxIdleConnectionsPercent", integer(0, 100), x.maxIdleConnectionsPercent) && x.maxIdleConnectionsPercent > x.maxConnectionsPercent) {
     p.add("maxIdleConnectionsPercent", `${x.maxIdleConnectionsPercent} exceeds maxConnectionsPercent (${x.maxConnectionsPercent})`, `0..${x.maxConnectionsPercent}`);
   }
-  p.integer("idleClientTimeout", x.idleClientTimeout, 1, 28800);
+  p.check("idleClientTimeout", integer(1, 28800), x.idleClientTimeout);
   if (x.requireTls !== true) p.add("requireTls", "must be true: clients reach the proxy only over TLS", "true");
   if (x.enabled !== undefined && typeof x.enabled !== "boolean") p.add("enabled", "must be true or false");
   vpcOnlyCidrs(p, "allowedCidrs", x.allowedCidrs, vpcCidr, "the proxy");
@@ -502,7 +503,7 @@ function validateProxy(p: Problems, x: ProxyConfig | undefined, vpcCidr: string 
 
 /** An opt-in list of extra CIDR sources of a VPC-only port: each must lie inside the VPC. */
 function vpcOnlyCidrs(p: Problems, key: string, cidrs: string[] | undefined, vpcCidr: string | undefined, what: string): void {
-  if (cidrs === undefined || !p.cidrList(key, cidrs, { minItems: 1 }) || !vpcCidr) return;
+  if (cidrs === undefined || !p.check(key, cidrList(1), cidrs) || !vpcCidr) return;
   const vpc = parseCidr(vpcCidr)!;
   cidrs.forEach((c, i) => {
     const cidr = parseCidr(c);
@@ -512,12 +513,12 @@ function vpcOnlyCidrs(p: Problems, key: string, cidrs: string[] | undefined, vpc
 
 function validateAsterisk(p: Problems, a: AsteriskConfig | undefined): void {
   if (!a) return p.add("", "is required");
-  p.oneOf("instanceType", a.instanceType, Object.keys(EC2_MEMORY_MIB));
-  if (a.amiId !== undefined) p.matches("amiId", a.amiId, /^ami-[0-9a-f]{8,17}$/, "ami- followed by 8 or 17 hex digits, or leave unset for Amazon Linux 2023");
-  if (a.keyName !== undefined) p.matches("keyName", a.keyName, /^[\x20-\x7e]{1,255}$/, "an EC2 key pair name");
-  p.integer("rootVolumeGb", a.rootVolumeGb, 8, 16384);
+  p.check("instanceType", oneOf(Object.keys(EC2_MEMORY_MIB)), a.instanceType);
+  if (a.amiId !== undefined) p.check("amiId", matching(/^ami-[0-9a-f]{8,17}$/, "ami- followed by 8 or 17 hex digits, or leave unset for Amazon Linux 2023"), a.amiId);
+  if (a.keyName !== undefined) p.check("keyName", matching(/^[\x20-\x7e]{1,255}$/, "an EC2 key pair name"), a.keyName);
+  p.check("rootVolumeGb", integer(8, 16384), a.rootVolumeGb);
   for (const [key, list] of [["sshCidrs", a.sshCidrs], ["sipCidrs", a.sipCidrs]] as const) {
-    if (!p.cidrList(key, list)) continue;
+    if (!p.check(key, cidrList(), list)) continue;
     list.forEach((c, i) => {
       if (parseCidr(c)?.prefix === 0) p.add(`${key}[${i}]`, `${c} opens the port to the whole internet`, "a narrower CIDR");
     });
@@ -530,7 +531,7 @@ function validateAsterisk(p: Problems, a: AsteriskConfig | undefined): void {
 
 /** `redis.mode` and `redis.elasticache` (the ElastiCache rollback). */
 function validateRedisMode(p: Problems, r: RedisConfig): void {
-  if (r.mode !== undefined) p.oneOf("mode", r.mode, REDIS_MODES);
+  if (r.mode !== undefined) p.check("mode", oneOf(REDIS_MODES), r.mode);
   if (r.elasticache === undefined) return;
   if (typeof r.elasticache !== "object" || r.elasticache === null) return p.add("elasticache", "must be a map", "{ nodeType, numCacheClusters, engineVersion, snapshotRetentionDays, transitEncryptionMode }");
   for (const line of elasticacheSettingProblems(r.elasticache)) {
@@ -552,7 +553,7 @@ function movedToInventory(p: Problems, r: RedisConfig): void {
 
 function validateRedis(p: Problems, r: RedisConfig | undefined, vpcCidr: string | undefined): void {
   if (!r) return p.add("", "is required");
-  p.integer("port", r.port, 1024, 65535);
+  p.check("port", integer(1024, 65535), r.port);
   validateRedisMode(p, r);
   if (typeof r.appendonly !== "boolean") p.add("appendonly", "must be true or false");
   movedToInventory(p, r);
@@ -563,7 +564,7 @@ function validateRedis(p: Problems, r: RedisConfig | undefined, vpcCidr: string 
 function validateRedisBackup(p: Problems, b: RedisBackupConfig): void {
   if (typeof b !== "object" || b === null) return p.add("", "must be a map", "{ enabled, retentionDays, schedule }");
   if (typeof b.enabled !== "boolean") p.add("enabled", "must be true or false");
-  p.matches("schedule", b.schedule, BACKUP_SCHEDULE, 'a systemd OnCalendar expression such as "hourly" or "*-*-* 02:30:00"');
+  p.check("schedule", matching(BACKUP_SCHEDULE, 'a systemd OnCalendar expression such as "hourly" or "*-*-* 02:30:00"'), b.schedule);
   for (const line of redisBackupProblems(b)) {
     const [key, ...rest] = line.split(": ");
     p.add(key, rest.join(": "));
@@ -572,14 +573,14 @@ function validateRedisBackup(p: Problems, b: RedisBackupConfig): void {
 
 export function validateBackend(p: Problems, b: BackendConfig | undefined): void {
   if (!b) return p.add("", "is required", "type \"local\" or \"s3\"");
-  if (!p.oneOf("type", b.type, ["local", "s3"] as const)) return;
+  if (!p.check("type", oneOf(["local", "s3"] as const), b.type)) return;
   if (b.type === "local") {
     if (b.path !== undefined && (typeof b.path !== "string" || b.path.startsWith("/"))) {
       p.add("path", `${JSON.stringify(b.path)} must be relative to the project root`, "a relative path such as terraform.<stack>.tfstate");
     }
     return;
   }
-  p.matches("bucket", b.bucket, /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "an S3 bucket name");
-  p.matches("key", b.key, /^[^/].*\.tfstate$/, "an object key ending in .tfstate, e.g. campaign/prod/terraform.tfstate");
-  p.matches("region", b.region, REGION, "an AWS region such as us-east-1");
+  p.check("bucket", matching(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "an S3 bucket name"), b.bucket);
+  p.check("key", matching(/^[^/].*\.tfstate$/, "an object key ending in .tfstate, e.g. campaign/prod/terraform.tfstate"), b.key);
+  p.check("region", matching(REGION, "an AWS region such as us-east-1"), b.region);
 }

@@ -9,7 +9,7 @@
  * none of the three is reported as "unclassified", and a test fails on it.
  */
 import { HOURS_PER_MONTH, pricesFor, type Price, type RegionPrices } from "./prices";
-import { RDS_CLASSES } from "./catalog";
+import { RDS_CLASSES } from "../modules/catalog";
 
 export type Block = Record<string, any>;
 export interface StackJson {

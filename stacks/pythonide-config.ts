@@ -1,5 +1,6 @@
 import { NAME, REGION, validateBackend, validatePostgres, validateTags, type BackendConfig, type DatabaseConfig } from "./config";
-import { Problems, availabilityZoneNames, parseCidr, subnetCidr, type Cidr } from "./validation";
+import { Problems, cidr, integer, matching, oneOf, parseCidr, present, type Cidr } from "../modules/settings";
+import { availabilityZoneNames, subnetCidr } from "./validation";
 
 /**
  * Configuration of the PythonIDE classroom system (ECS Fargate behind an ALB, RDS PostgreSQL,
@@ -245,14 +246,14 @@ const SUBNET_ALLOWED = "subnet- followed by 8 or 17 hex digits";
 /** Every problem of the PythonIDE configuration, as `pythonide.<path>: message (allowed: ...)`. */
 export function validatePythonideConfig(config: PythonideConfig): string[] {
   const p = new Problems(config.project || "pythonide");
-  p.matches("project", config.project, NAME, "lowercase letters, digits and dashes, 3-32 chars");
-  p.matches("region", config.region, REGION, "an AWS region such as us-east-2");
-  p.matches("domain", config.domain, DOMAIN, "a lowercase DNS name such as pythonide-classroom.tech");
+  p.check("project", matching(NAME, "lowercase letters, digits and dashes, 3-32 chars"), config.project);
+  p.check("region", matching(REGION, "an AWS region such as us-east-2"), config.region);
+  p.check("domain", matching(DOMAIN, "a lowercase DNS name such as pythonide-classroom.tech"), config.domain);
   validateNetwork(p.at("network"), config.network, config.region);
   validateLoadBalancer(p.at("loadBalancer"), config.loadBalancer, config.network);
   validateCluster(p.at("cluster"), config.cluster);
   if (!config.capacity) p.add("capacity", "is required");
-  else p.integer("capacity.studentsPerVcpu", config.capacity.studentsPerVcpu, 1, 10000);
+  else p.check("capacity.studentsPerVcpu", integer(1, 10000), config.capacity.studentsPerVcpu);
   validateProduction(p.at("production"), config.production, config.domain);
   validateAdoption(p, config);
   validateStaging(p.at("staging"), config.staging, config.domain);
@@ -273,9 +274,9 @@ export function validatePythonideConfig(config: PythonideConfig): string[] {
 /** Whether a CPU/memory pair is a valid Fargate task size; records the problem at `cpu`/`memoryMiB`. */
 export function validateFargateSize(p: Problems, cpu: unknown, memoryMiB: unknown): boolean {
   const cpus = Object.keys(FARGATE_MEMORY_MIB).map(Number);
-  if (!p.oneOf("cpu", cpu as number, cpus)) return false;
+  if (!p.check("cpu", oneOf(cpus), cpu as number)) return false;
   const allowed = FARGATE_MEMORY_MIB[cpu as number];
-  if (!p.required("memoryMiB", memoryMiB, describeFargateMemory(cpu as number))) return false;
+  if (!p.check("memoryMiB", present(describeFargateMemory(cpu as number)), memoryMiB)) return false;
   if (!allowed.includes(memoryMiB as number)) {
     p.add("memoryMiB", `${JSON.stringify(memoryMiB)} is not a Fargate size for ${cpu} CPU`, describeFargateMemory(cpu as number));
     return false;
@@ -285,21 +286,21 @@ export function validateFargateSize(p: Problems, cpu: unknown, memoryMiB: unknow
 
 function validateNetwork(p: Problems, n: PythonideNetworkConfig | undefined, region: string): void {
   if (!n) return p.add("", "is required", "mode \"create\" or \"existing\"");
-  if (!p.oneOf("mode", n.mode, ["create", "existing"] as const)) return;
+  if (!p.check("mode", oneOf(["create", "existing"] as const), n.mode)) return;
   if (n.mode === "existing") {
-    p.matches("vpcId", n.vpcId, /^vpc-[0-9a-f]{8,17}$/, "vpc- followed by 8 or 17 hex digits");
+    p.check("vpcId", matching(/^vpc-[0-9a-f]{8,17}$/, "vpc- followed by 8 or 17 hex digits"), n.vpcId);
     for (const key of ["publicSubnetIds", "privateSubnetIds"] as const) {
       const ids = n[key];
       if (!Array.isArray(ids) || ids.length < 2) {
         p.add(key, "needs subnets in at least two availability zones (ALB, RDS)", "two or more subnet ids");
         continue;
       }
-      ids.forEach((id, i) => p.matches(`${key}[${i}]`, id, SUBNET_ID, SUBNET_ALLOWED));
+      ids.forEach((id, i) => p.check(`${key}[${i}]`, matching(SUBNET_ID, SUBNET_ALLOWED), id));
     }
-    p.oneOf("taskSubnets", n.taskSubnets, ["public", "private"] as const);
+    p.check("taskSubnets", oneOf(["public", "private"] as const), n.taskSubnets);
     return;
   }
-  const vpc = p.cidr("vpcCidr", n.vpcCidr) ? { cidr: parseCidr(n.vpcCidr)!, text: n.vpcCidr } : undefined;
+  const vpc = p.check("vpcCidr", cidr(), n.vpcCidr) ? { cidr: parseCidr(n.vpcCidr)!, text: n.vpcCidr } : undefined;
   const azs = Array.isArray(n.availabilityZones) ? n.availabilityZones : [];
   if (azs.length < 2) p.add("availabilityZones", `needs at least two availability zones, got ${azs.length}`, `${region}a, ${region}b, ...`);
   availabilityZoneNames(p, azs, region);
@@ -313,51 +314,51 @@ function validateNetwork(p: Problems, n: PythonideNetworkConfig | undefined, reg
 
 function validateLoadBalancer(p: Problems, lb: PythonideLoadBalancerConfig | undefined, network: PythonideNetworkConfig | undefined): void {
   if (!lb) return p.add("", "is required", "mode \"create\" or \"existing\"");
-  if (!p.oneOf("mode", lb.mode, ["create", "existing"] as const)) return;
+  if (!p.check("mode", oneOf(["create", "existing"] as const), lb.mode)) return;
   if (lb.mode === "existing") {
     if (network?.mode === "create") p.add("mode", "an existing ALB cannot serve a VPC this stack creates", "\"create\", or network.mode \"existing\"");
-    p.matches("arn", lb.arn, ARN("elasticloadbalancing"), "an ALB ARN");
-    p.matches("httpsListenerArn", lb.httpsListenerArn, ARN("elasticloadbalancing"), "the ARN of the ALB's 443 listener");
-    p.matches("securityGroupId", lb.securityGroupId, /^sg-[0-9a-f]{8,17}$/, "sg- followed by 8 or 17 hex digits");
+    p.check("arn", matching(ARN("elasticloadbalancing"), "an ALB ARN"), lb.arn);
+    p.check("httpsListenerArn", matching(ARN("elasticloadbalancing"), "the ARN of the ALB's 443 listener"), lb.httpsListenerArn);
+    p.check("securityGroupId", matching(/^sg-[0-9a-f]{8,17}$/, "sg- followed by 8 or 17 hex digits"), lb.securityGroupId);
     return;
   }
-  p.matches("name", lb.name, /^[a-zA-Z0-9][a-zA-Z0-9-]{0,26}[a-zA-Z0-9]$/, "letters, digits and dashes, at most 28 chars (the target groups add a suffix)");
+  p.check("name", matching(/^[a-zA-Z0-9][a-zA-Z0-9-]{0,26}[a-zA-Z0-9]$/, "letters, digits and dashes, at most 28 chars (the target groups add a suffix)"), lb.name);
   const cert = lb.certificate;
   if (!cert) return p.add("certificate", "is required", "mode \"create\" or \"existing\"");
-  if (!p.oneOf("certificate.mode", cert.mode, ["create", "existing"] as const)) return;
-  if (cert.mode === "create") p.matches("certificate.hostedZoneId", cert.hostedZoneId, /^Z[A-Z0-9]{1,31}$/, "a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ");
-  else p.matches("certificate.arn", cert.arn, ARN("acm"), "an ACM certificate ARN in the stack's region");
+  if (!p.check("certificate.mode", oneOf(["create", "existing"] as const), cert.mode)) return;
+  if (cert.mode === "create") p.check("certificate.hostedZoneId", matching(/^Z[A-Z0-9]{1,31}$/, "a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ"), cert.hostedZoneId);
+  else p.check("certificate.arn", matching(ARN("acm"), "an ACM certificate ARN in the stack's region"), cert.arn);
 }
 
 function validateCluster(p: Problems, c: PythonideClusterConfig | undefined): void {
   if (!c) return p.add("", "is required");
-  p.matches("name", c.name, /^[a-zA-Z0-9_-]{1,255}$/, "letters, digits, dashes and underscores");
+  p.check("name", matching(/^[a-zA-Z0-9_-]{1,255}$/, "letters, digits, dashes and underscores"), c.name);
   if (typeof c.create !== "boolean") p.add("create", "must be true or false");
   if (typeof c.containerInsights !== "boolean") p.add("containerInsights", "must be true or false");
 }
 
 function validateService(p: Problems, s: PythonideServiceConfig, domain: string): void {
-  p.matches("serviceName", s.serviceName, /^[a-zA-Z0-9][a-zA-Z0-9_-]{0,28}$/, "letters, digits, dashes, at most 29 chars (the target group adds -tg)");
-  p.matches("family", s.family, /^[a-zA-Z0-9_-]{1,255}$/, "letters, digits, dashes and underscores");
-  p.matches("image", s.image, /^[a-z0-9][^\s]*(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})$/, "an image with an explicit tag or digest, e.g. repo/pythonide:1.4.2");
-  p.integer("containerPort", s.containerPort, 1, 65535);
-  p.matches("healthCheckPath", s.healthCheckPath, /^\/[\x21-\x7e]{0,1023}$/, "a path starting with /, e.g. /health");
-  if (p.matches("hostname", s.hostname, DOMAIN, `${domain} or a name under it`) && domain && s.hostname !== domain && !s.hostname.endsWith(`.${domain}`)) {
+  p.check("serviceName", matching(/^[a-zA-Z0-9][a-zA-Z0-9_-]{0,28}$/, "letters, digits, dashes, at most 29 chars (the target group adds -tg)"), s.serviceName);
+  p.check("family", matching(/^[a-zA-Z0-9_-]{1,255}$/, "letters, digits, dashes and underscores"), s.family);
+  p.check("image", matching(/^[a-z0-9][^\s]*(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})$/, "an image with an explicit tag or digest, e.g. repo/pythonide:1.4.2"), s.image);
+  p.check("containerPort", integer(1, 65535), s.containerPort);
+  p.check("healthCheckPath", matching(/^\/[\x21-\x7e]{0,1023}$/, "a path starting with /, e.g. /health"), s.healthCheckPath);
+  if (p.check("hostname", matching(DOMAIN, `${domain} or a name under it`), s.hostname) && domain && s.hostname !== domain && !s.hostname.endsWith(`.${domain}`)) {
     p.add("hostname", `${s.hostname} is not under the domain ${domain}`, `${domain} or a name under it`);
   }
-  p.integer("listenerRulePriority", s.listenerRulePriority, 1, 50000);
+  p.check("listenerRulePriority", integer(1, 50000), s.listenerRulePriority);
   validateFargateSize(p, s.cpu, s.memoryMiB);
-  p.integer("logRetentionDays", s.logRetentionDays, 1, 3653);
+  p.check("logRetentionDays", integer(1, 3653), s.logRetentionDays);
   for (const name of Object.keys(s.environment ?? {})) {
     if (name === "ENVIRONMENT" || name.startsWith("DATABASE_")) p.add(`environment.${name}`, "is set by the stack", "other names");
     if (/PASSWORD|SECRET|TOKEN/i.test(name)) p.add(`environment.${name}`, "looks like a secret: plain environment values are visible in the task definition", "a Secrets Manager secret");
   }
   const efs = s.efs;
   if (!efs) return p.add("efs", "is required");
-  if (!p.oneOf("efs.throughputMode", efs.throughputMode, ["provisioned", "bursting", "elastic"] as const)) return;
-  if (efs.throughputMode === "provisioned") p.integer("efs.provisionedThroughputMibps", efs.provisionedThroughputMibps, 1, 3414);
+  if (!p.check("efs.throughputMode", oneOf(["provisioned", "bursting", "elastic"] as const), efs.throughputMode)) return;
+  if (efs.throughputMode === "provisioned") p.check("efs.provisionedThroughputMibps", integer(1, 3414), efs.provisionedThroughputMibps);
   else if (efs.provisionedThroughputMibps !== undefined) p.add("efs.provisionedThroughputMibps", "only applies to throughputMode \"provisioned\"", "unset");
-  p.matches("efs.containerPath", efs.containerPath, /^\/[\w./-]*$/, "an absolute path such as /home/students");
+  p.check("efs.containerPath", matching(/^\/[\w./-]*$/, "an absolute path such as /home/students"), efs.containerPath);
 }
 
 function validateProduction(p: Problems, c: PythonideProductionConfig | undefined, domain: string): void {
@@ -367,19 +368,19 @@ function validateProduction(p: Problems, c: PythonideProductionConfig | undefine
   if (!a) p.add("autoscaling", "is required");
   else {
     const q = p.at("autoscaling");
-    const minOk = q.integer("minCapacity", a.minCapacity, 1, 100);
-    let boundsOk = q.integer("maxCapacity", a.maxCapacity, 1, 100) && minOk;
+    const minOk = q.check("minCapacity", integer(1, 100), a.minCapacity);
+    let boundsOk = q.check("maxCapacity", integer(1, 100), a.maxCapacity) && minOk;
     if (boundsOk && a.maxCapacity < a.minCapacity) {
       q.add("maxCapacity", `${a.maxCapacity} is below minCapacity (${a.minCapacity})`, `${a.minCapacity}..100`);
       boundsOk = false;
     }
     // Checked against the bounds only when they are valid themselves (no "allowed: 5..4").
-    if (p.integer("desiredCount", c.desiredCount, 0, 100) && boundsOk && (c.desiredCount < a.minCapacity || c.desiredCount > a.maxCapacity)) {
+    if (p.check("desiredCount", integer(0, 100), c.desiredCount) && boundsOk && (c.desiredCount < a.minCapacity || c.desiredCount > a.maxCapacity)) {
       p.add("desiredCount", `${c.desiredCount} is outside the autoscaling bounds`, `${a.minCapacity}..${a.maxCapacity}`);
     }
-    q.integer("targetCpuPercent", a.targetCpuPercent, 10, 90);
-    q.integer("scaleOutCooldownSeconds", a.scaleOutCooldownSeconds, 0, 3600);
-    q.integer("scaleInCooldownSeconds", a.scaleInCooldownSeconds, 0, 3600);
+    q.check("targetCpuPercent", integer(10, 90), a.targetCpuPercent);
+    q.check("scaleOutCooldownSeconds", integer(0, 3600), a.scaleOutCooldownSeconds);
+    q.check("scaleInCooldownSeconds", integer(0, 3600), a.scaleInCooldownSeconds);
     if (!Array.isArray(a.stepRules)) q.add("stepRules", "must be a list of step rules", "e.g. the documented three; [] for target tracking alone");
     else a.stepRules.forEach((rule, i) => validateStepRule(q.at(`stepRules[${i}]`), rule));
   }
@@ -387,34 +388,34 @@ function validateProduction(p: Problems, c: PythonideProductionConfig | undefine
   if (!m) p.add("monitoring", "is required");
   else {
     const q = p.at("monitoring");
-    q.matches("dashboardName", m.dashboardName, /^[A-Za-z0-9_-]{1,255}$/, "letters, digits, dashes and underscores");
-    q.matches("alarmTopicName", m.alarmTopicName, /^[A-Za-z0-9_-]{1,256}$/, "letters, digits, dashes and underscores");
-    (Array.isArray(m.alarmEmails) ? m.alarmEmails : []).forEach((e, i) => q.matches(`alarmEmails[${i}]`, e, /^[^\s@]+@[^\s@]+\.[^\s@]+$/, "an e-mail address"));
-    q.integer("highCpuPercent", m.highCpuPercent, 1, 100);
-    if (q.integer("highCpuPeriodSeconds", m.highCpuPeriodSeconds, 60, 86400) && m.highCpuPeriodSeconds % 60 !== 0) {
+    q.check("dashboardName", matching(/^[A-Za-z0-9_-]{1,255}$/, "letters, digits, dashes and underscores"), m.dashboardName);
+    q.check("alarmTopicName", matching(/^[A-Za-z0-9_-]{1,256}$/, "letters, digits, dashes and underscores"), m.alarmTopicName);
+    (Array.isArray(m.alarmEmails) ? m.alarmEmails : []).forEach((e, i) => q.check(`alarmEmails[${i}]`, matching(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, "an e-mail address"), e));
+    q.check("highCpuPercent", integer(1, 100), m.highCpuPercent);
+    if (q.check("highCpuPeriodSeconds", integer(60, 86400), m.highCpuPeriodSeconds) && m.highCpuPeriodSeconds % 60 !== 0) {
       q.add("highCpuPeriodSeconds", `${m.highCpuPeriodSeconds} is not a multiple of 60`, "60, 120, 300, ...");
     }
-    q.integer("responseTimeMs", m.responseTimeMs, 1, 60000);
-    q.integer("responseTimeMinutes", m.responseTimeMinutes, 1, 60);
+    q.check("responseTimeMs", integer(1, 60000), m.responseTimeMs);
+    q.check("responseTimeMinutes", integer(1, 60), m.responseTimeMinutes);
   }
   const d = c.database;
   if (!d) p.add("database", "is required");
   else {
     const q = p.at("database");
-    q.matches("identifier", d.identifier, /^[a-z][a-z0-9-]{0,62}$/, "an RDS instance identifier");
-    q.matches("databaseName", d.databaseName, /^[a-z][a-z0-9_]{0,62}$/, "lowercase letters, digits and underscores");
-    q.matches("secretArn", d.secretArn, ARN("secretsmanager"), "a Secrets Manager secret ARN");
-    if (d.securityGroupId !== undefined) q.matches("securityGroupId", d.securityGroupId, /^sg-[0-9a-f]{8,17}$/, "sg- followed by 8 or 17 hex digits");
+    q.check("identifier", matching(/^[a-z][a-z0-9-]{0,62}$/, "an RDS instance identifier"), d.identifier);
+    q.check("databaseName", matching(/^[a-z][a-z0-9_]{0,62}$/, "lowercase letters, digits and underscores"), d.databaseName);
+    q.check("secretArn", matching(ARN("secretsmanager"), "a Secrets Manager secret ARN"), d.secretArn);
+    if (d.securityGroupId !== undefined) q.check("securityGroupId", matching(/^sg-[0-9a-f]{8,17}$/, "sg- followed by 8 or 17 hex digits"), d.securityGroupId);
     if ((d.address === undefined) !== (d.port === undefined)) q.add(d.address === undefined ? "address" : "port", "address and port go together", "both, or neither (looked up)");
-    if (d.address !== undefined) q.matches("address", d.address, /^[a-z0-9.-]+$/, "a DNS name");
-    if (d.port !== undefined) q.integer("port", d.port, 1, 65535);
+    if (d.address !== undefined) q.check("address", matching(/^[a-z0-9.-]+$/, "a DNS name"), d.address);
+    if (d.port !== undefined) q.check("port", integer(1, 65535), d.port);
   }
 }
 
 /** Adopting the running system: it lives in an existing VPC behind an existing ALB; every id it imports. */
 function validateAdoption(p: Problems, config: PythonideConfig): void {
   const prod = config.production;
-  if (!prod || !p.oneOf("production.mode", prod.mode ?? "adopt", ["adopt", "create"] as const) || (prod.mode ?? "adopt") !== "adopt") return;
+  if (!prod || !p.check("production.mode", oneOf(["adopt", "create"] as const), prod.mode ?? "adopt") || (prod.mode ?? "adopt") !== "adopt") return;
   const q = p.at("production");
   const why = "the running system is adopted where it runs";
   if (config.network?.mode !== "existing") p.add("network.mode", `must be "existing" with production.mode "adopt": ${why}`, '"existing" (or production.mode "create")');
@@ -426,31 +427,31 @@ function validateAdoption(p: Problems, config: PythonideConfig): void {
   const a = prod.adopt;
   if (!a) return q.add("adopt", "is required with mode \"adopt\"", "{ taskDefinitionArn, targetGroupArn, listenerRuleArn, efs, logGroupExists }");
   const r = q.at("adopt");
-  r.matches("taskDefinitionArn", a.taskDefinitionArn, /^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:task-definition\/[\w-]+:\d+$/, "arn:aws:ecs:REGION:ACCOUNT:task-definition/FAMILY:REVISION");
+  r.check("taskDefinitionArn", matching(/^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:task-definition\/[\w-]+:\d+$/, "arn:aws:ecs:REGION:ACCOUNT:task-definition/FAMILY:REVISION"), a.taskDefinitionArn);
   if (typeof a.taskDefinitionArn === "string" && prod.family && !a.taskDefinitionArn.includes(`:task-definition/${prod.family}:`)) {
     r.add("taskDefinitionArn", `is not a revision of the family ${prod.family}`, `a revision of ${prod.family}`);
   }
-  r.matches("targetGroupArn", a.targetGroupArn, /^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:targetgroup\/.+$/, "a target group ARN");
-  r.matches("listenerRuleArn", a.listenerRuleArn, /^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:listener-rule\/.+$/, "a listener rule ARN");
+  r.check("targetGroupArn", matching(/^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:targetgroup\/.+$/, "a target group ARN"), a.targetGroupArn);
+  r.check("listenerRuleArn", matching(/^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:listener-rule\/.+$/, "a listener rule ARN"), a.listenerRuleArn);
   if (typeof a.logGroupExists !== "boolean") r.add("logGroupExists", "must be true or false");
   if (!a.efs) return r.add("efs", "is required", "{ fileSystemId, mountTargetIds, accessPointId? }");
-  r.matches("efs.fileSystemId", a.efs.fileSystemId, /^fs-[0-9a-f]{8,17}$/, "fs- followed by 8 or 17 hex digits");
+  r.check("efs.fileSystemId", matching(/^fs-[0-9a-f]{8,17}$/, "fs- followed by 8 or 17 hex digits"), a.efs.fileSystemId);
   const subnets = config.network?.mode === "existing" ? config.network.privateSubnetIds : undefined;
   if (!Array.isArray(a.efs.mountTargetIds)) r.add("efs.mountTargetIds", "must be a list", "one fsmt-... per private subnet");
   else {
-    a.efs.mountTargetIds.forEach((id, i) => r.matches(`efs.mountTargetIds[${i}]`, id, /^fsmt-[0-9a-f]{8,17}$/, "fsmt- followed by 8 or 17 hex digits"));
+    a.efs.mountTargetIds.forEach((id, i) => r.check(`efs.mountTargetIds[${i}]`, matching(/^fsmt-[0-9a-f]{8,17}$/, "fsmt- followed by 8 or 17 hex digits"), id));
     if (Array.isArray(subnets) && subnets.length !== a.efs.mountTargetIds.length) {
       r.add("efs.mountTargetIds", `lists ${a.efs.mountTargetIds.length} mount targets for ${subnets.length} private subnets`, "one per network.privateSubnetIds entry, in the same order");
     }
   }
-  if (a.efs.accessPointId !== undefined) r.matches("efs.accessPointId", a.efs.accessPointId, /^fsap-[0-9a-f]{8,17}$/, "fsap- followed by 8 or 17 hex digits");
+  if (a.efs.accessPointId !== undefined) r.check("efs.accessPointId", matching(/^fsap-[0-9a-f]{8,17}$/, "fsap- followed by 8 or 17 hex digits"), a.efs.accessPointId);
 }
 
 function validateStepRule(p: Problems, r: PythonideStepRule): void {
-  if (!p.oneOf("comparison", r.comparison, [">", "<"] as const)) return;
-  p.integer("cpuPercent", r.cpuPercent, 1, 99);
-  p.integer("minutes", r.minutes, 1, 60);
-  if (p.integer("adjustment", r.adjustment, -10, 10) && (r.comparison === ">" ? r.adjustment <= 0 : r.adjustment >= 0)) {
+  if (!p.check("comparison", oneOf([">", "<"] as const), r.comparison)) return;
+  p.check("cpuPercent", integer(1, 99), r.cpuPercent);
+  p.check("minutes", integer(1, 60), r.minutes);
+  if (p.check("adjustment", integer(-10, 10), r.adjustment) && (r.comparison === ">" ? r.adjustment <= 0 : r.adjustment >= 0)) {
     p.add("adjustment", `${r.adjustment} does not match "${r.comparison}"`, r.comparison === ">" ? "a positive number of tasks to add" : "a negative number of tasks to remove");
   }
 }
@@ -458,10 +459,10 @@ function validateStepRule(p: Problems, r: PythonideStepRule): void {
 function validateStaging(p: Problems, c: PythonideStagingConfig | undefined, domain: string): void {
   if (!c) return p.add("", "is required");
   validateService(p, c, domain);
-  p.integer("desiredCount", c.desiredCount, 0, 2);
+  p.check("desiredCount", integer(0, 2), c.desiredCount);
   const d = c.database;
   if (!d) return p.add("database", "is required");
   const q = p.at("database");
   validatePostgres(q, d, PYTHONIDE_RDS_CLASSES);
-  q.integer("backupRetentionDays", d.backupRetentionDays, 0, 35);
+  q.check("backupRetentionDays", integer(0, 35), d.backupRetentionDays);
 }

@@ -11,7 +11,7 @@ import { OS_PROFILES, selectProfile, serverVersion } from "../../provisioning/os
 import { buildContext, maskSecrets, render, renderRedisConf, sha256 } from "../../provisioning/render";
 import { Output } from "../../provisioning/output";
 import { dev as devConfig, prod as prodConfig } from "../../stacks/environments";
-import { cidrContains, parseCidr } from "../../stacks/validation";
+import { cidrContains, parseCidr } from "../../modules/settings";
 import { describeFetchError, redact, registerSecret, resolvePasswords, resolveSecrets } from "../../provisioning/secrets";
 import { parseFacts } from "../../provisioning/tasks/facts";
 import { parseLine, ScriptOutput } from "../../provisioning/tasks/shell";

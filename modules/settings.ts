@@ -1,0 +1,159 @@
+import { z } from "zod";
+
+/**
+ * The vocabulary the modules declare their settings with (zod schemas), and the one message format
+ * every problem is reported in: `environment.key: what is wrong (allowed: ...)`. A module declares
+ * each setting once, in its `...Settings` schema; its Props type and the environment configs'
+ * types are inferred from it, the construct validates its props with it, and the stacks validate
+ * a whole environment with the same schemas before synth (listing every problem at once).
+ */
+
+type Issue = { input?: unknown };
+
+const missing = (input: unknown): boolean => input === undefined || input === null || input === "";
+const withAllowed = (message: string, allowed?: string): string => `${message}${allowed ? ` (allowed: ${allowed})` : ""}`;
+
+/** The error of a leaf: "is required" when absent (or ""), else `wrong(input)`. */
+function leafError(allowed: string | undefined, wrong: (input: unknown) => string) {
+  return (issue: Issue) => withAllowed(missing(issue.input) ? "is required" : wrong(issue.input), allowed);
+}
+
+/** Any value but absent (undefined, null or ""). */
+export function present(allowed?: string) {
+  return z.custom<unknown>((v) => !missing(v), { error: () => withAllowed("is required", allowed) });
+}
+
+/** A string matching `pattern`; `allowed` says what is expected. */
+export function matching(pattern: RegExp, allowed: string) {
+  const error = leafError(allowed, (input) => `${JSON.stringify(input)} is not valid`);
+  return z.string({ error }).regex(pattern, { error });
+}
+
+/** One of `values`. */
+export function oneOf<const T extends readonly (string | number)[]>(values: T) {
+  const allowed = values.join(", ");
+  const error = leafError(allowed, (input) => `${JSON.stringify(input)} is not supported`);
+  return z.custom<T[number]>((v) => (values as readonly unknown[]).includes(v), { error });
+}
+
+/** An integer in min..max. */
+export function integer(min: number, max: number) {
+  const error = leafError(`an integer ${min}..${max}`, (input) => `${JSON.stringify(input)} is out of range`);
+  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+}
+
+/** true or false. */
+export function bool() {
+  return z.boolean({ error: () => "must be true or false" });
+}
+
+/** A set value that must be exactly `value` (e.g. TLS on), with `why` in the message. */
+export function exactly<const T extends string | number | boolean>(value: T, why: string) {
+  return z.custom<T>((v) => v === value, { error: () => withAllowed(`must be ${JSON.stringify(value)}: ${why}`, JSON.stringify(value)) });
+}
+
+/** An IPv4 network in CIDR notation (host bits clear). */
+export function cidr() {
+  const allowed = "an IPv4 CIDR such as 10.0.0.0/16";
+  const error = leafError(allowed, (input) => `${JSON.stringify(input)} is not a valid CIDR`);
+  return z.string({ error }).refine((v) => parseCidr(v) !== undefined, { error });
+}
+
+/** A list of CIDRs, with at least `minItems`. */
+export function cidrList(minItems = 0) {
+  return z
+    .array(cidr(), { error: () => withAllowed("must be a list of CIDRs", 'e.g. ["203.0.113.0/24"]') })
+    .min(minItems, { error: (issue) => `needs at least ${minItems} CIDR(s), got ${(issue.input as unknown[]).length}` });
+}
+
+/** A settings section (a map); `allowed` describes it when it is missing. */
+export function section<S extends z.core.$ZodLooseShape>(shape: S, allowed?: string) {
+  return z.object(shape, { error: (issue: Issue) => withAllowed(missing(issue.input) ? "is required" : "must be a map", allowed) });
+}
+
+/** The same section with `keys` required: a module's optional setting an environment must set. */
+export function requiring<S extends z.ZodRawShape, K extends keyof S & string>(schema: z.ZodObject<S>, keys: readonly K[]) {
+  const unwrapped = Object.fromEntries(keys.map((k) => [k, (schema.shape[k] as unknown as z.ZodOptional).unwrap()]));
+  return schema.extend(unwrapped) as unknown as z.ZodObject<Omit<S, K> & { [k in K]: S[k] extends z.ZodOptional<infer I> ? I : S[k] }>;
+}
+
+/** The problems of `value` against `schema`, each as `prefix.path: message`. */
+export function problemsOf(prefix: string, schema: z.ZodType, value: unknown): string[] {
+  const result = schema.safeParse(value);
+  if (result.success) return [];
+  return result.error.issues.map((issue) => `${at(prefix, issue.path)}: ${issue.message}`);
+}
+
+/** `prefix.key[0].other`: where an issue is. */
+function at(prefix: string, path: readonly PropertyKey[]): string {
+  return path.reduce<string>((where, k) => (typeof k === "number" ? `${where}[${k}]` : where ? `${where}.${String(k)}` : String(k)), prefix);
+}
+
+/** Throws every problem of a construct's props at once (the stacks check the same schemas first). */
+export function validateProps(path: string, schema: z.ZodType, props: unknown): void {
+  const problems = problemsOf("props", schema, props);
+  if (problems.length > 0) throw new Error(`${path}: ${problems.join("; ")}`);
+}
+
+/**
+ * A collector for the checks no schema can say (CIDR containment, the connection budget): lines
+ * `prefix.key: message (allowed: ...)`, gathered into one list with the schemas' problems.
+ */
+export class Problems {
+  constructor(
+    private readonly prefix: string,
+    private readonly lines: string[] = [],
+  ) {}
+
+  add(key: string, message: string, allowed?: string): void {
+    const where = key ? `${this.prefix}.${key}` : this.prefix;
+    this.lines.push(`${where}: ${withAllowed(message, allowed)}`);
+  }
+
+  /** A child collector whose keys are nested under `key`. Shares this collector's list. */
+  at(key: string): Problems {
+    return new Problems(key ? `${this.prefix}.${key}` : this.prefix, this.lines);
+  }
+
+  /** Checks `value` at `key` against `schema`; returns whether it passed. */
+  check(key: string, schema: z.ZodType, value: unknown): boolean {
+    const problems = problemsOf(key ? `${this.prefix}.${key}` : this.prefix, schema, value);
+    this.lines.push(...problems);
+    return problems.length === 0;
+  }
+
+  get all(): readonly string[] {
+    return this.lines;
+  }
+}
+
+export interface Cidr {
+  /** Network address as a 32-bit unsigned integer. */
+  network: number;
+  prefix: number;
+}
+
+/** Parse an IPv4 CIDR; undefined when it does not parse or has host bits set. */
+export function parseCidr(text: string): Cidr | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(text);
+  if (!m) return undefined;
+  const octets = m.slice(1, 5).map(Number);
+  const prefix = Number(m[5]);
+  if (octets.some((o) => o > 255) || prefix > 32) return undefined;
+  const address = octets.reduce((acc, o) => acc * 256 + o, 0);
+  const size = 2 ** (32 - prefix);
+  if (address % size !== 0) return undefined; // host bits set: 10.0.0.1/16 is a typo, not a network
+  return { network: address, prefix };
+}
+
+/** Whether CIDR `inner` lies entirely inside CIDR `outer`. */
+export function cidrContains(outer: Cidr, inner: Cidr): boolean {
+  if (inner.prefix < outer.prefix) return false;
+  const size = 2 ** (32 - outer.prefix);
+  return Math.floor(inner.network / size) === Math.floor(outer.network / size);
+}
+
+/** Whether two CIDRs share any address. */
+export function cidrOverlaps(a: Cidr, b: Cidr): boolean {
+  return cidrContains(a, b) || cidrContains(b, a);
+}
