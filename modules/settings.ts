@@ -47,9 +47,9 @@ export function bool() {
   return z.boolean({ error: () => "must be true or false" });
 }
 
-/** A set value that must be exactly `value` (e.g. TLS on), with `why` in the message. */
-export function exactly<const T extends string | number | boolean>(value: T, why: string) {
-  return z.custom<T>((v) => v === value, { error: () => withAllowed(`must be ${JSON.stringify(value)}: ${why}`, JSON.stringify(value)) });
+/** A switch that must be on (e.g. TLS), with `why` in the message: typed boolean, so a config may say false and be told why not. */
+export function mustBeTrue(why: string) {
+  return z.custom<boolean>((v) => v === true, { error: () => withAllowed(`must be true: ${why}`, "true") });
 }
 
 /** An IPv4 network in CIDR notation (host bits clear). */
@@ -73,8 +73,10 @@ export function section<S extends z.core.$ZodLooseShape>(shape: S, allowed?: str
 
 /** The same section with `keys` required: a module's optional setting an environment must set. */
 export function requiring<S extends z.ZodRawShape, K extends keyof S & string>(schema: z.ZodObject<S>, keys: readonly K[]) {
-  const unwrapped = Object.fromEntries(keys.map((k) => [k, (schema.shape[k] as unknown as z.ZodOptional).unwrap()]));
-  return schema.extend(unwrapped) as unknown as z.ZodObject<Omit<S, K> & { [k in K]: S[k] extends z.ZodOptional<infer I> ? I : S[k] }>;
+  const unwrapped = Object.fromEntries(keys.map((k) => [k, (schema.shape[k] as unknown as z.ZodOptional | z.ZodDefault).unwrap()]));
+  return schema.safeExtend(unwrapped as never) as unknown as z.ZodObject<
+    Omit<S, K> & { [k in K]: S[k] extends z.ZodOptional<infer I> ? I : S[k] extends z.ZodDefault<infer I> ? I : S[k] }
+  >;
 }
 
 /** The problems of `value` against `schema`, each as `prefix.path: message`. */
@@ -89,10 +91,14 @@ function at(prefix: string, path: readonly PropertyKey[]): string {
   return path.reduce<string>((where, k) => (typeof k === "number" ? `${where}[${k}]` : where ? `${where}.${String(k)}` : String(k)), prefix);
 }
 
-/** Throws every problem of a construct's props at once (the stacks check the same schemas first). */
-export function validateProps(path: string, schema: z.ZodType, props: unknown): void {
-  const problems = problemsOf("props", schema, props);
-  if (problems.length > 0) throw new Error(`${path}: ${problems.join("; ")}`);
+/**
+ * A construct's settings, validated, with their defaults: throws every problem of its props at
+ * once (the stacks check an environment with the same schemas first, listing them all).
+ */
+export function settingsOf<T extends z.ZodType>(path: string, schema: T, props: unknown): z.output<T> {
+  const result = schema.safeParse(props);
+  if (!result.success) throw new Error(`${path}: ${problemsOf("props", schema, props).join("; ")}`);
+  return result.data;
 }
 
 /**

@@ -71,28 +71,17 @@ export class CampaignStack extends TerraformStack {
 
     const db = config.database;
     const protection = config.protection ?? DEFAULT_PROTECTION;
-    const { enabled: viaProxy = true, allowedCidrs: proxyCidrs, ...pool } = config.proxy;
+    const viaProxy = config.proxy.enabled ?? true;
     this.data = new Data(this, "data", {
+      ...db,
       name,
       region: config.region,
       vpcId: this.network.vpcId,
       vpcCidr: this.network.vpcCidr,
       privateSubnetIds: this.network.privateSubnetIds,
-      identifier: db.identifier,
-      instanceClass: db.instanceClass,
-      engineVersion: db.engineVersion,
-      databaseName: db.databaseName,
-      masterUsername: db.masterUsername,
-      allocatedStorageGb: db.allocatedStorageGb,
-      maxAllocatedStorageGb: db.maxAllocatedStorageGb,
-      multiAz: db.multiAz,
-      backupRetentionDays: db.backupRetentionDays,
-      deletionProtection: db.deletionProtection,
       preventDestroy: protection.preventDestroy,
-      ...pool,
-      proxy: viaProxy,
-      adminClients: { cidrs: db.adminCidrs ?? [] },
-      proxyClients: { securityGroupIds: [lambdaSg.id], cidrs: proxyCidrs ?? [] },
+      proxy: config.proxy,
+      proxyClients: { securityGroupIds: [lambdaSg.id] },
     });
 
     const { asterisk } = config;
@@ -200,7 +189,7 @@ export class CampaignStack extends TerraformStack {
         // Without the proxy the instance presents the RDS CA: Lambda's Node 20+ runtimes ship it
         // in this bundle but do not load it by default.
         caBundlePath: viaProxy ? undefined : LAMBDA_RDS_CA_BUNDLE,
-        borrowTimeoutSeconds: viaProxy ? pool.connectionBorrowTimeout : 0,
+        borrowTimeoutSeconds: viaProxy ? config.proxy.connectionBorrowTimeout : 0,
       },
       redis: { host: activeRedis.host, port: activeRedis.port, passwordSecretArn: activeRedis.passwordSecretArn },
       ari: { host: this.compute.instance.privateIp, port: lambdas.ari.port, user: lambdas.ari.user, passwordSecretArn: this.compute.ariPasswordSecretArn },

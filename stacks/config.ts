@@ -1,9 +1,11 @@
+import type { z } from "zod";
+import { DatabaseSettings, ProxySettings } from "../modules/data";
 import { elasticacheSettingProblems } from "../modules/elasticache";
 import { redisBackupProblems } from "../modules/redis-backup";
 import { FUNCTION_NAMES, LAMBDA_FUNCTIONS, type FunctionName } from "../lambdas/manifest";
 import { budgetProblem, connectionBudget } from "./budget";
-import { EC2_MEMORY_MIB, LOG_RETENTION_DAYS, RDS_CLASSES } from "../modules/catalog";
-import { Problems, cidr, cidrContains, cidrList, integer, matching, oneOf, parseCidr, type Cidr } from "../modules/settings";
+import { EC2_MEMORY_MIB, LOG_RETENTION_DAYS } from "../modules/catalog";
+import { Problems, cidr, cidrContains, cidrList, integer, matching, oneOf, parseCidr, requiring, type Cidr } from "../modules/settings";
 import { availabilityZoneNames, subnetCidr } from "./validation";
 
 /** The network the campaign system lives in: a VPC this stack creates, or an existing one. */
@@ -70,59 +72,16 @@ export type SecretsManagerEndpointConfig =
  */
 export type EgressMode = "endpoint" | "nat";
 
-export interface DatabaseConfig {
-  /**
-   * RDS instance identifier. Changing it renames the instance in place (aws 5.100 plans an update),
-   * and replaces the proxy target, the subnet group and the parameter group (`npm run plan` shows it).
-   */
-  identifier: string;
-  /** RDS instance class, e.g. db.t3.small. */
-  instanceClass: string;
-  /**
-   * PostgreSQL engine version: the major ("16"), so RDS creates its current default minor and
-   * auto minor version upgrades never make a plan propose a downgrade. A minor ("16.11") only when
-   * you must pin one (and then keep it at or above what RDS has upgraded to). The parameter group
-   * family follows the major.
-   */
-  engineVersion: string;
-  databaseName: string;
-  masterUsername: string;
-  /** Allocated storage in GB (gp3). */
-  allocatedStorageGb: number;
-  /** Storage autoscaling ceiling in GB; 0 turns autoscaling off. */
-  maxAllocatedStorageGb: number;
-  multiAz: boolean;
-  /**
-   * CIDRs inside the VPC allowed to the instance itself on 5432 (a bastion, a VPN range, the
-   * Asterisk subnet for SSM port forwarding): admin tools and `npm run migrate`. Default: none,
-   * so nothing bypasses the proxy.
-   */
-  adminCidrs?: string[];
-  /** Days of automated backups, 0..35. */
-  backupRetentionDays: number;
-  deletionProtection: boolean;
-}
+/**
+ * An environment's `database` section: the Data module's settings (modules/data), each of which
+ * the environment must set except `adminCidrs`.
+ */
+export const DatabaseConfig = requiring(DatabaseSettings, ["identifier", "instanceClass", "engineVersion", "databaseName", "masterUsername", "allocatedStorageGb", "maxAllocatedStorageGb", "multiAz", "backupRetentionDays", "deletionProtection"]);
+export type DatabaseConfig = z.input<typeof DatabaseConfig>;
 
-export interface ProxyConfig {
-  /** Seconds a client waits for a pooled connection before an error. */
-  connectionBorrowTimeout: number;
-  /** Share of the database's max_connections the proxy may open. */
-  maxConnectionsPercent: number;
-  /** Share of max_connections the proxy keeps idle. */
-  maxIdleConnectionsPercent: number;
-  /** Seconds before the proxy closes an idle client connection. */
-  idleClientTimeout: number;
-  /** TLS between clients and the proxy. Guardrails refuse false. */
-  requireTls: boolean;
-  /**
-   * Whether the Lambdas go through RDS Proxy. Default: true. With false there is no proxy: the
-   * Lambdas connect to the instance (TLS against the RDS CA), and the connection budget is checked
-   * against the instance's own max_connections.
-   */
-  enabled?: boolean;
-  /** CIDRs allowed to the proxy on 5432 besides the Lambda security group (opt-in). Default: none. */
-  allowedCidrs?: string[];
-}
+/** An environment's `proxy` section: RDS Proxy's settings (modules/data); `enabled` and `allowedCidrs` may be left out. */
+export const ProxyConfig = requiring(ProxySettings, ["connectionBorrowTimeout", "maxConnectionsPercent", "maxIdleConnectionsPercent", "idleClientTimeout", "requireTls"]);
+export type ProxyConfig = z.input<typeof ProxyConfig>;
 
 export interface AsteriskConfig {
   instanceType: string;
@@ -285,9 +244,8 @@ export function validateCampaignConfig(config: CampaignConfig): string[] {
   p.check("environment", matching(NAME, "lowercase letters, digits and dashes, 3-32 chars"), config.environment);
   p.check("region", matching(REGION, "an AWS region such as us-east-1"), config.region);
   const vpcCidr = validateNetwork(p.at("network"), config.network, config.region);
-  validateDatabase(p.at("database"), config.database);
-  vpcOnlyCidrs(p.at("database"), "adminCidrs", config.database?.adminCidrs, vpcCidr, "the database instance");
-  validateProxy(p.at("proxy"), config.proxy, vpcCidr);
+  if (p.check("database", DatabaseConfig, config.database)) vpcOnlyCidrs(p.at("database"), "adminCidrs", config.database.adminCidrs, vpcCidr, "the database instance");
+  if (p.check("proxy", ProxyConfig, config.proxy)) vpcOnlyCidrs(p.at("proxy"), "allowedCidrs", config.proxy.allowedCidrs, vpcCidr, "the proxy");
   validateAsterisk(p.at("asterisk"), config.asterisk);
   validateRedis(p.at("redis"), config.redis, vpcCidr);
   if (validateLambdas(p.at("lambdas"), config.lambdas, config.redis?.port)) validateBudget(p.at("lambdas"), config);
@@ -460,50 +418,9 @@ function validateNetwork(p: Problems, n: NetworkConfig | undefined, region: stri
   return vpcOk ? n.vpcCidr : undefined;
 }
 
-function validateDatabase(p: Problems, d: DatabaseConfig | undefined): void {
-  if (!d) return p.add("", "is required");
-  validatePostgres(p, d, Object.keys(RDS_CLASSES));
-  if (p.check("maxAllocatedStorageGb", integer(0, 65536), d.maxAllocatedStorageGb) && d.maxAllocatedStorageGb !== 0 && d.maxAllocatedStorageGb <= d.allocatedStorageGb) {
-    p.add("maxAllocatedStorageGb", `must be 0 (no autoscaling) or above allocatedStorageGb (${d.allocatedStorageGb})`);
-  }
-  p.check("backupRetentionDays", integer(0, 35), d.backupRetentionDays);
-  if (typeof d.multiAz !== "boolean") p.add("multiAz", "must be true or false");
-  if (typeof d.deletionProtection !== "boolean") p.add("deletionProtection", "must be true or false");
-}
-
-/** The fields every PostgreSQL instance this project creates has (campaign, PythonIDE staging). */
-export function validatePostgres(
-  p: Problems,
-  d: Pick<DatabaseConfig, "identifier" | "instanceClass" | "engineVersion" | "databaseName" | "masterUsername" | "allocatedStorageGb">,
-  instanceClasses: readonly string[],
-): void {
-  p.check("identifier", matching(/^[a-z][a-z0-9-]{0,62}$/, "lowercase letters, digits and dashes, starting with a letter"), d.identifier);
-  p.check("instanceClass", oneOf(instanceClasses), d.instanceClass);
-  p.check("engineVersion", matching(/^(1[3-7])(\.\d+)?$/, "a PostgreSQL major 13..17 such as \"16\" (or a minor such as \"16.11\")"), d.engineVersion);
-  p.check("databaseName", matching(/^[a-z][a-z0-9_]{0,62}$/, "lowercase letters, digits and underscores"), d.databaseName);
-  p.check("masterUsername", matching(/^[a-z][a-z0-9_]{0,15}$/, "lowercase letters, digits and underscores, at most 16 chars"), d.masterUsername);
-  if (["admin", "postgres", "rdsadmin"].includes(d.masterUsername)) {
-    p.add("masterUsername", `${JSON.stringify(d.masterUsername)} is reserved by RDS`, "any other name");
-  }
-  p.check("allocatedStorageGb", integer(20, 65536), d.allocatedStorageGb);
-}
-
-function validateProxy(p: Problems, x: ProxyConfig | undefined, vpcCidr: string | undefined): void {
-  if (!x) return p.add("", "is required");
-  p.check("connectionBorrowTimeout", integer(1, 3600), x.connectionBorrowTimeout);
-  p.check("maxConnectionsPercent", integer(1, 100), x.maxConnectionsPercent);
-  if (p.check("maxIdleConnectionsPercent", integer(0, 100), x.maxIdleConnectionsPercent) && x.maxIdleConnectionsPercent > x.maxConnectionsPercent) {
-    p.add("maxIdleConnectionsPercent", `${x.maxIdleConnectionsPercent} exceeds maxConnectionsPercent (${x.maxConnectionsPercent})`, `0..${x.maxConnectionsPercent}`);
-  }
-  p.check("idleClientTimeout", integer(1, 28800), x.idleClientTimeout);
-  if (x.requireTls !== true) p.add("requireTls", "must be true: clients reach the proxy only over TLS", "true");
-  if (x.enabled !== undefined && typeof x.enabled !== "boolean") p.add("enabled", "must be true or false");
-  vpcOnlyCidrs(p, "allowedCidrs", x.allowedCidrs, vpcCidr, "the proxy");
-}
-
-/** An opt-in list of extra CIDR sources of a VPC-only port: each must lie inside the VPC. */
+/** An opt-in list of extra CIDR sources of a VPC-only port (valid CIDRs, per its schema): each must lie inside the VPC. */
 function vpcOnlyCidrs(p: Problems, key: string, cidrs: string[] | undefined, vpcCidr: string | undefined, what: string): void {
-  if (cidrs === undefined || !p.check(key, cidrList(1), cidrs) || !vpcCidr) return;
+  if (cidrs === undefined || !vpcCidr) return;
   const vpc = parseCidr(vpcCidr)!;
   cidrs.forEach((c, i) => {
     const cidr = parseCidr(c);

@@ -1,5 +1,6 @@
-import { NAME, REGION, validateBackend, validatePostgres, validateTags, type BackendConfig, type DatabaseConfig } from "./config";
-import { Problems, cidr, integer, matching, oneOf, parseCidr, present, type Cidr } from "../modules/settings";
+import { postgresShape } from "../modules/data";
+import { NAME, REGION, validateBackend, validateTags, type BackendConfig, type DatabaseConfig } from "./config";
+import { Problems, cidr, integer, matching, oneOf, parseCidr, present, requiring, section, type Cidr } from "../modules/settings";
 import { availabilityZoneNames, subnetCidr } from "./validation";
 
 /**
@@ -456,6 +457,15 @@ function validateStepRule(p: Problems, r: PythonideStepRule): void {
   }
 }
 
+/** Staging's PostgreSQL: the campaign database's instance fields (modules/data), all required, on the classes PythonIDE allows. */
+const STAGING_DATABASE = requiring(
+  section({
+    ...postgresShape(PYTHONIDE_RDS_CLASSES, { instanceClass: "db.t3.micro", databaseName: "pythonide", masterUsername: "pythonide_admin" }),
+    backupRetentionDays: integer(0, 35).optional(),
+  }),
+  ["identifier", "instanceClass", "engineVersion", "databaseName", "masterUsername", "allocatedStorageGb", "backupRetentionDays"],
+);
+
 function validateStaging(p: Problems, c: PythonideStagingConfig | undefined, domain: string): void {
   if (!c) return p.add("", "is required");
   validateService(p, c, domain);
@@ -463,6 +473,5 @@ function validateStaging(p: Problems, c: PythonideStagingConfig | undefined, dom
   const d = c.database;
   if (!d) return p.add("database", "is required");
   const q = p.at("database");
-  validatePostgres(q, d, PYTHONIDE_RDS_CLASSES);
-  q.check("backupRetentionDays", integer(0, 35), d.backupRetentionDays);
+  q.check("", STAGING_DATABASE, d);
 }

@@ -8,11 +8,100 @@ import { IamRole } from "@cdktf/provider-aws/lib/iam-role";
 import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy";
 import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group";
 import { Construct } from "constructs";
+import type { z } from "zod";
 import { at, nameTag } from "../address";
+import { RDS_CLASSES } from "../catalog";
 import { protect } from "../generated-secret";
 import { Sources, allEgress, egress, hasSources, ingress } from "../rules";
+import { bool, cidrList, integer, matching, mustBeTrue, oneOf, section, settingsOf } from "../settings";
 
-export interface DataProps {
+/** The fields every PostgreSQL instance this project creates has (campaign, PythonIDE staging), checked against `instanceClasses`. */
+export function postgresShape(instanceClasses: readonly string[], defaults: { instanceClass: string; databaseName: string; masterUsername: string }) {
+  return {
+    /**
+     * RDS instance identifier. Changing it renames the instance in place (aws 5.100 plans an update),
+     * and replaces the proxy target, the subnet group and the parameter group (`npm run plan` shows it).
+     * @default the stack's name, e.g. `campaign-prod`
+     */
+    identifier: matching(/^[a-z][a-z0-9-]{0,62}$/, "lowercase letters, digits and dashes, starting with a letter").optional(),
+    /** RDS instance class (its max_connections bounds the connection budget). @default "db.t3.small" */
+    instanceClass: oneOf(instanceClasses).default(defaults.instanceClass),
+    /**
+     * PostgreSQL engine version: the major ("16"), so RDS creates its current default minor and
+     * auto minor version upgrades never make a plan propose a downgrade. A minor ("16.11") only when
+     * you must pin one. The parameter group family is `postgres<major>`. @default "16"
+     */
+    engineVersion: matching(/^(1[3-7])(\.\d+)?$/, 'a PostgreSQL major 13..17 such as "16" (or a minor such as "16.11")').default("16"),
+    /** Name of the database created on the instance. @default "campaign" */
+    databaseName: matching(/^[a-z][a-z0-9_]{0,62}$/, "lowercase letters, digits and underscores").default(defaults.databaseName),
+    /** Master user; its password is generated and rotated by RDS in Secrets Manager. @default "campaign_admin" */
+    masterUsername: matching(/^[a-z][a-z0-9_]{0,15}$/, "lowercase letters, digits and underscores, at most 16 chars")
+      .refine((name) => !RDS_RESERVED_USERS.includes(name), { error: (issue) => `${JSON.stringify(issue.input)} is reserved by RDS (allowed: any other name)` })
+      .default(defaults.masterUsername),
+    /** Allocated storage in GB (gp3). @default 20 */
+    allocatedStorageGb: integer(20, 65536).default(20),
+  };
+}
+
+const RDS_RESERVED_USERS = ["admin", "postgres", "rdsadmin"];
+
+/** The campaign database's settings: an environment's `database` section (the instance). */
+export const DatabaseSettings = section({
+  ...postgresShape(Object.keys(RDS_CLASSES), { instanceClass: "db.t3.small", databaseName: "campaign", masterUsername: "campaign_admin" }),
+  /** Storage autoscaling ceiling in GB, above allocatedStorageGb; 0 turns autoscaling off. @default 0 */
+  maxAllocatedStorageGb: integer(0, 65536).default(0),
+  /** Standby in a second availability zone. @default false */
+  multiAz: bool().default(false),
+  /** Days of automated backups, 0..35. @default 7 */
+  backupRetentionDays: integer(0, 35).default(7),
+  /** Refuses deletion of the instance; also keeps a final snapshot on destroy when true. @default true */
+  deletionProtection: bool().default(true),
+  /**
+   * CIDRs inside the VPC allowed to the instance itself on 5432 (a bastion, a VPN range, the
+   * Asterisk subnet for SSM port forwarding): admin tools and `npm run migrate`.
+   * @default none, so nothing bypasses the proxy
+   */
+  adminCidrs: cidrList(1).optional(),
+}).superRefine((d, ctx) => {
+  if (Number.isInteger(d.maxAllocatedStorageGb) && d.maxAllocatedStorageGb !== 0 && d.maxAllocatedStorageGb <= d.allocatedStorageGb) {
+    ctx.addIssue({ code: "custom", path: ["maxAllocatedStorageGb"], message: `must be 0 (no autoscaling) or above allocatedStorageGb (${d.allocatedStorageGb})` });
+  }
+});
+
+/** RDS Proxy's settings: an environment's `proxy` section. */
+export const ProxySettings = section({
+  /** Seconds a client waits for a pooled connection before an error. @default 120 */
+  connectionBorrowTimeout: integer(1, 3600).default(120),
+  /** Share of the database's max_connections the proxy may open. @default 100 */
+  maxConnectionsPercent: integer(1, 100).default(100),
+  /** Share of max_connections the proxy keeps idle, at most maxConnectionsPercent. @default 50 */
+  maxIdleConnectionsPercent: integer(0, 100).default(50),
+  /** Seconds before the proxy closes an idle client connection. @default 1800 */
+  idleClientTimeout: integer(1, 28800).default(1800),
+  /** TLS between clients and the proxy; guardrails refuse false. @default true */
+  requireTls: mustBeTrue("clients reach the proxy only over TLS").default(true),
+  /**
+   * Whether RDS Proxy stands in front of the instance. With false there is no proxy: clients
+   * (the Lambdas) reach the instance on 5432 (TLS against the RDS CA), `endpoint` is its address,
+   * and the connection budget is checked against the instance's own max_connections. @default true
+   */
+  enabled: bool().default(true),
+  /** CIDRs inside the VPC allowed to the proxy on 5432 besides `proxyClients` (opt-in). @default none */
+  allowedCidrs: cidrList(1).optional(),
+}).superRefine((x, ctx) => {
+  if (Number.isInteger(x.maxIdleConnectionsPercent) && Number.isInteger(x.maxConnectionsPercent) && x.maxIdleConnectionsPercent > x.maxConnectionsPercent) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["maxIdleConnectionsPercent"],
+      message: `${x.maxIdleConnectionsPercent} exceeds maxConnectionsPercent (${x.maxConnectionsPercent}) (allowed: 0..${x.maxConnectionsPercent})`,
+    });
+  }
+});
+
+export type DatabaseSettings = z.input<typeof DatabaseSettings>;
+export type ProxySettings = z.input<typeof ProxySettings>;
+
+export interface DataProps extends DatabaseSettings {
   /** Name prefix of every resource, e.g. `campaign-prod`. */
   readonly name: string;
   /** Region, for the kms:ViaService condition of the proxy's policy. */
@@ -22,56 +111,15 @@ export interface DataProps {
   readonly vpcCidr: string;
   /** Private subnets in at least two availability zones. */
   readonly privateSubnetIds: string[];
-
-  /** RDS instance identifier. @default `${name}` */
-  readonly identifier?: string;
-  /** @default "db.t3.small" */
-  readonly instanceClass?: string;
+  /** RDS Proxy (see {@link ProxySettings}). @default every ProxySettings default: a proxy with TLS */
+  readonly proxy?: ProxySettings;
   /**
-   * PostgreSQL version: a major ("16": RDS creates its current minor and auto minor upgrades
-   * never plan a downgrade) or a minor you must pin. The parameter group family is
-   * `postgres<major>`. @default "16"
-   */
-  readonly engineVersion?: string;
-  /** @default "campaign" */
-  readonly databaseName?: string;
-  /** Master user; its password is generated and rotated by RDS in Secrets Manager. @default "campaign_admin" */
-  readonly masterUsername?: string;
-  /** @default 20 */
-  readonly allocatedStorageGb?: number;
-  /** Storage autoscaling ceiling; 0 disables it. @default 0 */
-  readonly maxAllocatedStorageGb?: number;
-  /** @default false */
-  readonly multiAz?: boolean;
-  /** Days of automated backups. @default 7 */
-  readonly backupRetentionDays?: number;
-  /** Also keeps a final snapshot on destroy when true. @default true */
-  readonly deletionProtection?: boolean;
-  /** lifecycle.prevent_destroy on the instance: a plan that destroys or replaces it fails. @default false */
-  readonly preventDestroy?: boolean;
-
-  /** Seconds a client waits for a pooled connection. @default 120 */
-  readonly connectionBorrowTimeout?: number;
-  /** @default 100 */
-  readonly maxConnectionsPercent?: number;
-  /** @default 50 */
-  readonly maxIdleConnectionsPercent?: number;
-  /** Seconds before the proxy drops an idle client. @default 1800 */
-  readonly idleClientTimeout?: number;
-  /** TLS between clients and the proxy; guardrails refuse false. @default true */
-  readonly requireTls?: boolean;
-  /**
-   * Put RDS Proxy in front of the instance. Without it, clients (proxyClients) reach the
-   * instance directly on 5432 and `endpoint` is the instance's address. @default true
-   */
-  readonly proxy?: boolean;
-  /**
-   * Who may reach the database on 5432: the proxy, or the instance itself when `proxy` is false.
-   * @default { cidrs: [vpcCidr] } (the stacks narrow it to the Lambda security group)
+   * Who may reach the database on 5432: the proxy, or the instance itself without a proxy; the
+   * proxy's `allowedCidrs` are added. @default { cidrs: [vpcCidr] } (the stacks narrow it to the Lambda security group)
    */
   readonly proxyClients?: Sources;
-  /** Who may reach the instance directly on 5432 (admin tools, migrations). @default none: only the proxy (or, without one, proxyClients) */
-  readonly adminClients?: Sources;
+  /** lifecycle.prevent_destroy on the instance: a plan that destroys or replaces it fails. @default false */
+  readonly preventDestroy?: boolean;
 }
 
 /**
@@ -96,10 +144,12 @@ export class Data extends Construct {
 
   constructor(scope: Construct, id: string, props: DataProps) {
     super(scope, id);
-    const identifier = props.identifier ?? props.name;
-    const engineVersion = props.engineVersion ?? "16";
+    const db = settingsOf(this.node.path, DatabaseSettings, props);
+    const pool = settingsOf(`${this.node.path}.proxy`, ProxySettings, props.proxy ?? {});
+    const identifier = db.identifier ?? props.name;
+    const engineVersion = db.engineVersion;
     const family = `postgres${engineVersion.split(".")[0]}`;
-    const deletionProtection = props.deletionProtection ?? true;
+    const deletionProtection = db.deletionProtection;
     const vpcOnly: Sources = { cidrs: [props.vpcCidr] };
 
     const subnets = at(
@@ -128,9 +178,11 @@ export class Data extends Construct {
       "main",
     );
 
-    const withProxy = props.proxy ?? true;
-    const clients = props.proxyClients ?? vpcOnly;
-    const admin = props.adminClients ?? {};
+    const withProxy = pool.enabled;
+    const clients: Sources = props.proxyClients
+      ? { ...props.proxyClients, cidrs: [...(props.proxyClients.cidrs ?? []), ...(pool.allowedCidrs ?? [])] }
+      : { cidrs: [...(vpcOnly.cidrs ?? []), ...(pool.allowedCidrs ?? [])] };
+    const admin: Sources = { cidrs: db.adminCidrs ?? [] };
 
     const proxySecurityGroup = withProxy
       ? at(
@@ -167,20 +219,20 @@ export class Data extends Construct {
         identifier,
         engine: "postgres",
         engineVersion,
-        instanceClass: props.instanceClass ?? "db.t3.small",
-        dbName: props.databaseName ?? "campaign",
-        username: props.masterUsername ?? "campaign_admin",
+        instanceClass: db.instanceClass,
+        dbName: db.databaseName,
+        username: db.masterUsername,
         manageMasterUserPassword: true,
-        allocatedStorage: props.allocatedStorageGb ?? 20,
-        maxAllocatedStorage: props.maxAllocatedStorageGb || undefined,
+        allocatedStorage: db.allocatedStorageGb,
+        maxAllocatedStorage: db.maxAllocatedStorageGb || undefined,
         storageType: "gp3",
         storageEncrypted: true,
         publiclyAccessible: false,
-        multiAz: props.multiAz ?? false,
+        multiAz: db.multiAz,
         dbSubnetGroupName: subnets.name,
         parameterGroupName: parameters.name,
         vpcSecurityGroupIds: [instanceSecurityGroup.id],
-        backupRetentionPeriod: props.backupRetentionDays ?? 7,
+        backupRetentionPeriod: db.backupRetentionDays,
         deletionProtection,
         skipFinalSnapshot: !deletionProtection,
         finalSnapshotIdentifier: deletionProtection ? `${identifier}-final` : undefined,
@@ -235,11 +287,11 @@ export class Data extends Construct {
       new DbProxy(this, "proxy", {
         name: `${props.name}-proxy`,
         engineFamily: "POSTGRESQL",
-        requireTls: props.requireTls ?? true,
+        requireTls: pool.requireTls,
         roleArn: role.arn,
         vpcSubnetIds: props.privateSubnetIds,
         vpcSecurityGroupIds: [proxySecurityGroup.id],
-        idleClientTimeout: props.idleClientTimeout ?? 1800,
+        idleClientTimeout: pool.idleClientTimeout,
         debugLogging: false,
         auth: [
           {
@@ -258,9 +310,9 @@ export class Data extends Construct {
       new DbProxyDefaultTargetGroup(this, "proxy-pool", {
         dbProxyName: proxy.name,
         connectionPoolConfig: {
-          connectionBorrowTimeout: props.connectionBorrowTimeout ?? 120,
-          maxConnectionsPercent: props.maxConnectionsPercent ?? 100,
-          maxIdleConnectionsPercent: props.maxIdleConnectionsPercent ?? 50,
+          connectionBorrowTimeout: pool.connectionBorrowTimeout,
+          maxConnectionsPercent: pool.maxConnectionsPercent,
+          maxIdleConnectionsPercent: pool.maxIdleConnectionsPercent,
         },
       }),
       "main",
