@@ -84,26 +84,18 @@ export class CampaignStack extends TerraformStack {
       proxyClients: { securityGroupIds: [lambdaSg.id] },
     });
 
-    const { asterisk } = config;
     this.compute = new Compute(this, "compute", {
+      ...config.asterisk,
       name,
       region: config.region,
       vpcId: this.network.vpcId,
       vpcCidr: this.network.vpcCidr,
       subnetId: asteriskSubnetId,
-      instanceType: asterisk.instanceType,
-      amiId: asterisk.amiId,
-      keyName: asterisk.keyName,
-      rootVolumeGb: asterisk.rootVolumeGb,
-      sshCidrs: asterisk.sshCidrs,
-      sipCidrs: asterisk.sipCidrs,
-      rtpPorts: asterisk.rtpPorts,
-      redisPort: redis.port,
-      redisClients: { securityGroupIds: [lambdaSg.id], cidrs: redis.allowedCidrs ?? [] },
+      redis,
+      redisClients: { securityGroupIds: [lambdaSg.id] },
       ariPort: lambdas.ari.port,
       ariClients: { securityGroupIds: [lambdaSg.id] },
       metricsNamespace: REDIS_METRICS.namespace,
-      redisAppendonly: redis.appendonly,
       preventDestroy: protection.preventDestroy,
       secretRecoveryWindowDays: protection.secretRecoveryWindowDays,
       // The first boot installs packages and reads its secret: it needs the route out.

@@ -1,11 +1,12 @@
 import type { z } from "zod";
+import { AsteriskSettings, RedisSettings } from "../modules/compute";
 import { DatabaseSettings, ProxySettings } from "../modules/data";
 import { elasticacheSettingProblems } from "../modules/elasticache";
 import { redisBackupProblems } from "../modules/redis-backup";
 import { FUNCTION_NAMES, LAMBDA_FUNCTIONS, type FunctionName } from "../lambdas/manifest";
 import { budgetProblem, connectionBudget } from "./budget";
-import { EC2_MEMORY_MIB, LOG_RETENTION_DAYS } from "../modules/catalog";
-import { Problems, cidr, cidrContains, cidrList, integer, matching, oneOf, parseCidr, requiring, type Cidr } from "../modules/settings";
+import { LOG_RETENTION_DAYS } from "../modules/catalog";
+import { Problems, cidr, cidrContains, integer, matching, oneOf, parseCidr, requiring, type Cidr } from "../modules/settings";
 import { availabilityZoneNames, subnetCidr } from "./validation";
 
 /** The network the campaign system lives in: a VPC this stack creates, or an existing one. */
@@ -83,21 +84,9 @@ export type DatabaseConfig = z.input<typeof DatabaseConfig>;
 export const ProxyConfig = requiring(ProxySettings, ["connectionBorrowTimeout", "maxConnectionsPercent", "maxIdleConnectionsPercent", "idleClientTimeout", "requireTls"]);
 export type ProxyConfig = z.input<typeof ProxyConfig>;
 
-export interface AsteriskConfig {
-  instanceType: string;
-  /** AMI id; when absent the latest Amazon Linux 2023 AMI from the public SSM parameter is used. */
-  amiId?: string;
-  /** EC2 key pair for SSH; absent means SSM Session Manager only. */
-  keyName?: string;
-  /** Root volume size in GB (gp3, encrypted). */
-  rootVolumeGb: number;
-  /** CIDRs allowed to SSH (22). Never 0.0.0.0/0. */
-  sshCidrs: string[];
-  /** CIDRs of the SIP trunk / carrier allowed to reach SIP (5060-5061) and RTP. */
-  sipCidrs: string[];
-  /** RTP UDP port range [from, to]. */
-  rtpPorts: [number, number];
-}
+/** An environment's `asterisk` section: the Compute module's host settings (modules/compute); amiId and keyName may be left out. */
+export const AsteriskConfig = requiring(AsteriskSettings, ["instanceType", "rootVolumeGb", "sshCidrs", "sipCidrs", "rtpPorts"]);
+export type AsteriskConfig = z.input<typeof AsteriskConfig>;
 
 /** Where Redis runs: on the Asterisk host (the seeds' decision) or on ElastiCache (the rollback). */
 export const REDIS_MODES = ["self-hosted", "elasticache"] as const;
@@ -135,18 +124,16 @@ export interface RedisBackupConfig {
 /** A systemd calendar expression of safe characters (the host's systemd-analyze checks it fully). */
 export const BACKUP_SCHEDULE = /^[A-Za-z0-9*:,/.~ -]{1,64}$/;
 
-export interface RedisConfig {
+/** Redis on the Asterisk host (modules/compute's RedisSettings; port and appendonly required), where it runs, and its backups. */
+export const RedisHostConfig = requiring(RedisSettings, ["port", "appendonly"]);
+export type RedisConfig = z.input<typeof RedisHostConfig> & {
   /** Backups to S3. Default: none (no bucket). */
   backup?: RedisBackupConfig;
   /** Default: "self-hosted". Switching changes only the Redis resources (docs/cost.md). */
   mode?: RedisMode;
   /** Settings of the ElastiCache replication group (mode "elasticache"). */
   elasticache?: ElasticacheConfig;
-  port: number;
-  appendonly: boolean;
-  /** CIDRs allowed to 6379 besides the Lambda security group (opt-in). Default: none. */
-  allowedCidrs?: string[];
-}
+};
 
 export type BackendConfig =
   | {
@@ -246,7 +233,7 @@ export function validateCampaignConfig(config: CampaignConfig): string[] {
   const vpcCidr = validateNetwork(p.at("network"), config.network, config.region);
   if (p.check("database", DatabaseConfig, config.database)) vpcOnlyCidrs(p.at("database"), "adminCidrs", config.database.adminCidrs, vpcCidr, "the database instance");
   if (p.check("proxy", ProxyConfig, config.proxy)) vpcOnlyCidrs(p.at("proxy"), "allowedCidrs", config.proxy.allowedCidrs, vpcCidr, "the proxy");
-  validateAsterisk(p.at("asterisk"), config.asterisk);
+  p.check("asterisk", AsteriskConfig, config.asterisk);
   validateRedis(p.at("redis"), config.redis, vpcCidr);
   if (validateLambdas(p.at("lambdas"), config.lambdas, config.redis?.port)) validateBudget(p.at("lambdas"), config);
   validateMonitoring(p.at("monitoring"), config.monitoring);
@@ -428,24 +415,6 @@ function vpcOnlyCidrs(p: Problems, key: string, cidrs: string[] | undefined, vpc
   });
 }
 
-function validateAsterisk(p: Problems, a: AsteriskConfig | undefined): void {
-  if (!a) return p.add("", "is required");
-  p.check("instanceType", oneOf(Object.keys(EC2_MEMORY_MIB)), a.instanceType);
-  if (a.amiId !== undefined) p.check("amiId", matching(/^ami-[0-9a-f]{8,17}$/, "ami- followed by 8 or 17 hex digits, or leave unset for Amazon Linux 2023"), a.amiId);
-  if (a.keyName !== undefined) p.check("keyName", matching(/^[\x20-\x7e]{1,255}$/, "an EC2 key pair name"), a.keyName);
-  p.check("rootVolumeGb", integer(8, 16384), a.rootVolumeGb);
-  for (const [key, list] of [["sshCidrs", a.sshCidrs], ["sipCidrs", a.sipCidrs]] as const) {
-    if (!p.check(key, cidrList(), list)) continue;
-    list.forEach((c, i) => {
-      if (parseCidr(c)?.prefix === 0) p.add(`${key}[${i}]`, `${c} opens the port to the whole internet`, "a narrower CIDR");
-    });
-  }
-  const [from, to] = Array.isArray(a.rtpPorts) ? a.rtpPorts : [undefined, undefined];
-  if (!(Number.isInteger(from) && Number.isInteger(to) && from! >= 1024 && to! <= 65535 && from! <= to!)) {
-    p.add("rtpPorts", `${JSON.stringify(a.rtpPorts)} is not a port range`, "[from, to] with 1024 <= from <= to <= 65535");
-  }
-}
-
 /** `redis.mode` and `redis.elasticache` (the ElastiCache rollback). */
 function validateRedisMode(p: Problems, r: RedisConfig): void {
   if (r.mode !== undefined) p.check("mode", oneOf(REDIS_MODES), r.mode);
@@ -469,10 +438,9 @@ function movedToInventory(p: Problems, r: RedisConfig): void {
 }
 
 function validateRedis(p: Problems, r: RedisConfig | undefined, vpcCidr: string | undefined): void {
-  if (!r) return p.add("", "is required");
-  p.check("port", integer(1024, 65535), r.port);
+  if (!p.check("", RedisHostConfig, r)) vpcCidr = undefined;
+  if (!r) return;
   validateRedisMode(p, r);
-  if (typeof r.appendonly !== "boolean") p.add("appendonly", "must be true or false");
   movedToInventory(p, r);
   vpcOnlyCidrs(p, "allowedCidrs", r.allowedCidrs, vpcCidr, "Redis");
   if (r.backup !== undefined) validateRedisBackup(p.at("backup"), r.backup);

@@ -11,11 +11,57 @@ import type { ITerraformDependable } from "cdktf";
 import { dependable } from "cdktf/lib/tfExpression";
 import { Construct } from "constructs";
 import Handlebars from "handlebars";
+import { z } from "zod";
 import { at, nameTag } from "../address";
+import { EC2_MEMORY_MIB } from "../catalog";
 import { GeneratedSecret, protect } from "../generated-secret";
 import { Sources, allEgress, hasSources, ingress } from "../rules";
+import { bool, cidr, cidrList, integer, matching, oneOf, parseCidr, section, settingsOf } from "../settings";
 
-export interface ComputeProps {
+/** A list of CIDRs open to the internet, so never 0.0.0.0/0. */
+const publicCidrList = () =>
+  z.array(
+    cidr().refine((c) => parseCidr(c)?.prefix !== 0, { error: (issue) => `${issue.input} opens the port to the whole internet (allowed: a narrower CIDR)` }),
+    { error: () => 'must be a list of CIDRs (allowed: e.g. ["203.0.113.0/24"])' },
+  );
+
+/** The Asterisk host's settings: an environment's `asterisk` section. */
+export const AsteriskSettings = section({
+  /** EC2 instance type (it must hold Redis's maxmemory twice + 512 MiB; provisioning checks the inventory's). @default "t3.small" */
+  instanceType: oneOf(Object.keys(EC2_MEMORY_MIB)).default("t3.small"),
+  /** AMI id. @default the latest Amazon Linux 2023 (public SSM parameter) at first deploy */
+  amiId: matching(/^ami-[0-9a-f]{8,17}$/, "ami- followed by 8 or 17 hex digits, or leave unset for Amazon Linux 2023").optional(),
+  /** EC2 key pair for SSH. @default none: SSM Session Manager only */
+  keyName: matching(/^[\x20-\x7e]{1,255}$/, "an EC2 key pair name").optional(),
+  /** Root volume size in GB (gp3, encrypted). @default 20 */
+  rootVolumeGb: integer(8, 16384).default(20),
+  /** CIDRs allowed to SSH (22); never 0.0.0.0/0. @default [] (no SSH rule) */
+  sshCidrs: publicCidrList().default([]),
+  /** CIDRs of the SIP trunks / carrier allowed to SIP 5060-5061 and RTP; never 0.0.0.0/0. @default [] */
+  sipCidrs: publicCidrList().default([]),
+  /** RTP UDP port range [from, to]. @default [10000, 20000] */
+  rtpPorts: z
+    .custom<readonly [number, number]>(
+      (v) => Array.isArray(v) && v.length === 2 && v.every(Number.isInteger) && v[0] >= 1024 && v[1] <= 65535 && v[0] <= v[1],
+      { error: (issue) => `${JSON.stringify(issue.input)} is not a port range (allowed: [from, to] with 1024 <= from <= to <= 65535)` },
+    )
+    .default([10000, 20000]),
+});
+
+/** Redis on the Asterisk host: the first-boot settings an environment's `redis` section gives (provisioning owns the running config). */
+export const RedisSettings = section({
+  /** Port of Redis (and of ElastiCache in mode "elasticache"). @default 6379 */
+  port: integer(1024, 65535).default(6379),
+  /** First-boot appendonly (provisioning owns the running config). @default true */
+  appendonly: bool().default(true),
+  /** CIDRs inside the VPC allowed to 6379 besides `redisClients` (opt-in). @default none */
+  allowedCidrs: cidrList(1).optional(),
+});
+
+export type AsteriskSettings = z.input<typeof AsteriskSettings>;
+export type RedisSettings = z.input<typeof RedisSettings>;
+
+export interface ComputeProps extends AsteriskSettings {
   /** Name prefix of every resource, e.g. `campaign-prod`. */
   readonly name: string;
   readonly region: string;
@@ -24,26 +70,10 @@ export interface ComputeProps {
   readonly vpcCidr: string;
   /** Subnet of the Asterisk host. */
   readonly subnetId: string;
-
-  /** @default "t3.small" */
-  readonly instanceType?: string;
-  /** AMI id. @default the latest Amazon Linux 2023 (public SSM parameter) at first deploy */
-  readonly amiId?: string;
-  /** EC2 key pair for SSH. @default none: SSM Session Manager only */
-  readonly keyName?: string;
-  /** @default 20 */
-  readonly rootVolumeGb?: number;
-  /** CIDRs allowed to SSH. @default [] (no SSH rule) */
-  readonly sshCidrs?: string[];
-  /** CIDRs of SIP trunks allowed to SIP 5060-5061 and RTP. @default [] */
-  readonly sipCidrs?: string[];
-  /** RTP UDP port range. @default [10000, 20000] */
-  readonly rtpPorts?: readonly [number, number];
-
-  /** @default 6379 */
-  readonly redisPort?: number;
+  /** Redis on the host (see {@link RedisSettings}). @default every RedisSettings default */
+  readonly redis?: RedisSettings;
   /**
-   * Who may reach Redis. @default { cidrs: [vpcCidr] }
+   * Who may reach Redis; the redis `allowedCidrs` are added. @default { cidrs: [vpcCidr] }
    * Narrow it to the Lambda security group with { securityGroupIds: [...] }.
    */
   readonly redisClients?: Sources;
@@ -56,8 +86,6 @@ export interface ComputeProps {
    * provisioning installs). @default "Campaign/Redis"
    */
   readonly metricsNamespace?: string;
-  /** First-boot appendonly of Redis (provisioning owns the running config). @default true */
-  readonly redisAppendonly?: boolean;
   /** Package on Amazon Linux 2023, which has no Redis 7: "valkey" or "redis6". @default "valkey" */
   readonly amazonLinuxRedisPackage?: "valkey" | "redis6";
   /**
@@ -117,11 +145,15 @@ export class Compute extends Construct {
 
   constructor(scope: Construct, id: string, props: ComputeProps) {
     super(scope, id);
-    this.redisPort = props.redisPort ?? 6379;
-    const [rtpFrom, rtpTo] = props.rtpPorts ?? [10000, 20000];
-    const sip: Sources = { cidrs: props.sipCidrs ?? [] };
-    const ssh: Sources = { cidrs: props.sshCidrs ?? [] };
-    const redisClients = props.redisClients ?? { cidrs: [props.vpcCidr] };
+    const host = settingsOf(this.node.path, AsteriskSettings, props);
+    const redis = settingsOf(`${this.node.path}.redis`, RedisSettings, props.redis ?? {});
+    this.redisPort = redis.port;
+    const [rtpFrom, rtpTo] = host.rtpPorts;
+    const sip: Sources = { cidrs: host.sipCidrs };
+    const ssh: Sources = { cidrs: host.sshCidrs };
+    const redisClients: Sources = props.redisClients
+      ? { ...props.redisClients, cidrs: [...(props.redisClients.cidrs ?? []), ...(redis.allowedCidrs ?? [])] }
+      : { cidrs: [props.vpcCidr, ...(redis.allowedCidrs ?? [])] };
     const ariClients = props.ariClients ?? {};
 
     const secretProtection = { recoveryWindowInDays: props.secretRecoveryWindowDays, preventDestroy: props.preventDestroy };
@@ -210,25 +242,25 @@ export class Compute extends Construct {
     const profile = at(new IamInstanceProfile(this, "profile", { name: `${props.name}-asterisk`, role: role.name }), "asterisk");
 
     const ami =
-      props.amiId ?? at(new DataAwsSsmParameter(this, "al2023", { name: AL2023_AMI_PARAMETER }), "al2023_ami").insecureValue;
+      host.amiId ?? at(new DataAwsSsmParameter(this, "al2023", { name: AL2023_AMI_PARAMETER }), "al2023_ami").insecureValue;
 
     this.instance = at(
       new Instance(this, "asterisk", {
         ami,
-        instanceType: props.instanceType ?? "t3.small",
+        instanceType: host.instanceType,
         subnetId: props.subnetId,
         vpcSecurityGroupIds: [this.securityGroup.id],
         iamInstanceProfile: profile.name,
-        keyName: props.keyName,
+        keyName: host.keyName,
         metadataOptions: { httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 1 },
-        rootBlockDevice: { encrypted: true, volumeType: "gp3", volumeSize: props.rootVolumeGb ?? 20, deleteOnTermination: true },
+        rootBlockDevice: { encrypted: true, volumeType: "gp3", volumeSize: host.rootVolumeGb, deleteOnTermination: true },
         userData: userDataTemplate({
           region: props.region,
           secretArn: secret.arn,
           port: this.redisPort,
           maxmemory: "512mb",
           maxmemoryPolicy: "allkeys-lru",
-          appendonly: (props.redisAppendonly ?? true) ? "yes" : "no",
+          appendonly: redis.appendonly ? "yes" : "no",
           amazonLinuxPackage: props.amazonLinuxRedisPackage ?? "valkey",
         }),
         // The host holds Redis data and live calls: a newer AMI or edited first-boot script must
