@@ -18,9 +18,61 @@ import { Subnet } from "@cdktf/provider-aws/lib/subnet";
 import { Vpc } from "@cdktf/provider-aws/lib/vpc";
 import { Fn, Token } from "cdktf";
 import { Construct } from "constructs";
-import type { PythonideClusterConfig, PythonideLoadBalancerConfig, PythonideNetworkConfig } from "../../stacks/pythonide-config";
 import { at, nameTag } from "../address";
 import { allEgress, ingress } from "../rules";
+
+/** Where the VPC comes from. */
+export type PythonideNetworkConfig =
+  | {
+      mode: "create";
+      vpcCidr: string;
+      /** At least two zones: the ALB and RDS need subnets in two availability zones. */
+      availabilityZones: string[];
+      /** One per zone: the ALB and the tasks (public IP, no NAT gateway to pay for). */
+      publicSubnetCidrs: string[];
+      /** One per zone: RDS and EFS mount targets. */
+      privateSubnetCidrs: string[];
+    }
+  | {
+      mode: "existing";
+      vpcId: string;
+      /** Public subnets of the ALB (used when the ALB is created). */
+      publicSubnetIds: string[];
+      /** Private subnets: RDS, EFS mount targets, and the tasks when taskSubnets is "private". */
+      privateSubnetIds: string[];
+      /** Where tasks run: "public" (with a public IP) or "private" (the VPC needs a NAT gateway or endpoints). */
+      taskSubnets: "public" | "private";
+    };
+
+/** The certificate of the HTTPS listener: requested from ACM (DNS-validated in a Route 53 zone) or existing. */
+export type PythonideCertificateConfig = { mode: "create"; hostedZoneId: string } | { mode: "existing"; arn: string };
+
+/** Where the ALB comes from. */
+export type PythonideLoadBalancerConfig =
+  | {
+      mode: "create";
+      /** ALB name (and prefix of its security group). */
+      name: string;
+      certificate: PythonideCertificateConfig;
+    }
+  | {
+      mode: "existing";
+      /** ARN of the existing ALB (its arn_suffix names the dashboard's metrics). */
+      arn: string;
+      /** ARN of its HTTPS (443) listener; the services add host-header rules to it. */
+      httpsListenerArn: string;
+      /** Security group of the ALB: the only source allowed to the tasks' port. */
+      securityGroupId: string;
+    };
+
+export interface PythonideClusterConfig {
+  /** ECS cluster name. */
+  name: string;
+  /** Create the cluster in pythonide-production (true) or use an existing one by name (false). */
+  create: boolean;
+  /** Container Insights (the dashboard's task count). Costs custom metrics per task/service. */
+  containerInsights: boolean;
+}
 
 export interface PythonidePlatformProps {
   /** Name prefix and Name tag of the VPC, e.g. `pythonide`. */
