@@ -1,6 +1,3 @@
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import { movedBlocks } from "../stacks/campaign-stack";
 import { dev, prod } from "../stacks/environments";
 import { addresses, synthCampaign } from "./helpers/synth";
 
@@ -46,17 +43,6 @@ describe("taking over state written by the HCL modules", () => {
   it("does not move what the HCL modules never had (the network created for dev)", () => {
     expect(devStack.json.moved.map((m) => m.to)).not.toContain("aws_vpc.main");
     expect(addresses(devStack.json)).toEqual(expect.arrayContaining(["aws_vpc.main", "aws_subnet.private_a", "aws_subnet.private_b", "aws_subnet.public"]));
-  });
-
-  it("documents the same old -> new map in docs/state-takeover.md", () => {
-    const readme = readFileSync(join(__dirname, "..", "docs", "state-takeover.md"), "utf8");
-    const table = /<!-- address-map -->\n([\s\S]*?)\n<!-- \/address-map -->/.exec(readme)?.[1] ?? "";
-    const rows = table
-      .split("\n")
-      .slice(2)
-      .map((line) => line.split("|").map((cell) => cell.trim().replace(/`/g, "")))
-      .map(([, from, to]) => ({ from, to }));
-    expect(rows).toEqual(movedBlocks(prodStack.stack));
   });
 });
 

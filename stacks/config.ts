@@ -12,6 +12,7 @@ import { availabilityZoneNames, subnetCidr } from "./validation";
 /** The network the campaign system lives in: a VPC this stack creates, or an existing one. */
 export type NetworkConfig =
   | {
+      /** "create": a new VPC with its subnets; "existing": an existing VPC's ids. */
       mode: "create";
       /** CIDR of the new VPC. */
       vpcCidr: string;
@@ -28,6 +29,7 @@ export type NetworkConfig =
     }
   | {
       mode: "existing";
+      /** The existing VPC's id, `vpc-...`. */
       vpcId: string;
       /** The existing VPC's CIDR: the "inside the VPC" source for 5432 and 6379. */
       vpcCidr: string;
@@ -57,6 +59,7 @@ export type NetworkConfig =
  */
 export type SecretsManagerEndpointConfig =
   | {
+      /** "create": a new endpoint; "existing": the VPC's own (nothing is created). */
       mode: "create";
       /** Sources admitted on 443. Default: [the VPC's CIDR]. */
       clientCidrs?: string[];
@@ -137,15 +140,18 @@ export type RedisConfig = z.input<typeof RedisHostConfig> & {
 
 export type BackendConfig =
   | {
+      /** "local": a state file in the project; "s3": shared state in an S3 bucket. */
       type: "local";
       /** State file path relative to the project root. Default: terraform.<stack>.tfstate */
       path?: string;
     }
   | {
       type: "s3";
+      /** S3 bucket of the state (encrypted; versioning recommended). */
       bucket: string;
       /** Object key of this environment's state. */
       key: string;
+      /** Region of the state bucket. */
       region: string;
       /** Terraform >= 1.10 native S3 locking (no DynamoDB table). Default: true. */
       useLockfile?: boolean;
@@ -156,13 +162,16 @@ export const SCHEDULED_FUNCTIONS = ["dialer-worker", "status-checker"] as const 
 
 /** Size and limits of one Lambda function. */
 export interface LambdaFunctionConfig {
+  /** Memory in MB, 128..10240 (CPU scales with it). */
   memoryMb: number;
+  /** Timeout in seconds, 1..900. */
   timeoutSeconds: number;
   /** Reserved concurrency: required, it bounds the function's database connections (budget). */
   reservedConcurrency: number;
 }
 
 export interface LambdasConfig {
+  /** CPU architecture of every function: "arm64" (Graviton, cheaper) or "x86_64". */
   architecture: "arm64" | "x86_64";
   /** CloudWatch Logs retention of each function's log group, in days. */
   logRetentionDays: number;
@@ -172,6 +181,7 @@ export interface LambdasConfig {
   connectionHeadroom: number;
   /** EventBridge schedule of each scheduled function: `rate(...)` or `cron(...)`. */
   schedules: Record<(typeof SCHEDULED_FUNCTIONS)[number], string>;
+  /** Size and limits of each of the six functions (lambdas/manifest.ts), see `lambdas.functions.<name>`. */
   functions: Record<FunctionName, LambdaFunctionConfig>;
   /** Asterisk ARI on the Asterisk host (dialer-worker): port and user; the password is generated. */
   ari: { port: number; user: string };
@@ -202,8 +212,11 @@ export interface ProtectionConfig {
 export const DEFAULT_PROTECTION: ProtectionConfig = { preventDestroy: true, secretRecoveryWindowDays: 7 };
 
 export interface CampaignConfig {
+  /** Project name: first half of the stack name `<project>-<environment>` and of every resource name. */
   project: string;
+  /** Environment name, e.g. dev or prod: the stack is `<project>-<environment>`. */
   environment: string;
+  /** AWS region of every resource, e.g. us-east-1. */
   region: string;
   network: NetworkConfig;
   database: DatabaseConfig;

@@ -83,7 +83,9 @@ export const ProxySettings = section({
   /**
    * Whether RDS Proxy stands in front of the instance. With false there is no proxy: clients
    * (the Lambdas) reach the instance on 5432 (TLS against the RDS CA), `endpoint` is its address,
-   * and the connection budget is checked against the instance's own max_connections. @default true
+   * and the connection budget is checked against the instance's own max_connections (the stacks
+   * then set DATABASE_SSL_CA to the RDS CAs of Lambda's Node runtimes, output the instance as
+   * `rds_proxy_endpoint`, and alarm on `rds_database_connections` instead). @default true
    */
   enabled: bool().default(true),
   /** CIDRs inside the VPC allowed to the proxy on 5432 besides `proxyClients` (opt-in). @default none */
