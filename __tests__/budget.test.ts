@@ -91,7 +91,7 @@ describe("lambdas configuration", () => {
     const bad = variant(dev, (c) => {
       (c.lambdas as { architecture: string }).architecture = "mips";
       c.lambdas.logRetentionDays = 10;
-      c.lambdas.schedules["dialer-worker"] = "every minute";
+      c.lambdas.schedules = { ...c.lambdas.schedules, "dialer-worker": "every minute" };
       c.lambdas.functions.dispatcher.memoryMb = 64;
       c.lambdas.functions.dispatcher.timeoutSeconds = 901;
       c.lambdas.ari.port = 6379;

@@ -233,7 +233,7 @@ describe("scheduling and outputs", () => {
       function_name: `\${aws_lambda_function.${key}.function_name}`,
       source_arn: `\${aws_cloudwatch_event_rule.${key}.arn}`,
     });
-    const slower = synthCampaign(variant(dev, (c) => (c.lambdas.schedules["status-checker"] = "rate(5 minutes)"))).json;
+    const slower = synthCampaign(variant(dev, (c) => (c.lambdas.schedules = { "status-checker": "rate(5 minutes)" }))).json;
     expect(slower.resource.aws_cloudwatch_event_rule.status_checker.schedule_expression).toBe("rate(5 minutes)");
   });
 

@@ -6,13 +6,13 @@ import { Data } from "../modules/data";
 import { Egress } from "../modules/egress";
 import { Elasticache, elasticacheMemoryAlarm } from "../modules/elasticache";
 import { applyGuardrails } from "../modules/guardrails";
-import { Lambdas, lambdaSecurityGroup, snake } from "../modules/lambdas";
+import { Lambdas, SCHEDULED_FUNCTIONS, lambdaSecurityGroup, snake } from "../modules/lambdas";
 import { Monitoring, REDIS_METRICS } from "../modules/monitoring";
 import { Network } from "../modules/network";
 import { RedisBackup } from "../modules/redis-backup";
 import { applyAwsProvider, applyBackend } from "./backend";
 import { RDS_CLASSES } from "../modules/catalog";
-import { DEFAULT_PROTECTION, SCHEDULED_FUNCTIONS, budgetProblems, type CampaignConfig } from "./config";
+import { DEFAULT_PROTECTION, budgetProblems, type CampaignConfig } from "./config";
 
 /** The CA bundle (with the RDS CAs) on Lambda's Node.js runtimes. */
 export const LAMBDA_RDS_CA_BUNDLE = "/var/runtime/ca-cert.pem";

@@ -2,6 +2,7 @@ import type { z } from "zod";
 import { AsteriskSettings, RedisSettings } from "../modules/compute";
 import { DatabaseSettings, ProxySettings } from "../modules/data";
 import { elasticacheSettingProblems } from "../modules/elasticache";
+import { SCHEDULED_FUNCTIONS, type ScheduledFunction } from "../modules/lambdas";
 import { redisBackupProblems } from "../modules/redis-backup";
 import { FUNCTION_NAMES, LAMBDA_FUNCTIONS, type FunctionName } from "../lambdas/manifest";
 import { budgetProblem, connectionBudget } from "./budget";
@@ -157,9 +158,6 @@ export type BackendConfig =
       useLockfile?: boolean;
     };
 
-/** The functions EventBridge invokes on a schedule; the others are invoked directly. */
-export const SCHEDULED_FUNCTIONS = ["dialer-worker", "status-checker"] as const satisfies readonly FunctionName[];
-
 /** Size and limits of one Lambda function. */
 export interface LambdaFunctionConfig {
   /** Memory in MB, 128..10240 (CPU scales with it). */
@@ -179,8 +177,8 @@ export interface LambdasConfig {
   connectionsPerEnvironment: number;
   /** Connections kept free for migrations, admin tools and monitoring (connection budget). */
   connectionHeadroom: number;
-  /** EventBridge schedule of each scheduled function: `rate(...)` or `cron(...)`. */
-  schedules: Record<(typeof SCHEDULED_FUNCTIONS)[number], string>;
+  /** EventBridge schedule of each scheduled function (`rate(...)` or `cron(...)`); the ones left out keep the module's. Default: every scheduled function at rate(1 minute) (modules/lambdas DEFAULT_SCHEDULES). */
+  schedules?: Partial<Record<ScheduledFunction, string>>;
   /** Size and limits of each of the six functions (lambdas/manifest.ts), see `lambdas.functions.<name>`. */
   functions: Record<FunctionName, LambdaFunctionConfig>;
   /** Asterisk ARI on the Asterisk host (dialer-worker): port and user; the password is generated. */
@@ -347,7 +345,7 @@ function validateLambdas(p: Problems, l: LambdasConfig | undefined, redisPort: n
   let ok = p.check("connectionsPerEnvironment", integer(1, 10), l.connectionsPerEnvironment);
   ok = p.check("connectionHeadroom", integer(0, 1000), l.connectionHeadroom) && ok;
   for (const name of SCHEDULED_FUNCTIONS) {
-    p.check(`schedules.${name}`, matching(SCHEDULE, "rate(1 minute), rate(5 minutes), cron(...)"), l.schedules?.[name]);
+    if (l.schedules?.[name] !== undefined) p.check(`schedules.${name}`, matching(SCHEDULE, "rate(1 minute), rate(5 minutes), cron(...)"), l.schedules[name]);
   }
   for (const name of Object.keys(l.functions ?? {})) {
     if (!(FUNCTION_NAMES as readonly string[]).includes(name)) p.add(`functions.${name}`, "is not a function", FUNCTION_NAMES.join(", "));

@@ -31,7 +31,6 @@ const lambdas = (functions: LambdasConfig["functions"], logRetentionDays: number
   logRetentionDays,
   connectionsPerEnvironment: 1,
   connectionHeadroom: 10,
-  schedules: { "dialer-worker": "rate(1 minute)", "status-checker": "rate(1 minute)" },
   functions,
   ari: { port: 8088, user: "campaign_dialer" },
 });

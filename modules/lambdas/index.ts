@@ -61,16 +61,20 @@ export interface LambdasProps {
   readonly architecture?: "arm64" | "x86_64";
   /** Per-function settings. @default the manifest's memory and timeout, no reserved concurrency */
   readonly functions?: Partial<Record<FunctionName, FunctionSettings>>;
-  /** EventBridge schedule per scheduled function. @default {@link DEFAULT_SCHEDULES} */
-  readonly schedules?: Partial<Record<FunctionName, string>>;
+  /** EventBridge schedule of each scheduled function; the ones left out keep theirs. @default {@link DEFAULT_SCHEDULES} */
+  readonly schedules?: Partial<Record<ScheduledFunction, string>>;
   /** @default 30 */
   readonly logRetentionDays?: number;
   /** LOG_LEVEL of every function. @default unset (the functions' own default, info) */
   readonly logLevel?: string;
 }
 
-/** dialer-worker and status-checker run on a schedule; the others are invoked directly. */
-export const DEFAULT_SCHEDULES: Readonly<Partial<Record<FunctionName, string>>> = {
+/** The functions EventBridge invokes on a schedule; the others are invoked directly. */
+export const SCHEDULED_FUNCTIONS = ["dialer-worker", "status-checker"] as const satisfies readonly FunctionName[];
+export type ScheduledFunction = (typeof SCHEDULED_FUNCTIONS)[number];
+
+/** Every scheduled function once a minute. */
+export const DEFAULT_SCHEDULES: Readonly<Record<ScheduledFunction, string>> = {
   "dialer-worker": "rate(1 minute)",
   "status-checker": "rate(1 minute)",
 };
@@ -109,7 +113,7 @@ export class Lambdas extends Construct {
     super(scope, id);
     const bundleDir = props.bundleDir ?? join(ROOT, "build", "lambdas");
     const zipDir = props.zipDir ?? join(ROOT, "build", "lambda-zips");
-    const schedules = props.schedules ?? DEFAULT_SCHEDULES;
+    const schedules: Partial<Record<FunctionName, string>> = { ...DEFAULT_SCHEDULES, ...props.schedules };
     ensureBundles(bundleDir, LAMBDA_FUNCTIONS.map((f) => f.name));
     const borrow = props.database.borrowTimeoutSeconds ?? 120;
     if (!Number.isInteger(borrow) || borrow < 0 || borrow > 3600) {
