@@ -106,7 +106,7 @@ describe("npm run plan: the guard against losing stateful resources", () => {
     expect(plan.blocked.map((f) => f.address)).toEqual(["aws_db_instance.main"]);
   });
 
-  it("a changed identifier renames the instance in place (aws 5.100) and replaces the proxy target and the parameter group beside itself", () => {
+  it("a changed identifier renames the instance in place (aws 5.100), keeps its subnet group, and replaces the proxy target and the parameter group beside itself", () => {
     const plan = plans.newIdentifier;
     expect(change(plan, "aws_db_instance.main")?.change.actions).toEqual(["update"]);
     expect(change(plan, "aws_db_proxy_target.main")?.change.actions).toEqual(["delete", "create"]);
@@ -115,6 +115,13 @@ describe("npm run plan: the guard against losing stateful resources", () => {
     expect(group.change.actions).toEqual(["create", "delete"]);
     expect(group.change.before?.name).toBe("campaign-prod-postgres16");
     expect(group.change.after?.name).toBe("campaign-prod-2-postgres16");
+    // The subnet group stays (its Name tag follows): RDS refuses to move an instance to another
+    // subnet group of the same VPC, and the old one cannot be deleted while in use, so a
+    // replacement would fail to apply.
+    const subnets = change(plan, "aws_db_subnet_group.main")!;
+    expect(subnets.change.actions).toEqual(["update"]);
+    expect(subnets.change.after?.name).toBe("campaign-prod");
+    expect(change(plan, "aws_db_instance.main")?.change.after?.db_subnet_group_name).toBe("campaign-prod");
     expect(plan.blocked).toEqual([]);
   });
 });

@@ -20,7 +20,9 @@ export function postgresShape(instanceClasses: readonly string[], defaults: { in
   return {
     /**
      * RDS instance identifier. Changing it renames the instance in place (aws 5.100 plans an update),
-     * and replaces the proxy target, the subnet group and the parameter group (`npm run plan` shows it).
+     * replaces the proxy target and the parameter group (created beside the old one), and keeps the
+     * subnet group under its old name (RDS cannot move an instance between subnet groups of one VPC);
+     * `npm run plan` shows it.
      * @default the stack's name, e.g. `campaign-prod`
      */
     identifier: matching(/^[a-z][a-z0-9-]{0,62}$/, "lowercase letters, digits and dashes, starting with a letter").optional(),
@@ -44,6 +46,14 @@ export function postgresShape(instanceClasses: readonly string[], defaults: { in
 }
 
 const RDS_RESERVED_USERS = ["admin", "postgres", "rdsadmin"];
+
+/**
+ * The lifecycle of an instance's DB subnet group, named after the identifier: RDS cannot move an
+ * instance to another subnet group in the same VPC (InvalidVPCNetworkStateFault), and the old
+ * group cannot be deleted while the instance uses it, so a changed identifier keeps the group it
+ * has (its name is only a label) instead of planning a replacement that fails to apply.
+ */
+export const KEEP_SUBNET_GROUP = { ignoreChanges: ["name", "description"] };
 
 /** The campaign database's settings: an environment's `database` section (the instance). */
 export const DatabaseSettings = section({
@@ -159,6 +169,7 @@ export class Data extends Construct {
         name: identifier,
         subnetIds: props.privateSubnetIds,
         description: `Private subnets of ${identifier}`,
+        lifecycle: KEEP_SUBNET_GROUP,
         tags: nameTag(identifier),
       }),
       "main",

@@ -2,6 +2,7 @@ import { DbInstance } from "@cdktf/provider-aws/lib/db-instance";
 import { DbSubnetGroup } from "@cdktf/provider-aws/lib/db-subnet-group";
 import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group";
 import { Construct } from "constructs";
+import { KEEP_SUBNET_GROUP } from "../data";
 import { at, nameTag } from "../address";
 import { allEgress, ingress } from "../rules";
 
@@ -47,6 +48,7 @@ export class PythonideDatabase extends Construct {
         name: props.identifier,
         subnetIds: props.subnetIds,
         description: `Private subnets of ${props.identifier}`,
+        lifecycle: KEEP_SUBNET_GROUP,
         tags: nameTag(props.identifier),
       }),
       "main",
