@@ -1,7 +1,7 @@
 import type { z } from "zod";
 import { AsteriskSettings, RedisSettings } from "../modules/compute";
 import { DatabaseSettings, ProxySettings } from "../modules/data";
-import { elasticacheSettingProblems } from "../modules/elasticache";
+import { ElasticacheSettings } from "../modules/elasticache";
 import { SCHEDULED_FUNCTIONS, type ScheduledFunction } from "../modules/lambdas";
 import { redisBackupProblems } from "../modules/redis-backup";
 import { FUNCTION_NAMES, LAMBDA_FUNCTIONS, type FunctionName } from "../lambdas/manifest";
@@ -96,22 +96,8 @@ export type AsteriskConfig = z.input<typeof AsteriskConfig>;
 export const REDIS_MODES = ["self-hosted", "elasticache"] as const;
 export type RedisMode = (typeof REDIS_MODES)[number];
 
-/** ElastiCache for Redis, used when `redis.mode` is "elasticache" (modules/elasticache). */
-export interface ElasticacheConfig {
-  /** Node type. Default: "cache.t3.micro". */
-  nodeType?: string;
-  /** Nodes (primary + replicas), 1..6; 2 or more turns on automatic failover and Multi-AZ. Default: 1. */
-  numCacheClusters?: number;
-  /** Redis engine version. Default: "7.1". */
-  engineVersion?: string;
-  /** Days of automatic snapshots, 0..35. Default: 1. */
-  snapshotRetentionDays?: number;
-  /**
-   * "required" accepts TLS clients only; "preferred" accepts TLS and plaintext (the Lambdas'
-   * Redis client does not speak TLS yet). Default: "preferred".
-   */
-  transitEncryptionMode?: "required" | "preferred";
-}
+/** ElastiCache for Redis, used when `redis.mode` is "elasticache": the module's settings (modules/elasticache). */
+export type ElasticacheConfig = ElasticacheSettings;
 
 /** Backups of the self-hosted Redis to S3 (modules/redis-backup; provisioning's timer; docs/backups.md). */
 export interface RedisBackupConfig {
@@ -429,12 +415,7 @@ function vpcOnlyCidrs(p: Problems, key: string, cidrs: string[] | undefined, vpc
 /** `redis.mode` and `redis.elasticache` (the ElastiCache rollback). */
 function validateRedisMode(p: Problems, r: RedisConfig): void {
   if (r.mode !== undefined) p.check("mode", oneOf(REDIS_MODES), r.mode);
-  if (r.elasticache === undefined) return;
-  if (typeof r.elasticache !== "object" || r.elasticache === null) return p.add("elasticache", "must be a map", "{ nodeType, numCacheClusters, engineVersion, snapshotRetentionDays, transitEncryptionMode }");
-  for (const line of elasticacheSettingProblems(r.elasticache)) {
-    const [key, ...rest] = line.split(": ");
-    p.add(`elasticache.${key}`, rest.join(": "));
-  }
+  if (r.elasticache !== undefined) p.check("elasticache", ElasticacheSettings, r.elasticache);
 }
 
 /** Redis settings provisioning owns now: a config that still sets one fails rather than being ignored. */

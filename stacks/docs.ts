@@ -29,7 +29,7 @@ const SECTIONS: { key: string; file: string; name: string; only?: string[]; conf
   { key: "asterisk", config: AsteriskConfig, file: "modules/compute/index.ts", name: "AsteriskSettings" },
   { key: "redis", config: RedisHostConfig, file: "modules/compute/index.ts", name: "RedisSettings" },
   { key: "redis", file: "stacks/config.ts", name: "RedisConfig" },
-  { key: "redis.elasticache", file: "stacks/config.ts", name: "ElasticacheConfig" },
+  { key: "redis.elasticache", file: "modules/elasticache/index.ts", name: "ElasticacheSettings" },
   { key: "redis.backup", file: "stacks/config.ts", name: "RedisBackupConfig" },
   { key: "lambdas", file: "stacks/config.ts", name: "LambdasConfig" },
   { key: "lambdas.functions.<name>", file: "stacks/config.ts", name: "LambdaFunctionConfig" },

@@ -4,9 +4,11 @@ import { ElasticacheSubnetGroup } from "@cdktf/provider-aws/lib/elasticache-subn
 import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group";
 import { Password } from "@cdktf/provider-random/lib/password";
 import { Construct } from "constructs";
+import type { z } from "zod";
 import { at, nameTag } from "../address";
 import { GeneratedSecret } from "../generated-secret";
 import { Sources, hasSources, ingress } from "../rules";
+import { integer, matching, oneOf, section, settingsOf } from "../settings";
 
 /**
  * The addresses the old HCL data module (`terraform/modules/data`, before the seeds removed
@@ -24,7 +26,28 @@ export const ELASTICACHE_ADDRESSES = {
   authToken: "redis_auth",
 } as const;
 
-export interface ElasticacheProps {
+/** The replication group's settings: an environment's `redis.elasticache` section. */
+export const ElasticacheSettings = section(
+  {
+    /** Node type. @default "cache.t3.micro" */
+    nodeType: matching(/^cache\.[a-z0-9]+\.[a-z0-9]+$/, "a node type such as cache.t3.micro").default("cache.t3.micro"),
+    /** Nodes (primary + replicas), 1..6; 2 or more turn on automatic failover and Multi-AZ. @default 1 */
+    numCacheClusters: integer(1, 6).default(1),
+    /** Redis engine version. @default "7.1" */
+    engineVersion: matching(/^[67]\.\d+$/, "a Redis version such as 7.1 or 6.2").default("7.1"),
+    /** Days of automatic snapshots, 0..35. @default 1 */
+    snapshotRetentionDays: integer(0, 35).default(1),
+    /**
+     * "required": TLS clients only. "preferred": TLS and plaintext (the Lambdas' Redis client does
+     * not speak TLS yet; the AUTH token is still required). @default "preferred"
+     */
+    transitEncryptionMode: oneOf(["required", "preferred"] as const).default("preferred"),
+  },
+  "{ nodeType, numCacheClusters, engineVersion, snapshotRetentionDays, transitEncryptionMode }",
+);
+export type ElasticacheSettings = z.input<typeof ElasticacheSettings>;
+
+export interface ElasticacheProps extends ElasticacheSettings {
   /** Name prefix of every resource, e.g. `campaign-prod`. */
   readonly name: string;
   readonly vpcId: string;
@@ -34,19 +57,6 @@ export interface ElasticacheProps {
   readonly clients: Sources;
   /** @default 6379 */
   readonly port?: number;
-  /** @default "cache.t3.micro" */
-  readonly nodeType?: string;
-  /** Nodes (primary + replicas); 2 or more turn on automatic failover and Multi-AZ. @default 1 */
-  readonly numCacheClusters?: number;
-  /** @default "7.1" */
-  readonly engineVersion?: string;
-  /** Days of automatic snapshots. @default 1 */
-  readonly snapshotRetentionDays?: number;
-  /**
-   * "required": TLS clients only. "preferred": TLS and plaintext (for clients without TLS; the
-   * AUTH token is still required). @default "preferred"
-   */
-  readonly transitEncryptionMode?: "required" | "preferred";
 }
 
 /**
@@ -72,11 +82,12 @@ export class Elasticache extends Construct {
 
   constructor(scope: Construct, id: string, props: ElasticacheProps) {
     super(scope, id);
-    const problems = validateElasticacheProps(props);
-    if (problems.length > 0) throw new Error(`${this.node.path}: ${problems.join("; ")}`);
+    const wiring = wiringProblems(props);
+    if (wiring.length > 0) throw new Error(`${this.node.path}: ${wiring.join("; ")}`);
+    const s = settingsOf(this.node.path, ElasticacheSettings, props);
     this.port = props.port ?? 6379;
     this.replicationGroupId = `${props.name}-redis`;
-    const nodes = props.numCacheClusters ?? 1;
+    const nodes = s.numCacheClusters;
     const a = ELASTICACHE_ADDRESSES;
 
     const token = new GeneratedSecret(this, "auth-token", {
@@ -112,8 +123,8 @@ export class Elasticache extends Construct {
         replicationGroupId: this.replicationGroupId,
         description: `${props.name}: Redis (cache and dial-task state) for the Lambdas`,
         engine: "redis",
-        engineVersion: props.engineVersion ?? "7.1",
-        nodeType: props.nodeType ?? "cache.t3.micro",
+        engineVersion: s.engineVersion,
+        nodeType: s.nodeType,
         numCacheClusters: nodes,
         automaticFailoverEnabled: nodes > 1,
         multiAzEnabled: nodes > 1,
@@ -122,11 +133,11 @@ export class Elasticache extends Construct {
         securityGroupIds: [this.securityGroup.id],
         atRestEncryptionEnabled: "true",
         transitEncryptionEnabled: true,
-        transitEncryptionMode: props.transitEncryptionMode ?? "preferred",
+        transitEncryptionMode: s.transitEncryptionMode,
         // The token is a reference to random_password's result: in state, never in this JSON.
         authToken: (token.node.findChild("password") as Password).result,
         authTokenUpdateStrategy: "ROTATE",
-        snapshotRetentionLimit: props.snapshotRetentionDays ?? 1,
+        snapshotRetentionLimit: s.snapshotRetentionDays,
         autoMinorVersionUpgrade: "true",
         applyImmediately: false,
         tags: nameTag(`${props.name}-redis`),
@@ -137,25 +148,11 @@ export class Elasticache extends Construct {
   }
 }
 
-/** Every problem of the props, as `key: message (allowed: ...)`. */
-export function validateElasticacheProps(props: ElasticacheProps): string[] {
+/** The wiring's problems (the settings are checked by their schema). */
+function wiringProblems(props: ElasticacheProps): string[] {
   const problems: string[] = [];
   if (!hasSources(props.clients)) problems.push("clients: at least one security group or CIDR is required");
   if (props.privateSubnetIds.length < 1) problems.push("privateSubnetIds: at least one subnet is required");
-  problems.push(...elasticacheSettingProblems(props));
-  return problems;
-}
-
-/** Checks shared by the construct and the campaign config (stacks/config.ts). */
-export function elasticacheSettingProblems(s: Pick<ElasticacheProps, "nodeType" | "numCacheClusters" | "engineVersion" | "snapshotRetentionDays" | "transitEncryptionMode">): string[] {
-  const problems: string[] = [];
-  if (s.nodeType !== undefined && !/^cache\.[a-z0-9]+\.[a-z0-9]+$/.test(s.nodeType)) problems.push(`nodeType: ${JSON.stringify(s.nodeType)} is not valid (allowed: a node type such as cache.t3.micro)`);
-  const n = s.numCacheClusters;
-  if (n !== undefined && (!Number.isInteger(n) || n < 1 || n > 6)) problems.push(`numCacheClusters: ${JSON.stringify(n)} is out of range (allowed: an integer 1..6)`);
-  if (s.engineVersion !== undefined && !/^[67]\.\d+$/.test(s.engineVersion)) problems.push(`engineVersion: ${JSON.stringify(s.engineVersion)} is not valid (allowed: a Redis version such as 7.1 or 6.2)`);
-  const days = s.snapshotRetentionDays;
-  if (days !== undefined && (!Number.isInteger(days) || days < 0 || days > 35)) problems.push(`snapshotRetentionDays: ${JSON.stringify(days)} is out of range (allowed: an integer 0..35)`);
-  if (s.transitEncryptionMode !== undefined && !["required", "preferred"].includes(s.transitEncryptionMode)) problems.push(`transitEncryptionMode: ${JSON.stringify(s.transitEncryptionMode)} is not supported (allowed: required, preferred)`);
   return problems;
 }
 
