@@ -18,9 +18,25 @@ function leafError(allowed: string | undefined, wrong: (input: unknown) => strin
   return (issue: Issue) => withAllowed(missing(issue.input) ? "is required" : wrong(issue.input), allowed);
 }
 
+/**
+ * A value of type T that `test` accepts. A refinement, not z.custom: a failed z.custom aborts its
+ * object, which would skip the cross-field checks that must still be listed with it.
+ */
+export function accepting<T>(test: (v: unknown) => boolean, error: (issue: Issue) => string): z.ZodType<T, T> {
+  return z.unknown().refine(test, { error }) as unknown as z.ZodType<T, T>;
+}
+
+/** A check across the fields of a section, run even when some field is wrong (so every problem is listed). */
+export function across<T>(
+  key: string,
+  problem: (value: T) => string | undefined,
+): [(value: T) => boolean, { path: PropertyKey[]; error: (issue: Issue) => string; when: () => boolean }] {
+  return [(value) => problem(value) === undefined, { path: [key], error: (issue) => problem(issue.input as T) ?? "", when: () => true }];
+}
+
 /** Any value but absent (undefined, null or ""). */
 export function present(allowed?: string) {
-  return z.custom<unknown>((v) => !missing(v), { error: () => withAllowed("is required", allowed) });
+  return accepting<unknown>((v) => !missing(v), () => withAllowed("is required", allowed));
 }
 
 /** A string matching `pattern`; `allowed` says what is expected. */
@@ -33,7 +49,7 @@ export function matching(pattern: RegExp, allowed: string) {
 export function oneOf<const T extends readonly (string | number)[]>(values: T) {
   const allowed = values.join(", ");
   const error = leafError(allowed, (input) => `${JSON.stringify(input)} is not supported`);
-  return z.custom<T[number]>((v) => (values as readonly unknown[]).includes(v), { error });
+  return accepting<T[number]>((v) => (values as readonly unknown[]).includes(v), error);
 }
 
 /** An integer in min..max. */
@@ -49,7 +65,7 @@ export function bool() {
 
 /** A switch that must be on (e.g. TLS), with `why` in the message: typed boolean, so a config may say false and be told why not. */
 export function mustBeTrue(why: string) {
-  return z.custom<boolean>((v) => v === true, { error: () => withAllowed(`must be true: ${why}`, "true") });
+  return accepting<boolean>((v) => v === true, () => withAllowed(`must be true: ${why}`, "true"));
 }
 
 /** An IPv4 network in CIDR notation (host bits clear). */
@@ -97,7 +113,7 @@ function at(prefix: string, path: readonly PropertyKey[]): string {
  */
 export function settingsOf<T extends z.ZodType>(path: string, schema: T, props: unknown): z.output<T> {
   const result = schema.safeParse(props);
-  if (!result.success) throw new Error(`${path}: ${problemsOf("props", schema, props).join("; ")}`);
+  if (!result.success) throw new Error(`${path}: ${problemsOf("", schema, props).join("; ")}`);
   return result.data;
 }
 

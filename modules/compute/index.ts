@@ -16,7 +16,7 @@ import { at, nameTag } from "../address";
 import { EC2_MEMORY_MIB } from "../catalog";
 import { GeneratedSecret, protect } from "../generated-secret";
 import { Sources, allEgress, hasSources, ingress } from "../rules";
-import { bool, cidr, cidrList, integer, matching, oneOf, parseCidr, section, settingsOf } from "../settings";
+import { accepting, bool, cidr, cidrList, integer, matching, oneOf, parseCidr, section, settingsOf } from "../settings";
 
 /** A list of CIDRs open to the internet, so never 0.0.0.0/0. */
 const publicCidrList = () =>
@@ -40,12 +40,10 @@ export const AsteriskSettings = section({
   /** CIDRs of the SIP trunks / carrier allowed to SIP 5060-5061 and RTP; never 0.0.0.0/0. @default [] */
   sipCidrs: publicCidrList().default([]),
   /** RTP UDP port range [from, to]. @default [10000, 20000] */
-  rtpPorts: z
-    .custom<readonly [number, number]>(
-      (v) => Array.isArray(v) && v.length === 2 && v.every(Number.isInteger) && v[0] >= 1024 && v[1] <= 65535 && v[0] <= v[1],
-      { error: (issue) => `${JSON.stringify(issue.input)} is not a port range (allowed: [from, to] with 1024 <= from <= to <= 65535)` },
-    )
-    .default([10000, 20000]),
+  rtpPorts: accepting<readonly [number, number]>(
+    (v) => Array.isArray(v) && v.length === 2 && v.every(Number.isInteger) && v[0] >= 1024 && v[1] <= 65535 && v[0] <= v[1],
+    (issue) => `${JSON.stringify(issue.input)} is not a port range (allowed: [from, to] with 1024 <= from <= to <= 65535)`,
+  ).default([10000, 20000]),
 });
 
 /** Redis on the Asterisk host: the first-boot settings an environment's `redis` section gives (provisioning owns the running config). */

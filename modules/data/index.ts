@@ -13,7 +13,7 @@ import { at, nameTag } from "../address";
 import { RDS_CLASSES } from "../catalog";
 import { protect } from "../generated-secret";
 import { Sources, allEgress, egress, hasSources, ingress } from "../rules";
-import { bool, cidrList, integer, matching, mustBeTrue, oneOf, section, settingsOf } from "../settings";
+import { across, bool, cidrList, integer, matching, mustBeTrue, oneOf, section, settingsOf } from "../settings";
 
 /** The fields every PostgreSQL instance this project creates has (campaign, PythonIDE staging), checked against `instanceClasses`. */
 export function postgresShape(instanceClasses: readonly string[], defaults: { instanceClass: string; databaseName: string; masterUsername: string }) {
@@ -55,6 +55,20 @@ const RDS_RESERVED_USERS = ["admin", "postgres", "rdsadmin"];
  */
 export const KEEP_SUBNET_GROUP = { ignoreChanges: ["name", "description"] };
 
+const inRange = (v: unknown, min: number, max: number): v is number => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
+
+const maxAllocatedAboveAllocated = across<{ maxAllocatedStorageGb?: number; allocatedStorageGb?: number }>("maxAllocatedStorageGb", (d) =>
+  inRange(d.maxAllocatedStorageGb, 1, 65536) && d.maxAllocatedStorageGb <= (d.allocatedStorageGb ?? 20)
+    ? `must be 0 (no autoscaling) or above allocatedStorageGb (${d.allocatedStorageGb ?? 20})`
+    : undefined,
+);
+
+const idleWithinMax = across<{ maxIdleConnectionsPercent?: number; maxConnectionsPercent?: number }>("maxIdleConnectionsPercent", (x) =>
+  inRange(x.maxIdleConnectionsPercent, 0, 100) && inRange(x.maxConnectionsPercent, 1, 100) && x.maxIdleConnectionsPercent > x.maxConnectionsPercent
+    ? `${x.maxIdleConnectionsPercent} exceeds maxConnectionsPercent (${x.maxConnectionsPercent}) (allowed: 0..${x.maxConnectionsPercent})`
+    : undefined,
+);
+
 /** The campaign database's settings: an environment's `database` section (the instance). */
 export const DatabaseSettings = section({
   ...postgresShape(Object.keys(RDS_CLASSES), { instanceClass: "db.t3.small", databaseName: "campaign", masterUsername: "campaign_admin" }),
@@ -72,11 +86,7 @@ export const DatabaseSettings = section({
    * @default none, so nothing bypasses the proxy
    */
   adminCidrs: cidrList(1).optional(),
-}).superRefine((d, ctx) => {
-  if (Number.isInteger(d.maxAllocatedStorageGb) && d.maxAllocatedStorageGb !== 0 && d.maxAllocatedStorageGb <= d.allocatedStorageGb) {
-    ctx.addIssue({ code: "custom", path: ["maxAllocatedStorageGb"], message: `must be 0 (no autoscaling) or above allocatedStorageGb (${d.allocatedStorageGb})` });
-  }
-});
+}).refine(...maxAllocatedAboveAllocated);
 
 /** RDS Proxy's settings: an environment's `proxy` section. */
 export const ProxySettings = section({
@@ -100,15 +110,7 @@ export const ProxySettings = section({
   enabled: bool().default(true),
   /** CIDRs inside the VPC allowed to the proxy on 5432 besides `proxyClients` (opt-in). @default none */
   allowedCidrs: cidrList(1).optional(),
-}).superRefine((x, ctx) => {
-  if (Number.isInteger(x.maxIdleConnectionsPercent) && Number.isInteger(x.maxConnectionsPercent) && x.maxIdleConnectionsPercent > x.maxConnectionsPercent) {
-    ctx.addIssue({
-      code: "custom",
-      path: ["maxIdleConnectionsPercent"],
-      message: `${x.maxIdleConnectionsPercent} exceeds maxConnectionsPercent (${x.maxConnectionsPercent}) (allowed: 0..${x.maxConnectionsPercent})`,
-    });
-  }
-});
+}).refine(...idleWithinMax);
 
 export type DatabaseSettings = z.input<typeof DatabaseSettings>;
 export type ProxySettings = z.input<typeof ProxySettings>;

@@ -1,0 +1,61 @@
+import { TerraformStack, Testing } from "cdktf";
+import { Compute } from "../modules/compute";
+import { Data, DatabaseSettings } from "../modules/data";
+import { Elasticache } from "../modules/elasticache";
+import { integer, oneOf, problemsOf, requiring, section } from "../modules/settings";
+
+const wiring = { name: "t-x", region: "us-east-1", vpcId: "vpc-0a0a0a0a0a0a0a0a0", vpcCidr: "10.0.0.0/16" };
+const stack = () => new TerraformStack(Testing.app(), "s");
+
+describe("modules validate their own settings (the same schemas the environments are checked with)", () => {
+  it("Data lists every bad setting, its proxy's too, and builds with its defaults", () => {
+    expect(
+      () =>
+        new Data(stack(), "data", {
+          ...wiring,
+          privateSubnetIds: ["subnet-1", "subnet-2"],
+          instanceClass: "db.t3.nano",
+          masterUsername: "postgres",
+          allocatedStorageGb: 50,
+          maxAllocatedStorageGb: 40,
+        }),
+    ).toThrow(
+      /^s\/data: instanceClass: "db\.t3\.nano" is not supported \(allowed: db\.t3\.micro, .*\); masterUsername: "postgres" is reserved by RDS \(allowed: any other name\); maxAllocatedStorageGb: must be 0 \(no autoscaling\) or above allocatedStorageGb \(50\)$/,
+    );
+    expect(() => new Data(stack(), "data", { ...wiring, privateSubnetIds: ["subnet-1", "subnet-2"], proxy: { requireTls: false, maxIdleConnectionsPercent: 101 } })).toThrow(
+      "s/data.proxy: maxIdleConnectionsPercent: 101 is out of range (allowed: an integer 0..100); requireTls: must be true: clients reach the proxy only over TLS (allowed: true)",
+    );
+    const data = new Data(stack(), "data", { ...wiring, privateSubnetIds: ["subnet-1", "subnet-2"] });
+    const instance = JSON.parse(Testing.synth(data.node.scope as TerraformStack)).resource.aws_db_instance.main;
+    expect(instance).toMatchObject({ identifier: "t-x", instance_class: "db.t3.small", engine_version: "16", db_name: "campaign", allocated_storage: 20 });
+  });
+
+  it("Compute refuses the whole internet on SSH and a reversed RTP range", () => {
+    expect(() => new Compute(stack(), "compute", { ...wiring, subnetId: "subnet-1", sshCidrs: ["0.0.0.0/0"], rtpPorts: [20000, 10000], redis: { port: 80 } })).toThrow(
+      "s/compute: sshCidrs[0]: 0.0.0.0/0 opens the port to the whole internet (allowed: a narrower CIDR); rtpPorts: [20000,10000] is not a port range (allowed: [from, to] with 1024 <= from <= to <= 65535)",
+    );
+    expect(() => new Compute(stack(), "compute", { ...wiring, subnetId: "subnet-1", redis: { port: 80 } })).toThrow("s/compute.redis: port: 80 is out of range (allowed: an integer 1024..65535)");
+  });
+
+  it("Elasticache checks its settings with the schema behind redis.elasticache", () => {
+    expect(
+      () => new Elasticache(stack(), "cache", { name: "t-x", vpcId: "vpc-1", privateSubnetIds: ["subnet-1"], clients: { securityGroupIds: ["sg-1"] }, numCacheClusters: 7, transitEncryptionMode: "off" as "required" }),
+    ).toThrow('s/cache: numCacheClusters: 7 is out of range (allowed: an integer 1..6); transitEncryptionMode: "off" is not supported (allowed: required, preferred)');
+  });
+
+  it("an environment's section requires what the module defaults: one schema, two strictnesses", () => {
+    expect(problemsOf("dev.database", DatabaseSettings, {})).toEqual([]);
+    const Env = requiring(DatabaseSettings, ["databaseName"]);
+    expect(problemsOf("dev.database", Env, {})).toEqual(["dev.database.databaseName: is required (allowed: lowercase letters, digits and underscores)"]);
+  });
+
+  it("formats every issue as prefix.path: message (allowed: ...), with list indexes in brackets", () => {
+    const s = section({ ports: section({ list: integer(1, 2).array() }), kind: oneOf(["a", "b"]) }, "{ ports, kind }");
+    expect(problemsOf("env.x", s, { ports: { list: [1, 5] }, kind: "" })).toEqual([
+      "env.x.ports.list[1]: 5 is out of range (allowed: an integer 1..2)",
+      "env.x.kind: is required (allowed: a, b)",
+    ]);
+    expect(problemsOf("env.x", s, undefined)).toEqual(["env.x: is required (allowed: { ports, kind })"]);
+    expect(problemsOf("env.x", s, "text")).toEqual(["env.x: must be a map (allowed: { ports, kind })"]);
+  });
+});
