@@ -4,7 +4,7 @@
  * Usage: npm run bench:synth [-- --runs 5]
  */
 import { execFileSync } from "node:child_process";
-import { commandLine, UsageError } from "../stacks/cli-args";
+import { commandLine, UsageError } from "../lambdas/contracts/cli";
 import { median, timeMs } from "./stats";
 
 const USAGE = `usage: npm run bench:synth -- [--runs N]

@@ -6,7 +6,7 @@
  *   one bounded delay per cool-down period instead of a retry storm.
  */
 import Redis from "ioredis";
-import type { RedisConfig } from "./config";
+import type { RedisClientConfig } from "./config";
 import type { Logger } from "./logging";
 import { resolvePassword } from "./secrets";
 
@@ -33,7 +33,7 @@ export class Cache {
   readonly stats: CacheStats = { hits: 0, misses: 0, errors: 0 };
 
   constructor(
-    private readonly cfg: RedisConfig | null,
+    private readonly cfg: RedisClientConfig | null,
     private readonly log: Logger,
   ) {}
 
@@ -57,7 +57,7 @@ export class Cache {
     if (c && c.status !== "end") c.disconnect();
   }
 
-  private async connect(cfg: RedisConfig): Promise<Redis | null> {
+  private async connect(cfg: RedisClientConfig): Promise<Redis | null> {
     try {
       const password = await resolvePassword(cfg.password);
       const client = new Redis({

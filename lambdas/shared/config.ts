@@ -1,6 +1,6 @@
 /**
  * Configuration from environment variables (documented in lambdas/manifest.ts ENV_VARS).
- * Validated on the first invocation; a missing or malformed variable throws a ConfigError that
+ * Validated on the first invocation; a missing or malformed variable throws an EnvConfigError that
  * names it. Passwords are never read here: only where they come from (an ARN, or a local override
  * that is ignored whenever the ARN is set). Error messages end up in CloudWatch Logs, so a value
  * is quoted only through `describeValue`: never for a secret-bearing variable (unless it is an
@@ -8,17 +8,18 @@
  */
 import { readFileSync } from "node:fs";
 import type { ConnectionOptions } from "node:tls";
+import { SECRET_ARN } from "../contracts/secrets";
 import { ENV_VARS, functionSpec, type EnvVarName, type FunctionName } from "../manifest";
 import { maskCredentials, parseLogLevel, type LogLevel } from "./logging";
 
-export class ConfigError extends Error {
+export class EnvConfigError extends Error {
   constructor(
     readonly variable: EnvVarName,
     message: string,
   ) {
     // Masked once more as a whole: a message may also embed text from elsewhere (e.g. an fs error naming the path).
     super(maskCredentials(`Configuration error: ${variable} ${message}`));
-    this.name = "ConfigError";
+    this.name = "EnvConfigError";
   }
 }
 
@@ -45,7 +46,7 @@ export function describeValue(name: string, value: string | undefined): string {
 /** Where a credential comes from: a Secrets Manager ARN, or (local runs only) a literal value. */
 export type CredentialSource = { kind: "secret"; arn: string; variable: EnvVarName } | { kind: "local"; value: string };
 
-export interface DatabaseConfig {
+export interface DatabaseClientConfig {
   host: string;
   port: number;
   database: string;
@@ -72,7 +73,7 @@ export interface DatabaseConfig {
   reserveMs?: number;
 }
 
-export interface RedisConfig {
+export interface RedisClientConfig {
   host: string;
   port: number;
   password: CredentialSource;
@@ -102,8 +103,8 @@ export interface AriConfig {
 export interface Config {
   functionName: FunctionName;
   logLevel: LogLevel;
-  database: DatabaseConfig;
-  redis: RedisConfig | null;
+  database: DatabaseClientConfig;
+  redis: RedisClientConfig | null;
   ari: AriConfig | null;
   settingsTtlSeconds: number;
   reportTtlSeconds: number;
@@ -112,7 +113,6 @@ export interface Config {
 
 export type Env = Record<string, string | undefined>;
 
-const ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
 const HOST = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/;
 
 class Reader {
@@ -127,7 +127,7 @@ class Reader {
 
   required(name: EnvVarName, hint = ""): string {
     const v = this.raw(name);
-    if (v === undefined) throw new ConfigError(name, `is required but not set${hint}`);
+    if (v === undefined) throw new EnvConfigError(name, `is required but not set${hint}`);
     return v;
   }
 
@@ -135,20 +135,20 @@ class Reader {
     const v = this.required(name);
     const n = /^-?\d+$/.test(v) ? Number(v) : NaN;
     if (!Number.isSafeInteger(n) || n < min || n > max) {
-      throw new ConfigError(name, `must be an integer between ${min} and ${max}, got ${describeValue(name, v)}`);
+      throw new EnvConfigError(name, `must be an integer between ${min} and ${max}, got ${describeValue(name, v)}`);
     }
     return n;
   }
 
   host(name: EnvVarName): string {
     const v = this.required(name);
-    if (!HOST.test(v)) throw new ConfigError(name, `must be a bare host name or IPv4 address (no scheme, no port), got ${describeValue(name, v)}`);
+    if (!HOST.test(v)) throw new EnvConfigError(name, `must be a bare host name or IPv4 address (no scheme, no port), got ${describeValue(name, v)}`);
     return v;
   }
 
   arn(name: EnvVarName): string | undefined {
     const v = this.raw(name);
-    if (v !== undefined && !ARN.test(v)) throw new ConfigError(name, `must be a Secrets Manager secret ARN, got ${describeValue(name, v)}`);
+    if (v !== undefined && !SECRET_ARN.test(v)) throw new EnvConfigError(name, `must be a Secrets Manager secret ARN, got ${describeValue(name, v)}`);
     return v;
   }
 
@@ -157,7 +157,7 @@ class Reader {
     const arn = this.arn(arnVar);
     if (arn) return { kind: "secret", arn, variable: arnVar };
     const local = this.env[localVar];
-    if (local === undefined) throw new ConfigError(arnVar, `is required but not set (for local runs only, ${localVar} may supply the value)`);
+    if (local === undefined) throw new EnvConfigError(arnVar, `is required but not set (for local runs only, ${localVar} may supply the value)`);
     return { kind: "local", value: local };
   }
 }
@@ -166,7 +166,7 @@ function databaseSsl(r: Reader): false | ConnectionOptions {
   const mode = r.required("DATABASE_SSL");
   if (mode === "disable") return false;
   if (mode !== "verify-full" && mode !== "no-verify") {
-    throw new ConfigError("DATABASE_SSL", `must be verify-full, no-verify or disable, got ${describeValue("DATABASE_SSL", mode)}`);
+    throw new EnvConfigError("DATABASE_SSL", `must be verify-full, no-verify or disable, got ${describeValue("DATABASE_SSL", mode)}`);
   }
   const opts: ConnectionOptions = { rejectUnauthorized: mode === "verify-full" };
   const caPath = r.raw("DATABASE_SSL_CA");
@@ -174,26 +174,26 @@ function databaseSsl(r: Reader): false | ConnectionOptions {
     try {
       opts.ca = readFileSync(caPath, "utf8");
     } catch (e) {
-      throw new ConfigError("DATABASE_SSL_CA", `names a file that cannot be read (${(e as Error).message})`);
+      throw new EnvConfigError("DATABASE_SSL_CA", `names a file that cannot be read (${(e as Error).message})`);
     }
   }
   return opts;
 }
 
-export function readDatabaseConfig(env: Env, applicationName: string, endpointVar: EnvVarName = "RDS_PROXY_ENDPOINT"): DatabaseConfig {
+export function readDatabaseConfig(env: Env, applicationName: string, endpointVar: EnvVarName = "RDS_PROXY_ENDPOINT"): DatabaseClientConfig {
   const r = new Reader(env);
   const host = r.host(endpointVar);
   const port = r.int("DATABASE_PORT", 1, 65535);
   const database = r.required("DATABASE_NAME");
   const ssl = databaseSsl(r);
   const arn = r.arn("RDS_SECRET_ARN");
-  let credentials: DatabaseConfig["credentials"];
+  let credentials: DatabaseClientConfig["credentials"];
   if (arn) credentials = { kind: "secret", arn, variable: "RDS_SECRET_ARN" };
   else {
     const user = env.DATABASE_USER;
     const password = env.DATABASE_PASSWORD;
     if (!user || password === undefined) {
-      throw new ConfigError("RDS_SECRET_ARN", "is required but not set (for local runs only, DATABASE_USER and DATABASE_PASSWORD may supply the credentials)");
+      throw new EnvConfigError("RDS_SECRET_ARN", "is required but not set (for local runs only, DATABASE_USER and DATABASE_PASSWORD may supply the credentials)");
     }
     credentials = { kind: "local", user, password };
   }
@@ -213,7 +213,7 @@ export function readDatabaseConfig(env: Env, applicationName: string, endpointVa
   };
 }
 
-function readRedis(r: Reader): RedisConfig {
+function readRedis(r: Reader): RedisClientConfig {
   return {
     host: r.host("REDIS_HOST"),
     port: r.int("REDIS_PORT", 1, 65535),
@@ -230,15 +230,15 @@ function readAri(r: Reader): AriConfig {
   try {
     parsed = new URL(url);
   } catch {
-    throw new ConfigError("ARI_URL", `must be an http(s) URL, got ${describeValue("ARI_URL", url)}`);
+    throw new EnvConfigError("ARI_URL", `must be an http(s) URL, got ${describeValue("ARI_URL", url)}`);
   }
-  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new ConfigError("ARI_URL", `must be an http(s) URL, got ${describeValue("ARI_URL", url)}`);
-  if (parsed.username || parsed.password) throw new ConfigError("ARI_URL", "must not contain credentials (use ARI_USER and ARI_PASSWORD_SECRET_ARN)");
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new EnvConfigError("ARI_URL", `must be an http(s) URL, got ${describeValue("ARI_URL", url)}`);
+  if (parsed.username || parsed.password) throw new EnvConfigError("ARI_URL", "must not contain credentials (use ARI_USER and ARI_PASSWORD_SECRET_ARN)");
   const endpointTemplate = r.required("ARI_ENDPOINT_TEMPLATE");
-  if (!endpointTemplate.includes("{number}")) throw new ConfigError("ARI_ENDPOINT_TEMPLATE", "must contain {number}");
+  if (!endpointTemplate.includes("{number}")) throw new EnvConfigError("ARI_ENDPOINT_TEMPLATE", "must contain {number}");
   const retryBaseSeconds = r.int("ARI_RETRY_BASE_SECONDS", 0, 86_400);
   const retryMaxSeconds = r.int("ARI_RETRY_MAX_SECONDS", 0, 604_800);
-  if (retryMaxSeconds < retryBaseSeconds) throw new ConfigError("ARI_RETRY_MAX_SECONDS", `must be at least ARI_RETRY_BASE_SECONDS (${retryBaseSeconds}), got ${retryMaxSeconds}`);
+  if (retryMaxSeconds < retryBaseSeconds) throw new EnvConfigError("ARI_RETRY_MAX_SECONDS", `must be at least ARI_RETRY_BASE_SECONDS (${retryBaseSeconds}), got ${retryMaxSeconds}`);
   return {
     url: url.replace(/\/+$/, ""),
     user: r.required("ARI_USER"),
@@ -259,7 +259,7 @@ export function loadConfig(functionName: FunctionName, env: Env = process.env): 
   const spec = functionSpec(functionName);
   const r = new Reader(env);
   const level = parseLogLevel(r.raw("LOG_LEVEL"));
-  if (!level) throw new ConfigError("LOG_LEVEL", `must be debug, info, warn, error or silent, got ${describeValue("LOG_LEVEL", env.LOG_LEVEL)}`);
+  if (!level) throw new EnvConfigError("LOG_LEVEL", `must be debug, info, warn, error or silent, got ${describeValue("LOG_LEVEL", env.LOG_LEVEL)}`);
   return {
     functionName,
     logLevel: level,
