@@ -1,10 +1,12 @@
 /**
  * Redis as a cache and nothing more. Every failure is a miss, never a failed invocation:
- * - connect bounded by REDIS_CONNECT_TIMEOUT_MS (≤ 500), commands by REDIS_COMMAND_TIMEOUT_MS (≤ 250);
+ * - connect bounded by REDIS_CONNECT_TIMEOUT_MS (≤ 500, TLS handshake included), commands by REDIS_COMMAND_TIMEOUT_MS (≤ 250);
+ * - TLS when REDIS_TLS says so (ElastiCache in-transit encryption), certificate and host name verified by default;
  * - no offline queue, no per-command retries, no automatic reconnect loop: after a failure the cache
  *   is skipped for REDIS_RETRY_COOLDOWN_MS and reconnected on demand afterwards, so an outage costs
  *   one bounded delay per cool-down period instead of a retry storm.
  */
+import { isIP } from "node:net";
 import Redis from "ioredis";
 import type { RedisClientConfig } from "./config";
 import type { Logger } from "./logging";
@@ -64,8 +66,13 @@ export class Cache {
         host: cfg.host,
         port: cfg.port,
         password: password === "" ? undefined : password,
+        // ElastiCache with in-transit encryption (REDIS_TLS); the host name is checked against the certificate.
+        ...(cfg.tls ? { tls: { ...cfg.tls, servername: isIP(cfg.host) ? undefined : cfg.host } } : {}),
         lazyConnect: true,
         connectTimeout: cfg.connectTimeoutMs,
+        // A socket that never answered (a hung server, plain TCP to a TLS port) is destroyed this long
+        // after disconnect() instead of ioredis's 2 s, which would keep a frozen environment's timer.
+        disconnectTimeout: cfg.connectTimeoutMs,
         commandTimeout: cfg.commandTimeoutMs,
         enableOfflineQueue: false,
         maxRetriesPerRequest: 0,

@@ -81,6 +81,8 @@ export interface RedisClientConfig {
   connectTimeoutMs: number;
   commandTimeoutMs: number;
   retryCooldownMs: number;
+  /** TLS options (REDIS_TLS, REDIS_TLS_CA); false or absent: plain TCP. */
+  tls?: false | ConnectionOptions;
 }
 
 export interface AriConfig {
@@ -151,7 +153,7 @@ const oneOf = <T extends string>(values: readonly T[]): Rule<T> => (name) =>
 
 const optionalText: Rule<string | undefined> = () => v.optional(v.string());
 
-const DATABASE_SSL_MODES = ["verify-full", "no-verify", "disable"] as const;
+const TLS_MODES = ["verify-full", "no-verify", "disable"] as const;
 const LOG_LEVELS = ["debug", "info", "warn", "error", "silent"] as const;
 
 /**
@@ -179,14 +181,15 @@ function credential(env: Env, arnVar: EnvVarName, arn: string | undefined, local
   return { kind: "local", value: local };
 }
 
-function databaseSsl(mode: (typeof DATABASE_SSL_MODES)[number], caPath: string | undefined): false | ConnectionOptions {
+/** TLS options of a client (DATABASE_SSL / REDIS_TLS): `caVar` names the extra CA bundle's variable. */
+function tlsOptions(mode: (typeof TLS_MODES)[number], caVar: EnvVarName, caPath: string | undefined): false | ConnectionOptions {
   if (mode === "disable") return false;
   const opts: ConnectionOptions = { rejectUnauthorized: mode === "verify-full" };
   if (caPath) {
     try {
       opts.ca = readFileSync(caPath, "utf8");
     } catch (e) {
-      throw new EnvConfigError("DATABASE_SSL_CA", `names a file that cannot be read (${(e as Error).message})`);
+      throw new EnvConfigError(caVar, `names a file that cannot be read (${(e as Error).message})`);
     }
   }
   return opts;
@@ -195,7 +198,7 @@ function databaseSsl(mode: (typeof DATABASE_SSL_MODES)[number], caPath: string |
 const DATABASE_ENV = {
   DATABASE_PORT: int(1, 65535),
   DATABASE_NAME: required(),
-  DATABASE_SSL: oneOf(DATABASE_SSL_MODES),
+  DATABASE_SSL: oneOf(TLS_MODES),
   DATABASE_SSL_CA: optionalText,
   RDS_SECRET_ARN: secretArn,
   DATABASE_QUERY_TIMEOUT_MS: int(100, 900_000),
@@ -209,7 +212,7 @@ const DATABASE_ENV = {
 export function readDatabaseConfig(env: Env, applicationName: string, endpointVar: EnvVarName = "RDS_PROXY_ENDPOINT"): DatabaseClientConfig {
   const endpoint = readEnv(env, { [endpointVar]: host } as Record<EnvVarName, Rule<string>>)[endpointVar];
   const e = readEnv(env, DATABASE_ENV);
-  const ssl = databaseSsl(e.DATABASE_SSL, e.DATABASE_SSL_CA);
+  const ssl = tlsOptions(e.DATABASE_SSL, "DATABASE_SSL_CA", e.DATABASE_SSL_CA);
   let credentials: DatabaseClientConfig["credentials"];
   if (e.RDS_SECRET_ARN) credentials = { kind: "secret", arn: e.RDS_SECRET_ARN, variable: "RDS_SECRET_ARN" };
   else {
@@ -243,6 +246,8 @@ const REDIS_ENV = {
   REDIS_CONNECT_TIMEOUT_MS: int(10, 500),
   REDIS_COMMAND_TIMEOUT_MS: int(10, 250),
   REDIS_RETRY_COOLDOWN_MS: int(0, 600_000),
+  REDIS_TLS: oneOf(TLS_MODES),
+  REDIS_TLS_CA: optionalText,
 } satisfies Rules;
 
 function readRedis(env: Env): RedisClientConfig {
@@ -254,6 +259,7 @@ function readRedis(env: Env): RedisClientConfig {
     connectTimeoutMs: e.REDIS_CONNECT_TIMEOUT_MS,
     commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
     retryCooldownMs: e.REDIS_RETRY_COOLDOWN_MS,
+    tls: tlsOptions(e.REDIS_TLS, "REDIS_TLS_CA", e.REDIS_TLS_CA),
   };
 }
 
