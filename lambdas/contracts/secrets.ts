@@ -30,7 +30,6 @@ export interface PasswordSecret {
 /** A parsed secret, or what is wrong with it: the problem never quotes the secret. */
 export type SecretReading<T> = { ok: true; value: T } | { ok: false; problem: string };
 
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\x00-\x1f\x7f]/;
 
 function jsonObject(text: string): Record<string, unknown> | undefined {

@@ -13,7 +13,6 @@ let client: { send(cmd: unknown): Promise<{ SecretString?: string }> } | undefin
 
 const defaultFetcher: Fetcher = async (arn) => {
   // require, not import(): plain CommonJS resolution finds the runtime's SDK (NODE_PATH) for sure.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const sdk = require("@aws-sdk/client-secrets-manager") as typeof import("@aws-sdk/client-secrets-manager");
   client ??= new sdk.SecretsManagerClient({}) as unknown as typeof client;
   const out = await client!.send(new sdk.GetSecretValueCommand({ SecretId: arn }));
