@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { App } from "cdktf";
 import * as ts from "typescript";
 import { CampaignStack, movedBlocks } from "./campaign-stack";
-import { commandLine } from "./cli-args";
+import { commandLine } from "../lambdas/contracts/cli";
 import type { z } from "zod";
 import { AsteriskConfig, DatabaseConfig, ProxyConfig, RedisHostConfig } from "./config";
 import { dev, prod } from "./environments";

@@ -1,3 +1,4 @@
+import { ARI } from "../lambdas/contracts/ari";
 import type { CampaignConfig, LambdaFunctionConfig, LambdasConfig } from "./config";
 
 /**
@@ -32,7 +33,7 @@ const lambdas = (functions: LambdasConfig["functions"], logRetentionDays: number
   connectionsPerEnvironment: 1,
   connectionHeadroom: 10,
   functions,
-  ari: { port: 8088, user: "campaign_dialer" },
+  ari: { port: ARI.port, user: ARI.user },
 });
 const fn = (reservedConcurrency: number, timeoutSeconds = 30, memoryMb = 256): LambdaFunctionConfig => ({
   memoryMb,
