@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
 import { RandomProvider } from "@cdktf/provider-random/lib/provider";
 import { TerraformStack, Testing } from "cdktf";
+import { LAMBDA_FUNCTIONS } from "../lambdas/manifest";
 import { ELASTICACHE_ADDRESSES, Elasticache } from "../modules/elasticache";
 import { applyGuardrails } from "../modules/guardrails";
 import { validateCampaignConfig, type CampaignConfig } from "../stacks/config";
@@ -115,11 +116,19 @@ describe("switching redis.mode changes nothing else", () => {
     expect(addresses(one).filter((x) => !addresses(other).includes(x))).toEqual([]);
   });
 
-  it("and the same bodies, but for the Lambdas' Redis host and secret", () => {
+  it("and the same bodies, but for the Lambdas' Redis host, secret and TLS", () => {
+    // Only the functions that use Redis connect with TLS, and only to ElastiCache.
+    const redisFunctions = LAMBDA_FUNCTIONS.filter((f) => f.uses.redis).map((f) => `campaign-prod-${f.name}`);
+    const withTls = Object.values(cached.resource.aws_lambda_function as Record<string, { function_name: string; environment: { variables: Record<string, string> } }>)
+      .filter((fn) => fn.environment.variables.REDIS_TLS === "verify-full")
+      .map((fn) => fn.function_name);
+    expect(withTls.sort()).toEqual(redisFunctions.sort());
+    expect(JSON.stringify(selfHosted.resource)).not.toContain("REDIS_TLS");
     // Map the ElastiCache references back to the host's: then every shared resource is identical.
     const back = JSON.stringify(cached.resource)
       .replace(/\$\{aws_elasticache_replication_group\.redis\.primary_endpoint_address\}/g, "${aws_instance.asterisk.private_ip}")
-      .replace(/\$\{aws_secretsmanager_secret\.redis_auth\.arn\}/g, "${aws_secretsmanager_secret.redis_password.arn}");
+      .replace(/\$\{aws_secretsmanager_secret\.redis_auth\.arn\}/g, "${aws_secretsmanager_secret.redis_password.arn}")
+      .replace(/,"REDIS_TLS":"verify-full"/g, "");
     const mapped = JSON.parse(back) as Synthesized["resource"];
     for (const address of addresses(selfHosted)) {
       const [type, name] = address.split(".");

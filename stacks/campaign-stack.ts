@@ -131,8 +131,8 @@ export class CampaignStack extends TerraformStack {
       });
     }
     const activeRedis = this.elasticache
-      ? { host: this.elasticache.endpoint, port: this.elasticache.port, passwordSecretArn: this.elasticache.authSecretArn, where: "ElastiCache primary endpoint" }
-      : { host: this.compute.instance.privateIp, port: this.compute.redisPort, passwordSecretArn: this.compute.redisPasswordSecretArn, where: "the Asterisk host's private IP" };
+      ? { host: this.elasticache.endpoint, port: this.elasticache.port, passwordSecretArn: this.elasticache.authSecretArn, tls: true, where: "ElastiCache primary endpoint" }
+      : { host: this.compute.instance.privateIp, port: this.compute.redisPort, passwordSecretArn: this.compute.redisPasswordSecretArn, tls: false, where: "the Asterisk host's private IP" };
 
     const endpoint = net.secretsManagerEndpoint ?? { mode: "create" };
     let egress: Egress | undefined;
@@ -184,7 +184,7 @@ export class CampaignStack extends TerraformStack {
         caBundlePath: viaProxy ? undefined : LAMBDA_RDS_CA_BUNDLE,
         borrowTimeoutSeconds: viaProxy ? config.proxy.connectionBorrowTimeout : 0,
       },
-      redis: { host: activeRedis.host, port: activeRedis.port, passwordSecretArn: activeRedis.passwordSecretArn },
+      redis: { host: activeRedis.host, port: activeRedis.port, passwordSecretArn: activeRedis.passwordSecretArn, tls: activeRedis.tls },
       ari: { host: this.compute.instance.privateIp, port: lambdas.ari.port, user: lambdas.ari.user, passwordSecretArn: this.compute.ariPasswordSecretArn },
       architecture: lambdas.architecture,
       functions: lambdas.functions,

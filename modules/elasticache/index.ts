@@ -38,10 +38,11 @@ export const ElasticacheSettings = section(
     /** Days of automatic snapshots, 0..35. @default 1 */
     snapshotRetentionDays: integer(0, 35).default(1),
     /**
-     * "required": TLS clients only. "preferred": TLS and plaintext (the Lambdas' Redis client does
-     * not speak TLS yet; the AUTH token is still required). @default "preferred"
+     * "required": TLS clients only (the Lambdas connect with REDIS_TLS=verify-full). "preferred": TLS
+     * and plaintext, for a migration while other plaintext clients remain; the AUTH token is required
+     * either way. @default "required"
      */
-    transitEncryptionMode: oneOf(["required", "preferred"] as const).default("preferred"),
+    transitEncryptionMode: oneOf(["required", "preferred"] as const).default("required"),
   },
   "{ nodeType, numCacheClusters, engineVersion, snapshotRetentionDays, transitEncryptionMode }",
 );

@@ -48,8 +48,11 @@ export interface LambdasProps {
     readonly caBundlePath?: string;
     readonly borrowTimeoutSeconds?: number;
   };
-  /** Redis on the Asterisk host. */
-  readonly redis: { readonly host: string; readonly port: number; readonly passwordSecretArn: string };
+  /**
+   * The active Redis: on the Asterisk host, or ElastiCache. `tls`: the functions connect with TLS and
+   * check the host name (REDIS_TLS=verify-full), as ElastiCache's in-transit encryption requires. @default tls false
+   */
+  readonly redis: { readonly host: string; readonly port: number; readonly passwordSecretArn: string; readonly tls?: boolean };
   /** Asterisk ARI on the Asterisk host; its password secret belongs to the compute module. */
   readonly ari: { readonly host: string; readonly port: number; readonly user: string; readonly passwordSecretArn: string };
 
@@ -128,6 +131,7 @@ export class Lambdas extends Construct {
       REDIS_HOST: props.redis.host,
       REDIS_PORT: String(props.redis.port),
       REDIS_PASSWORD_SECRET_ARN: props.redis.passwordSecretArn,
+      REDIS_TLS: props.redis.tls ? "verify-full" : undefined,
       ARI_URL: `http://${props.ari.host}:${props.ari.port}`,
       ARI_USER: props.ari.user,
       ARI_PASSWORD_SECRET_ARN: props.ari.passwordSecretArn,
@@ -197,6 +201,7 @@ export class Lambdas extends Construct {
     const variables: Record<string, string> = {};
     for (const variable of spec.env.required) variables[variable] = required(opts.env, variable, spec.name);
     if (spec.uses.redis) variables.REDIS_PORT = required(opts.env, "REDIS_PORT", spec.name);
+    if (spec.uses.redis && opts.env.REDIS_TLS) variables.REDIS_TLS = opts.env.REDIS_TLS;
     if (opts.env.LOG_LEVEL) variables.LOG_LEVEL = opts.env.LOG_LEVEL;
     if (spec.uses.database && opts.env.DATABASE_SSL_CA) variables.DATABASE_SSL_CA = opts.env.DATABASE_SSL_CA;
     if (spec.uses.database && opts.env.DATABASE_BORROW_TIMEOUT_SECONDS) variables.DATABASE_BORROW_TIMEOUT_SECONDS = opts.env.DATABASE_BORROW_TIMEOUT_SECONDS;
