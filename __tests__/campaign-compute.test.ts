@@ -105,7 +105,16 @@ describe("compute module: the Redis password", () => {
     const userData = r.aws_instance.asterisk.user_data as string;
     expect(userData).toContain("aws secretsmanager get-secret-value");
     expect(userData).toContain("Before=$${SERVICE}.service");
-    expect(userData).toMatch(/maxmemory 512mb\nmaxmemory-policy allkeys-lru\nappendonly yes/);
+    expect(userData).toContain('echo "include $${CONF_DIR}/password.conf" >> "$${CONF}"');
+  });
+
+  it("user data writes no Redis running config: provisioning is its one owner", () => {
+    const userData = r.aws_instance.asterisk.user_data as string;
+    // No directive of redis.conf besides the password include (bind, port, maxmemory, persistence...).
+    for (const directive of ["maxmemory", "maxmemory-policy", "appendonly", "appendfsync", "save", "bind", "port", "protected-mode"]) {
+      expect(userData).not.toMatch(new RegExp(`^${directive} `, "m"));
+    }
+    expect(userData).not.toContain("campaign.conf");
     // Every shell expansion is escaped for Terraform: a bare ${ is an interpolation of a resource.
     const interpolations = userData.match(/(?<!\$)\$\{[^}]*\}/g) ?? [];
     expect(interpolations).toEqual(["${aws_secretsmanager_secret.redis_password.arn}"]);

@@ -20,6 +20,8 @@ export interface RoleVars {
   redis_timeout: number;
   redis_maxmemory: string;
   redis_maxmemory_policy: string;
+  /** MiB the host keeps for the OS, Asterisk and the worker besides Redis (the memory check: 2 x maxmemory + this <= MemTotal). */
+  asterisk_host_reserved_mib: number;
   redis_save_intervals: string[];
   redis_appendonly: boolean;
   redis_appendfsync: AppendFsync;
@@ -74,6 +76,7 @@ export const DEFAULTS: RoleVars = {
   redis_timeout: 0,
   redis_maxmemory: "512mb",
   redis_maxmemory_policy: "allkeys-lru",
+  asterisk_host_reserved_mib: 512,
   redis_save_intervals: ["300 1"],
   redis_appendonly: true,
   redis_appendfsync: "everysec",
@@ -265,6 +268,7 @@ export const VALIDATORS: Record<keyof RoleVars, Validator> = {
     "noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
   ),
   redis_save_intervals: saveIntervals,
+  asterisk_host_reserved_mib: int(0, 1048576),
   redis_appendonly: bool,
   redis_appendfsync: oneOf("always", "everysec", "no"),
   redis_loglevel: oneOf("debug", "verbose", "notice", "warning"),

@@ -23,6 +23,7 @@ import { BACKUP_TASK, planBackup } from "./tasks/backup";
 import { AOF_REWRITE_TIMEOUT_S, dataSafetyProblems } from "./tasks/config";
 import { HostFacts, ProfileFacts, parseFacts, runtimeFrom, gatherScript } from "./tasks/facts";
 import { installScript } from "./tasks/install";
+import { checkMemory } from "./tasks/memory";
 import { METRICS_TASK, planMetrics } from "./tasks/metrics";
 import { RETIRE_TASK, planRetire } from "./tasks/retire";
 import { ScriptOutput, parseLine } from "./tasks/shell";
@@ -217,11 +218,16 @@ async function planAndApply(run: HostRun, secrets: HostSecrets, facts: HostFacts
     return emit({ task: "gather facts", status: "failed", msg: (e as Error).message });
   }
   let pf: ProfileFacts | undefined = facts.profiles[profile.key];
+  const ram = facts.memTotalKiB === null ? "" : `, ${(facts.memTotalKiB / 1024 ** 2).toFixed(1)} GiB RAM`;
   emit({
     task: "gather facts",
     status: "ok",
-    msg: `${facts.os.id} ${facts.os.versionId}, ${profile.label}, ${pf ? `${pf.versionOutput.split(" sha=")[0]}, ${pf.active}` : "not installed"}${(facts as HostFacts & { note?: string }).note ?? ""}`,
+    msg: `${facts.os.id} ${facts.os.versionId}${ram}, ${profile.label}, ${pf ? `${pf.versionOutput.split(" sha=")[0]}, ${pf.active}` : "not installed"}${(facts as HostFacts & { note?: string }).note ?? ""}`,
   });
+  // Before anything is installed or written (and the same in --check).
+  const memory = checkMemory(h, facts.memTotalKiB);
+  emit(memory);
+  if (memory.status === "failed") return;
   if (facts.adminSecret) registerSecret(facts.adminSecret);
   const adminPassword = facts.adminSecret ?? randomBytes(24).toString("hex");
   registerSecret(adminPassword);

@@ -229,10 +229,6 @@ export class Compute extends Construct {
         userData: userDataTemplate({
           region: props.region,
           secretArn: secret.arn,
-          port: this.redisPort,
-          maxmemory: props.redisMaxmemory ?? "512mb",
-          maxmemoryPolicy: props.redisMaxmemoryPolicy ?? "allkeys-lru",
-          appendonly: (props.redisAppendonly ?? true) ? "yes" : "no",
           amazonLinuxPackage: props.amazonLinuxRedisPackage ?? "valkey",
         }),
         // The host holds Redis data and live calls: a newer AMI or edited first-boot script must

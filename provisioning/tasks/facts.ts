@@ -41,6 +41,8 @@ export interface RuntimeFacts {
 export interface HostFacts {
   os: OsRelease;
   hostname: string;
+  /** /proc/meminfo MemTotal in KiB (the memory check), null when unreadable. */
+  memTotalKiB: number | null;
   adminSecret: string | null;
   restartPending: boolean;
   /** The host lock: ours (taken by this run), held (by another run: lockOwner), free (--check). */
@@ -87,6 +89,7 @@ if ${lock.mode === "acquire" ? "! lock_acquire" : "! lock_peek"}; then exit 0; f
 . /etc/os-release
 fact os_id "\${ID:-}"; fact os_like "\${ID_LIKE:-}"; fact os_version "\${VERSION_ID:-}"
 fact hostname "$(hostname)"
+fact mem_total_kib "$(awk '$1 == "MemTotal:" { print $2 }' /proc/meminfo 2>/dev/null)"
 ADMIN_PW=$(cat "$STATE/admin.secret" 2>/dev/null || true)
 [ -n "$ADMIN_PW" ] && fact admin_secret "$ADMIN_PW"
 [ -e "$STATE/restart-pending" ] && fact restart_pending 1
@@ -150,6 +153,7 @@ export function parseFacts(out: ScriptOutput): HostFacts {
   return {
     os: { id: f.os_id ?? "", idLike: f.os_like ?? "", versionId: f.os_version ?? "" },
     hostname: f.hostname ?? "",
+    memTotalKiB: /^\d+$/.test(f.mem_total_kib ?? "") ? Number(f.mem_total_kib) : null,
     adminSecret: f.admin_secret ?? null,
     lock: { state: f.lock ?? (f.lock_error ? "error" : "unknown"), owner: f.lock_owner, error: f.lock_error, broken: f.lock_broken },
     restartPending: f.restart_pending === "1",
