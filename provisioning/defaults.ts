@@ -4,6 +4,7 @@
  * the inventory loader prefixes with the file and variable name.
  */
 import { isIP } from "node:net";
+import { AMAZON_LINUX_REDIS_PACKAGES, AmazonLinuxRedisPackage } from "../lambdas/contracts/os";
 
 export const TARGET_GROUP = "asterisk";
 export const STATE_DIR = "/var/lib/redis-provision";
@@ -29,7 +30,7 @@ export interface RoleVars {
   redis_databases: number;
   redis_app_acl: string;
   redis_admin_user: string;
-  redis_amazon_linux_package: "valkey" | "redis6";
+  redis_amazon_linux_package: AmazonLinuxRedisPackage;
   redis_extra_config: Record<string, string>;
   redis_metrics_enabled: boolean;
   redis_metrics_namespace: string;
@@ -275,7 +276,7 @@ export const VALIDATORS: Record<keyof RoleVars, Validator> = {
   redis_databases: int(1, 10000),
   redis_app_acl: line("list of ACL rules", /^([+-]@?[a-z|-]+|~\S+|&\S+|%R?W?~\S+|allkeys|allchannels|allcommands|nocommands|resetkeys|resetchannels)(\s+([+-]@?[a-z|-]+|~\S+|&\S+|%R?W?~\S+|allkeys|allchannels|allcommands|nocommands|resetkeys|resetchannels))*$/),
   redis_admin_user: line("ACL user name", /^[a-z][a-z0-9_-]{0,63}$/),
-  redis_amazon_linux_package: oneOf("valkey", "redis6"),
+  redis_amazon_linux_package: oneOf(...AMAZON_LINUX_REDIS_PACKAGES),
   redis_extra_config: extraConfig,
   redis_metrics_enabled: bool,
   redis_metrics_namespace: namespace,

@@ -11,6 +11,7 @@ import type { ITerraformDependable } from "cdktf";
 import { dependable } from "cdktf/lib/tfExpression";
 import { Construct } from "constructs";
 import Handlebars from "handlebars";
+import { OS_LAYOUTS, bootRules } from "../../lambdas/contracts/os";
 import { at, nameTag } from "../address";
 import { GeneratedSecret, protect } from "../generated-secret";
 import { Sources, allEgress, hasSources, ingress } from "../rules";
@@ -229,7 +230,9 @@ export class Compute extends Construct {
         userData: userDataTemplate({
           region: props.region,
           secretArn: secret.arn,
-          amazonLinuxPackage: props.amazonLinuxRedisPackage ?? "valkey",
+          // The per-OS layouts and the rules that pick one: the contract provisioning reads too.
+          rules: bootRules(props.amazonLinuxRedisPackage ?? "valkey"),
+          layouts: Object.values(OS_LAYOUTS).map((l) => ({ ...l, packages: l.packages.join(" ") })),
         }),
         // The host holds Redis data and live calls: a newer AMI or edited first-boot script must
         // not replace or stop it. Running hosts are changed by `npm run provision`.

@@ -13,7 +13,7 @@
  * the config in place are never removed.
  */
 import { dirname } from "node:path";
-import type { OsProfile } from "../os";
+import { OS_PROFILES, OsProfile } from "../os";
 import type { TaskResult } from "../output";
 import { shq } from "../ssh";
 
@@ -22,14 +22,13 @@ export const LEGACY_UNIT = "redis-password.service";
 export const LEGACY_UNIT_PATH = `/etc/systemd/system/${LEGACY_UNIT}`;
 export const LEGACY_SCRIPT = "/usr/local/libexec/redis-password";
 export const LEGACY_FILES = ["password.conf", "campaign.conf"];
-/** Every config directory the user data may have used (one per package it installs). */
-const LEGACY_DIRS = ["/etc/redis", "/etc/valkey", "/etc/redis6"];
 
-/** The directory the user data wrote to for this profile (RHEL 8 keeps redis.conf in /etc, the user data /etc/redis). */
+/** The directory the user data wrote to for this profile: its password include's (lambdas/contracts/os.ts). */
 export function legacyConfDir(p: OsProfile): string {
-  const d = dirname(p.configPath);
-  return d === "/etc" ? "/etc/redis" : d;
+  return dirname(p.passwordInclude);
 }
+/** Every config directory the user data may have used (one per package it installs). */
+const LEGACY_DIRS = [...new Set(Object.values(OS_PROFILES).map(legacyConfDir))];
 
 export interface RetireFacts {
   /** Legacy paths present on the host (unit file, script, config files, unit links). */
