@@ -5,7 +5,7 @@
  * installed or written, --check says the same, and the message names the host, the variable and the file.
  * The pure rule, then one real Debian 12 host on the systemd-nspawn test bed (skips loudly without root).
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -14,8 +14,8 @@ process.env.PROVISION_SSH_CONTROL_DIR = CONTROL;
 
 import { DEFAULTS, RoleVars } from "../../provisioning/defaults";
 import { MEMORY_TASK, checkMemory } from "../../provisioning/tasks/memory";
-import * as testbed from "../../provisioning/testbed";
-import { closeClients, hostFile, onHost, provisionIn, realHostSuite, recap, serverInfo, setHostVars, taskLines } from "./realhost";
+import type { Testbed } from "../../provisioning/testbed";
+import { hostFile, onHost, provisionIn, realHostSuite, recap, serverInfo, setHostVars, taskLines, tearDown, upTestbed } from "./realhost";
 
 const host = (v: Partial<RoleVars>, origin: Record<string, string> = {}) => ({ name: "ast1", vars: { ...DEFAULTS, ...v }, origin });
 const GIB_KIB = 1024 * 1024;
@@ -54,7 +54,7 @@ describe("check memory (pure)", () => {
 
 const PASSWORD = "Mem-requirepass-never-printed-31";
 const env = { REDIS_PASSWORD: PASSWORD, PROVISION_SSH_CONTROL_DIR: CONTROL };
-let tb: testbed.Testbed;
+let tb: Testbed;
 const provision = (...args: string[]) => provisionIn(tb, env, ...args);
 
 realHostSuite("check memory on a real Debian 12 host", () => {
@@ -63,18 +63,14 @@ realHostSuite("check memory on a real Debian 12 host", () => {
   let tooBig = "";
   let fits = "";
   beforeAll(async () => {
-    tb = await testbed.up({ count: 1, log: (m) => process.stderr.write(`testbed: ${m}\n`), groupVars: { redis_metrics_enabled: false } });
+    tb = await upTestbed(1);
     // The host sees the machine's RAM (systemd-nspawn does not virtualise /proc/meminfo).
     ramMib = Math.floor(Number(/MemTotal:\s+(\d+)/.exec(await onHost(tb, "host1", "cat /proc/meminfo"))![1]) / 1024);
     const most = Math.floor((ramMib - 512) / 2);
     tooBig = `${most + 1}mb`;
     fits = `${Math.min(most, 256)}mb`;
   }, 600_000);
-  afterAll(async () => {
-    closeClients();
-    if (tb) await testbed.down(tb);
-    rmSync(CONTROL, { recursive: true, force: true });
-  }, 120_000);
+  afterAll(() => tearDown(tb, CONTROL), 120_000);
 
   it("a fresh host: --check and the run refuse alike, naming host, variable and file; nothing is installed", async () => {
     setHostVars(tb, { host1: { redis_maxmemory: tooBig } });

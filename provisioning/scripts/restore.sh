@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # `npm run provision -- --restore SOURCE`: puts one RDB snapshot in place of the server's data
-# (docs/backups.md). Needs lib.sh, lock.sh and restart.sh (stop_bounded, start_bounded).
+# (docs/backups.md). Needs lib.sh, lock.sh and handlers.sh (stop_bounded, start_bounded).
 #   fetch snapshot   the controller has streamed a local file to $RESTORE_DIR/incoming.rdb (its
 #                    SHA-256 is P_SHA), or the host downloads P_S3_URI with its own role (aws s3 cp)
 #   check snapshot   P_CHECK_RDB (redis-check-rdb) must say "RDB looks OK"; its counts are the proof
