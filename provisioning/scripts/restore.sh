@@ -132,3 +132,9 @@ restore_apply() {
   rm -f "$SNAP"
   task "restore snapshot" changed "$SNAP_KEYS keys in the snapshot ($SNAP_EXPIRES with TTL, $CHECK_EXPIRED expired since), $proved in Redis after a restart from its $([ "$aof" = yes ] && echo "new AOF (appendonly yes)" || echo "RDB (appendonly no)"); before: $before; previous data kept in $PREV"
 }
+
+# --check: what restore_apply would do (the fetched snapshot is removed again).
+restore_predict() {
+  rm -f "$SNAP"
+  task "restore snapshot" changed "would stop $SERVICE, replace its data with the snapshot ($SNAP_KEYS keys, $SNAP_EXPIRES with TTL) in $(conf_value appendonly | sed 's/yes/AOF/;s/no/RDB/') mode and prove the key count"
+}

@@ -153,9 +153,7 @@ export async function runRestore(h: HostSpec, secrets: HostSecrets, source: Rest
       opts.check ? "" : "lock_check",
       "restore_fetch",
       "restore_check",
-      opts.check
-        ? `rm -f "$SNAP"; task "restore snapshot" changed "would stop ${profile.service}, replace its data with the snapshot ($SNAP_KEYS keys, $SNAP_EXPIRES with TTL) in $(conf_value appendonly | sed 's/yes/AOF/;s/no/RDB/') mode and prove the key count"`
-        : "restore_apply",
+      opts.check ? "restore_predict" : "restore_apply",
     ].join("\n");
     await remote(hostScript(params, ["lock", "handlers"], driver), "restore snapshot");
   } finally {
