@@ -7,4 +7,5 @@ module.exports = {
   testPathIgnorePatterns: ["/node_modules/", "/cdktf.out/", "/build/"],
   modulePathIgnorePatterns: ["<rootDir>/cdktf.out/", "<rootDir>/build/"],
   testTimeout: 60000,
+  globalTeardown: "<rootDir>/__tests__/helpers/open-handles.js",
 };

@@ -6,7 +6,7 @@
  */
 import { buildLambdas } from "./lambdas/build";
 import { buildApp } from "./stacks/app";
-import { commandLine, UsageError } from "./stacks/cli-args";
+import { commandLine, UsageError } from "./lambdas/contracts/cli";
 import { report } from "./stacks/report";
 import { ConfigError } from "./stacks/validation";
 

@@ -1,6 +1,6 @@
 import { LAMBDA_FUNCTIONS } from "../lambdas/manifest";
 import { snake } from "../modules/lambdas";
-import { REDIS_METRICS } from "../modules/monitoring";
+import { REDIS_METRICS } from "../lambdas/contracts/metrics";
 import { validateCampaignConfig } from "../stacks/config";
 import { dev, prod } from "../stacks/environments";
 import { synthCampaign, variant } from "./helpers/synth";

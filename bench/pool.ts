@@ -37,7 +37,7 @@ import { createRuntime, type Runtime } from "../lambdas/shared/runtime";
 import { run as validate, type ValidateResult } from "../lambdas/validate-campaign/handler";
 import { campaignEvent } from "../__tests__/lambdas/helpers";
 import { DB_NAME, startServers, type Servers } from "../__tests__/lambdas/servers";
-import { commandLine, UsageError } from "../stacks/cli-args";
+import { commandLine, UsageError } from "../lambdas/contracts/cli";
 import { formatSpread, percentile, spread } from "./stats";
 
 export interface Phase {

@@ -16,7 +16,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as testbed from "../provisioning/testbed";
-import { commandLine } from "../stacks/cli-args";
+import { commandLine } from "../lambdas/contracts/cli";
 import { run as runLocal } from "../provisioning/testbed/sh";
 
 const RUNS = Number(process.env.RUNS ?? 3);

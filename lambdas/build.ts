@@ -9,7 +9,7 @@ import { deflateRawSync } from "node:zlib";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { build } from "esbuild";
-import { commandLine, UsageError } from "../stacks/cli-args";
+import { commandLine, UsageError } from "./contracts/cli";
 import { FUNCTION_NAMES, type FunctionName } from "./manifest";
 
 export const ZIP_BUDGET_BYTES = 150 * 1024;

@@ -10,7 +10,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { startServers, DB_NAME, type Servers } from "../__tests__/lambdas/servers";
-import { commandLine, UsageError } from "../stacks/cli-args";
+import { commandLine, UsageError } from "./contracts/cli";
 import { AriStandIn } from "./asterisk-worker/ari-standin";
 import { loadWorkerConfig } from "./asterisk-worker/config";
 import { AsteriskWorker } from "./asterisk-worker/worker";

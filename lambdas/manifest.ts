@@ -80,12 +80,19 @@ export const ENV_VARS = {
   REDIS_CONNECT_TIMEOUT_MS: { requiredInAws: false, default: "500", description: "Redis connect timeout; an outage costs at most this per cool-down period." },
   REDIS_COMMAND_TIMEOUT_MS: { requiredInAws: false, default: "250", description: "Redis command timeout; a timeout is a cache miss." },
   REDIS_RETRY_COOLDOWN_MS: { requiredInAws: false, default: "5000", description: "After a Redis failure, skip the cache (miss) for this long before reconnecting." },
+  REDIS_TLS: {
+    requiredInAws: false,
+    default: "disable",
+    description:
+      "TLS to Redis: disable (default: the self-hosted Redis on the Asterisk host), verify-full (system CAs + REDIS_TLS_CA, host name checked: ElastiCache with in-transit encryption), or no-verify.",
+  },
+  REDIS_TLS_CA: { requiredInAws: false, description: "Path of an extra PEM CA bundle trusted for the Redis TLS connection." },
   CACHE_SETTINGS_TTL_SECONDS: { requiredInAws: false, default: "300", description: "TTL of cached campaign settings." },
   REPORT_CACHE_TTL_SECONDS: { requiredInAws: false, default: "60", description: "TTL of cached campaign reports." },
   // ARI (dialer-worker)
   ARI_URL: { requiredInAws: true, description: "Base URL of Asterisk ARI, e.g. http://10.0.1.10:8088 (POST {ARI_URL}/ari/channels)." },
   ARI_USER: { requiredInAws: true, description: "ARI user (basic auth)." },
-  ARI_PASSWORD_SECRET_ARN: { requiredInAws: true, description: 'ARN of the ARI password secret (JSON {"password": "..."} or a plain string).' },
+  ARI_PASSWORD_SECRET_ARN: { requiredInAws: true, description: 'ARN of the ARI password secret (JSON {"password": "..."}).' },
   ARI_PASSWORD: { requiredInAws: false, localOnly: true, description: "Local override: ARI password, used only when ARI_PASSWORD_SECRET_ARN is unset." },
   ARI_APP: { requiredInAws: false, default: "campaign-dialer", description: "Stasis application the originated channels enter." },
   ARI_ENDPOINT_TEMPLATE: { requiredInAws: false, default: "PJSIP/{number}@trunk", description: "Dial endpoint; {number} is replaced by the contact's E.164 number." },
@@ -144,7 +151,7 @@ const DB_OPTIONAL = [
   "DATABASE_TIME_RESERVE_MS",
 ] as const;
 const REDIS_REQUIRED = ["REDIS_HOST", "REDIS_PASSWORD_SECRET_ARN"] as const;
-const REDIS_OPTIONAL = ["REDIS_PORT", "REDIS_CONNECT_TIMEOUT_MS", "REDIS_COMMAND_TIMEOUT_MS", "REDIS_RETRY_COOLDOWN_MS"] as const;
+const REDIS_OPTIONAL = ["REDIS_PORT", "REDIS_CONNECT_TIMEOUT_MS", "REDIS_COMMAND_TIMEOUT_MS", "REDIS_RETRY_COOLDOWN_MS", "REDIS_TLS", "REDIS_TLS_CA"] as const;
 const ARI_REQUIRED = ["ARI_URL", "ARI_USER", "ARI_PASSWORD_SECRET_ARN"] as const;
 const ARI_OPTIONAL = [
   "ARI_APP",

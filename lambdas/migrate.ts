@@ -15,7 +15,7 @@ import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Client, type ClientConfig } from "pg";
-import { commandLine } from "../stacks/cli-args";
+import { commandLine } from "./contracts/cli";
 import { readDatabaseConfig, type Env } from "./shared/config";
 import { maskCredentials } from "./shared/logging";
 import { resolveDatabaseCredentials } from "./shared/secrets";

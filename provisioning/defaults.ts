@@ -4,7 +4,12 @@
  * the inventory loader prefixes with the file and variable name.
  */
 import { isIP } from "node:net";
+import { ARI } from "../lambdas/contracts/ari";
+import { DEFAULT_EVICTION_POLICY, EVICTION_POLICIES } from "../lambdas/contracts/eviction";
+import { MEMORY_SIZE } from "../lambdas/contracts/memory";
+import { REDIS_METRICS } from "../lambdas/contracts/metrics";
 import { AMAZON_LINUX_REDIS_PACKAGES, AmazonLinuxRedisPackage } from "../lambdas/contracts/os";
+import { SECRET_ARN } from "../lambdas/contracts/secrets";
 
 export const TARGET_GROUP = "asterisk";
 export const STATE_DIR = "/var/lib/redis-provision";
@@ -76,7 +81,7 @@ export const DEFAULTS: RoleVars = {
   redis_tcp_keepalive: 300,
   redis_timeout: 0,
   redis_maxmemory: "512mb",
-  redis_maxmemory_policy: "allkeys-lru",
+  redis_maxmemory_policy: DEFAULT_EVICTION_POLICY,
   asterisk_host_reserved_mib: 512,
   redis_save_intervals: ["300 1"],
   redis_appendonly: true,
@@ -88,7 +93,7 @@ export const DEFAULTS: RoleVars = {
   redis_amazon_linux_package: "valkey",
   redis_extra_config: {},
   redis_metrics_enabled: true,
-  redis_metrics_namespace: "Campaign/Redis",
+  redis_metrics_namespace: REDIS_METRICS.namespace,
   redis_metrics_interval_seconds: 60,
   redis_metrics_region: "",
   redis_metrics_imds_url: "http://169.254.169.254",
@@ -97,8 +102,8 @@ export const DEFAULTS: RoleVars = {
   redis_backup_schedule: "hourly",
   redis_backup_region: "",
   redis_backup_timeout_seconds: 900,
-  asterisk_ari_user: "campaign_dialer",
-  asterisk_ari_port: 8088,
+  asterisk_ari_user: ARI.user,
+  asterisk_ari_port: ARI.port,
   asterisk_ari_bind_address: "0.0.0.0",
   asterisk_worker_enabled: false,
   asterisk_worker_ari_url: "",
@@ -154,16 +159,6 @@ const password: Validator = (v) => {
   }
   return v;
 };
-
-const MEMORY_RE = /^\d+(b|k|kb|m|mb|g|gb)?$/i;
-
-/** Bytes of a Redis memory value (1k = 1000, 1kb = 1024, ...). */
-export function memoryBytes(v: string): number {
-  const m = /^(\d+)([a-z]*)$/i.exec(v.trim());
-  if (!m) throw new Error(`bad memory value ${v}`);
-  const mult: Record<string, number> = { "": 1, b: 1, k: 1e3, kb: 1024, m: 1e6, mb: 1024 ** 2, g: 1e9, gb: 1024 ** 3 };
-  return Number(m[1]) * mult[m[2].toLowerCase()];
-}
 
 const bindList: Validator = (v) => {
   const s = line("list of IP addresses")(v) as string;
@@ -253,21 +248,16 @@ const namespace: Validator = (v) => {
   return s;
 };
 
-/** A Secrets Manager secret ARN (also what `npm run inventory` accepts from stack outputs). */
-export const SECRET_ARN_RE = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
-
 export const VALIDATORS: Record<keyof RoleVars, Validator> = {
   redis_password: password,
-  redis_password_secret_arn: line("Secrets Manager ARN", SECRET_ARN_RE),
+  redis_password_secret_arn: line("Secrets Manager ARN", SECRET_ARN),
   redis_port: int(1, 65535),
   redis_bind_address: bindList,
   redis_protected_mode: bool,
   redis_tcp_keepalive: int(0, 86400),
   redis_timeout: int(0, 31536000),
-  redis_maxmemory: line("memory size like 512mb", MEMORY_RE),
-  redis_maxmemory_policy: oneOf(
-    "noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
-  ),
+  redis_maxmemory: line("memory size like 512mb", MEMORY_SIZE),
+  redis_maxmemory_policy: oneOf(...EVICTION_POLICIES),
   redis_save_intervals: saveIntervals,
   asterisk_host_reserved_mib: int(0, 1048576),
   redis_appendonly: bool,
@@ -283,7 +273,7 @@ export const VALIDATORS: Record<keyof RoleVars, Validator> = {
   redis_metrics_interval_seconds: int(10, 3600),
   redis_metrics_region: line("AWS region like us-east-1 (or empty for the instance's own)", /^$|^[a-z]{2}(-[a-z]+)+-\d+$/),
   asterisk_ari_password: password,
-  asterisk_ari_password_secret_arn: line("Secrets Manager ARN", SECRET_ARN_RE),
+  asterisk_ari_password_secret_arn: line("Secrets Manager ARN", SECRET_ARN),
   asterisk_ari_user: line("ARI user name (letters, digits, _ . -)", /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/),
   asterisk_ari_port: int(1, 65535),
   asterisk_ari_bind_address: (v) => {

@@ -10,7 +10,7 @@ import { main } from "./cli";
 import * as testbed from "./testbed";
 import { awsStandIns } from "./testbed/aws";
 import { run } from "./testbed/sh";
-import { commandLine } from "../stacks/cli-args";
+import { commandLine } from "../lambdas/contracts/cli";
 
 const USAGE = `usage: npm run demo [-- --help]
 

@@ -3,6 +3,7 @@
  * `password` of the Secrets Manager secret `redis_password_secret_arn`. Every secret that enters the
  * process is registered with the redactor, which all output passes through.
  */
+import { parsePasswordSecret } from "../lambdas/contracts/secrets";
 import type { HostSpec } from "./inventory";
 
 const known = new Set<string>();
@@ -82,15 +83,9 @@ export async function resolveSecrets(
     } catch (e) {
       throw new SecretError(`${where}: cannot read the secret ${arn}: ${describeFetchError(e)}`);
     }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(raw);
-    } catch {
-      throw new SecretError(`${where}: the secret is not JSON`);
-    }
-    const p = (parsed as Record<string, unknown> | null)?.password;
-    if (typeof p !== "string" || p.length < 8) throw new SecretError(`${where}: the secret has no JSON key "password" of 8+ characters`);
-    return p;
+    const read = parsePasswordSecret(raw);
+    if (!read.ok) throw new SecretError(`${where}: ${read.problem}`);
+    return read.value.password;
   };
   const out = new Map<string, HostSecrets>();
   for (const h of hosts) {

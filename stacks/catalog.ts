@@ -48,16 +48,6 @@ export const RDS_CLASSES: Readonly<Record<string, RdsClass>> = {
   "db.r6g.large": { vcpus: 2, memoryGiB: 16, maxConnections: 1660 },
 };
 
-/** Parse a Redis memory size (`512mb`, `1gb`, `100000`) into bytes; undefined if it does not parse. */
-export function parseRedisBytes(text: string): number | undefined {
-  const m = /^(\d+)\s*(b|k|kb|m|mb|g|gb)?$/i.exec(text.trim());
-  if (!m) return undefined;
-  const unit = (m[2] ?? "b").toLowerCase();
-  // Redis: k/m/g are powers of 1000, kb/mb/gb powers of 1024.
-  const factor: Record<string, number> = { b: 1, k: 1e3, kb: 1024, m: 1e6, mb: 1024 ** 2, g: 1e9, gb: 1024 ** 3 };
-  return Number(m[1]) * factor[unit];
-}
-
 /** Memory the Asterisk host keeps for the OS, Asterisk and the Node.js worker besides Redis. */
 export const ASTERISK_HOST_RESERVED_MIB = 512;
 

@@ -2,7 +2,9 @@ import { elasticacheSettingProblems } from "../modules/elasticache";
 import { redisBackupProblems } from "../modules/redis-backup";
 import { FUNCTION_NAMES, LAMBDA_FUNCTIONS, type FunctionName } from "../lambdas/manifest";
 import { budgetProblem, connectionBudget } from "./budget";
-import { ASTERISK_HOST_RESERVED_MIB, EC2_MEMORY_MIB, LOG_RETENTION_DAYS, RDS_CLASSES, parseRedisBytes } from "./catalog";
+import { EVICTION_POLICIES } from "../lambdas/contracts/eviction";
+import { memoryBytes } from "../lambdas/contracts/memory";
+import { ASTERISK_HOST_RESERVED_MIB, EC2_MEMORY_MIB, LOG_RETENTION_DAYS, RDS_CLASSES } from "./catalog";
 import { Problems, availabilityZoneNames, cidrContains, parseCidr, subnetCidr, type Cidr } from "./validation";
 
 /** The network the campaign system lives in: a VPC this stack creates, or an existing one. */
@@ -275,17 +277,6 @@ export interface CampaignConfig {
   tags?: Record<string, string>;
 }
 
-export const REDIS_POLICIES = [
-  "allkeys-lru",
-  "allkeys-lfu",
-  "allkeys-random",
-  "volatile-lru",
-  "volatile-lfu",
-  "volatile-random",
-  "volatile-ttl",
-  "noeviction",
-] as const;
-
 /** An AWS region name; the PythonIDE config checks its region and backend with these too. */
 export const REGION = /^[a-z]{2}(-gov)?-[a-z]+-\d$/;
 /** A project or environment name (stack names, resource name prefixes). */
@@ -557,10 +548,10 @@ function validateRedis(p: Problems, r: RedisConfig | undefined, instanceType: st
   if (!r) return p.add("", "is required");
   p.integer("port", r.port, 1024, 65535);
   validateRedisMode(p, r);
-  p.oneOf("maxmemoryPolicy", r.maxmemoryPolicy, REDIS_POLICIES);
+  p.oneOf("maxmemoryPolicy", r.maxmemoryPolicy, EVICTION_POLICIES);
   if (typeof r.appendonly !== "boolean") p.add("appendonly", "must be true or false");
   if (p.required("maxmemory", r.maxmemory, "a size such as 512mb")) {
-    const bytes = parseRedisBytes(String(r.maxmemory));
+    const bytes = memoryBytes(String(r.maxmemory));
     const ram = instanceType ? EC2_MEMORY_MIB[instanceType] : undefined;
     if (bytes === undefined || bytes === 0) {
       p.add("maxmemory", `${JSON.stringify(r.maxmemory)} is not a memory size`, "a positive size such as 512mb or 1gb");

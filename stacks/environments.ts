@@ -1,3 +1,4 @@
+import { ARI } from "../lambdas/contracts/ari";
 import type { CampaignConfig, LambdaFunctionConfig, LambdasConfig } from "./config";
 
 /**
@@ -35,7 +36,7 @@ const lambdas = (functions: LambdasConfig["functions"], logRetentionDays: number
   connectionHeadroom: 10,
   schedules: { "dialer-worker": "rate(1 minute)", "status-checker": "rate(1 minute)" },
   functions,
-  ari: { port: 8088, user: "campaign_dialer" },
+  ari: { port: ARI.port, user: ARI.user },
 });
 const fn = (reservedConcurrency: number, timeoutSeconds = 30, memoryMb = 256): LambdaFunctionConfig => ({
   memoryMb,

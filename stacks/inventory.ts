@@ -20,7 +20,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
 import { parseDocument } from "yaml";
-import { SECRET_ARN_RE as SECRET_ARN } from "../provisioning/defaults";
+import { SECRET_ARN } from "../lambdas/contracts/secrets";
 
 const USAGE = `usage: npm run inventory -- <stack> [options]
 

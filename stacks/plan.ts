@@ -12,7 +12,7 @@
  * A `prevent_destroy` that stops the plan is reported the same way: the scratch copy is planned
  * once more without it to name the attribute that forces the replacement.
  */
-import { commandLine, UsageError } from "./cli-args";
+import { commandLine, UsageError } from "../lambdas/contracts/cli";
 import { synthOffline } from "./offline";
 import {
   TerraformSetupError,

@@ -4,7 +4,7 @@
  * scratch copy. One line per stack (valid, or each diagnostic with its address), what the copy
  * changed, and exit 1 on any error. Terraform and the mirror are checked first.
  */
-import { commandLine } from "./cli-args";
+import { commandLine } from "../lambdas/contracts/cli";
 import {
   TerraformSetupError,
   createScratch,

@@ -36,7 +36,6 @@ test("bundles leave the AWS SDK to the runtime and contain no ESM import()", () 
 
 test("a bundle loads as CommonJS, exports handler, and reports configuration and health properly", async () => {
   const dir = built.find((b) => b.name === "report-generator")!.dir;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const mod = require(join(dir, "index.js")) as { handler: (e: unknown) => Promise<unknown> };
   expect(typeof mod.handler).toBe("function");
   const saved = { ...process.env };
@@ -64,7 +63,6 @@ test("a configured bundle answers the health event with both dependencies down (
     LOG_LEVEL: "silent",
   });
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const mod = require(join(dir, "index.js")) as { handler: (e: unknown) => Promise<unknown> };
     expect(await mod.handler({ action: "health" })).toEqual({ status: "degraded", redis: { connected: false, endpoint: "127.0.0.1:1" }, database: { connected: false } });
   } finally {

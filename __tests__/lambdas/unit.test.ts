@@ -1,7 +1,7 @@
 /** Configuration, event validation, logging, secrets (through the real AWS SDK against a local endpoint) and the manifest. */
 import { createServer, type Server } from "node:http";
 import { ENV_VARS, FUNCTION_NAMES, LAMBDA_FUNCTIONS, type FunctionName } from "../../lambdas/manifest";
-import { ConfigError, describeValue, loadConfig } from "../../lambdas/shared/config";
+import { EnvConfigError, describeValue, loadConfig } from "../../lambdas/shared/config";
 import { createLogger, maskCredentials } from "../../lambdas/shared/logging";
 import { getDatabaseCredentials, resolvePassword, setSecretFetcher } from "../../lambdas/shared/secrets";
 import { InvalidEventError } from "../../lambdas/shared/validate";
@@ -46,7 +46,7 @@ describe("configuration", () => {
   test.each(LAMBDA_FUNCTIONS.flatMap((f) => f.env.required.map((v) => [f.name, v] as const)))("%s without %s fails naming it", (name, variable) => {
     const env = awsEnv(name);
     delete env[variable];
-    expect(() => loadConfig(name, env)).toThrow(ConfigError);
+    expect(() => loadConfig(name, env)).toThrow(EnvConfigError);
     expect(() => loadConfig(name, env)).toThrow(new RegExp(`\\b${variable}\\b`));
   });
 
@@ -125,7 +125,7 @@ describe("config errors never quote a secret (they land in CloudWatch Logs)", ()
     try {
       loadConfig(fn, { ...awsEnv(fn), [variable]: value });
     } catch (e) {
-      expect(e).toBeInstanceOf(ConfigError);
+      expect(e).toBeInstanceOf(EnvConfigError);
       return (e as Error).message;
     }
     throw new Error(`${variable}=${value} was accepted`);
@@ -154,7 +154,7 @@ describe("config errors never quote a secret (they land in CloudWatch Logs)", ()
     expect(message).toContain(variable);
     expect(message).toContain(shown);
     expect(message).not.toContain(PW);
-    expect(logged(new ConfigError(variable as never, `got ${describeValue(variable, value)}`))).not.toContain(PW);
+    expect(logged(new EnvConfigError(variable as never, `got ${describeValue(variable, value)}`))).not.toContain(PW);
   });
 
   test("ARNs are shown, even in a secret-bearing variable; ordinary values are quoted as before", () => {
@@ -224,9 +224,9 @@ describe("the logger masks credentials it was never meant to get", () => {
     expect(JSON.parse(out).a.b.c.d.e).toBe("[truncated]");
   });
 
-  test("a ConfigError thrown by the handler wrapper is logged without the password", async () => {
+  test("a EnvConfigError thrown by the handler wrapper is logged without the password", async () => {
     const env = { ...awsEnv("dispatcher"), RDS_PROXY_ENDPOINT: `postgres://admin:${PW}@db.example.com` };
-    expect(() => createRuntime("dispatcher", env)).toThrow(ConfigError);
+    expect(() => createRuntime("dispatcher", env)).toThrow(EnvConfigError);
     let error: unknown;
     try {
       createRuntime("dispatcher", env);
@@ -353,7 +353,8 @@ describe("secrets by ARN through the AWS SDK (local Secrets Manager endpoint)", 
   const requests: string[] = [];
   const secrets: Record<string, string> = {
     [ARN("rds")]: JSON.stringify({ username: "master", password: "pw1", engine: "postgres" }),
-    [ARN("redis")]: JSON.stringify({ password: "r-pw" }),
+    [ARN("redis")]: JSON.stringify({ password: "redis-password-1" }),
+    [ARN("short")]: JSON.stringify({ password: "r-pw" }),
     [ARN("plain")]: "just-a-password",
     [ARN("broken")]: JSON.stringify({ user: "x" }),
   };
@@ -385,14 +386,19 @@ describe("secrets by ARN through the AWS SDK (local Secrets Manager endpoint)", 
     await new Promise((r) => server.close(r));
   });
 
-  test("fetched once per environment and cached; JSON and plain formats", async () => {
+  test("fetched once per environment and cached; the one password-secret format", async () => {
     const [a, b] = await Promise.all([getDatabaseCredentials(ARN("rds")), getDatabaseCredentials(ARN("rds"))]);
     expect(a).toEqual({ user: "master", password: "pw1" });
     expect(b).toEqual(a);
     await getDatabaseCredentials(ARN("rds"));
     expect(requests.filter((r) => r.endsWith(ARN("rds")))).toEqual([`secretsmanager.GetSecretValue ${ARN("rds")}`]);
-    await expect(resolvePassword({ kind: "secret", arn: ARN("redis"), variable: "REDIS_PASSWORD_SECRET_ARN" })).resolves.toBe("r-pw");
-    await expect(resolvePassword({ kind: "secret", arn: ARN("plain"), variable: "ARI_PASSWORD_SECRET_ARN" })).resolves.toBe("just-a-password");
+    await expect(resolvePassword({ kind: "secret", arn: ARN("redis"), variable: "REDIS_PASSWORD_SECRET_ARN" })).resolves.toBe("redis-password-1");
+    // Plain strings and short passwords are refused, as provisioning refuses them (lambdas/contracts/secrets.ts); the value is never quoted.
+    const plain = await resolvePassword({ kind: "secret", arn: ARN("plain"), variable: "ARI_PASSWORD_SECRET_ARN" }).catch((e: Error) => e);
+    expect((plain as Error).message).toBe(`secret ARI_PASSWORD_SECRET_ARN (${ARN("plain")}): the secret is not JSON of the form {"password": "..."}`);
+    const short = await resolvePassword({ kind: "secret", arn: ARN("short"), variable: "REDIS_PASSWORD_SECRET_ARN" }).catch((e: Error) => e);
+    expect((short as Error).message).toMatch(/REDIS_PASSWORD_SECRET_ARN .*: the secret has no JSON key "password" of 8\+ characters/);
+    expect((short as Error).message).not.toContain("r-pw");
   });
 
   test("a malformed secret names the variable, not the value", async () => {

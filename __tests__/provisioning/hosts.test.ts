@@ -13,7 +13,7 @@ const PASSWORD = "Tb-pa55word-never-printed-7f3a";
 const CONTROL = mkdtempSync(join(tmpdir(), "prov-ssh-"));
 process.env.PROVISION_SSH_CONTROL_DIR = CONTROL;
 
-import { REDIS_METRICS } from "../../modules/monitoring";
+import { REDIS_METRICS } from "../../lambdas/contracts/metrics";
 import { main } from "../../provisioning/cli";
 import { disconnect } from "../../provisioning/ssh";
 import { parseInfo } from "../../provisioning/tasks/facts";

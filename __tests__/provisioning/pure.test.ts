@@ -4,7 +4,8 @@ import { mkdtempSync, mkdirSync, readFileSync, rmSync, statSync, utimesSync, wri
 import { homedir, tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { main, parseArgs, UsageError } from "../../provisioning/cli";
-import { DEFAULTS, memoryBytes } from "../../provisioning/defaults";
+import { memoryBytes } from "../../lambdas/contracts/memory";
+import { DEFAULTS } from "../../provisioning/defaults";
 import { unifiedDiff } from "../../provisioning/diff";
 import { displayPath, expandHostPattern, HostSpec, loadInventory, selectHosts, shlex } from "../../provisioning/inventory";
 import { OS_PROFILES, selectProfile, serverVersion } from "../../provisioning/os";

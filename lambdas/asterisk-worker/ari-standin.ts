@@ -31,6 +31,7 @@ import { randomInt } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { WebSocketServer, type WebSocket } from "ws";
+import { ARI } from "../contracts/ari";
 
 export type PlannedOutcome = "answered" | "busy" | "no_answer" | "failed";
 
@@ -133,7 +134,7 @@ export class AriStandIn {
   dropped = 0;
 
   constructor(opts: AriStandInOptions = {}) {
-    this.user = opts.user ?? "campaign_dialer";
+    this.user = opts.user ?? ARI.user;
     this.password = opts.password ?? `ari-${randomInt(2 ** 47).toString(36)}`;
     this.timeScale = opts.timeScale ?? 1;
     this.planFor = opts.plan ?? (() => realisticPlan());

@@ -8,6 +8,7 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { ARI } from "../contracts/ari";
 import { parseLogLevel, type LogLevel } from "../shared/logging";
 
 export interface WorkerConfig {
@@ -24,7 +25,7 @@ export interface WorkerConfig {
 
 /** Every key the worker reads, with its default and meaning (docs/lambdas-worker.md lists the same). */
 export const WORKER_ENV = {
-  ARI_URL: { default: "http://127.0.0.1:8088", description: "Base URL of Asterisk's HTTP server (REST at /ari/..., events at /ari/events)." },
+  ARI_URL: { default: `http://127.0.0.1:${ARI.port}`, description: "Base URL of Asterisk's HTTP server (REST at /ari/..., events at /ari/events)." },
   ARI_USER: { description: "ARI user (ari.conf) the worker connects as." },
   ARI_PASSWORD_FILE: { description: "File holding the ARI password; default $CREDENTIALS_DIRECTORY/ari-password." },
   ARI_PASSWORD: { description: "Local runs only: the ARI password, when no password file is configured." },

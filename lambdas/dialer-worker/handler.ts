@@ -46,7 +46,8 @@
 import type { FailureKind, OriginateResult } from "../shared/ari";
 import type { Queryable } from "../shared/db";
 import { defineHandler, type Runtime } from "../shared/runtime";
-import { Checker } from "../shared/validate";
+import { optional } from "valibot";
+import { int, parseEvent, struct, uuid } from "../shared/validate";
 
 export interface DialEvent {
   campaignId?: string;
@@ -99,12 +100,10 @@ export interface DialResult {
   skippedCampaigns: SkippedCampaign[];
 }
 
+const DIAL_EVENT = struct({ campaignId: optional(uuid), limit: optional(int(1, 1000)) });
+
 export function parseDialEvent(event: unknown): DialEvent {
-  const c = new Checker();
-  const e = c.object(event, "$");
-  const campaignId = e && c.optional(e.campaignId, (v) => c.uuid(v, "campaignId"));
-  const limit = e && c.optional(e.limit, (v) => c.int(v, "limit", 1, 1000));
-  return c.done("dialer-worker", e ? { campaignId, limit } : undefined);
+  return parseEvent("dialer-worker", DIAL_EVENT, event);
 }
 
 /** Is the campaign's local time inside [start, end)? Windows may cross midnight. */

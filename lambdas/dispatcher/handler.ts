@@ -6,7 +6,8 @@
  * not reopened.
  */
 import { defineHandler } from "../shared/runtime";
-import { Checker, InvalidEventError } from "../shared/validate";
+import { optional } from "valibot";
+import { InvalidEventError, int, parseEvent, struct, uuid } from "../shared/validate";
 
 export interface DispatchEvent {
   campaignId: string;
@@ -20,12 +21,10 @@ export interface DispatchResult {
   status: string;
 }
 
+const DISPATCH_EVENT = struct({ campaignId: uuid, batchSize: optional(int(1, 5000), 500) });
+
 export function parseDispatchEvent(event: unknown): DispatchEvent {
-  const c = new Checker();
-  const e = c.object(event, "$");
-  const campaignId = e && c.uuid(e.campaignId, "campaignId");
-  const batchSize = e && c.optional(e.batchSize, (v) => c.int(v, "batchSize", 1, 5000));
-  return c.done("dispatcher", campaignId ? { campaignId, batchSize: batchSize ?? 500 } : undefined);
+  return parseEvent("dispatcher", DISPATCH_EVENT, event);
 }
 
 export const { handler, run } = defineHandler("dispatcher", parseDispatchEvent, async (rt, { campaignId, batchSize }): Promise<DispatchResult> => {

@@ -9,7 +9,8 @@ import type { Queryable } from "../shared/db";
 import type { Cache } from "../shared/cache";
 import type { CampaignSettings } from "../shared/campaign";
 import { defineHandler } from "../shared/runtime";
-import { Checker, join } from "../shared/validate";
+import { custom, optional, pipe, transform } from "valibot";
+import { int, list, parseEvent, struct, uuid, type Schema } from "../shared/validate";
 
 export type EnrichEvent = { taskIds: number[] } | { campaignId: string; limit: number };
 
@@ -21,23 +22,18 @@ export interface EnrichResult {
   cache: { hits: number; misses: number };
 }
 
+const TASK_ID = int(1, Number.MAX_SAFE_INTEGER);
+/** The three shapes, chosen by the field present: campaignId, else taskId, else taskIds. */
+const BY_CAMPAIGN: Schema<EnrichEvent> = struct({ campaignId: uuid, limit: optional(int(1, 10_000), 500) });
+const BY_TASK: Schema<EnrichEvent> = pipe(struct({ taskId: TASK_ID }), transform((e) => ({ taskIds: [e.taskId] })));
+const BY_TASKS: Schema<EnrichEvent> = struct({
+  taskIds: pipe(custom<unknown>((v) => v !== undefined, "is required (or give taskId, or campaignId)"), list(TASK_ID, 1, 10_000)),
+});
+
 export function parseEnrichEvent(event: unknown): EnrichEvent {
-  const c = new Checker();
-  const e = c.object(event, "$");
-  if (!e) return c.done<EnrichEvent>("enrich-dial-task", undefined);
-  if (e.campaignId !== undefined) {
-    const campaignId = c.uuid(e.campaignId, "campaignId");
-    const limit = c.optional(e.limit, (v) => c.int(v, "limit", 1, 10_000));
-    return c.done("enrich-dial-task", campaignId ? { campaignId, limit: limit ?? 500 } : undefined);
-  }
-  if (e.taskId !== undefined) {
-    const id = c.int(e.taskId, "taskId", 1, Number.MAX_SAFE_INTEGER);
-    return c.done("enrich-dial-task", id ? { taskIds: [id] } : undefined);
-  }
-  if (e.taskIds === undefined) c.fail("taskIds", "is required (or give taskId, or campaignId)");
-  const list = e.taskIds === undefined ? undefined : c.array(e.taskIds, "taskIds", 1, 10_000);
-  const ids = list?.map((v, i) => c.int(v, join("taskIds", i), 1, Number.MAX_SAFE_INTEGER) ?? 0);
-  return c.done("enrich-dial-task", ids ? { taskIds: ids } : undefined);
+  const e = event !== null && typeof event === "object" ? (event as Record<string, unknown>) : {};
+  const schema = e.campaignId !== undefined ? BY_CAMPAIGN : e.taskId !== undefined ? BY_TASK : BY_TASKS;
+  return parseEvent("enrich-dial-task", schema, event);
 }
 
 export function settingsKey(campaignId: string): string {

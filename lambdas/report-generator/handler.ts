@@ -12,7 +12,8 @@
  * (answered, ..., or failed when they expired without one).
  */
 import { defineHandler } from "../shared/runtime";
-import { Checker, InvalidEventError } from "../shared/validate";
+import { optional } from "valibot";
+import { bool, InvalidEventError, parseEvent, struct, uuid } from "../shared/validate";
 
 export interface ReportEvent {
   campaignId: string;
@@ -38,12 +39,10 @@ export interface CampaignReport {
   generatedAt: string;
 }
 
+const REPORT_EVENT = struct({ campaignId: uuid, refresh: optional(bool, false) });
+
 export function parseReportEvent(event: unknown): ReportEvent {
-  const c = new Checker();
-  const e = c.object(event, "$");
-  const campaignId = e && c.uuid(e.campaignId, "campaignId");
-  if (e && e.refresh !== undefined && typeof e.refresh !== "boolean") c.fail("refresh", "must be a boolean");
-  return c.done("report-generator", campaignId ? { campaignId, refresh: e?.refresh === true } : undefined);
+  return parseEvent("report-generator", REPORT_EVENT, event);
 }
 
 export function reportKey(campaignId: string): string {

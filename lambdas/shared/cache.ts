@@ -1,12 +1,14 @@
 /**
  * Redis as a cache and nothing more. Every failure is a miss, never a failed invocation:
- * - connect bounded by REDIS_CONNECT_TIMEOUT_MS (≤ 500), commands by REDIS_COMMAND_TIMEOUT_MS (≤ 250);
+ * - connect bounded by REDIS_CONNECT_TIMEOUT_MS (≤ 500, TLS handshake included), commands by REDIS_COMMAND_TIMEOUT_MS (≤ 250);
+ * - TLS when REDIS_TLS says so (ElastiCache in-transit encryption), certificate and host name verified by default;
  * - no offline queue, no per-command retries, no automatic reconnect loop: after a failure the cache
  *   is skipped for REDIS_RETRY_COOLDOWN_MS and reconnected on demand afterwards, so an outage costs
  *   one bounded delay per cool-down period instead of a retry storm.
  */
+import { isIP } from "node:net";
 import Redis from "ioredis";
-import type { RedisConfig } from "./config";
+import type { RedisClientConfig } from "./config";
 import type { Logger } from "./logging";
 import { resolvePassword } from "./secrets";
 
@@ -33,7 +35,7 @@ export class Cache {
   readonly stats: CacheStats = { hits: 0, misses: 0, errors: 0 };
 
   constructor(
-    private readonly cfg: RedisConfig | null,
+    private readonly cfg: RedisClientConfig | null,
     private readonly log: Logger,
   ) {}
 
@@ -57,15 +59,20 @@ export class Cache {
     if (c && c.status !== "end") c.disconnect();
   }
 
-  private async connect(cfg: RedisConfig): Promise<Redis | null> {
+  private async connect(cfg: RedisClientConfig): Promise<Redis | null> {
     try {
       const password = await resolvePassword(cfg.password);
       const client = new Redis({
         host: cfg.host,
         port: cfg.port,
         password: password === "" ? undefined : password,
+        // ElastiCache with in-transit encryption (REDIS_TLS); the host name is checked against the certificate.
+        ...(cfg.tls ? { tls: { ...cfg.tls, servername: isIP(cfg.host) ? undefined : cfg.host } } : {}),
         lazyConnect: true,
         connectTimeout: cfg.connectTimeoutMs,
+        // A socket that never answered (a hung server, plain TCP to a TLS port) is destroyed this long
+        // after disconnect() instead of ioredis's 2 s, which would keep a frozen environment's timer.
+        disconnectTimeout: cfg.connectTimeoutMs,
         commandTimeout: cfg.commandTimeoutMs,
         enableOfflineQueue: false,
         maxRetriesPerRequest: 0,

@@ -22,7 +22,7 @@
  */
 import { Pool, type PoolClient, type QueryConfig, type QueryResult, type QueryResultRow } from "pg";
 import { ENV_VARS } from "../manifest";
-import type { DatabaseConfig } from "./config";
+import type { DatabaseClientConfig } from "./config";
 import type { Logger } from "./logging";
 import { invalidateSecret, resolveDatabaseCredentials } from "./secrets";
 
@@ -71,7 +71,7 @@ export class DatabaseDeadlineError extends Error {
   }
 }
 
-/** For a DatabaseConfig built without them: the manifest's defaults (what loadConfig reads when the variables are unset). */
+/** For a DatabaseClientConfig built without them: the manifest's defaults (what loadConfig reads when the variables are unset). */
 export const DATABASE_DEFAULTS = {
   borrowTimeoutMs: Number(ENV_VARS.DATABASE_BORROW_TIMEOUT_SECONDS.default) * 1000,
   connectAttempts: Number(ENV_VARS.DATABASE_CONNECT_ATTEMPTS.default),
@@ -110,10 +110,10 @@ export class Database implements Queryable {
   /** Connection attempts: timed out, and retried after a backoff. */
   readonly connectStats = { timeouts: 0, retries: 0 };
   private remaining: (() => number) | undefined;
-  private readonly limits: Required<Pick<DatabaseConfig, "borrowTimeoutMs" | "connectAttempts" | "connectBackoffMs" | "reserveMs">>;
+  private readonly limits: Required<Pick<DatabaseClientConfig, "borrowTimeoutMs" | "connectAttempts" | "connectBackoffMs" | "reserveMs">>;
 
   constructor(
-    private readonly cfg: DatabaseConfig,
+    private readonly cfg: DatabaseClientConfig,
     private readonly log: Logger,
     /** Jitter source. */
     private readonly random: () => number = Math.random,

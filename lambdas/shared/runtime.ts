@@ -4,7 +4,7 @@
  *
  * `defineHandler` gives each function two entry points:
  * - `handler(event, context)`: the Lambda handler; uses the module-scope environment built from
- *   process.env (a ConfigError naming the variable fails the invocation until it is fixed);
+ *   process.env (an EnvConfigError naming the variable fails the invocation until it is fixed);
  * - `run(runtime, event)`: the same logic on an explicit environment, so tests and the pool
  *   benchmark can emulate many separate execution environments in one process.
  */

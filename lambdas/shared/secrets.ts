@@ -4,7 +4,8 @@
  * database layer refetch once after an authentication failure (rotated secret).
  * The SDK is loaded lazily: it is provided by the Lambda runtime and kept out of the bundle.
  */
-import type { CredentialSource, DatabaseConfig } from "./config";
+import { parseDatabaseSecret, parsePasswordSecret } from "../contracts/secrets";
+import type { CredentialSource, DatabaseClientConfig } from "./config";
 
 type Fetcher = (arn: string) => Promise<string>;
 
@@ -12,7 +13,6 @@ let client: { send(cmd: unknown): Promise<{ SecretString?: string }> } | undefin
 
 const defaultFetcher: Fetcher = async (arn) => {
   // require, not import(): plain CommonJS resolution finds the runtime's SDK (NODE_PATH) for sure.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const sdk = require("@aws-sdk/client-secrets-manager") as typeof import("@aws-sdk/client-secrets-manager");
   client ??= new sdk.SecretsManagerClient({}) as unknown as typeof client;
   const out = await client!.send(new sdk.GetSecretValueCommand({ SecretId: arn }));
@@ -43,37 +43,22 @@ export function getSecretString(arn: string): Promise<string> {
   return p;
 }
 
-function parseJson(text: string): Record<string, unknown> | undefined {
-  try {
-    const v: unknown = JSON.parse(text);
-    return v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** The RDS-managed master secret: JSON with `username` and `password`. */
 export async function getDatabaseCredentials(arn: string): Promise<{ user: string; password: string }> {
-  const json = parseJson(await getSecretString(arn));
-  const user = json?.username;
-  const password = json?.password;
-  if (typeof user !== "string" || typeof password !== "string") {
-    throw new Error(`secret RDS_SECRET_ARN (${arn}) must be JSON with string fields "username" and "password"`);
-  }
-  return { user, password };
+  const read = parseDatabaseSecret(await getSecretString(arn));
+  if (!read.ok) throw new Error(`secret RDS_SECRET_ARN (${arn}) ${read.problem}`);
+  return { user: read.value.username, password: read.value.password };
 }
 
 /** The database user and password: from the RDS secret, or the local DATABASE_USER / DATABASE_PASSWORD. */
-export async function resolveDatabaseCredentials(source: DatabaseConfig["credentials"]): Promise<{ user: string; password: string }> {
+export async function resolveDatabaseCredentials(source: DatabaseClientConfig["credentials"]): Promise<{ user: string; password: string }> {
   return source.kind === "secret" ? getDatabaseCredentials(source.arn) : { user: source.user, password: source.password };
 }
 
-/** A password secret: JSON `{"password": "..."}` or a plain string; or the local override. */
+/** A password secret, `{"password": "..."}` (lambdas/contracts/secrets.ts), or the local override. */
 export async function resolvePassword(source: CredentialSource): Promise<string> {
   if (source.kind === "local") return source.value;
-  const text = await getSecretString(source.arn);
-  if (!text.trimStart().startsWith("{")) return text;
-  const password = parseJson(text)?.password;
-  if (typeof password !== "string") throw new Error(`secret ${source.variable} (${source.arn}) must be JSON with a string field "password"`);
-  return password;
+  const read = parsePasswordSecret(await getSecretString(source.arn));
+  if (!read.ok) throw new Error(`secret ${source.variable} (${source.arn}): ${read.problem}`);
+  return read.value.password;
 }

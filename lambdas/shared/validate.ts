@@ -1,7 +1,11 @@
 /**
- * Tiny event validation (no schema library: keeps bundles small). Collects every problem with its
- * field path ("contacts[2].phone"); `$` is the event itself.
+ * Event validation declared with valibot (small and tree-shaken: bundle size matters in Lambdas).
+ * Each event's schema is built from the field schemas below, its type inferred from it; parsing
+ * collects every problem with its field path ("contacts[2].phone"; `$` is the event itself), one
+ * problem per field (the first rule it breaks), in the order the schema declares the fields.
  */
+import * as v from "valibot";
+
 export interface Issue {
   path: string;
   message: string;
@@ -57,61 +61,129 @@ export function join(path: string, key: string | number): string {
   return path === "$" ? key : `${path}.${key}`;
 }
 
-export class Checker {
-  readonly issues: Issue[] = [];
+/** A schema from unknown input to T (what every field and event schema here is). */
+export type Schema<T> = v.GenericSchema<unknown, T>;
 
-  fail(path: string, message: string): undefined {
-    this.issues.push({ path, message });
-    return undefined;
-  }
+type Step<T> = v.PipeItem<T, T, v.BaseIssue<unknown>>;
 
-  object(v: unknown, path: string): Record<string, unknown> | undefined {
-    if (v === null || typeof v !== "object" || Array.isArray(v)) return this.fail(path, "must be an object");
-    return v as Record<string, unknown>;
-  }
+/**
+ * `base` then each check in turn, each only while the field has no problem yet: a schema between
+ * two steps ends a pipe that has an issue (valibot runs a pipe's validations on, otherwise).
+ */
+function firstProblem<T>(base: Schema<T>, ...checks: Step<T>[]): Schema<T> {
+  const items: unknown[] = [base];
+  for (const c of checks) items.push(c, v.unknown());
+  items.pop();
+  if (checks.length === 0) return base;
+  return (v.pipe as unknown as (...i: unknown[]) => Schema<T>)(base, ...items.slice(1));
+}
 
-  array(v: unknown, path: string, min: number, max: number): unknown[] | undefined {
-    if (!Array.isArray(v)) return this.fail(path, "must be an array");
-    if (v.length < min || v.length > max) return this.fail(path, `must have between ${min} and ${max} items, has ${v.length}`);
-    return v;
-  }
+const isRecord = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === "object" && !Array.isArray(x);
 
-  string(v: unknown, path: string, opts: { max?: number; pattern?: RegExp; expected?: string } = {}): string | undefined {
-    if (typeof v !== "string") return this.fail(path, `must be a string${opts.expected ? ` (${opts.expected})` : ""}`);
-    if (v.trim() === "") return this.fail(path, "must not be empty");
-    if (opts.max !== undefined && v.length > opts.max) return this.fail(path, `must be at most ${opts.max} characters, has ${v.length}`);
-    if (CONTROL.test(v)) return this.fail(path, describeControl(v));
-    if (LONE_SURROGATE.test(v)) return this.fail(path, "must be well-formed Unicode (it holds a lone surrogate)");
-    if (opts.pattern && !opts.pattern.test(v)) return this.fail(path, `must be ${opts.expected ?? `like ${opts.pattern}`}, got ${echo(v)}`);
-    return v;
-  }
+/**
+ * An object with these fields (others are ignored). A missing field is checked as undefined, so it
+ * gets its own schema's message ("must be a string (a UUID)"), not a generic "key missing".
+ */
+export function struct<E extends v.ObjectEntries>(entries: E): Schema<v.InferOutput<v.ObjectSchema<E, undefined>>> {
+  const keys = Object.keys(entries);
+  return v.pipe(
+    v.custom<Record<string, unknown>>(isRecord, "must be an object"),
+    v.transform((o) => ({ ...Object.fromEntries(keys.map((k) => [k, undefined])), ...o })),
+    v.object(entries),
+  ) as unknown as Schema<v.InferOutput<v.ObjectSchema<E, undefined>>>;
+}
 
-  int(v: unknown, path: string, min: number, max: number): number | undefined {
-    if (typeof v !== "number" || !Number.isInteger(v)) return this.fail(path, "must be an integer");
-    if (v < min || v > max) return this.fail(path, `must be between ${min} and ${max}, got ${v}`);
-    return v;
-  }
+/** A non-empty string without control characters or lone surrogates, at most `max` characters, matching `pattern`. */
+export function text(opts: { max?: number; pattern?: RegExp; expected?: string } = {}, ...more: Step<string>[]): Schema<string> {
+  const { max, pattern, expected } = opts;
+  return firstProblem<string>(
+    v.string(`must be a string${expected ? ` (${expected})` : ""}`),
+    v.check((s) => s.trim() !== "", "must not be empty"),
+    ...(max === undefined ? [] : [v.check<string, (i: v.CheckIssue<string>) => string>((s) => s.length <= max, (i) => `must be at most ${max} characters, has ${i.input.length}`)]),
+    v.check<string, (i: v.CheckIssue<string>) => string>((s) => !CONTROL.test(s), (i) => describeControl(i.input)),
+    v.check((s) => !LONE_SURROGATE.test(s), "must be well-formed Unicode (it holds a lone surrogate)"),
+    ...(pattern ? [v.check<string, (i: v.CheckIssue<string>) => string>((s) => pattern.test(s), (i) => `must be ${expected ?? `like ${pattern}`}, got ${echo(i.input)}`)] : []),
+    ...more,
+  );
+}
 
-  uuid(v: unknown, path: string): string | undefined {
-    return this.string(v, path, { pattern: UUID, expected: "a UUID" })?.toLowerCase();
-  }
+/** An integer in [min, max]. */
+export function int(min: number, max: number): Schema<number> {
+  return firstProblem<number>(
+    v.number("must be an integer"),
+    v.integer("must be an integer"),
+    v.check<number, (i: v.CheckIssue<number>) => string>((n) => n >= min && n <= max, (i) => `must be between ${min} and ${max}, got ${i.input}`),
+  );
+}
 
-  e164(v: unknown, path: string): string | undefined {
-    return this.string(v, path, { pattern: E164, expected: "an E.164 number such as +15551234567" });
-  }
+/** A UUID, lower-cased. */
+export const uuid: Schema<string> = v.pipe(
+  text({ pattern: UUID, expected: "a UUID" }),
+  v.transform((s) => s.toLowerCase()),
+);
 
-  optional<T>(v: unknown, check: (v: unknown) => T | undefined): T | undefined {
-    return v === undefined ? undefined : check(v);
-  }
+export const e164: Schema<string> = text({ pattern: E164, expected: "an E.164 number such as +15551234567" });
 
-  /** The problems found, capped (see capIssues). */
-  report(): Issue[] {
-    return capIssues(this.issues);
-  }
+export const bool: Schema<boolean> = v.boolean("must be a boolean");
 
-  /** Throws InvalidEventError when anything was reported; otherwise narrows `value`. */
-  done<T>(functionName: string, value: T | undefined): T {
-    if (this.issues.length > 0 || value === undefined) throw new InvalidEventError(functionName, this.issues);
-    return value;
-  }
+/** An array of `min`..`max` items; the items are checked only when the count is right. */
+export function list<T>(item: Schema<T>, min: number, max: number): Schema<T[]> {
+  return v.pipe(
+    v.array(v.unknown(), "must be an array"),
+    v.check<unknown[], (i: v.CheckIssue<unknown[]>) => string>((a) => a.length >= min && a.length <= max, (i) => `must have between ${min} and ${max} items, has ${i.input.length}`),
+    v.array(item),
+  );
+}
+
+/**
+ * An array of `min`..`max` items, each checked with `item`, then, for the items without a problem,
+ * in order, a cross-item rule (duplicates): `rule()` makes a fresh one per parse, called as
+ * `(value, index, fail)`; `fail(field, message)` reports on that item's field, in line with the
+ * items' own problems. The output holds the items the rule returns true for.
+ */
+export function listWith<T>(
+  item: Schema<T>,
+  min: number,
+  max: number,
+  rule: () => (value: T, index: number, fail: (field: string, message: string) => void) => boolean,
+): Schema<T[]> {
+  return v.pipe(
+    v.array(v.unknown(), "must be an array"),
+    v.check<unknown[], (i: v.CheckIssue<unknown[]>) => string>((a) => a.length >= min && a.length <= max, (i) => `must have between ${min} and ${max} items, has ${i.input.length}`),
+    v.rawTransform<unknown[], T[]>(({ dataset, addIssue }) => {
+      const out: T[] = [];
+      const each = rule();
+      dataset.value.forEach((input, index) => {
+        const at = (rest: v.IssuePathItem[] = []): [v.IssuePathItem, ...v.IssuePathItem[]] => [{ type: "array", origin: "value", input: dataset.value, key: index, value: input }, ...rest];
+        const r = v.safeParse(item, input);
+        if (!r.success) {
+          for (const issue of r.issues) addIssue({ message: issue.message, path: at(issue.path ?? []) });
+          return;
+        }
+        const fail = (field: string, message: string) =>
+          addIssue({ message, path: at([{ type: "object", origin: "value", input: r.output as Record<string, unknown>, key: field, value: (r.output as Record<string, unknown>)[field] }]) });
+        if (each(r.output, index, fail)) out.push(r.output);
+      });
+      return out;
+    }),
+  ) as unknown as Schema<T[]>;
+}
+
+/** The path of an issue in this module's notation: `$`, `name`, `contacts[2].phone`. */
+function pathOf(root: string, issue: v.BaseIssue<unknown>): string {
+  return (issue.path ?? []).reduce<string>((p, item) => join(p, item.key as string | number), root);
+}
+
+/** Every problem of `input` (capped, see capIssues), and the output when there is none. */
+export function check<T>(schema: Schema<T>, input: unknown, root = "$"): { output?: T; issues: Issue[] } {
+  const r = v.safeParse(schema, input);
+  if (r.success) return { output: r.output, issues: [] };
+  return { issues: capIssues(r.issues.map((i) => ({ path: pathOf(root, i), message: i.message }))) };
+}
+
+/** The parsed event, or InvalidEventError listing every problem. */
+export function parseEvent<T>(functionName: string, schema: Schema<T>, event: unknown): T {
+  const r = v.safeParse(schema, event);
+  if (!r.success) throw new InvalidEventError(functionName, r.issues.map((i) => ({ path: pathOf("$", i), message: i.message })));
+  return r.output;
 }

@@ -24,7 +24,8 @@
 import type Redis from "ioredis";
 import { fieldsToObject, OUTCOME_CLAIM_IDLE_MS, OUTCOME_GROUP, OUTCOME_STREAM, OUTCOMES, type Outcome } from "../shared/outcomes";
 import { defineHandler, type Runtime } from "../shared/runtime";
-import { Checker, echo, join } from "../shared/validate";
+import { forward, optional, partialCheck, pipe, transform } from "valibot";
+import { check, echo, int, listWith, parseEvent, struct, text, type Schema } from "../shared/validate";
 
 export { OUTCOMES, type Outcome };
 const OUTCOME = new RegExp(`^(${OUTCOMES.join("|")})$`);
@@ -56,45 +57,46 @@ export const STREAM_MAX_PER_RUN = 5000;
 const STREAM_BATCH = 500;
 const STREAM_CONSUMER = "status-checker";
 
-/** One outcome item (event or stream entry); undefined when it has problems (reported on `c`). */
-function checkOutcome(c: Checker, item: unknown, path: string): OutcomeItem | undefined {
-  const o = c.object(item, path);
-  if (!o) return undefined;
-  const channelId = c.string(o.channelId, join(path, "channelId"), { max: 200 });
-  const outcome = c.string(o.outcome, join(path, "outcome"), { pattern: OUTCOME, expected: OUTCOMES.join(" | ") }) as Outcome | undefined;
-  const talkSeconds = c.optional(o.talkSeconds, (v) => c.int(v, join(path, "talkSeconds"), 0, 86_400));
-  if (talkSeconds !== undefined && outcome && outcome !== "answered") c.fail(join(path, "talkSeconds"), "is only allowed for answered calls");
-  const cause = c.optional(o.cause, (v) => c.int(v, join(path, "cause"), 0, 255));
-  const causeText = c.optional(o.causeText, (v) => c.string(v, join(path, "causeText"), { max: 200 }));
-  if (!channelId || !outcome) return undefined;
-  return { channelId, outcome, talkSeconds: talkSeconds ?? null, cause: cause ?? null, causeText: causeText ?? null };
-}
+/** One outcome item (event or stream entry). */
+const OUTCOME_ITEM: Schema<OutcomeItem> = pipe(
+  struct({
+    channelId: text({ max: 200 }),
+    outcome: text({ pattern: OUTCOME, expected: OUTCOMES.join(" | ") }) as Schema<Outcome>,
+    talkSeconds: optional(int(0, 86_400)),
+    cause: optional(int(0, 255)),
+    causeText: optional(text({ max: 200 })),
+  }),
+  forward(partialCheck([["talkSeconds"], ["outcome"]], (o) => o.talkSeconds === undefined || o.outcome === "answered", "is only allowed for answered calls"), ["talkSeconds"]),
+  transform((o) => ({ channelId: o.channelId, outcome: o.outcome, talkSeconds: o.talkSeconds ?? null, cause: o.cause ?? null, causeText: o.causeText ?? null })),
+);
 
 const same = (a: OutcomeItem, b: OutcomeItem) => a.outcome === b.outcome && a.talkSeconds === b.talkSeconds;
 
-export function parseStatusEvent(event: unknown): StatusEvent {
-  const c = new Checker();
-  const e = c.object(event, "$");
-  const list = e && c.optional(e.outcomes, (v) => c.array(v, "outcomes", 0, 5000));
-  const outcomes: StatusEvent["outcomes"] = [];
-  const seen = new Map<string, { index: number; outcome: Outcome; talkSeconds: number | null }>();
-  list?.forEach((item, i) => {
-    const path = join("outcomes", i);
-    const checked = checkOutcome(c, item, path);
-    if (!checked) return;
-    const { channelId, outcome, talkSeconds } = checked;
-    const first = seen.get(channelId);
-    if (first) {
-      // The same outcome twice (an at-least-once redelivery inside one batch) is one outcome;
-      // two different outcomes for one call cannot both be true: refused, nothing recorded.
-      if (first.outcome !== outcome || first.talkSeconds !== (talkSeconds ?? null))
-        c.fail(join(path, "channelId"), `names the same call as outcomes[${first.index}] with a different outcome (${first.outcome}${first.talkSeconds === null ? "" : `, ${first.talkSeconds} s`} vs ${outcome}${talkSeconds === null ? "" : `, ${talkSeconds} s`})`);
-      return;
+/**
+ * The same outcome twice (an at-least-once redelivery inside one batch) is one outcome; two
+ * different outcomes for one call cannot both be true: refused, nothing recorded.
+ */
+function oneOutcomePerCall(): (item: OutcomeItem, index: number, fail: (field: string, message: string) => void) => boolean {
+  const seen = new Map<string, { index: number; item: OutcomeItem }>();
+  return (item, index, fail) => {
+    const first = seen.get(item.channelId);
+    if (!first) {
+      seen.set(item.channelId, { index, item });
+      return true;
     }
-    seen.set(channelId, { index: i, outcome, talkSeconds });
-    outcomes.push(checked);
-  });
-  return c.done("status-checker", e ? { outcomes } : undefined);
+    const { outcome, talkSeconds } = item;
+    const f = first.item;
+    if (!same(f, item)) {
+      fail("channelId", `names the same call as outcomes[${first.index}] with a different outcome (${f.outcome}${f.talkSeconds === null ? "" : `, ${f.talkSeconds} s`} vs ${outcome}${talkSeconds === null ? "" : `, ${talkSeconds} s`})`);
+    }
+    return false;
+  };
+}
+
+const STATUS_EVENT: Schema<StatusEvent> = struct({ outcomes: optional(listWith(OUTCOME_ITEM, 0, 5000, oneOutcomePerCall), []) });
+
+export function parseStatusEvent(event: unknown): StatusEvent {
+  return parseEvent("status-checker", STATUS_EVENT, event);
 }
 
 /** Shared by the outcome and expiry paths: where a finished attempt leaves its task. */
@@ -185,10 +187,9 @@ async function consumeStream(rt: Runtime, result: StatusResult, seen: Map<string
     const batch: OutcomeItem[] = [];
     const invalid: { id: string; problems: string[] }[] = [];
     for (const entry of entries) {
-      const c = new Checker();
-      const item = checkOutcome(c, fieldsToObject(entry.fields), "entry");
-      if (!item || c.issues.length) {
-        invalid.push({ id: entry.id, problems: c.report().slice(0, 5).map((i) => `${i.path}: ${i.message}`) });
+      const { output: item, issues } = check(OUTCOME_ITEM, fieldsToObject(entry.fields), "entry");
+      if (!item) {
+        invalid.push({ id: entry.id, problems: issues.slice(0, 5).map((i) => `${i.path}: ${i.message}`) });
         continue;
       }
       const first = seen.get(item.channelId);

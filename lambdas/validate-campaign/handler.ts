@@ -13,7 +13,8 @@ import { randomUUID } from "node:crypto";
 import type { CampaignSettings } from "../shared/campaign";
 import type { Queryable } from "../shared/db";
 import { defineHandler } from "../shared/runtime";
-import { Checker, echo, join, type Issue } from "../shared/validate";
+import { check as rule, forward, optional, partialCheck, pipe } from "valibot";
+import { check, e164, echo, int, listWith, struct, text, uuid, type Issue } from "../shared/validate";
 
 export const MAX_CONTACTS = 50_000;
 const TIME = /^(?:[01]\d|2[0-3]):[0-5]\d$/;
@@ -83,57 +84,55 @@ function validTimeZone(tz: string): boolean {
   }
 }
 
+const CALLING_WINDOW = pipe(
+  struct({
+    start: text({ pattern: TIME, expected: 'a time "HH:MM"' }),
+    end: text({ pattern: /^(?:(?:[01]\d|2[0-3]):[0-5]\d|24:00)$/, expected: 'a time "HH:MM" (or "24:00")' }),
+    timeZone: text({ max: 64 }, rule(validTimeZone, (i) => `must be an IANA time zone such as "America/New_York", got ${echo(i.input)}`)),
+  }),
+  forward(partialCheck([["start"], ["end"]], (w) => w.start !== w.end, "must differ from callingWindow.start"), ["end"]),
+);
+
+const CONTACT = struct({ phone: e164, name: optional(text({ max: 200 })) });
+
+/** A phone number once per campaign: a later one names the first. */
+function onePerPhone(): (k: { phone: string }, index: number, fail: (field: string, message: string) => void) => boolean {
+  const seen = new Map<string, number>();
+  return (k, index, fail) => {
+    const first = seen.get(k.phone);
+    if (first === undefined) seen.set(k.phone, index);
+    else fail("phone", `duplicate of contacts[${first}].phone (${k.phone})`);
+    return first === undefined;
+  };
+}
+
+export const CAMPAIGN_EVENT = struct({
+  campaignId: optional(uuid),
+  name: text({ max: 200 }),
+  callerId: e164,
+  callingWindow: CALLING_WINDOW,
+  maxConcurrentCalls: int(1, 1000),
+  retryPolicy: struct({ maxAttempts: int(1, 20), retryDelaySeconds: int(0, 604_800) }),
+  contacts: listWith(CONTACT, 1, MAX_CONTACTS, onePerPhone),
+});
+
 /** Every problem, with its path; `undefined` campaign when there is any. */
 export function checkCampaign(event: unknown): { campaign?: CampaignInput; errors: Issue[] } {
-  const c = new Checker();
-  const e = c.object(event, "$");
-  if (!e) return { errors: c.report() };
-  const campaignId = c.optional(e.campaignId, (v) => c.uuid(v, "campaignId"));
-  const name = c.string(e.name, "name", { max: 200 });
-  const callerId = c.e164(e.callerId, "callerId");
-
-  const w = c.object(e.callingWindow, "callingWindow");
-  const start = w && c.string(w.start, "callingWindow.start", { pattern: TIME, expected: 'a time "HH:MM"' });
-  const end = w && c.string(w.end, "callingWindow.end", { pattern: /^(?:(?:[01]\d|2[0-3]):[0-5]\d|24:00)$/, expected: 'a time "HH:MM" (or "24:00")' });
-  if (start && end && start === end) c.fail("callingWindow.end", "must differ from callingWindow.start");
-  const tz = w && c.string(w.timeZone, "callingWindow.timeZone", { max: 64 });
-  if (tz && !validTimeZone(tz)) c.fail("callingWindow.timeZone", `must be an IANA time zone such as "America/New_York", got ${echo(tz)}`);
-
-  const maxConcurrentCalls = c.int(e.maxConcurrentCalls, "maxConcurrentCalls", 1, 1000);
-  const r = c.object(e.retryPolicy, "retryPolicy");
-  const maxAttempts = r && c.int(r.maxAttempts, "retryPolicy.maxAttempts", 1, 20);
-  const retryDelaySeconds = r && c.int(r.retryDelaySeconds, "retryPolicy.retryDelaySeconds", 0, 604_800);
-
-  const list = c.array(e.contacts, "contacts", 1, MAX_CONTACTS);
-  const contacts: CampaignInput["contacts"] = [];
-  const seen = new Map<string, number>();
-  list?.forEach((item, i) => {
-    const path = join("contacts", i);
-    const k = c.object(item, path);
-    if (!k) return;
-    const phone = c.e164(k.phone, join(path, "phone"));
-    const contactName = c.optional(k.name, (v) => c.string(v, join(path, "name"), { max: 200 }));
-    if (!phone) return;
-    const first = seen.get(phone);
-    if (first !== undefined) c.fail(join(path, "phone"), `duplicate of contacts[${first}].phone (${phone})`);
-    else seen.set(phone, i);
-    contacts.push({ phone, name: contactName ?? null });
-  });
-
-  if (c.issues.length > 0) return { errors: c.report() };
+  const { output: e, issues } = check(CAMPAIGN_EVENT, event);
+  if (!e) return { errors: issues };
   return {
     errors: [],
     campaign: {
-      campaignId: campaignId ?? randomUUID(),
-      name: name!,
-      callerId: callerId!,
-      timeZone: tz!,
-      windowStart: start!,
-      windowEnd: end!,
-      maxConcurrentCalls: maxConcurrentCalls!,
-      maxAttempts: maxAttempts!,
-      retryDelaySeconds: retryDelaySeconds!,
-      contacts,
+      campaignId: e.campaignId ?? randomUUID(),
+      name: e.name,
+      callerId: e.callerId,
+      timeZone: e.callingWindow.timeZone,
+      windowStart: e.callingWindow.start,
+      windowEnd: e.callingWindow.end,
+      maxConcurrentCalls: e.maxConcurrentCalls,
+      maxAttempts: e.retryPolicy.maxAttempts,
+      retryDelaySeconds: e.retryPolicy.retryDelaySeconds,
+      contacts: e.contacts.map((k) => ({ phone: k.phone, name: k.name ?? null })),
     },
   };
 }

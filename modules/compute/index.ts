@@ -10,6 +10,8 @@ import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group";
 import type { ITerraformDependable } from "cdktf";
 import { dependable } from "cdktf/lib/tfExpression";
 import { Construct } from "constructs";
+import { ARI } from "../../lambdas/contracts/ari";
+import { REDIS_METRICS } from "../../lambdas/contracts/metrics";
 import Handlebars from "handlebars";
 import { OS_LAYOUTS, bootRules } from "../../lambdas/contracts/os";
 import { at, nameTag } from "../address";
@@ -163,7 +165,7 @@ export class Compute extends Construct {
               ]
             : []),
           ingress("tcp", this.redisPort, redisClients, "Redis clients (VPC only)"),
-          ...(hasSources(ariClients) ? [ingress("tcp", props.ariPort ?? 8088, ariClients, "Asterisk ARI")] : []),
+          ...(hasSources(ariClients) ? [ingress("tcp", props.ariPort ?? ARI.port, ariClients, "Asterisk ARI")] : []),
         ],
         egress: [allEgress],
         tags: nameTag(`${props.name}-asterisk`),
@@ -198,7 +200,7 @@ export class Compute extends Construct {
               Effect: "Allow",
               Action: "cloudwatch:PutMetricData",
               Resource: "*",
-              Condition: { StringEquals: { "cloudwatch:namespace": props.metricsNamespace ?? "Campaign/Redis" } },
+              Condition: { StringEquals: { "cloudwatch:namespace": props.metricsNamespace ?? REDIS_METRICS.namespace } },
             },
           ],
         }),

@@ -3,6 +3,7 @@ import { SecretsmanagerSecretVersion } from "@cdktf/provider-aws/lib/secretsmana
 import { Password } from "@cdktf/provider-random/lib/password";
 import { Fn } from "cdktf";
 import { Construct } from "constructs";
+import { PASSWORD_FIELD } from "../../lambdas/contracts/secrets";
 import { at, nameTag } from "../address";
 
 export interface GeneratedSecretProps {
@@ -57,7 +58,7 @@ export class GeneratedSecret extends Construct {
     this.version = at(
       new SecretsmanagerSecretVersion(this, "version", {
         secretId: this.secret.id,
-        secretString: Fn.jsonencode({ password: password.result }),
+        secretString: Fn.jsonencode({ [PASSWORD_FIELD]: password.result }),
         ...protect(props.preventDestroy),
       }),
       props.secretAddress,

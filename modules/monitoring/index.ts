@@ -2,23 +2,8 @@ import { CloudwatchMetricAlarm } from "@cdktf/provider-aws/lib/cloudwatch-metric
 import { SnsTopic } from "@cdktf/provider-aws/lib/sns-topic";
 import { SnsTopicSubscription } from "@cdktf/provider-aws/lib/sns-topic-subscription";
 import { Construct } from "constructs";
+import { REDIS_METRICS } from "../../lambdas/contracts/metrics";
 import { at, nameTag } from "../address";
-
-/**
- * The Redis metrics the Asterisk host publishes (provisioning installs the publisher: the
- * CloudWatch agent has no Redis collector). One datapoint per metric per minute, dimension
- * InstanceId = the EC2 instance id.
- */
-export const REDIS_METRICS = {
-  namespace: "Campaign/Redis",
-  dimension: "InstanceId",
-  /** used_memory / maxmemory × 100 from `INFO memory` (Percent). */
-  memoryUsedPercent: "MemoryUsedPercent",
-  /** connected_clients from `INFO clients` (Count). */
-  connectedClients: "ConnectedClients",
-  /** instantaneous_ops_per_sec from `INFO stats` (Count/Second). */
-  opsPerSec: "OpsPerSec",
-} as const;
 
 export interface MonitoringProps {
   /** Name prefix of the topic and the alarms, e.g. `campaign-prod`. */

@@ -5,7 +5,7 @@
  * password, restart-pending marker, atomic rename) and provisioning/scripts/persistence.sh.
  * Here: the local checks that refuse a change before anything is touched.
  */
-import { memoryBytes } from "../defaults";
+import { memoryBytes } from "../../lambdas/contracts/memory";
 import type { RoleVars } from "../defaults";
 import type { RuntimeFacts } from "./facts";
 
@@ -17,7 +17,7 @@ export function dataSafetyProblems(vars: RoleVars, rt: RuntimeFacts | undefined)
   if (!info) return [];
   const out: string[] = [];
   const used = Number(info.used_memory ?? 0);
-  const max = memoryBytes(vars.redis_maxmemory);
+  const max = memoryBytes(vars.redis_maxmemory) ?? 0;
   if (max > 0 && used > max) {
     out.push(
       `redis_maxmemory ${vars.redis_maxmemory} (${max} bytes) is below the ${used} bytes in use: ` +

@@ -9,7 +9,7 @@
  * A value that does not fit fails the host before anything is installed or written (--check says the
  * same), with a message naming the host, the variable and the file that set it.
  */
-import { memoryBytes } from "../defaults";
+import { memoryBytes } from "../../lambdas/contracts/memory";
 import type { HostSpec } from "../inventory";
 import type { TaskResult } from "../output";
 
@@ -25,7 +25,7 @@ export function checkMemory(h: Pick<HostSpec, "name" | "vars" | "origin">, memTo
     return { task: MEMORY_TASK, status: "failed", msg: `cannot read MemTotal from /proc/meminfo on ${h.name}, so redis_maxmemory ${v.redis_maxmemory} cannot be checked; nothing changed` };
   }
   const ramMib = Math.floor(memTotalKiB / 1024);
-  const maxMib = Math.ceil(memoryBytes(v.redis_maxmemory) / MIB);
+  const maxMib = Math.ceil((memoryBytes(v.redis_maxmemory) ?? 0) / MIB);
   const needMib = 2 * maxMib + reserved;
   const figures = `2 x ${maxMib} MiB for a BGSAVE fork + ${reserved} MiB reserved (asterisk_host_reserved_mib) = ${needMib} MiB of ${ramMib} MiB`;
   if (needMib <= ramMib) return { task: MEMORY_TASK, status: "ok", msg: `redis_maxmemory ${v.redis_maxmemory}: ${figures}` };

@@ -3,7 +3,8 @@
  * (SET/GET/DEL), and the running server reports the configured port, maxmemory, policy and appendonly.
  * Pure evaluation of facts the host scripts returned.
  */
-import { memoryBytes, RoleVars } from "../defaults";
+import { memoryBytes } from "../../lambdas/contracts/memory";
+import type { RoleVars } from "../defaults";
 import type { RuntimeFacts } from "./facts";
 
 /** Settings where the running server differs from the wanted ones (empty when it matches). */

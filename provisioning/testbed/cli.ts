@@ -3,7 +3,7 @@
  * npm run testbed -- down ID|--all stop them and remove everything the test bed created
  * npm run testbed -- list          show the live test beds
  */
-import { commandLine, UsageError } from "../../stacks/cli-args";
+import { commandLine, UsageError } from "../../lambdas/contracts/cli";
 import { down, list, up } from "./index";
 
 const USAGE = `usage: npm run testbed -- up [N] | down ID|--all | list
