@@ -97,7 +97,7 @@ describe("compute module: the Redis password", () => {
     const userData = r.aws_instance.asterisk.user_data as string;
     expect(userData).not.toContain("random_password");
     // The only requirepass written is the one jq builds from the fetched secret.
-    expect(userData.match(/requirepass.*/g)).toEqual(["requirepass from Secrets Manager; the value goes from aws to jq to the file, never argv.", 'requirepass " + .password\' > "$${CONF_DIR}/password.conf.new"']);
+    expect(userData.match(/requirepass.*/g)).toEqual(["requirepass from Secrets Manager; the value goes from aws to jq to the file, never argv.", 'requirepass " + .password\' > "$${PASSWORD_CONF}.new"']);
     expect(userData).toContain('SECRET_ARN="${aws_secretsmanager_secret.redis_password.arn}"');
   });
 
@@ -105,7 +105,16 @@ describe("compute module: the Redis password", () => {
     const userData = r.aws_instance.asterisk.user_data as string;
     expect(userData).toContain("aws secretsmanager get-secret-value");
     expect(userData).toContain("Before=$${SERVICE}.service");
-    expect(userData).toMatch(/maxmemory 512mb\nmaxmemory-policy allkeys-lru\nappendonly yes/);
+    expect(userData).toContain('echo "include $${PASSWORD_CONF}" >> "$${CONF}"');
+  });
+
+  it("user data writes no Redis running config: provisioning is its one owner", () => {
+    const userData = r.aws_instance.asterisk.user_data as string;
+    // No directive of redis.conf besides the password include (bind, port, maxmemory, persistence...).
+    for (const directive of ["maxmemory", "maxmemory-policy", "appendonly", "appendfsync", "save", "bind", "port", "protected-mode"]) {
+      expect(userData).not.toMatch(new RegExp(`^${directive} `, "m"));
+    }
+    expect(userData).not.toContain("campaign.conf");
     // Every shell expansion is escaped for Terraform: a bare ${ is an interpolation of a resource.
     const interpolations = userData.match(/(?<!\$)\$\{[^}]*\}/g) ?? [];
     expect(interpolations).toEqual(["${aws_secretsmanager_secret.redis_password.arn}"]);

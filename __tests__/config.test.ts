@@ -29,11 +29,12 @@ describe("campaign configuration", () => {
     ]);
   });
 
-  it("refuses redis.maxmemory and maxmemoryPolicy: provisioning owns them (inventory redis_maxmemory, redis_maxmemory_policy)", () => {
-    const bad = variant(dev, (c) => Object.assign(c.redis, { maxmemory: "1gb", maxmemoryPolicy: "allkeys-lru" }));
+  it("refuses redis.maxmemory, maxmemoryPolicy and appendonly: provisioning owns them (inventory redis_maxmemory, redis_maxmemory_policy, redis_appendonly)", () => {
+    const bad = variant(dev, (c) => Object.assign(c.redis, { maxmemory: "1gb", maxmemoryPolicy: "allkeys-lru", appendonly: true }));
     expect(validateCampaignConfig(bad)).toEqual([
-      "dev.redis.maxmemory: moved to the inventory: provisioning owns Redis's running config and checks it against the host's memory (allowed: leave unset; set redis_maxmemory in inventory/<environment>/group_vars/asterisk.yml)",
-      "dev.redis.maxmemoryPolicy: moved to the inventory: provisioning owns Redis's running config and checks it against the host's memory (allowed: leave unset; set redis_maxmemory_policy in inventory/<environment>/group_vars/asterisk.yml)",
+      "dev.redis.maxmemory: moved to the inventory: provisioning owns Redis's running config (and checks maxmemory against the host's memory) (allowed: leave unset; set redis_maxmemory in inventory/<environment>/group_vars/asterisk.yml)",
+      "dev.redis.maxmemoryPolicy: moved to the inventory: provisioning owns Redis's running config (and checks maxmemory against the host's memory) (allowed: leave unset; set redis_maxmemory_policy in inventory/<environment>/group_vars/asterisk.yml)",
+      "dev.redis.appendonly: moved to the inventory: provisioning owns Redis's running config (and checks maxmemory against the host's memory) (allowed: leave unset; set redis_appendonly in inventory/<environment>/group_vars/asterisk.yml)",
     ]);
     // The host's memory no longer limits the stack config: t3.micro is valid (provisioning checks the inventory's maxmemory).
     expect(validateCampaignConfig(variant(dev, (c) => (c.asterisk.instanceType = "t3.micro")))).toEqual([]);

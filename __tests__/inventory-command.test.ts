@@ -4,6 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { factsFromOutputs, InventoryError, main } from "../stacks/inventory";
 import { loadInventory } from "../provisioning/inventory";
+import { prod } from "../stacks/environments";
+import { synthCampaign } from "./helpers/synth";
 
 const ARN = (name: string) => `arn:aws:secretsmanager:us-east-1:210987654321:secret:campaign-dev/${name}-Zx12Qw`;
 /** What `terraform output -json` prints for a deployed campaign-dev (only the fields the command reads). */
@@ -87,6 +89,85 @@ describe("npm run inventory", () => {
       expect(m).toMatch(/asterisk_private_ip: must be an IPv4 address \(got "10.0.0.999"\)/);
     }
     expect(readFileSync(join(dev, "hosts"), "utf8")).toBe(before);
+  });
+
+  it("writes what the stack decides for the role: the backup bucket and schedule, the Redis port; provisioning reads them", () => {
+    const dev = inv("dev");
+    const outputs = {
+      ...OUTPUTS,
+      redis_endpoint: { sensitive: false, type: "string", value: OUTPUTS.asterisk_private_ip.value },
+      redis_port: { sensitive: false, type: "number", value: 6380 },
+      redis_backup_bucket: { sensitive: false, type: "string", value: "campaign-dev-redis-backup-20261201abcd" },
+      redis_backup_schedule: { sensitive: false, type: "string", value: "*-*-* 02:30:00" },
+    };
+    writeFileSync(join(dir, "backups.json"), JSON.stringify(outputs));
+    expect(run("campaign-dev", "-i", dev, "--outputs", join(dir, "backups.json"), "--check")).toBe(0);
+    expect(lines.filter((l) => /group_vars/.test(l)).map((l) => l.replace(/^would change: .*asterisk\.yml: /, ""))).toEqual([
+      `redis_password_secret_arn: arn:aws:secretsmanager:us-east-1:123456789012:secret:campaign-dev/redis-password-AbCdEf -> ${ARN("redis-password")}`,
+      `asterisk_ari_password_secret_arn: arn:aws:secretsmanager:us-east-1:123456789012:secret:campaign-dev/ari-password-AbCdEf -> ${ARN("ari-password")}`,
+      "redis_port: 6379 -> 6380",
+      "redis_backup_bucket: (unset) -> campaign-dev-redis-backup-20261201abcd",
+      "redis_backup_schedule: (unset) -> *-*-* 02:30:00",
+    ]);
+    run("campaign-dev", "-i", dev, "--outputs", join(dir, "backups.json"));
+    const vars = loadInventory(dev, {}).hosts[0].vars;
+    expect({ port: vars.redis_port, bucket: vars.redis_backup_bucket, schedule: vars.redis_backup_schedule }).toEqual({
+      port: 6380,
+      bucket: "campaign-dev-redis-backup-20261201abcd",
+      schedule: "*-*-* 02:30:00",
+    });
+
+    // Backups turned off in the stack: the bucket is gone from the outputs, the inventory's becomes "" (the timer is disabled).
+    lines.length = 0;
+    const { redis_backup_bucket: _b, redis_backup_schedule: _s, ...off } = outputs;
+    writeFileSync(join(dir, "off.json"), JSON.stringify(off));
+    run("campaign-dev", "-i", dev, "--outputs", join(dir, "off.json"));
+    expect(lines).toEqual([expect.stringMatching(/^changed: .*asterisk\.yml: redis_backup_bucket: campaign-dev-redis-backup-20261201abcd -> ""$/)]);
+    expect(loadInventory(dev, {}).hosts[0].vars.redis_backup_bucket).toBe("");
+    lines.length = 0;
+    run("campaign-dev", "-i", dev, "--outputs", join(dir, "off.json"));
+    expect(lines).toEqual([expect.stringMatching(/already holds campaign-dev's outputs$/)]);
+  });
+
+  it("redis.mode elasticache: the stack's redis_* outputs are the cache's, so the host's password ARN and port are kept, and said so", () => {
+    const dev = inv("dev");
+    const before = readFileSync(join(dev, "group_vars", "asterisk.yml"), "utf8");
+    const cache = {
+      ...OUTPUTS,
+      redis_endpoint: { sensitive: false, type: "string", value: "master.campaign-dev.abc123.use1.cache.amazonaws.com" },
+      redis_password_secret_arn: { sensitive: false, type: "string", value: ARN("elasticache-auth") },
+      redis_port: { sensitive: false, type: "number", value: 6390 },
+    };
+    writeFileSync(join(dir, "cache.json"), JSON.stringify(cache));
+    run("campaign-dev", "-i", dev, "--outputs", join(dir, "cache.json"));
+    const vars = readFileSync(join(dev, "group_vars", "asterisk.yml"), "utf8");
+    expect(vars).not.toContain("elasticache-auth");
+    expect(vars).toContain("redis_port: 6379\n");
+    expect(vars).toContain(`asterisk_ari_password_secret_arn: "${ARN("ari-password")}"`);
+    expect(vars.replace(/^asterisk_ari_password_secret_arn: .*$/m, "")).toBe(before.replace(/^asterisk_ari_password_secret_arn: .*$/m, ""));
+    expect(lines.filter((l) => l.startsWith("kept: "))).toEqual([
+      expect.stringMatching(/^kept: .*asterisk\.yml: redis_password_secret_arn: the stack's Redis is master\.campaign-dev\.abc123\.use1\.cache\.amazonaws\.com \(redis\.mode elasticache\), not the host/),
+      expect.stringMatching(/^kept: .*asterisk\.yml: redis_port: /),
+    ]);
+  });
+
+  it("every stack output that names an inventory variable in its description is one this command writes", () => {
+    // A deployed prod (backups on): each output with a value of its shape.
+    const { json } = synthCampaign(prod);
+    const named = Object.entries(json.output).flatMap(([name, o]) => [...String(o.description).matchAll(/inventory: ([a-z_]+)/g)].map((m) => ({ name, variable: m[1] })));
+    expect(named.map((n) => n.variable).sort()).toEqual(["redis_backup_bucket", "redis_backup_schedule"]);
+    const sample: Record<string, unknown> = {
+      ...Object.fromEntries(Object.entries(OUTPUTS).map(([k, v]) => [k, v.value])),
+      redis_backup_bucket: "campaign-prod-redis-backup-20261201abcd",
+      redis_backup_schedule: json.output.redis_backup_schedule.value,
+    };
+    const outputs = Object.fromEntries(Object.keys(json.output).map((k) => [k, { sensitive: false, value: sample[k] ?? `value-of-${k}` }]));
+    outputs.redis_endpoint = { sensitive: false, value: OUTPUTS.asterisk_private_ip.value };
+    writeFileSync(join(dir, "prod.json"), JSON.stringify(outputs));
+    const prodInv = inv("prod");
+    run("campaign-prod", "-i", prodInv, "--outputs", join(dir, "prod.json"));
+    const vars = loadInventory(prodInv, {}).hosts[0].vars as unknown as Record<string, unknown>;
+    for (const { name, variable } of named) expect({ variable, value: vars[variable] }).toEqual({ variable, value: sample[name] });
   });
 
   it("refuses bad arguments with the usage, and answers --help", () => {

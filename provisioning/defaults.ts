@@ -8,6 +8,7 @@ import { ARI } from "../lambdas/contracts/ari";
 import { DEFAULT_EVICTION_POLICY, EVICTION_POLICIES } from "../lambdas/contracts/eviction";
 import { MEMORY_SIZE } from "../lambdas/contracts/memory";
 import { REDIS_METRICS } from "../lambdas/contracts/metrics";
+import { AMAZON_LINUX_REDIS_PACKAGES, AmazonLinuxRedisPackage } from "../lambdas/contracts/os";
 import { SECRET_ARN } from "../lambdas/contracts/secrets";
 
 export const TARGET_GROUP = "asterisk";
@@ -25,6 +26,8 @@ export interface RoleVars {
   redis_timeout: number;
   redis_maxmemory: string;
   redis_maxmemory_policy: string;
+  /** MiB the host keeps for the OS, Asterisk and the worker besides Redis (the memory check: 2 x maxmemory + this <= MemTotal). */
+  asterisk_host_reserved_mib: number;
   redis_save_intervals: string[];
   redis_appendonly: boolean;
   redis_appendfsync: AppendFsync;
@@ -32,7 +35,7 @@ export interface RoleVars {
   redis_databases: number;
   redis_app_acl: string;
   redis_admin_user: string;
-  redis_amazon_linux_package: "valkey" | "redis6";
+  redis_amazon_linux_package: AmazonLinuxRedisPackage;
   redis_extra_config: Record<string, string>;
   redis_metrics_enabled: boolean;
   redis_metrics_namespace: string;
@@ -79,6 +82,7 @@ export const DEFAULTS: RoleVars = {
   redis_timeout: 0,
   redis_maxmemory: "512mb",
   redis_maxmemory_policy: DEFAULT_EVICTION_POLICY,
+  asterisk_host_reserved_mib: 512,
   redis_save_intervals: ["300 1"],
   redis_appendonly: true,
   redis_appendfsync: "everysec",
@@ -255,13 +259,14 @@ export const VALIDATORS: Record<keyof RoleVars, Validator> = {
   redis_maxmemory: line("memory size like 512mb", MEMORY_SIZE),
   redis_maxmemory_policy: oneOf(...EVICTION_POLICIES),
   redis_save_intervals: saveIntervals,
+  asterisk_host_reserved_mib: int(0, 1048576),
   redis_appendonly: bool,
   redis_appendfsync: oneOf("always", "everysec", "no"),
   redis_loglevel: oneOf("debug", "verbose", "notice", "warning"),
   redis_databases: int(1, 10000),
   redis_app_acl: line("list of ACL rules", /^([+-]@?[a-z|-]+|~\S+|&\S+|%R?W?~\S+|allkeys|allchannels|allcommands|nocommands|resetkeys|resetchannels)(\s+([+-]@?[a-z|-]+|~\S+|&\S+|%R?W?~\S+|allkeys|allchannels|allcommands|nocommands|resetkeys|resetchannels))*$/),
   redis_admin_user: line("ACL user name", /^[a-z][a-z0-9_-]{0,63}$/),
-  redis_amazon_linux_package: oneOf("valkey", "redis6"),
+  redis_amazon_linux_package: oneOf(...AMAZON_LINUX_REDIS_PACKAGES),
   redis_extra_config: extraConfig,
   redis_metrics_enabled: bool,
   redis_metrics_namespace: namespace,

@@ -1,10 +1,13 @@
 /**
- * The play: per host, in parallel (at most --forks at once), three phases:
- *   gather  1 round trip: take the host lock, facts (+ the running server's state) -> a no-op ends here
- *   plan    pure: what changes, why, and every failure that can be foreseen (also what --check prints)
- *   apply   1 round trip to install packages (only when absent), 1 for everything else:
- *           stage + check the config, adopt a server the tool did not set up, prepare persistence,
- *           move the config into place, enable, restart handler, verify, side tasks; release the lock
+ * The play: per host, in parallel (at most --forks at once), one function per phase (provisionHost):
+ *   gather   1 round trip: take the host lock, facts (+ the running server's state) -> a no-op ends here
+ *   prepare  the profile, the memory check, and 1 round trip to install packages (only when absent:
+ *            the config is rendered for the installed server's version)
+ *   plan     pure: what changes, why, and every failure that can be foreseen (HostPlan);
+ *            reportCheck prints it for --check
+ *   apply    1 round trip for everything else (provisioning/scripts/ functions over parameters):
+ *            stage + check the config, adopt a server the tool did not set up, prepare persistence,
+ *            move the config into place, enable, restart handler, verify, side tasks; release the lock
  * Every round trip is bounded by the host's deadline (--deadline); a host's failure never stops the others.
  */
 import { createHash, randomBytes } from "node:crypto";
@@ -15,7 +18,7 @@ import { RUN_ID, heldLocks, heldMessage, lockParams, ownerIsDeadHere, parseOwner
 import { MIN_VERSION, OsProfile, selectProfile, serverVersion, versionAtLeast } from "./os";
 import type { Output, Status, TaskResult } from "./output";
 import { buildContext, maskSecrets, missingOwnedDirectives, renderRedisConf } from "./render";
-import { Params, hostScript, paramLines, profileParams } from "./scripts";
+import { Params, hostScript, profileParams } from "./scripts";
 import { HostSecrets, registerSecret } from "./secrets";
 import { ExecResult, connect, runScript } from "./ssh";
 import { ARI_HANDLER, ARI_TASK, ariGather, planAri } from "./tasks/ari";
@@ -23,6 +26,7 @@ import { BACKUP_TASK, planBackup } from "./tasks/backup";
 import { AOF_REWRITE_TIMEOUT_S, dataSafetyProblems } from "./tasks/config";
 import { HostFacts, ProfileFacts, parseFacts, runtimeFrom, gatherScript } from "./tasks/facts";
 import { installScript } from "./tasks/install";
+import { checkMemory } from "./tasks/memory";
 import { METRICS_TASK, planMetrics } from "./tasks/metrics";
 import { RETIRE_TASK, planRetire } from "./tasks/retire";
 import { ScriptOutput, parseLine } from "./tasks/shell";
@@ -127,7 +131,12 @@ export async function provisionHost(h: HostSpec, secrets: HostSecrets, opts: Pla
   try {
     const facts = await gather(run, secrets);
     if (!facts) return;
-    await planAndApply(run, secrets, facts);
+    const prep = await prepare(run, facts);
+    if (!prep) return;
+    const p = await plan(run, secrets, facts, prep);
+    if (!p) return;
+    if (opts.check) reportCheck(run, p);
+    else await apply(run, p);
   } finally {
     await run.releaseLock();
     heldLocks.delete(`${RUN_ID}:${h.name}`);
@@ -206,10 +215,23 @@ function predictPersistence(v: HostSpec["vars"], restart: boolean, active: boole
   return t("ok", `shutdown will write dump.rdb${save ? ` (save ${save})` : ""}`);
 }
 
-async function planAndApply(run: HostRun, secrets: HostSecrets, facts: HostFacts): Promise<void> {
-  const { h, opts, emit } = run;
+/** What the plan starts from: the profile, the installed server's version and the admin password. */
+interface Prepared {
+  profile: OsProfile;
+  /** The profile's gathered facts; undefined when not installed (or installed by this run). */
+  pf: ProfileFacts | undefined;
+  versionOutput: string;
+  adminPassword: string;
+}
+
+/**
+ * Before the plan: the profile, the memory check, and the packages (the only step that may need a
+ * round trip of its own, since the config is rendered for the installed server's version).
+ */
+async function prepare(run: HostRun, facts: HostFacts): Promise<Prepared | null> {
+  const { h, opts } = run;
+  const emit = (t: TaskResult): null => (run.emit(t), null);
   const v = h.vars;
-  const appPassword = secrets.redis;
   let profile: OsProfile;
   try {
     profile = selectProfile(facts.os, v.redis_amazon_linux_package, Object.keys(facts.profiles));
@@ -217,11 +239,16 @@ async function planAndApply(run: HostRun, secrets: HostSecrets, facts: HostFacts
     return emit({ task: "gather facts", status: "failed", msg: (e as Error).message });
   }
   let pf: ProfileFacts | undefined = facts.profiles[profile.key];
+  const ram = facts.memTotalKiB === null ? "" : `, ${(facts.memTotalKiB / 1024 ** 2).toFixed(1)} GiB RAM`;
   emit({
     task: "gather facts",
     status: "ok",
-    msg: `${facts.os.id} ${facts.os.versionId}, ${profile.label}, ${pf ? `${pf.versionOutput.split(" sha=")[0]}, ${pf.active}` : "not installed"}${(facts as HostFacts & { note?: string }).note ?? ""}`,
+    msg: `${facts.os.id} ${facts.os.versionId}${ram}, ${profile.label}, ${pf ? `${pf.versionOutput.split(" sha=")[0]}, ${pf.active}` : "not installed"}${(facts as HostFacts & { note?: string }).note ?? ""}`,
   });
+  // Before anything is installed or written (and the same in --check).
+  const memory = checkMemory(h, facts.memTotalKiB);
+  emit(memory);
+  if (memory.status === "failed") return null;
   if (facts.adminSecret) registerSecret(facts.adminSecret);
   const adminPassword = facts.adminSecret ?? randomBytes(24).toString("hex");
   registerSecret(adminPassword);
@@ -235,8 +262,8 @@ async function planAndApply(run: HostRun, secrets: HostSecrets, facts: HostFacts
     versionOutput = `${profile.key.includes("valkey") ? "Valkey" : "Redis"} server v=${profile.assumedVersion}`;
     emit({ task: "install packages", status: "changed", msg: `would install ${profile.packages.join(" ")}` });
   } else {
-    const ins = await run.remote(`${paramLines(run.params())}\n${installScript(profile)}`, "install packages");
-    if (!ins) return;
+    const ins = await run.remote(installScript(profile, run.params()), "install packages");
+    if (!ins) return null;
     if (ins.r.code !== 0 || !ins.out.facts.version) {
       return emit({ task: "install packages", status: "failed", msg: ins.out.facts.error || lastLines(ins.r.stderr) });
     }
@@ -244,6 +271,45 @@ async function planAndApply(run: HostRun, secrets: HostSecrets, facts: HostFacts
     emit({ task: "install packages", status: "changed", msg: `${profile.packages.join(" ")} (${versionOutput.split(" sha=")[0]})` });
     pf = undefined;
   }
+  return { profile, pf, versionOutput, adminPassword };
+}
+
+/** A side task's share of the plan: what it reports without touching the host, or the bash it runs. */
+interface SidePlan {
+  task: string;
+  results: TaskResult[];
+  apply?: string;
+  diff?: string;
+  after?: (facts: Record<string, string>) => TaskResult[];
+}
+
+/** Every decision of the run for one host (what --check prints, and what the apply does). */
+interface HostPlan extends Prepared {
+  appPassword: string;
+  desired: string;
+  configChanged: boolean;
+  active: boolean;
+  rt: ProfileFacts["runtime"] | undefined;
+  restartReasons: string[];
+  restart: boolean;
+  diff: string | undefined;
+  adopt: boolean;
+  enabled: boolean;
+  retire: ReturnType<typeof planRetire>;
+  metrics: ReturnType<typeof planMetrics>;
+  ari: ReturnType<typeof planAri>;
+  worker: ReturnType<typeof planWorker>;
+  backup: ReturnType<typeof planBackup>;
+  sides: SidePlan[];
+}
+
+/** The plan (no host contact): renders the config and decides every task; null after reporting a foreseeable failure. */
+async function plan(run: HostRun, secrets: HostSecrets, facts: HostFacts, prep: Prepared): Promise<HostPlan | null> {
+  const { h, opts } = run;
+  const emit = (t: TaskResult): null => (run.emit(t), null);
+  const v = h.vars;
+  const appPassword = secrets.redis;
+  const { profile, pf, versionOutput, adminPassword } = prep;
   let desired: string;
   try {
     const server = serverVersion(versionOutput);
@@ -282,20 +348,22 @@ async function planAndApply(run: HostRun, secrets: HostSecrets, facts: HostFacts
   const backup = planBackup(v, profile, facts.backup, opts.check, !facts.profiles[profile.key]);
   // Tasks beside Redis itself: what each reports without touching the host, or the bash it runs.
   // (A new task is one more entry here: its plan's results, its apply bash and its diff.)
-  const sides: { task: string; results: TaskResult[]; apply?: string; diff?: string; after?: (facts: Record<string, string>) => TaskResult[] }[] = [
+  const sides: SidePlan[] = [
     { task: METRICS_TASK, results: metrics.result ? [metrics.result] : [], apply: metrics.apply, diff: metrics.diff },
     { task: RETIRE_TASK, results: retire.result ? [retire.result] : [], apply: retire.pre !== undefined ? `${retire.pre}${retire.post}` : undefined },
     { task: ARI_TASK, results: ari.results, apply: ari.apply, diff: ari.diff },
     { task: WORKER_TASK, ...worker },
     { task: BACKUP_TASK, results: backup.result ? [backup.result] : [], apply: backup.apply, diff: backup.diff },
   ];
-  const emitSideResults = () => sides.forEach((x) => x.results.forEach(emit));
-  const withSideDiffs = (t: TaskResult): TaskResult => {
-    const d = t.status === "changed" ? sides.find((x) => x.task === t.task)?.diff : undefined;
-    return d ? { ...t, diff: d } : t;
-  };
+  return { ...prep, appPassword, desired, configChanged, active, rt, restartReasons, restart, diff, adopt, enabled, retire, metrics, ari, worker, backup, sides };
+}
 
-  if (opts.check) {
+/** --check: the plan as the run would report it, plus what the host's disk will refuse. */
+function reportCheck(run: HostRun, p: HostPlan): void {
+  const { h, emit } = run;
+  const v = h.vars;
+  const { profile, pf, desired, configChanged, adopt, restart, restartReasons, active, rt, enabled, diff } = p;
+  {
     // The same decisions the real run takes, plus what the host's disk will refuse.
     const bytes = Buffer.byteLength(desired);
     if (configChanged && pf && (pf.confDirReadOnly || pf.confDirFree < bytes + 4096)) {
@@ -310,25 +378,37 @@ async function planAndApply(run: HostRun, secrets: HostSecrets, facts: HostFacts
     emit({ task: "write config", status: configChanged ? "changed" : "ok", msg: configChanged ? `would write ${profile.configPath}` : profile.configPath, diff });
     emit({ task: "enable service", status: enabled ? "ok" : "changed", msg: enabled ? profile.service : `would enable ${profile.service}` });
     if (restart) emit({ task: "restart redis", status: "changed", handler: true, msg: `would restart: ${restartReasons.join("; ") || "first start"}` });
-    emitSideResults();
+    emitSideResults(run, p);
     if (!restart && rt) {
       const ver = evaluateVerify(v, rt, false);
       emit({ task: "verify", status: ver.ok ? "ok" : "failed", msg: ver.msg });
     } else emit({ task: "verify", status: "skipped", msg: "check mode" });
-    return;
   }
+}
 
+const emitSideResults = (run: HostRun, p: HostPlan) => p.sides.forEach((x) => x.results.forEach(run.emit));
+/** A side task's line with its diff attached (the diff is computed by the plan, the line comes from the host). */
+const withSideDiffs = (p: HostPlan) => (t: TaskResult): TaskResult => {
+  const d = t.status === "changed" ? p.sides.find((x) => x.task === t.task)?.diff : undefined;
+  return d ? { ...t, diff: d } : t;
+};
+
+/** The apply: nothing more on a converged host, the side tasks alone when only they change, else one round trip for everything. */
+async function apply(run: HostRun, p: HostPlan): Promise<void> {
+  const { h, opts, emit } = run;
+  const v = h.vars;
+  const { profile, appPassword, adminPassword, desired, configChanged, restart, restartReasons, enabled, rt, diff, sides, retire, metrics, ari, worker, backup } = p;
   const base = { ...run.params(), P_APP_PW: appPassword, P_ADMIN_USER: v.redis_admin_user, ...profileParams(profile) };
   if (!restart && enabled && rt) {
     // No-op: the gathered state already proves the host converged.
     emit({ task: "prepare persistence", status: "skipped", msg: "no restart needed" });
     emit({ task: "write config", status: "ok", msg: profile.configPath });
     emit({ task: "enable service", status: "ok", msg: `${profile.service} enabled` });
-    emitSideResults();
+    emitSideResults(run, p);
     const applied = sides.filter((x) => x.apply);
     if (applied.length) {
       const driver = ["lock_check", ...applied.map((x) => x.apply), "lock_release; fact lock_released 1"].join("\n");
-      const m = await run.remote(hostScript(base, ["lock", "handlers"], driver), applied[0].task, withSideDiffs);
+      const m = await run.remote(hostScript(base, ["lock", "handlers"], driver), applied[0].task, withSideDiffs(p));
       if (!m) return;
       for (const x of applied) if (!m.out.tasks.some((t) => t.name === x.task)) emit({ task: x.task, status: "failed", msg: lastLines(m.r.stderr) });
       for (const x of applied) x.after?.(m.out.facts).forEach(emit);
@@ -351,9 +431,7 @@ async function planAndApply(run: HostRun, secrets: HostSecrets, facts: HostFacts
   const driver = [
     "lock_check",
     configChanged ? "stage_config" : "",
-    'OLD_ADMIN=$(cat "$STATE/admin.secret" 2>/dev/null || true); NEW_ADMIN=$P_NEW_ADMIN',
-    'if [ -z "$OLD_ADMIN" ]; then step "adopt running server"; mkdir -p "$STATE" && chmod 0700 "$STATE"; ERR=$(put_text "$STATE/admin.secret" 0600 "$NEW_ADMIN") || fail_task "adopt running server" "$ERR; nothing else changed"; fi',
-    'rc_target "$CONF"; rc_auth "${OLD_ADMIN:-$NEW_ADMIN}"',
+    "admin_secret",
     'adopt_server "$NEW_ADMIN"',
     restart ? "prepare_persistence" : 'task "prepare persistence" skipped "no restart needed"',
     configChanged ? "install_staged" : 'task "write config" ok "$CONF"',
@@ -361,7 +439,7 @@ async function planAndApply(run: HostRun, secrets: HostSecrets, facts: HostFacts
     "enable_service",
     retire.pre ?? "",
     "restart_handler",
-    'rc_target "$CONF"; rc_auth "$NEW_ADMIN"',
+    "auth_as_admin",
     "probe 1",
     metrics.apply ?? "",
     retire.post ?? "",
@@ -370,19 +448,19 @@ async function planAndApply(run: HostRun, secrets: HostSecrets, facts: HostFacts
     backup.apply ?? "",
     "lock_release; fact lock_released 1",
   ].filter(Boolean).join("\n");
-  const ap = await run.remote(hostScript(params, ["lock", "writes", "adopt", "persistence", "service", "restart", "handlers"], driver), "apply", (t) =>
+  const ap = await run.remote(hostScript(params, ["lock", "writes", "adopt", "persistence", "service", "handlers"], driver), "apply", (t) =>
     t.task === "write config" && t.status === "changed"
       ? { ...t, diff }
       : t.task === "restart redis" && t.status === "changed"
         ? { ...t, msg: `${t.msg}; why: ${restartReasons.join("; ") || "first start"}` }
-        : withSideDiffs(t),
+        : withSideDiffs(p)(t),
   );
   if (!ap) return;
   if (ap.r.code !== 0) {
     if (!ap.out.tasks.some((t) => t.status === "failed")) emit({ task: "apply", status: "failed", msg: lastLines(ap.r.stderr) });
     return;
   }
-  emitSideResults();
+  emitSideResults(run, p);
   sides.forEach((x) => x.apply && x.after?.(ap.out.facts).forEach(emit));
   const ver = evaluateVerify(v, runtimeFrom(ap.out.facts), true);
   emit({ task: "verify", status: ver.ok ? "ok" : "failed", msg: ver.msg });

@@ -10,7 +10,7 @@ import type { OsProfile } from "./os";
 
 export const SCRIPTS_DIR = join(__dirname, "..", "provisioning", "scripts");
 
-export type ScriptFile = "lib" | "lock" | "writes" | "adopt" | "persistence" | "service" | "restart" | "handlers" | "worker";
+export type ScriptFile = "lib" | "lock" | "writes" | "adopt" | "persistence" | "service" | "handlers" | "worker" | "units" | "retire" | "ari" | "gather" | "install";
 
 const texts = new Map<ScriptFile, string>();
 /** The text of provisioning/scripts/NAME.sh (read once per process). */

@@ -114,8 +114,8 @@ export interface RedisBackupConfig {
 /** A systemd calendar expression of safe characters (the host's systemd-analyze checks it fully). */
 export const BACKUP_SCHEDULE = /^[A-Za-z0-9*:,/.~ -]{1,64}$/;
 
-/** Redis on the Asterisk host (modules/compute's RedisSettings; port and appendonly required), where it runs, and its backups. */
-export const RedisHostConfig = requiring(RedisSettings, ["port", "appendonly"]);
+/** Redis on the Asterisk host (modules/compute's RedisSettings; port required), where it runs, and its backups. */
+export const RedisHostConfig = requiring(RedisSettings, ["port"]);
 export type RedisConfig = z.input<typeof RedisHostConfig> & {
   /** Backups to S3. Default: none (no bucket). */
   backup?: RedisBackupConfig;
@@ -419,12 +419,12 @@ function validateRedisMode(p: Problems, r: RedisConfig): void {
 }
 
 /** Redis settings provisioning owns now: a config that still sets one fails rather than being ignored. */
-export const REDIS_SETTINGS_IN_INVENTORY = { maxmemory: "redis_maxmemory", maxmemoryPolicy: "redis_maxmemory_policy" } as const;
+export const REDIS_SETTINGS_IN_INVENTORY = { maxmemory: "redis_maxmemory", maxmemoryPolicy: "redis_maxmemory_policy", appendonly: "redis_appendonly" } as const;
 
 function movedToInventory(p: Problems, r: RedisConfig): void {
   for (const [key, variable] of Object.entries(REDIS_SETTINGS_IN_INVENTORY)) {
     if (key in r) {
-      p.add(key, `moved to the inventory: provisioning owns Redis's running config and checks it against the host's memory`, `leave unset; set ${variable} in inventory/<environment>/group_vars/asterisk.yml`);
+      p.add(key, `moved to the inventory: provisioning owns Redis's running config (and checks maxmemory against the host's memory)`, `leave unset; set ${variable} in inventory/<environment>/group_vars/asterisk.yml`);
     }
   }
 }

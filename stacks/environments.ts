@@ -19,7 +19,6 @@ const shared = {
   },
   redis: {
     port: 6379,
-    appendonly: true,
   },
 } as const;
 

@@ -8,8 +8,11 @@
  * - in `<inventory>/hosts`, the `ansible_host` of the one host in `[asterisk]`: the instance id when the
  *   inventory reaches the host through SSM (its current value is an instance id, as in inventory/dev),
  *   else the private IP;
- * - in `<inventory>/group_vars/asterisk.yml`, `redis_password_secret_arn` and
- *   `asterisk_ari_password_secret_arn`.
+ * - in `<inventory>/group_vars/asterisk.yml`, every role variable the stack decides:
+ *   `redis_password_secret_arn`, `asterisk_ari_password_secret_arn`, `redis_port`, and with backups on
+ *   `redis_backup_bucket` and `redis_backup_schedule` (backups off: a bucket in the inventory becomes "",
+ *   which makes provisioning disable the backup timer). With `redis.mode` "elasticache" the stack's
+ *   redis_* outputs describe ElastiCache, not the host: its Redis password ARN and port are kept as they are.
  * `--check` prints what would change and writes nothing. Every bad input is named, and nothing is written.
  */
 import { execFileSync } from "node:child_process";
@@ -21,7 +24,8 @@ import { SECRET_ARN } from "../lambdas/contracts/secrets";
 
 const USAGE = `usage: npm run inventory -- <stack> [options]
 
-Writes a campaign stack's outputs (host address or instance id, secret ARNs) into its inventory.
+Writes a campaign stack's outputs (host address or instance id, secret ARNs, Redis port, backup
+bucket and schedule) into its inventory.
 
   <stack>              campaign-dev, campaign-prod, ... (the inventory defaults to inventory/<env>)
   -i, --inventory DIR  inventory directory holding hosts and group_vars/ (default: inventory/<env>)
@@ -44,7 +48,16 @@ const NEEDED = {
   asterisk_private_ip: { shape: IPV4, what: "an IPv4 address" },
 } as const;
 type Needed = keyof typeof NEEDED;
-export type StackFacts = Record<Needed, string>;
+
+const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+/** Outputs a stack has only in some configurations (backups on; the redis_* pair in every stack of this code). */
+const OPTIONAL = {
+  redis_backup_bucket: { shape: BUCKET, what: "an S3 bucket name" },
+  redis_backup_schedule: { shape: /^[A-Za-z0-9*:,/.~ -]{1,64}$/, what: "a systemd OnCalendar expression" },
+  redis_endpoint: { shape: /^\S+$/, what: "a host name or address" },
+} as const;
+type Optional = keyof typeof OPTIONAL;
+export type StackFacts = Record<Needed, string> & Partial<Record<Optional, string>> & { redis_port?: number };
 
 /**
  * The facts from `terraform output -json` or a state file's `outputs` (both map a name to `{ value }`).
@@ -62,6 +75,18 @@ export function factsFromOutputs(outputs: unknown, source: string): StackFacts {
     else if (typeof out.value !== "string" || !rule.shape.test(out.value)) problems.push(`${name}: must be ${rule.what} (got ${JSON.stringify(out.value)?.slice(0, 80)})`);
     else facts[name] = out.value;
   }
+  for (const [name, rule] of Object.entries(OPTIONAL) as [Optional, (typeof OPTIONAL)[Optional]][]) {
+    const out = map[name];
+    if (!out || !("value" in out)) continue;
+    if (out.sensitive) problems.push(`${name}: marked sensitive; refusing to copy it into an inventory`);
+    else if (typeof out.value !== "string" || !rule.shape.test(out.value)) problems.push(`${name}: must be ${rule.what} (got ${JSON.stringify(out.value)?.slice(0, 80)})`);
+    else facts[name] = out.value;
+  }
+  const port = map.redis_port;
+  if (port && "value" in port) {
+    if (!(Number.isInteger(port.value) && (port.value as number) >= 1 && (port.value as number) <= 65535)) problems.push(`redis_port: must be a TCP port (got ${JSON.stringify(port.value)?.slice(0, 80)})`);
+    else facts.redis_port = port.value as number;
+  }
   if (problems.length) throw new InventoryError(`${source}:\n  ${problems.join("\n  ")}`);
   return facts as StackFacts;
 }
@@ -71,6 +96,13 @@ export interface Change {
   setting: string;
   from: string | undefined;
   to: string;
+}
+
+/** A setting the stack does not decide this time, and why (printed, not written). */
+export interface Kept {
+  file: string;
+  setting: string;
+  why: string;
 }
 
 /** The `[asterisk]` host line of an INI hosts file, with its `ansible_host` value. */
@@ -95,6 +127,7 @@ function asteriskHost(text: string, file: string): { index: number; name: string
 
 export interface Plan {
   changes: Change[];
+  kept: Kept[];
   files: Record<string, string>;
 }
 
@@ -120,20 +153,34 @@ export function planInventory(dir: string, facts: StackFacts, address?: "ip" | "
 
   const doc = parseDocument(readFileSync(varsFile, "utf8"));
   if (doc.errors.length) throw new InventoryError(`${varsFile}: ${doc.errors[0].message}`);
-  const arns: [string, string][] = [
-    ["redis_password_secret_arn", facts.redis_password_secret_arn],
-    ["asterisk_ari_password_secret_arn", facts.ari_password_secret_arn],
-  ];
+  const kept: Kept[] = [];
+  const vars: [string, string | number][] = [];
+  // ElastiCache mode: redis_endpoint is the cache's, and so are the password secret and the port.
+  const elasticache = facts.redis_endpoint !== undefined && facts.redis_endpoint !== facts.asterisk_private_ip;
+  if (elasticache) {
+    for (const key of ["redis_password_secret_arn", "redis_port"]) {
+      kept.push({ file: varsFile, setting: key, why: `the stack's Redis is ${facts.redis_endpoint} (redis.mode elasticache), not the host; its redis_* outputs do not describe the host` });
+    }
+  } else vars.push(["redis_password_secret_arn", facts.redis_password_secret_arn]);
+  vars.push(["asterisk_ari_password_secret_arn", facts.ari_password_secret_arn]);
+  if (!elasticache && facts.redis_port !== undefined) vars.push(["redis_port", facts.redis_port]);
+  if (facts.redis_backup_bucket !== undefined) {
+    vars.push(["redis_backup_bucket", facts.redis_backup_bucket]);
+    if (facts.redis_backup_schedule !== undefined) vars.push(["redis_backup_schedule", facts.redis_backup_schedule]);
+  } else if (doc.get("redis_backup_bucket")) {
+    // Backups are off in the stack (no bucket): the host's timer must stop rather than fail every hour.
+    vars.push(["redis_backup_bucket", ""]);
+  }
   let varsChanged = false;
-  for (const [key, value] of arns) {
+  for (const [key, value] of vars) {
     const from = doc.get(key);
     if (from === value) continue;
     doc.set(key, value);
     varsChanged = true;
-    changes.push({ file: varsFile, setting: key, from: from === undefined ? undefined : String(from), to: value });
+    changes.push({ file: varsFile, setting: key, from: from === undefined ? undefined : String(from), to: value === "" ? '""' : String(value) });
   }
   if (varsChanged) files[varsFile] = doc.toString({ lineWidth: 0 });
-  return { changes, files };
+  return { changes, kept, files };
 }
 
 function readOutputs(values: { outputs?: string; state?: string }, stack: string): StackFacts {
@@ -186,6 +233,7 @@ export function main(argv: string[], log: (s: string) => void = (s) => process.s
   const plan = planInventory(dir, facts, values.address as "ip" | "instance-id" | undefined);
   const rel = (f: string) => relative(process.cwd(), f) || f;
   for (const c of plan.changes) log(`${values.check ? "would change" : "changed"}: ${rel(c.file)}: ${c.setting}: ${c.from ?? "(unset)"} -> ${c.to}`);
+  for (const k of plan.kept) log(`kept: ${rel(k.file)}: ${k.setting}: ${k.why}`);
   if (!plan.changes.length) log(`ok: ${rel(dir)} already holds ${stack}'s outputs`);
   if (!values.check) {
     for (const [file, text] of Object.entries(plan.files)) {

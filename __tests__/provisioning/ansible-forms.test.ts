@@ -210,7 +210,7 @@ describe("host shell: real files, shellcheck-clean, parameters as data", () => {
       return;
     }
     const files = shFiles();
-    expect(files.map((f) => f.slice(f.indexOf("provisioning/")))).toEqual(expect.arrayContaining(["provisioning/scripts/lib.sh", "provisioning/scripts/restart.sh", "provisioning/testbed/playbook-host.sh"]));
+    expect(files.map((f) => f.slice(f.indexOf("provisioning/")))).toEqual(expect.arrayContaining(["provisioning/scripts/lib.sh", "provisioning/scripts/handlers.sh", "provisioning/testbed/playbook-host.sh"]));
     const r = spawnSync("shellcheck", ["-x", ...files], { encoding: "utf8" });
     expect(r.stdout + r.stderr).toBe("");
     expect(r.status).toBe(0);

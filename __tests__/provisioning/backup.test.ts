@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DEFAULTS, RoleVars } from "../../provisioning/defaults";
 import { InventoryError, loadInventory } from "../../provisioning/inventory";
+import { scriptParams } from "./params";
 import { OS_PROFILES } from "../../provisioning/os";
 import { BackupFacts, backupFacts, checkRdbOf, planBackup, renderBackupFiles } from "../../provisioning/tasks/backup";
 import { restoreSource } from "../../provisioning/tasks/restore";
@@ -68,15 +69,14 @@ describe("redis backup: plan (pure)", () => {
   it("ok when converged; installs on a fresh host after checking the schedule with systemd-analyze; --check says so", () => {
     expect(planBackup(vars(), debian, facts(), false).result?.status).toBe("ok");
     const p = planBackup(vars(), debian, facts(fresh), false);
-    expect(p.apply).toMatch(/systemd-analyze calendar 'hourly'/);
-    expect(p.apply!.indexOf("systemd-analyze")).toBeLessThan(p.apply!.indexOf("provision-new"));
-    expect(p.apply).toMatch(/systemctl enable redis-backup\.timer/);
+    // provisioning/scripts/units.sh checks P_T_CALENDAR with systemd-analyze before any write.
+    expect(scriptParams(p.apply!)).toMatchObject({ P_T_TASK: "redis backup", P_T_CALENDAR: "hourly", P_T_ENABLE: "1", P_T_START: "start", P_T_REMOVE: "0" });
     expect(planBackup(vars(), debian, facts(fresh), true).result?.msg).toBe(`redis-backup.timer: would write script, service, timer, enable, start; hourly to s3://${BUCKET}/redis/`);
   });
 
   it("without a bucket: skipped, or removes what an earlier run installed; without aws or the checker: a warning, nothing installed", () => {
     expect(planBackup(vars({ redis_backup_bucket: "" }), debian, facts(fresh), false).result).toMatchObject({ status: "skipped", msg: expect.stringMatching(/redis_backup_bucket is not set/) });
-    expect(planBackup(vars({ redis_backup_bucket: "" }), debian, facts(), false).apply).toMatch(/systemctl disable --now redis-backup\.timer/);
+    expect(scriptParams(planBackup(vars({ redis_backup_bucket: "" }), debian, facts(), false).apply!)).toMatchObject({ P_T_REMOVE: "1", P_T_TIMER: "redis-backup.timer" });
     const noAws = planBackup(vars(), debian, facts({ ...fresh, aws: "" }), false);
     expect(noAws.apply).toBeUndefined();
     expect(noAws.result?.msg).toMatch(/^WARNING: the AWS CLI \(aws\) not found on the host, so Redis is NOT backed up/);

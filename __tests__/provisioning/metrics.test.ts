@@ -12,6 +12,7 @@ import { join } from "node:path";
 import Redis from "ioredis";
 import { DEFAULTS, RoleVars } from "../../provisioning/defaults";
 import { loadInventory, InventoryError } from "../../provisioning/inventory";
+import { scriptParams } from "./params";
 import { OS_PROFILES } from "../../provisioning/os";
 import { parseInfo } from "../../provisioning/tasks/facts";
 import { METRICS_FILES, MetricsFacts, metricsFacts, metricsRedisHost, planMetrics, renderMetricsFiles } from "../../provisioning/tasks/metrics";
@@ -101,10 +102,19 @@ describe("metrics publisher: plan (pure)", () => {
     const fresh = converged({ files: { script: null, service: null, timer: null }, timerEnabled: "", timerActive: "inactive" });
     const p = planMetrics(vars(), debian, fresh, false);
     expect(p.result).toBeUndefined();
-    expect(p.apply).toMatch(/systemctl daemon-reload/);
-    expect(p.apply).toMatch(/systemctl enable redis-metrics\.timer/);
-    expect(p.apply).toMatch(/systemctl start redis-metrics\.timer/);
-    expect(p.apply).toContain("redis-metrics.timer: wrote script, service, timer, enabled, started; every 60 s to Campaign/Redis");
+    // provisioning/scripts/units.sh runs it with these parameters (data, not shell syntax).
+    expect(p.apply).toMatch(/\ntimer_task\n$/);
+    expect(scriptParams(p.apply!)).toMatchObject({
+      P_T_TASK: "metrics publisher",
+      P_T_TIMER: "redis-metrics.timer",
+      P_T_REMOVE: "0",
+      P_T_FILES: `${METRICS_FILES.script.path} 0755\n${METRICS_FILES.service.path} 0644\n${METRICS_FILES.timer.path} 0644`,
+      P_T_RELOAD: "1",
+      P_T_ENABLE: "1",
+      P_T_START: "start",
+      P_T_DONE: "redis-metrics.timer: wrote script, service, timer, enabled, started; every 60 s to Campaign/Redis",
+    });
+    expect(Buffer.from(scriptParams(p.apply!).P_T_CONTENT_3, "base64").toString()).toContain("OnUnitActiveSec=60s");
     expect(p.diff).toContain("+++ /usr/local/libexec/redis-metrics (rendered)");
     const c = planMetrics(vars(), debian, fresh, true);
     expect(c.apply).toBeUndefined();
@@ -114,13 +124,11 @@ describe("metrics publisher: plan (pure)", () => {
 
   it("an interval change rewrites the timer only and restarts it (no daemon-reload needed for the script alone)", () => {
     const p = planMetrics(vars({ redis_metrics_interval_seconds: 300 }), debian, converged(), false);
-    expect(p.apply).toContain(`> ${METRICS_FILES.timer.path}.provision-new`);
-    expect(p.apply).not.toContain(METRICS_FILES.service.path);
-    expect(p.apply).toMatch(/systemctl restart redis-metrics\.timer/);
+    // Only the timer (the script does not depend on the interval), then a restart of the timer.
+    expect(scriptParams(p.apply!)).toMatchObject({ P_T_FILES: `${METRICS_FILES.timer.path} 0644`, P_T_RELOAD: "1", P_T_ENABLE: "0", P_T_START: "restart" });
     expect(p.diff).toMatch(/^-OnUnitActiveSec=60s\n\+OnUnitActiveSec=300s$/m);
-    expect(p.apply).not.toContain(METRICS_FILES.script.path); // the script does not depend on the interval
     const s = planMetrics(vars(), debian, converged({ files: { ...files, script: "#!/bin/bash\n# edited by hand\n" } }), false);
-    expect(s.apply).not.toMatch(/daemon-reload|restart|enable/);
+    expect(scriptParams(s.apply!)).toMatchObject({ P_T_FILES: `${METRICS_FILES.script.path} 0755`, P_T_RELOAD: "0", P_T_ENABLE: "0", P_T_START: "" });
   });
 
   it("without aws or curl on the host: skipped with a warning, nothing installed", () => {
@@ -134,8 +142,12 @@ describe("metrics publisher: plan (pure)", () => {
   it("redis_metrics_enabled: false removes what a previous run installed, then skips", () => {
     const off = vars({ redis_metrics_enabled: false });
     const p = planMetrics(off, debian, converged(), false);
-    expect(p.apply).toMatch(/systemctl disable --now redis-metrics\.timer/);
-    expect(p.apply).toContain(`rm -f ${METRICS_FILES.script.path} ${METRICS_FILES.service.path} ${METRICS_FILES.timer.path}`);
+    expect(scriptParams(p.apply!)).toMatchObject({
+      P_T_REMOVE: "1",
+      P_T_TIMER: "redis-metrics.timer",
+      P_T_SERVICE: "redis-metrics.service",
+      P_T_PATHS: [METRICS_FILES.script.path, METRICS_FILES.service.path, METRICS_FILES.timer.path].join("\n"),
+    });
     expect(planMetrics(off, debian, converged(), true).result).toMatchObject({ status: "changed", msg: expect.stringMatching(/^redis-metrics\.timer: would stop, disable and remove/) });
     const gone = converged({ files: { script: null, service: null, timer: null }, timerEnabled: "", timerActive: "inactive" });
     expect(planMetrics(off, debian, gone, false).result).toMatchObject({ status: "skipped" });

@@ -8,6 +8,7 @@ import { dirname, join } from "node:path";
 import Redis from "ioredis";
 import { main } from "../../provisioning/cli";
 import { parseInfo } from "../../provisioning/tasks/facts";
+import * as testbed from "../../provisioning/testbed";
 import type { Testbed } from "../../provisioning/testbed";
 import { run as runLocal } from "../../provisioning/testbed/sh";
 
@@ -149,3 +150,14 @@ export const keyspace = (info: Record<string, string>) => {
   const m = /keys=(\d+),expires=(\d+)/.exec(info.db0 ?? "");
   return m ? { keys: Number(m[1]), expires: Number(m[2]) } : { keys: 0, expires: 0 };
 };
+
+/** beforeAll of a real-host suite: a test bed of `count` hosts (progress on stderr). */
+export const upTestbed = (count: number, groupVars: Record<string, unknown> = { redis_metrics_enabled: false }): Promise<Testbed> =>
+  testbed.up({ count, log: (m) => process.stderr.write(`testbed: ${m}\n`), groupVars });
+
+/** afterAll of a real-host suite: client connections, the test bed, then the ssh control and other temp directories. */
+export async function tearDown(tb: Testbed | undefined, ...dirs: string[]): Promise<void> {
+  closeClients();
+  if (tb) await testbed.down(tb);
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+}

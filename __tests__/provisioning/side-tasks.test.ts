@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULTS, RoleVars } from "../../provisioning/defaults";
 import { unifiedDiff } from "../../provisioning/diff";
+import { scriptParams } from "./params";
 import { OS_PROFILES } from "../../provisioning/os";
 import { maskSecrets } from "../../provisioning/render";
 import {
@@ -105,7 +106,7 @@ describe("ARI: plan (pure)", () => {
     expect(port.results.map((r) => r.msg)).toEqual(["would write http.conf; campaign_dialer on 0.0.0.0:8089", "would run: module reload http"]);
     const apply = planAri(vars({ asterisk_ari_port: 8089 }), PW, done, false).apply!;
     expect(apply).not.toContain(PW); // the hash in place still verifies: no password needed on this trip
-    expect(apply).not.toContain("openssl");
+    expect(scriptParams(apply)).toMatchObject({ P_A_PW: "", P_A_FILES: "edit /etc/asterisk/http.conf", P_A_RELOADS: "http", P_A_HASHED_1: "0" });
     expect(planAri(vars(), PW, { ...done, pending: ["http"] }, true).results.map((r) => r.msg)).toEqual([
       "files in place; campaign_dialer on 0.0.0.0:8088",
       "would run: module reload http",
@@ -122,11 +123,17 @@ describe("ARI: plan (pure)", () => {
     expect(planAri(vars(), PW, facts({ openssl: "" }), false).results[0]).toMatchObject({ status: "failed", msg: expect.stringMatching(/^openssl not found/) });
   });
 
-  it("the apply script hashes with the password on stdin only", () => {
+  it("the apply script hashes on the host, the password a parameter (data, on stdin to openssl), never in the script's syntax", () => {
     const apply = planAri(vars(), PW, facts(), false).apply!;
-    expect(apply).toContain(`ARI_PW='${PW}'`);
-    expect(apply).toContain(`ARI_HASH=$(printf '%s\\n' "$ARI_PW" | openssl passwd -6 -stdin 2>&1)`);
-    expect(apply.split("\n").filter((l) => l.includes(PW))).toEqual([`  ARI_PW='${PW}'`]);
+    expect(apply).not.toContain(PW);
+    const p = scriptParams(apply);
+    expect(p.P_A_PW).toBe(PW);
+    expect(p.P_A_FILES.split("\n")[0]).toBe("own /etc/asterisk/ari_campaign.conf");
+    expect(p.P_A_HASHED_1).toBe("1");
+    // The new hash goes between the two halves of ari_campaign.conf.
+    const [head, tail] = [p.P_A_CONTENT_1, p.P_A_TAIL_1].map((b) => Buffer.from(b, "base64").toString());
+    expect(`${head}$6$HASH${tail}`).toBe(renderAriUser("campaign_dialer", "$6$HASH"));
+    expect(apply).toMatch(/\nari_task\n$/);
     // bash parses it
     execFileSync("bash", ["-n"], { input: apply });
   });
@@ -156,15 +163,18 @@ describe("retire the first-boot password unit: plan (pure)", () => {
     });
     const p = planRetire(debian, all, false);
     expect(p.result).toBeUndefined();
-    expect(p.pre).toContain("systemctl disable --now redis-password.service");
-    expect(p.pre).toContain("'/etc/systemd/system/redis-server.service.requires/redis-password.service'");
-    expect(p.pre).not.toMatch(/password\.conf/);
-    expect(p.post).toContain("'/etc/redis/password.conf' '/etc/redis/campaign.conf'");
-    expect(p.post).not.toContain("/etc/valkey"); // not this host's package
+    // provisioning/scripts/retire.sh runs it: retire_unit before the restart, retire_files after it, parameters as data.
+    expect(p.pre).toMatch(/\nretire_unit\n$/);
+    expect(p.post).toMatch(/\nretire_files\n$/);
+    expect(scriptParams(p.pre!)).toMatchObject({
+      P_R_UNIT: "redis-password.service",
+      P_R_UNIT_PATHS: [LEGACY_UNIT_PATH, LEGACY_SCRIPT, "/etc/systemd/system/redis-server.service.requires/redis-password.service"].join("\n"),
+      P_R_FILES: "/etc/redis/password.conf\n/etc/redis/campaign.conf", // not /etc/valkey: not this host's package
+    });
     for (const s of [p.pre!, p.post!]) execFileSync("bash", ["-n"], { input: s });
     // Only the files left (a unit removed by hand): no unit step.
     const files = planRetire(debian, { paths: ["/etc/redis/campaign.conf"], unitState: "" }, false);
-    expect(files.pre).toBe('RETIRE_ERR=""\n');
+    expect(scriptParams(files.pre!)).toMatchObject({ P_R_UNIT_PATHS: "", P_R_FILES: "/etc/redis/campaign.conf" });
   });
 });
 

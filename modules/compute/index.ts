@@ -14,11 +14,12 @@ import { ARI } from "../../lambdas/contracts/ari";
 import { REDIS_METRICS } from "../../lambdas/contracts/metrics";
 import Handlebars from "handlebars";
 import { z } from "zod";
+import { OS_LAYOUTS, bootRules } from "../../lambdas/contracts/os";
 import { at, nameTag } from "../address";
 import { EC2_MEMORY_MIB } from "../catalog";
 import { GeneratedSecret, protect } from "../generated-secret";
 import { Sources, allEgress, hasSources, ingress } from "../rules";
-import { accepting, bool, cidr, cidrList, integer, matching, oneOf, parseCidr, section, settingsOf } from "../settings";
+import { accepting, cidr, cidrList, integer, matching, oneOf, parseCidr, section, settingsOf } from "../settings";
 
 /** A list of CIDRs open to the internet, so never 0.0.0.0/0. */
 const publicCidrList = () =>
@@ -52,8 +53,6 @@ export const AsteriskSettings = section({
 export const RedisSettings = section({
   /** Port of Redis (and of ElastiCache in mode "elasticache"). @default 6379 */
   port: integer(1024, 65535).default(6379),
-  /** First-boot appendonly (provisioning owns the running config). @default true */
-  appendonly: bool().default(true),
   /** CIDRs inside the VPC allowed to 6379 besides `redisClients` (opt-in). @default none */
   allowedCidrs: cidrList(1).optional(),
 });
@@ -257,11 +256,9 @@ export class Compute extends Construct {
         userData: userDataTemplate({
           region: props.region,
           secretArn: secret.arn,
-          port: this.redisPort,
-          maxmemory: "512mb",
-          maxmemoryPolicy: "allkeys-lru",
-          appendonly: redis.appendonly ? "yes" : "no",
-          amazonLinuxPackage: props.amazonLinuxRedisPackage ?? "valkey",
+          // The per-OS layouts and the rules that pick one: the contract provisioning reads too.
+          rules: bootRules(props.amazonLinuxRedisPackage ?? "valkey"),
+          layouts: Object.values(OS_LAYOUTS).map((l) => ({ ...l, packages: l.packages.join(" ") })),
         }),
         // The host holds Redis data and live calls: a newer AMI or edited first-boot script must
         // not replace or stop it. Running hosts are changed by `npm run provision`.

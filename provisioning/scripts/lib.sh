@@ -25,9 +25,10 @@ fail_task() { task "$1" failed "$2"; exit 3; }
 # A bounded command: every remote step has a timeout.
 bounded() { timeout -k 2 "$STEP_TIMEOUT" "$@"; }
 
-# Profile of the server (os.ts): service, paths, binaries (used by the other scripts).
+# Profile of the server (os.ts): service, paths, binaries (used by the other scripts). Called again
+# after P_* profile parameters change (the gather inspects each profile in turn).
 # shellcheck disable=SC2034
-{
+profile_from_params() {
 SERVICE=${P_SERVICE:-}
 CONF=${P_CONF:-}
 SRV_USER=${P_SRV_USER:-}
@@ -38,6 +39,10 @@ DATA_DIR=${P_DATA_DIR:-}
 LOGFILE=${P_LOGFILE:-}
 PKGS=${P_PKGS:-}
 PM=${P_PM:-}
+}
+profile_from_params
+# shellcheck disable=SC2034
+{
 APP_PW=${P_APP_PW:-}
 ADMIN_USER=${P_ADMIN_USER:-}
 }

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # `npm run provision -- --restore SOURCE`: puts one RDB snapshot in place of the server's data
-# (docs/backups.md). Needs lib.sh, lock.sh and restart.sh (stop_bounded, start_bounded).
+# (docs/backups.md). Needs lib.sh, lock.sh and handlers.sh (stop_bounded, start_bounded).
 #   fetch snapshot   the controller has streamed a local file to $RESTORE_DIR/incoming.rdb (its
 #                    SHA-256 is P_SHA), or the host downloads P_S3_URI with its own role (aws s3 cp)
 #   check snapshot   P_CHECK_RDB (redis-check-rdb) must say "RDB looks OK"; its counts are the proof
@@ -131,4 +131,10 @@ restore_apply() {
   fi
   rm -f "$SNAP"
   task "restore snapshot" changed "$SNAP_KEYS keys in the snapshot ($SNAP_EXPIRES with TTL, $CHECK_EXPIRED expired since), $proved in Redis after a restart from its $([ "$aof" = yes ] && echo "new AOF (appendonly yes)" || echo "RDB (appendonly no)"); before: $before; previous data kept in $PREV"
+}
+
+# --check: what restore_apply would do (the fetched snapshot is removed again).
+restore_predict() {
+  rm -f "$SNAP"
+  task "restore snapshot" changed "would stop $SERVICE, replace its data with the snapshot ($SNAP_KEYS keys, $SNAP_EXPIRES with TTL) in $(conf_value appendonly | sed 's/yes/AOF/;s/no/RDB/') mode and prove the key count"
 }

@@ -21,8 +21,7 @@ import type { RoleVars } from "../defaults";
 import { fileDiff } from "../diff";
 import type { TaskResult } from "../output";
 import { renderTemplate } from "../render";
-import { shq } from "../ssh";
-import { printText } from "./shell";
+import { Params, paramLines, scriptFile } from "../scripts";
 
 export const ARI_TASK = "asterisk ARI";
 export const ARI_HANDLER = "reload asterisk";
@@ -49,24 +48,18 @@ export interface AriFacts {
   pending: string[];
 }
 
-/** Bash for the gather script (only when an ARI password is configured): the files, and whether the hash in place still matches. */
+/** Bash for the gather script (only when an ARI password is configured): provisioning/scripts/ari.sh's ari_gather. */
 export function ariGather(password: string | undefined): string {
   if (password === undefined) return "";
-  return `
-ARI_PW=${shq(password)}
-if [ -d ${ASTERISK_DIR} ]; then
-  fact ari_dir 1
-${FILE_KEYS.map((k) => `  fact_file ari_${k} ${ARI_FILES[k]}`).join("\n")}
-  fact ari_openssl "$(command -v openssl 2>/dev/null)"
-  fact ari_asterisk "$(command -v asterisk 2>/dev/null)"
-  H=$(sed -n -E 's/^[[:space:]]*password[[:space:]]*=>?[[:space:]]*(\\$6\\$[^[:space:];]+).*$/\\1/p' ${ARI_FILES.campaign} 2>/dev/null | head -n 1)
-  if [ -n "$H" ] && command -v openssl >/dev/null 2>&1; then
-    S=\${H#\\$6\\$}; S=\${S%%\\$*}
-    [ "$(printf '%s\\n' "$ARI_PW" | openssl passwd -6 -salt "$S" -stdin 2>/dev/null)" = "$H" ] && fact ari_hash_ok 1
-  fi
-fi
-[ -s ${ARI_RELOAD_MARK} ] && fact ari_reload_pending "$(cat ${ARI_RELOAD_MARK})"
-`;
+  const params: Params = {
+    P_A_DIR: ASTERISK_DIR,
+    P_A_FILE_CAMPAIGN: ARI_FILES.campaign,
+    P_A_FILE_ARI: ARI_FILES.ari,
+    P_A_FILE_HTTP: ARI_FILES.http,
+    P_A_MARK: ARI_RELOAD_MARK,
+    P_A_PW: password,
+  };
+  return `${paramLines(params)}\n${scriptFile("ari")}\nari_gather\n`;
 }
 
 export function ariFacts(f: Record<string, string>): AriFacts {
@@ -232,39 +225,31 @@ export function planAri(vars: RoleVars, password: string | undefined, af: AriFac
     };
   }
 
-  const [pre, post] = want.campaign.split(HASH_PLACEHOLDER);
-  const writes = changed.map((k) => {
-    const path = ARI_FILES[k];
-    const tmp = `${ASTERISK_DIR}/.${path.slice(ASTERISK_DIR.length + 1)}.provision-new`;
-    const content =
-      k === "campaign" && newHash
-        ? `{ ${printText(pre)}; printf '%s' "$ARI_HASH"; ${printText(post)}; }`
-        : `{ ${printText(want[k])}; }`;
-    // Edited files keep their owner and mode; our own file gets ari.conf's owner (else the directory's), mode 0640.
-    const attrs =
-      k === "campaign"
-        ? `{ REF=${ARI_FILES.ari}; [ -e "$REF" ] || REF=${ASTERISK_DIR}; chown --reference="$REF" ${tmp} && chmod 0640 ${tmp}; }`
-        : `{ if [ -e ${path} ]; then chown --reference=${path} ${tmp} && chmod --reference=${path} ${tmp}; else REF=${ASTERISK_DIR}; chown --reference="$REF" ${tmp} && chmod 0640 ${tmp}; fi; }`;
-    return `{ ${content} > ${tmp} && ${attrs} && mv -f ${tmp} ${path}; } || { rm -f ${tmp}; AERR="cannot write ${path}"; return 1; }`;
-  });
-  const apply = `
-# ${ARI_TASK}
-ari_apply() {
-  AERR=""
-${newHash && changed.includes("campaign") ? `  ARI_PW=${shq(password)}
-  ARI_HASH=$(printf '%s\\n' "$ARI_PW" | openssl passwd -6 -stdin 2>&1)
-  case "$ARI_HASH" in '$6$'*) ;; *) AERR="openssl passwd -6: $ARI_HASH"; return 1;; esac` : ""}
-  mkdir -p -m 0700 ${STATE_DIR}
-  # The reload is due from here on, even if this run dies before the handler.
-  { cat ${ARI_RELOAD_MARK} 2>/dev/null; printf '%s\\n' ${reloads.map(shq).join(" ")}; } | sort -u > ${ARI_RELOAD_MARK}.new && mv -f ${ARI_RELOAD_MARK}.new ${ARI_RELOAD_MARK}
-  ${writes.join("\n  ")}
-}
-if ari_apply; then
-  task ${shq(ARI_TASK)} ${changed.length ? "changed" : "ok"} ${shq(`${changed.length ? `wrote ${names.join(", ")}${passwordNote}` : "files in place"}; ${where}${warn}`)}
-  reload_asterisk
-else
-  task ${shq(ARI_TASK)} failed "$AERR"
-fi
-`;
+  // provisioning/scripts/ari.sh writes the files (the new hash made on the host) and runs the handler.
+  const b64 = (t: string) => Buffer.from(t).toString("base64");
+  const hashed = (k: AriFile) => k === "campaign" && newHash;
+  const params: Params = {
+    P_A_TASK: ARI_TASK,
+    P_A_DIR: ASTERISK_DIR,
+    P_A_REF: ARI_FILES.ari,
+    P_A_MARK: ARI_RELOAD_MARK,
+    P_A_RELOADS: reloads.join("\n"),
+    P_A_PW: newHash && changed.includes("campaign") ? password : "",
+    // Our own file takes ari.conf's owner (else the directory's), mode 0640; edited files keep theirs.
+    P_A_FILES: changed.map((k) => `${k === "campaign" ? "own" : "edit"} ${ARI_FILES[k]}`).join("\n"),
+    ...Object.fromEntries(
+      changed.flatMap((k, i) => {
+        const [head, tail = ""] = hashed(k) ? want[k].split(HASH_PLACEHOLDER) : [want[k]];
+        return [
+          [`P_A_CONTENT_${i + 1}`, b64(head)],
+          [`P_A_HASHED_${i + 1}`, hashed(k)],
+          [`P_A_TAIL_${i + 1}`, b64(tail)],
+        ];
+      }),
+    ),
+    P_A_STATUS: changed.length ? "changed" : "ok",
+    P_A_DONE: `${changed.length ? `wrote ${names.join(", ")}${passwordNote}` : "files in place"}; ${where}${warn}`,
+  };
+  const apply = `# ${ARI_TASK}\n${paramLines(params)}\n${scriptFile("ari")}\nari_task\n`;
   return { results: [], apply, diff };
 }

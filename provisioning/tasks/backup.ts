@@ -18,10 +18,8 @@ import type { OsProfile } from "../os";
 import type { TaskResult } from "../output";
 import { renderTemplate } from "../render";
 import { SCRIPTS_DIR } from "../scripts";
-import { shq } from "../ssh";
 import { metricsRedisHost } from "./metrics";
-import { printText } from "./shell";
-import { unitActions } from "./units";
+import { timerGather, timerTaskApply, unitActions } from "./units";
 
 export const BACKUP_TASK = "redis backup";
 export const BACKUP_TIMER = "redis-backup.timer";
@@ -46,11 +44,12 @@ export interface BackupFacts {
   checkers: string[];
 }
 
-export const BACKUP_GATHER = `${KEYS.map((k) => `fact_file backup_${k} ${BACKUP_FILES[k].path}`).join("\n")}
-fact backup_timer_state "$(systemctl show -p UnitFileState -p ActiveState ${BACKUP_TIMER} 2>/dev/null)"
-fact backup_aws "$(command -v aws 2>/dev/null)"
-fact backup_checkers "$(for c in redis-check-rdb valkey-check-rdb redis6-check-rdb; do command -v "$c"; done 2>/dev/null)"
-`;
+/** Bash for the gather script (gather.sh's gather_timer): the files, the timer's state, aws and the RDB checkers found. */
+export const backupGather = (): string =>
+  timerGather("backup", BACKUP_TIMER, Object.fromEntries(KEYS.map((k) => [k, BACKUP_FILES[k].path])), {
+    aws: ["aws"],
+    checkers: ["redis-check-rdb", "valkey-check-rdb", "redis6-check-rdb"],
+  });
 
 /** One property of `systemctl show -p A -p B` output ("" when absent). */
 const shown = (text: string | undefined, prop: string): string => new RegExp(`^${prop}=(.*)$`, "m").exec(text ?? "")?.[1] ?? "";
@@ -102,31 +101,16 @@ export interface BackupPlan {
   diff?: string;
 }
 
-/** `backup_apply` over the steps; the task line from its outcome. */
-function fragment(steps: string[], done: string): string {
-  const checked = steps.map((s) => `{ OUT=$(${s} 2>&1) || { echo "$OUT"; false; }; }`);
-  return `
-backup_apply() {
-  ${checked.join(" &&\n  ")}
-}
-if BOUT=$(backup_apply); then task ${shq(BACKUP_TASK)} changed ${shq(done)}; else task ${shq(BACKUP_TASK)} failed "$BOUT"; fi
-`;
-}
-
 /** `installing`: the profile's packages (which carry the RDB checker) are installed by this run. */
 export function planBackup(vars: RoleVars, profile: OsProfile, bf: BackupFacts, check: boolean, installing = false): BackupPlan {
   const would = (done: string, todo: string) => (check ? `would ${todo}` : done);
   const present = KEYS.filter((k) => bf.files[k] !== null);
+  const base = { task: BACKUP_TASK, timer: BACKUP_TIMER, errPrefix: false };
   if (!vars.redis_backup_bucket) {
     if (!present.length && bf.timerEnabled !== "enabled") return { result: { task: BACKUP_TASK, status: "skipped", msg: "redis_backup_bucket is not set (the stack's output redis_backup_bucket)" } };
     const msg = `${BACKUP_TIMER}: ${would("stopped, disabled and removed", "stop, disable and remove")} with ${present.length} file(s) (redis_backup_bucket is not set)`;
     if (check) return { result: { task: BACKUP_TASK, status: "changed", msg } };
-    return {
-      apply: fragment(
-        [`systemctl disable --now ${BACKUP_TIMER} >/dev/null 2>&1; true`, `rm -f ${KEYS.map((k) => BACKUP_FILES[k].path).join(" ")}`, "systemctl daemon-reload"],
-        msg,
-      ),
-    };
+    return { apply: timerTaskApply({ ...base, done: msg, remove: { paths: KEYS.map((k) => BACKUP_FILES[k].path) } }) };
   }
   const checker = checkRdbOf(profile);
   const missing = [!bf.aws && "the AWS CLI (aws)", !installing && !bf.checkers.some((c) => c.endsWith(`/${checker}`)) && `${checker} (package ${profile.packages.join(" ")})`].filter(Boolean);
@@ -150,15 +134,18 @@ export function planBackup(vars: RoleVars, profile: OsProfile, bf: BackupFacts, 
   const msg = `${BACKUP_TIMER}: ${unitActions(changed, enable, restart, start, check)}; ${where}`;
   if (check) return { result: { task: BACKUP_TASK, status: "changed", msg, diff } };
 
-  // The schedule is checked by the host's own systemd before anything is written.
-  const steps = [`systemd-analyze calendar ${shq(vars.redis_backup_schedule)} >/dev/null 2>&1 || { echo ${shq(`redis_backup_schedule ${JSON.stringify(vars.redis_backup_schedule)} is not a systemd calendar expression (systemd-analyze calendar); nothing written`)}; false; }`];
-  for (const k of changed) {
-    const f = BACKUP_FILES[k];
-    const tmp = `${f.path}.provision-new`;
-    steps.push(`mkdir -p ${shq(f.path.slice(0, f.path.lastIndexOf("/")))} && ${printText(want[k])} > ${tmp} && chmod ${f.mode} ${tmp} && mv -f ${tmp} ${f.path}`);
-  }
-  if (changed.some((k) => k !== "script")) steps.push("systemctl daemon-reload");
-  if (enable) steps.push(`systemctl enable ${BACKUP_TIMER}`);
-  if (restart || start) steps.push(`systemctl ${restart ? "restart" : "start"} ${BACKUP_TIMER}`);
-  return { apply: fragment(steps, msg), diff };
+  const apply = timerTaskApply({
+    ...base,
+    done: msg,
+    // The schedule is checked by the host's own systemd before anything is written.
+    calendar: {
+      expression: vars.redis_backup_schedule,
+      error: `redis_backup_schedule ${JSON.stringify(vars.redis_backup_schedule)} is not a systemd calendar expression (systemd-analyze calendar); nothing written`,
+    },
+    files: changed.map((k) => ({ path: BACKUP_FILES[k].path, mode: BACKUP_FILES[k].mode, content: want[k] })),
+    daemonReload: changed.some((k) => k !== "script"),
+    enable,
+    start: restart ? "restart" : start ? "start" : undefined,
+  });
+  return { apply, diff };
 }

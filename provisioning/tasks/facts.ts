@@ -7,13 +7,12 @@
  */
 import { OS_PROFILES, OsProfile, OsRelease } from "../os";
 import { AriFacts, ariFacts } from "./ari";
-import { BACKUP_GATHER, BackupFacts, backupFacts } from "./backup";
-import { METRICS_GATHER, MetricsFacts, metricsFacts } from "./metrics";
-import { RETIRE_GATHER, RetireFacts, retireFacts } from "./retire";
+import { BackupFacts, backupFacts, backupGather } from "./backup";
+import { MetricsFacts, metricsFacts, metricsGather } from "./metrics";
+import { RetireFacts, retireFacts, retireGather } from "./retire";
 import { WorkerFacts, workerFacts } from "./worker";
-import type { Params } from "../scripts";
-import { scriptFile } from "../scripts";
-import { ScriptOutput, prelude, profileVars } from "./shell";
+import { Params, paramLines, profileParams, scriptFile } from "../scripts";
+import { ScriptOutput, prelude } from "./shell";
 
 export interface ProfileFacts {
   installed: boolean;
@@ -41,6 +40,8 @@ export interface RuntimeFacts {
 export interface HostFacts {
   os: OsRelease;
   hostname: string;
+  /** /proc/meminfo MemTotal in KiB (the memory check), null when unreadable. */
+  memTotalKiB: number | null;
   adminSecret: string | null;
   restartPending: boolean;
   /** The host lock: ours (taken by this run), held (by another run: lockOwner), free (--check). */
@@ -53,50 +54,27 @@ export interface HostFacts {
   backup: BackupFacts;
 }
 
-/** The gather script: inspects every profile of the table whose package manager exists on the host. */
+/**
+ * The gather script: provisioning/scripts/gather.sh's functions over parameters (nothing spliced into
+ * shell syntax): the lock, the host, the side tasks' state, then every profile of the table whose
+ * package manager exists on the host (each in a subshell with its own P_* profile parameters).
+ */
 export function gatherScript(appPassword: string, adminUser: string, probeWrites: boolean, extra = "", lock: { mode: "acquire" | "peek"; params: Params } = { mode: "peek", params: {} }): string {
-  const perProfile = Object.values(OS_PROFILES)
-    .map(
-      (p) => `(
-${profileVars(p)}
-command -v ${p.pm === "apt" ? "dpkg-query" : "rpm"} >/dev/null 2>&1 || exit 0
-pkgs_installed || exit 0
-P=${p.key.replace(/-/g, "_")}
-fact \${P}_installed 1
-fact \${P}_version "$("$SERVER" --version 2>&1 | head -n 1)"
-fact_file \${P}_config "$CONF"
-ACTIVE=unknown; ENABLED=; MAINPID=0
-while IFS='=' read -r K V; do case "$K" in ActiveState) ACTIVE=$V;; UnitFileState) ENABLED=$V;; MainPID) MAINPID=$V;; esac; done \
-  < <(systemctl show -p ActiveState -p UnitFileState -p MainPID "$SERVICE" 2>/dev/null)
-fact \${P}_active "$ACTIVE"
-fact \${P}_enabled "$ENABLED"
-fact \${P}_mainpid "$MAINPID"
-CDIR=$(dirname "$CONF")
-fact \${P}_confdir_free "$(df -P -B1 "$CDIR" 2>/dev/null | awk 'NR==2{print $4}')"
-[ -w "$CDIR" ] || fact \${P}_confdir_ro 1
-if [ "$ACTIVE" = active ]; then
-  rc_target "$CONF"; rc_auth "$ADMIN_PW"
-  RT_PREFIX="\${P}_" probe ${probeWrites ? 1 : 0}
-fi
-)`,
-    )
-    .join("\n");
-  return `${prelude(appPassword, adminUser, lock.params)}
-${scriptFile("lock")}
-if ${lock.mode === "acquire" ? "! lock_acquire" : "! lock_peek"}; then exit 0; fi
-. /etc/os-release
-fact os_id "\${ID:-}"; fact os_like "\${ID_LIKE:-}"; fact os_version "\${VERSION_ID:-}"
-fact hostname "$(hostname)"
-ADMIN_PW=$(cat "$STATE/admin.secret" 2>/dev/null || true)
-[ -n "$ADMIN_PW" ] && fact admin_secret "$ADMIN_PW"
-[ -e "$STATE/restart-pending" ] && fact restart_pending 1
-${METRICS_GATHER}
-${BACKUP_GATHER}
-${RETIRE_GATHER}
-${extra}
-${perProfile}
-exit 0
-`;
+  const perProfile = Object.values(OS_PROFILES).map((p) => `(\n${paramLines({ ...profileParams(p), P_PROFILE_KEY: p.key.replace(/-/g, "_") })}\ngather_profile ${probeWrites ? 1 : 0}\n)`);
+  return [
+    prelude(appPassword, adminUser, lock.params),
+    scriptFile("lock"),
+    scriptFile("gather"),
+    lock.mode === "acquire" ? "if ! lock_acquire; then exit 0; fi" : "if ! lock_peek; then exit 0; fi",
+    "gather_host",
+    metricsGather(),
+    backupGather(),
+    retireGather(),
+    extra,
+    ...perProfile,
+    "exit 0",
+    "",
+  ].join("\n");
 }
 
 /** `CONFIG GET a\nCONFIG GET b` raw output (name, value lines) -> map. */
@@ -150,6 +128,7 @@ export function parseFacts(out: ScriptOutput): HostFacts {
   return {
     os: { id: f.os_id ?? "", idLike: f.os_like ?? "", versionId: f.os_version ?? "" },
     hostname: f.hostname ?? "",
+    memTotalKiB: /^\d+$/.test(f.mem_total_kib ?? "") ? Number(f.mem_total_kib) : null,
     adminSecret: f.admin_secret ?? null,
     lock: { state: f.lock ?? (f.lock_error ? "error" : "unknown"), owner: f.lock_owner, error: f.lock_error, broken: f.lock_broken },
     restartPending: f.restart_pending === "1",

@@ -16,8 +16,7 @@ import type { OsProfile } from "../os";
 import type { TaskResult } from "../output";
 import { renderTemplate } from "../render";
 import { shq } from "../ssh";
-import { printText } from "./shell";
-import { unitActions } from "./units";
+import { timerGather, timerTaskApply, unitActions } from "./units";
 
 export const METRICS_TASK = "metrics publisher";
 export const METRICS_TIMER = "redis-metrics.timer";
@@ -41,12 +40,9 @@ export interface MetricsFacts {
   curl: string;
 }
 
-/** Bash for the gather script: the files, the timer's state and the tools the script needs. */
-export const METRICS_GATHER = `${FILE_KEYS.map((k) => `fact_file metrics_${k} ${METRICS_FILES[k].path}`).join("\n")}
-fact metrics_timer_state "$(systemctl show -p UnitFileState -p ActiveState ${METRICS_TIMER} 2>/dev/null)"
-fact metrics_aws "$(command -v aws 2>/dev/null)"
-fact metrics_curl "$(command -v curl 2>/dev/null)"
-`;
+/** Bash for the gather script (gather.sh's gather_timer): the files, the timer's state and the tools the script needs. */
+export const metricsGather = (): string =>
+  timerGather("metrics", METRICS_TIMER, Object.fromEntries(FILE_KEYS.map((k) => [k, METRICS_FILES[k].path])), { aws: ["aws"], curl: ["curl"] });
 
 export function metricsFacts(f: Record<string, string>): MetricsFacts {
   const timer = Object.fromEntries((f.metrics_timer_state ?? "").split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
@@ -102,36 +98,17 @@ export interface MetricsPlan {
   diff?: string;
 }
 
-const step = (cmd: string, what: string) => `{ OUT=$(${cmd} 2>&1) || { echo "${what}: $OUT"; false; }; }`;
-
-function applyFragment(steps: string[], done: string): string {
-  return `
-metrics_apply() {
-  ${steps.join(" &&\n  ")}
-}
-if MOUT=$(metrics_apply); then task ${shq(METRICS_TASK)} changed ${shq(done)}; else task ${shq(METRICS_TASK)} failed "$MOUT"; fi
-`;
-}
-
 /** Decides what the task does on one host from the gathered facts. */
 export function planMetrics(vars: RoleVars, profile: OsProfile, mf: MetricsFacts, check: boolean): MetricsPlan {
   /** "wrote" or "would write": the same sentence for a run and for --check. */
   const did = (done: string, todo: string) => (check ? `would ${todo}` : done);
   const present = FILE_KEYS.filter((k) => mf.files[k] !== null);
+  const base = { task: METRICS_TASK, timer: METRICS_TIMER, errPrefix: true };
   if (!vars.redis_metrics_enabled) {
     if (present.length === 0 && mf.timerEnabled !== "enabled") return { result: { task: METRICS_TASK, status: "skipped", msg: "redis_metrics_enabled is false" } };
     const msg = `${METRICS_TIMER}: ${did("stopped, disabled and removed", "stop, disable and remove")} with ${present.length} file(s) (redis_metrics_enabled is false)`;
     if (check) return { result: { task: METRICS_TASK, status: "changed", msg } };
-    return {
-      apply: applyFragment(
-        [
-          `systemctl disable --now ${METRICS_TIMER} >/dev/null 2>&1; systemctl stop ${METRICS_SERVICE} >/dev/null 2>&1; true`,
-          step(`rm -f ${FILE_KEYS.map((k) => METRICS_FILES[k].path).join(" ")}`, "rm"),
-          step("systemctl daemon-reload", "systemctl daemon-reload"),
-        ],
-        msg,
-      ),
-    };
+    return { apply: timerTaskApply({ ...base, done: msg, remove: { service: METRICS_SERVICE, paths: FILE_KEYS.map((k) => METRICS_FILES[k].path) } }) };
   }
   const missing = [!mf.aws && "the AWS CLI (aws)", !mf.curl && "curl"].filter(Boolean);
   if (missing.length) {
@@ -160,16 +137,13 @@ export function planMetrics(vars: RoleVars, profile: OsProfile, mf: MetricsFacts
   const msg = `${METRICS_TIMER}: ${unitActions(changed, enable, restart, start, check)}; ${every}`;
   if (check) return { result: { task: METRICS_TASK, status: "changed", msg, diff } };
 
-  const steps = changed.map((k) => {
-    const f = METRICS_FILES[k];
-    const tmp = `${f.path}.provision-new`;
-    return step(
-      `mkdir -p ${shq(f.path.slice(0, f.path.lastIndexOf("/")))} && ${printText(want[k])} > ${tmp} && chmod ${f.mode} ${tmp} && mv -f ${tmp} ${f.path}`,
-      `write ${f.path}`,
-    );
+  const apply = timerTaskApply({
+    ...base,
+    done: msg,
+    files: changed.map((k) => ({ path: METRICS_FILES[k].path, mode: METRICS_FILES[k].mode, content: want[k] })),
+    daemonReload: changed.includes("service") || changed.includes("timer"),
+    enable,
+    start: restart ? "restart" : start ? "start" : undefined,
   });
-  if (changed.includes("service") || changed.includes("timer")) steps.push(step("systemctl daemon-reload", "systemctl daemon-reload"));
-  if (enable) steps.push(step(`systemctl enable ${METRICS_TIMER}`, `systemctl enable ${METRICS_TIMER}`));
-  if (restart || start) steps.push(step(`systemctl ${restart ? "restart" : "start"} ${METRICS_TIMER}`, `systemctl start ${METRICS_TIMER}`));
-  return { apply: applyFragment(steps, msg), diff };
+  return { apply, diff };
 }

@@ -153,11 +153,9 @@ export async function runRestore(h: HostSpec, secrets: HostSecrets, source: Rest
       opts.check ? "" : "lock_check",
       "restore_fetch",
       "restore_check",
-      opts.check
-        ? `rm -f "$SNAP"; task "restore snapshot" changed "would stop ${profile.service}, replace its data with the snapshot ($SNAP_KEYS keys, $SNAP_EXPIRES with TTL) in $(conf_value appendonly | sed 's/yes/AOF/;s/no/RDB/') mode and prove the key count"`
-        : "restore_apply",
+      opts.check ? "restore_predict" : "restore_apply",
     ].join("\n");
-    await remote(hostScript(params, ["lock", "restart"], driver), "restore snapshot");
+    await remote(hostScript(params, ["lock", "handlers"], driver), "restore snapshot");
   } finally {
     if (locked) await runScript(h.connection, hostScript(lock, ["lock"], "lock_release"), undefined, 15).catch(() => undefined);
     heldLocks.delete(`${RUN_ID}:${h.name}`);

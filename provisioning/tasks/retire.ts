@@ -13,23 +13,22 @@
  * the config in place are never removed.
  */
 import { dirname } from "node:path";
-import type { OsProfile } from "../os";
+import { OS_PROFILES, OsProfile } from "../os";
 import type { TaskResult } from "../output";
-import { shq } from "../ssh";
+import { Params, paramLines, scriptFile } from "../scripts";
 
 export const RETIRE_TASK = "retire first-boot password unit";
 export const LEGACY_UNIT = "redis-password.service";
 export const LEGACY_UNIT_PATH = `/etc/systemd/system/${LEGACY_UNIT}`;
 export const LEGACY_SCRIPT = "/usr/local/libexec/redis-password";
 export const LEGACY_FILES = ["password.conf", "campaign.conf"];
-/** Every config directory the user data may have used (one per package it installs). */
-const LEGACY_DIRS = ["/etc/redis", "/etc/valkey", "/etc/redis6"];
 
-/** The directory the user data wrote to for this profile (RHEL 8 keeps redis.conf in /etc, the user data /etc/redis). */
+/** The directory the user data wrote to for this profile: its password include's (lambdas/contracts/os.ts). */
 export function legacyConfDir(p: OsProfile): string {
-  const d = dirname(p.configPath);
-  return d === "/etc" ? "/etc/redis" : d;
+  return dirname(p.passwordInclude);
 }
+/** Every config directory the user data may have used (one per package it installs). */
+const LEGACY_DIRS = [...new Set(Object.values(OS_PROFILES).map(legacyConfDir))];
 
 export interface RetireFacts {
   /** Legacy paths present on the host (unit file, script, config files, unit links). */
@@ -38,16 +37,20 @@ export interface RetireFacts {
   unitState: string;
 }
 
-/** Bash for the gather script. */
-export const RETIRE_GATHER = `
-RP=""
-for f in ${LEGACY_UNIT_PATH} ${LEGACY_SCRIPT} ${LEGACY_DIRS.flatMap((d) => LEGACY_FILES.map((f) => `${d}/${f}`)).join(" ")} /etc/systemd/system/*.requires/${LEGACY_UNIT} /etc/systemd/system/*.wants/${LEGACY_UNIT}; do
-  if [ -e "$f" ] || [ -L "$f" ]; then RP="$RP$f
-"; fi
-done
-fact retire_paths "$RP"
-[ -e ${LEGACY_UNIT_PATH} ] && fact retire_unit_state "$(systemctl is-enabled ${LEGACY_UNIT} 2>/dev/null)"
-`;
+const common = (): Params => ({ P_R_TASK: RETIRE_TASK, P_R_UNIT: LEGACY_UNIT, P_R_UNIT_FILE: LEGACY_UNIT_PATH });
+
+/** Bash for the gather script: provisioning/scripts/retire.sh's retire_gather over every path the user data may have left. */
+export const retireGather = (): string =>
+  `${paramLines({
+    ...common(),
+    P_R_CANDIDATES: [
+      LEGACY_UNIT_PATH,
+      LEGACY_SCRIPT,
+      ...LEGACY_DIRS.flatMap((d) => LEGACY_FILES.map((f) => `${d}/${f}`)),
+      `/etc/systemd/system/*.requires/${LEGACY_UNIT}`,
+      `/etc/systemd/system/*.wants/${LEGACY_UNIT}`,
+    ].join("\n"),
+  })}\n${scriptFile("retire")}\nretire_gather\n`;
 
 export function retireFacts(f: Record<string, string>): RetireFacts {
   return { paths: (f.retire_paths ?? "").split("\n").filter(Boolean), unitState: f.retire_unit_state ?? "" };
@@ -83,23 +86,10 @@ export function planRetire(profile: OsProfile, rf: RetireFacts, check: boolean):
   if (check) return { result: { task: RETIRE_TASK, status: "changed", msg } };
 
   const unitPaths = [unitFile && LEGACY_UNIT_PATH, script && LEGACY_SCRIPT, ...links].filter(Boolean) as string[];
-  const pre = unitPaths.length
-    ? `
-# ${RETIRE_TASK} (1/2): the unit, before any restart of Redis can require it.
-RETIRE_ERR=""
-if [ -e ${LEGACY_UNIT_PATH} ]; then systemctl disable --now ${LEGACY_UNIT} >/dev/null 2>&1 || systemctl stop ${LEGACY_UNIT} >/dev/null 2>&1; fi
-rm -f ${unitPaths.map(shq).join(" ")} || RETIRE_ERR="cannot remove the unit's files"
-OUT=$(systemctl daemon-reload 2>&1) || RETIRE_ERR="systemctl daemon-reload: $OUT"
-systemctl reset-failed ${LEGACY_UNIT} >/dev/null 2>&1 || true
-`
-    : `RETIRE_ERR=""\n`;
-  const post = `
-# ${RETIRE_TASK} (2/2): the files, once Redis runs with a config that does not include them.
-for f in ${files.map(shq).join(" ")}; do
-  if grep -qsE "^[[:space:]]*include[[:space:]]+\\"?$f\\"?[[:space:]]*$" "$CONF"; then RETIRE_ERR="\${RETIRE_ERR:+$RETIRE_ERR; }$f is still included by $CONF, kept"; continue; fi
-  rm -f "$f" || RETIRE_ERR="\${RETIRE_ERR:+$RETIRE_ERR; }cannot remove $f"
-done
-if [ -n "$RETIRE_ERR" ]; then task ${shq(RETIRE_TASK)} failed "$RETIRE_ERR"; else task ${shq(RETIRE_TASK)} changed ${shq(msg)}; fi
-`;
-  return { pre, post };
+  const params: Params = { ...common(), P_R_UNIT_PATHS: unitPaths.join("\n"), P_R_FILES: files.join("\n"), P_R_DONE: msg };
+  return {
+    // provisioning/scripts/retire.sh: the unit before any restart of Redis can require it, the files once Redis runs without them.
+    pre: `# ${RETIRE_TASK} (1/2)\n${paramLines(params)}\n${scriptFile("retire")}\nretire_unit\n`,
+    post: `# ${RETIRE_TASK} (2/2)\nretire_files\n`,
+  };
 }

@@ -6,36 +6,11 @@
  * script text, which travels on ssh stdin only); redis-cli receives a password through REDISCLI_AUTH.
  */
 import { STATE_DIR } from "../defaults";
-import type { OsProfile } from "../os";
 import { Params, paramLines, scriptFile } from "../scripts";
-import { shq } from "../ssh";
-
-/** Start of every host script without parameters: provisioning/scripts/lib.sh (strict variables, PATH, result lines). */
-export const scriptHeader = (): string => `${scriptFile("lib")}\n`;
 
 /** lib.sh with the application password and the admin user as parameters (never spliced into the text). */
 export function prelude(appPassword: string, adminUser: string, extra: Params = {}): string {
   return `${paramLines({ P_STATE_DIR: STATE_DIR, P_APP_PW: appPassword, P_ADMIN_USER: adminUser, ...extra })}\n${scriptFile("lib")}\n`;
-}
-
-/** Bash that writes `text` byte for byte to stdout (base64 on the wire: no quoting or newline issues). */
-export const printText = (text: string): string => `printf '%s' ${shq(Buffer.from(text).toString("base64"))} | base64 -d`;
-
-/** Shell variables describing one OS profile. */
-export function profileVars(p: OsProfile): string {
-  return [
-    `SERVICE=${shq(p.service)}`,
-    `CONF=${shq(p.configPath)}`,
-    `SRV_USER=${shq(p.user)}`,
-    `SRV_GROUP=${shq(p.group)}`,
-    `SERVER=${shq(p.server)}`,
-    `CLI=${shq(p.cli)}`,
-    `DATA_DIR=${shq(p.dataDir)}`,
-    `LOGFILE=${shq(p.logFile)}`,
-    `PKGS=${shq(p.packages.join(" "))}`,
-    `PM=${p.pm}`,
-    "",
-  ].join("\n");
 }
 
 export interface ScriptOutput {

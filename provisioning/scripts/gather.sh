@@ -1,0 +1,63 @@
+# shellcheck shell=bash
+# Task "gather facts" (provisioning/tasks/facts.ts parses what it reports): ONE round trip that
+# returns everything the run decides on. Needs lib.sh (fact, fact_file, rc_*, probe, pkgs_installed).
+
+# The host itself: OS, name, RAM (the memory check), the provisioner's state.
+gather_host() {
+  local admin
+  # shellcheck source=/dev/null
+  . /etc/os-release
+  fact os_id "${ID:-}"; fact os_like "${ID_LIKE:-}"; fact os_version "${VERSION_ID:-}"
+  fact hostname "$(hostname)"
+  fact mem_total_kib "$(awk '$1 == "MemTotal:" { print $2 }' /proc/meminfo 2>/dev/null)"
+  admin=$(cat "$STATE/admin.secret" 2>/dev/null || true)
+  # The provisioner's admin password, read by the gather's probe (ADMIN_PW) and reported to the controller.
+  ADMIN_PW=$admin
+  if [ -n "$admin" ]; then fact admin_secret "$admin"; fi
+  if [ -e "$STATE/restart-pending" ]; then fact restart_pending 1; fi
+}
+
+# One OS profile, from its P_* parameters (P_PROFILE_KEY names its facts): installed packages,
+# version, config, service state, room beside the config, and the running server's state.
+# $1=1: the probe round-trips a key (not in --check). Runs in a subshell (profile variables change).
+gather_profile() {
+  local p active=unknown enabled="" mainpid=0 k v cdir
+  profile_from_params
+  if [ "$PM" = apt ]; then command -v dpkg-query >/dev/null 2>&1 || return 0; else command -v rpm >/dev/null 2>&1 || return 0; fi
+  pkgs_installed || return 0
+  p=$P_PROFILE_KEY
+  fact "${p}_installed" 1
+  fact "${p}_version" "$("$SERVER" --version 2>&1 | head -n 1)"
+  fact_file "${p}_config" "$CONF"
+  while IFS='=' read -r k v; do
+    case "$k" in ActiveState) active=$v;; UnitFileState) enabled=$v;; MainPID) mainpid=$v;; esac
+  done < <(systemctl show -p ActiveState -p UnitFileState -p MainPID "$SERVICE" 2>/dev/null)
+  fact "${p}_active" "$active"
+  fact "${p}_enabled" "$enabled"
+  fact "${p}_mainpid" "$mainpid"
+  cdir=$(dirname "$CONF")
+  fact "${p}_confdir_free" "$(df -P -B1 "$cdir" 2>/dev/null | awk 'NR==2{print $4}')"
+  [ -w "$cdir" ] || fact "${p}_confdir_ro" 1
+  if [ "$active" = active ]; then
+    rc_target "$CONF"; rc_auth "$ADMIN_PW"
+    RT_PREFIX="${p}_" probe "$1"
+  fi
+}
+
+# A side task's systemd timer and files (metrics publisher, redis backup): P_GT_PREFIX names the
+# facts; P_GT_FILES is one "KEY PATH" per line; P_GT_TIMER the timer; P_GT_TOOLS the commands whose
+# path the task needs, one "FACT COMMAND..." per line (the first command found).
+gather_timer() {
+  local key path fact_name cmds c found
+  while read -r key path; do
+    [ -n "$key" ] || continue
+    fact_file "${P_GT_PREFIX}_$key" "$path"
+  done <<<"$P_GT_FILES"
+  fact "${P_GT_PREFIX}_timer_state" "$(systemctl show -p UnitFileState -p ActiveState "$P_GT_TIMER" 2>/dev/null)"
+  while read -r fact_name cmds; do
+    [ -n "$fact_name" ] || continue
+    found=""
+    for c in $cmds; do found="$found$(command -v "$c" 2>/dev/null)"$'\n'; done
+    fact "${P_GT_PREFIX}_$fact_name" "$(printf '%s' "$found" | sed '/^$/d')"
+  done <<<"$P_GT_TOOLS"
+}
