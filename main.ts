@@ -1,10 +1,10 @@
 /**
  * Entry point of the CDKTF app (`npx cdktf synth|diff|deploy`, `npm run synth`).
  * `--report` prints each synthesized stack with its resource count and outputs.
- * The Lambda bundles are built first, in this process: `cdktf deploy` runs this file too
- * (cdktf.json), so it always ships the current code, and synth stays one process.
+ * The Lambda bundles are built while the stacks are synthesized (modules/lambdas calls
+ * lambdas/build.ts, rebuilding a function whose sources changed), in this process: `cdktf deploy`
+ * runs this file too (cdktf.json), so it always ships the current code.
  */
-import { buildLambdas } from "./lambdas/build";
 import { buildApp } from "./stacks/app";
 import { commandLine, UsageError } from "./lambdas/contracts/cli";
 import { report } from "./stacks/report";
@@ -12,8 +12,8 @@ import { ConfigError } from "./stacks/validation";
 
 const USAGE = `usage: npm run synth [-- --report]
 
-Builds the Lambda bundles and synthesizes every stack into cdktf.out/ (what cdktf synth, diff and
-deploy run, without arguments).
+Synthesizes every stack into cdktf.out/ (what cdktf synth, diff and deploy run, without arguments),
+building first the Lambda bundles whose sources changed.
 
   --report     print each synthesized stack with its resource count and outputs
   -h, --help   this text`;
@@ -22,7 +22,6 @@ async function main(): Promise<void> {
   // cdktf runs this file without arguments (cdktf.json "app"): the parse only sees npm run synth's.
   const args = commandLine(USAGE, { options: { report: { type: "boolean" } } });
   if (!args) return;
-  await buildLambdas();
   const app = buildApp();
   app.synth();
   if (args.values.report) process.stdout.write(report(app.outdir));

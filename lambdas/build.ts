@@ -1,25 +1,33 @@
 /**
- * `npm run build:lambdas`: bundles each function with esbuild for Node 22 into
- * build/lambdas/<name>/index.js (one minified CommonJS file exporting `handler`; Lambda handler
+ * The one place Lambda bundles are built: each function with esbuild for Node 22 into
+ * BUNDLE_DIR/<name>/index.js (one minified CommonJS file exporting `handler`; Lambda handler
  * `index.handler`, runtime nodejs22.x). `@aws-sdk/*` stays external: the runtime provides SDK v3.
- * Prints each bundle's zipped size (deflate, as in the deployment zip); goal ≤ 150 KB.
- * `buildLambdas()` is reused by the CDKTF stacks / tests.
+ * The Lambdas construct (modules/lambdas) calls buildLambdas() while the stack is synthesized, so
+ * `npm run synth`, `npx cdktf synth|diff|deploy`, `npm run plan` and the tests always zip the current
+ * code; `npm run build:lambdas` runs the same build and prints each bundle's zipped size (goal <= 150 KB).
  */
+import { createHash } from "node:crypto";
 import { deflateRawSync } from "node:zlib";
-import { mkdirSync, readFileSync, rmSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { build } from "esbuild";
+import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
+import { build, buildSync, formatMessagesSync } from "esbuild";
 import { commandLine, UsageError } from "./contracts/cli";
 import { FUNCTION_NAMES, type FunctionName } from "./manifest";
 
 export const ZIP_BUDGET_BYTES = 150 * 1024;
 
+const ROOT = resolve(__dirname, "..");
+
+/** Where the Lambda bundles live: `<repo>/build/lambdas/<name>/index.js`. */
+export const BUNDLE_DIR = join(ROOT, "build", "lambdas");
+
 export interface BuiltLambda {
   name: FunctionName;
-  /** Absolute path of the directory holding index.js (the TerraformAsset source). */
+  /** Absolute path of the directory holding index.js, and nothing else (what the function's zip holds). */
   dir: string;
   bytes: number;
-  zippedBytes: number;
+  /** false when the bundle was already built from exactly these sources (nothing written). */
+  rebuilt: boolean;
 }
 
 /** Size of a zip archive holding one deflated `index.js`: local header + data + central directory + end record. */
@@ -28,33 +36,115 @@ export function zippedSize(content: Buffer, entryName = "index.js"): number {
   return 30 + name + deflateRawSync(content, { level: 9 }).length + 46 + name + 22;
 }
 
-export async function buildLambdas(opts: { outDir?: string; functions?: readonly FunctionName[] } = {}): Promise<BuiltLambda[]> {
-  const root = resolve(__dirname, "..");
-  const outDir = resolve(opts.outDir ?? join(root, "build", "lambdas"));
-  const names = opts.functions ?? FUNCTION_NAMES;
-  const built: BuiltLambda[] = [];
-  for (const name of names) {
+/** Besides the files esbuild reads: the build settings (this file) and the installed packages. */
+const ALWAYS_INPUTS = ["lambdas/build.ts", "package.json", "node_modules/.package-lock.json"];
+
+/**
+ * Bundle each function (synchronously: the construct that calls it is). A bundle is rebuilt only
+ * when the content of a file it was built from changed (every esbuild input, this file, the
+ * installed packages), or its index.js is gone or not the one built; the record of its inputs is
+ * `<outDir>/<name>.inputs.json`, beside the bundle's directory. Files are written to temp names and
+ * renamed, so a parallel synth (jest workers) never reads half a bundle.
+ */
+export function buildLambdas(opts: { outDir?: string; functions?: readonly FunctionName[] } = {}): BuiltLambda[] {
+  const outDir = resolve(opts.outDir ?? BUNDLE_DIR);
+  const digests = new Map<string, string>();
+  return (opts.functions ?? FUNCTION_NAMES).map((name) => {
     const dir = join(outDir, name);
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(dir, { recursive: true });
     const outfile = join(dir, "index.js");
-    await build({
-      entryPoints: [join(root, "lambdas", name, "handler.ts")],
-      outfile,
-      bundle: true,
-      platform: "node",
-      target: "node22",
-      format: "cjs",
-      minify: true,
-      legalComments: "none",
-      // Provided by the runtime (SDK v3), or optional native/edge variants pg never loads here.
-      external: ["@aws-sdk/*", "pg-native", "pg-cloudflare", "cloudflare:sockets"],
-      logLevel: "warning",
-    });
-    const content = readFileSync(outfile);
-    built.push({ name, dir, bytes: content.length, zippedBytes: zippedSize(content) });
+    const record = join(outDir, `${name}.inputs.json`);
+    const current = readBundle(outfile);
+    if (current && readdirSync(dir).length === 1 && upToDate(record, current, digests)) return { name, dir, bytes: current.length, rebuilt: false };
+
+    const started = Date.now();
+    let result;
+    try {
+      result = buildSync({
+        absWorkingDir: ROOT,
+        entryPoints: [join("lambdas", name, "handler.ts")],
+        outfile,
+        write: false,
+        metafile: true,
+        bundle: true,
+        platform: "node",
+        target: "node22",
+        format: "cjs",
+        minify: true,
+        legalComments: "none",
+        // Provided by the runtime (SDK v3), or optional native/edge variants pg never loads here.
+        external: ["@aws-sdk/*", "pg-native", "pg-cloudflare", "cloudflare:sockets"],
+        logLevel: "silent",
+      });
+      if (result.warnings.length) process.stderr.write(formatMessagesSync(result.warnings, { kind: "warning" }).join(""));
+    } catch (error) {
+      throw new Error(`building the ${name} Lambda bundle (lambdas/build.ts) failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    const content = Buffer.from(result.outputFiles[0].contents);
+    mkdirSync(dir, { recursive: true });
+    for (const entry of readdirSync(dir)) if (entry !== "index.js") rmSync(join(dir, entry), { recursive: true, force: true });
+    if (!current?.equals(content)) replace(outfile, content, outDir);
+    const inputs = [...new Set([...Object.keys(result.metafile.inputs), ...ALWAYS_INPUTS])].sort();
+    // A file edited while esbuild read it may not be in this bundle: leave no record, rebuild next time.
+    if (!inputs.some((file) => modifiedSince(file, started))) {
+      digests.clear();
+      const files = Object.fromEntries(inputs.map((file) => [file, digest(file, digests)]));
+      replace(record, Buffer.from(JSON.stringify({ bundle: sha256(content), files })), outDir);
+    } else {
+      rmSync(record, { force: true });
+    }
+    return { name, dir, bytes: content.length, rebuilt: true };
+  });
+}
+
+function readBundle(file: string): Buffer | undefined {
+  try {
+    return readFileSync(file);
+  } catch {
+    return undefined;
   }
-  return built;
+}
+
+/** Whether `bundle` is what the record says was built, from files whose content is unchanged. */
+function upToDate(record: string, bundle: Buffer, digests: Map<string, string>): boolean {
+  let recorded: { bundle?: string; files?: Record<string, string> };
+  try {
+    recorded = JSON.parse(readFileSync(record, "utf8"));
+  } catch {
+    return false;
+  }
+  if (recorded.bundle !== sha256(bundle) || !recorded.files) return false;
+  return Object.entries(recorded.files).every(([file, sha]) => digest(file, digests) === sha);
+}
+
+const sha256 = (data: Buffer): string => createHash("sha256").update(data).digest("hex");
+
+/** The sha256 of a file under the repository root ("absent" when it is not there), once per build. */
+function digest(file: string, digests: Map<string, string>): string {
+  let sha = digests.get(file);
+  if (sha === undefined) {
+    const data = readBundle(join(ROOT, file));
+    sha = data ? sha256(data) : "absent";
+    digests.set(file, sha);
+  }
+  return sha;
+}
+
+function modifiedSince(file: string, since: number): boolean {
+  try {
+    return statSync(join(ROOT, file)).mtimeMs >= since - 1;
+  } catch {
+    return false; // absent before and after (e.g. no lock file): nothing to miss
+  }
+}
+
+/**
+ * Write `file` through a temp file in `tmpDir` and a rename: readers see the old or the new content,
+ * never half. The temp file is outside the bundle's directory, which is zipped whole.
+ */
+function replace(file: string, content: Buffer, tmpDir: string): void {
+  const tmp = join(tmpDir, `.${basename(file)}.${process.pid}.tmp`);
+  writeFileSync(tmp, content);
+  renameSync(tmp, file);
 }
 
 /**
@@ -63,13 +153,12 @@ export async function buildLambdas(opts: { outDir?: string; functions?: readonly
  * Everything is bundled (ioredis, ws); ws's optional native helpers are left out (it falls back).
  */
 export async function buildAsteriskWorker(opts: { outDir?: string } = {}): Promise<{ file: string; bytes: number }> {
-  const root = resolve(__dirname, "..");
-  const dir = resolve(opts.outDir ?? join(root, "build", "asterisk-worker"));
+  const dir = resolve(opts.outDir ?? join(ROOT, "build", "asterisk-worker"));
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const file = join(dir, "index.js");
   await build({
-    entryPoints: [join(root, "lambdas", "asterisk-worker", "main.ts")],
+    entryPoints: [join(ROOT, "lambdas", "asterisk-worker", "main.ts")],
     outfile: file,
     bundle: true,
     platform: "node",
@@ -94,13 +183,13 @@ async function main(): Promise<void> {
   if (!commandLine(USAGE, { options: {} })) return;
   const worker = await buildAsteriskWorker();
   console.log(`${"asterisk-worker".padEnd(18)} ${(worker.bytes / 1024).toFixed(1).padStart(7)} KB  (host service, not a Lambda)  ${worker.file}`);
-  const built = await buildLambdas();
   let over = 0;
-  for (const b of built) {
-    const ok = b.zippedBytes <= ZIP_BUDGET_BYTES;
+  for (const b of buildLambdas()) {
+    const zipped = zippedSize(readFileSync(join(b.dir, "index.js")));
+    const ok = zipped <= ZIP_BUDGET_BYTES;
     if (!ok) over++;
     console.log(
-      `${b.name.padEnd(18)} ${(b.bytes / 1024).toFixed(1).padStart(7)} KB  zipped ${(b.zippedBytes / 1024).toFixed(1).padStart(6)} KB  ${ok ? "ok" : "OVER 150 KB"}  ${b.dir}/index.js`,
+      `${b.name.padEnd(18)} ${(b.bytes / 1024).toFixed(1).padStart(7)} KB  zipped ${(zipped / 1024).toFixed(1).padStart(6)} KB  ${ok ? "ok" : "OVER 150 KB"}  ${b.dir}/index.js${b.rebuilt ? "" : " (up to date)"}`,
     );
   }
   if (over) {

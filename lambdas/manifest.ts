@@ -2,12 +2,12 @@
  * Machine-readable contract between the Lambda code (this directory) and the CDKTF stacks that
  * deploy it. Dependency-free on purpose: the stacks import it without pulling in pg or ioredis.
  *
- * - Bundle: `npm run build:lambdas` (or `buildLambdas()` from lambdas/build.ts) writes
- *   `build/lambdas/<name>/index.js`, one CommonJS file exporting `handler`; `@aws-sdk/*` is left
- *   to the nodejs22.x runtime.
+ * - Bundle: `buildLambdas()` in lambdas/build.ts (called by the Lambdas construct at synth, and by
+ *   `npm run build:lambdas`) writes `build/lambdas/<name>/index.js` (its BUNDLE_DIR), one CommonJS
+ *   file exporting `handler`; `@aws-sdk/*` is left to the nodejs22.x runtime.
  * - `uses` says which networks/permissions a function needs (database via RDS Proxy, Redis on the
  *   Asterisk host, ARI on the Asterisk host).
- * - `env.required` must be set by the stack; `env.optional` have defaults (see ENV_VARS).
+ * - `env.required` must be set by the stack; the other variables have defaults (see ENV_VARS).
  * - `secretArnEnv` names the variables holding Secrets Manager ARNs the function reads
  *   (grant secretsmanager:GetSecretValue on exactly those secrets).
  */
@@ -127,78 +127,50 @@ export type EnvVarName = keyof typeof ENV_VARS;
 export interface LambdaFunctionSpec {
   readonly name: FunctionName;
   readonly description: string;
-  /** Relative to the repository root. */
-  readonly bundleDir: string;
   readonly handler: "index.handler";
   readonly runtime: "nodejs22.x";
   readonly timeoutSeconds: number;
   readonly memorySizeMb: number;
   readonly uses: { readonly database: boolean; readonly redis: boolean; readonly ari: boolean };
-  readonly env: { readonly required: readonly EnvVarName[]; readonly optional: readonly EnvVarName[] };
+  /** The variables the stack must set (the functions' optional ones have defaults: see ENV_VARS). */
+  readonly env: { readonly required: readonly EnvVarName[] };
   readonly secretArnEnv: readonly EnvVarName[];
 }
 
 const DB_REQUIRED = ["RDS_PROXY_ENDPOINT", "DATABASE_NAME", "RDS_SECRET_ARN"] as const;
-const DB_OPTIONAL = [
-  "DATABASE_PORT",
-  "DATABASE_SSL",
-  "DATABASE_SSL_CA",
-  "DATABASE_QUERY_TIMEOUT_MS",
-  "DATABASE_CONNECT_TIMEOUT_MS",
-  "DATABASE_BORROW_TIMEOUT_SECONDS",
-  "DATABASE_CONNECT_ATTEMPTS",
-  "DATABASE_CONNECT_BACKOFF_MS",
-  "DATABASE_TIME_RESERVE_MS",
-] as const;
 const REDIS_REQUIRED = ["REDIS_HOST", "REDIS_PASSWORD_SECRET_ARN"] as const;
-const REDIS_OPTIONAL = ["REDIS_PORT", "REDIS_CONNECT_TIMEOUT_MS", "REDIS_COMMAND_TIMEOUT_MS", "REDIS_RETRY_COOLDOWN_MS", "REDIS_TLS", "REDIS_TLS_CA"] as const;
 const ARI_REQUIRED = ["ARI_URL", "ARI_USER", "ARI_PASSWORD_SECRET_ARN"] as const;
-const ARI_OPTIONAL = [
-  "ARI_APP",
-  "ARI_ENDPOINT_TEMPLATE",
-  "ARI_TIMEOUT_MS",
-  "ARI_RING_TIMEOUT_SECONDS",
-  "DIALER_BATCH_LIMIT",
-  "ARI_MAX_REJECTIONS",
-  "ARI_MAX_TRANSIENT_FAILURES",
-  "ARI_RETRY_BASE_SECONDS",
-  "ARI_RETRY_MAX_SECONDS",
-] as const;
 
 function spec(
   name: FunctionName,
   description: string,
   uses: LambdaFunctionSpec["uses"],
-  extraOptional: readonly EnvVarName[] = [],
   timeoutSeconds = 30,
 ): LambdaFunctionSpec {
   const required: EnvVarName[] = [...DB_REQUIRED];
-  const optional: EnvVarName[] = [...DB_OPTIONAL];
-  if (uses.redis) required.push(...REDIS_REQUIRED), optional.push(...REDIS_OPTIONAL);
-  if (uses.ari) required.push(...ARI_REQUIRED), optional.push(...ARI_OPTIONAL);
-  optional.push(...extraOptional, "LOG_LEVEL");
+  if (uses.redis) required.push(...REDIS_REQUIRED);
+  if (uses.ari) required.push(...ARI_REQUIRED);
   return {
     name,
     description,
-    bundleDir: `build/lambdas/${name}`,
     handler: "index.handler",
     runtime: "nodejs22.x",
     timeoutSeconds,
     memorySizeMb: 256,
     uses,
-    env: { required, optional },
+    env: { required },
     secretArnEnv: required.filter((v) => v.endsWith("_SECRET_ARN")),
   };
 }
 
 export const LAMBDA_FUNCTIONS: readonly LambdaFunctionSpec[] = [
   spec("validate-campaign", "Validates a campaign and stores it with its contacts in one transaction.", { database: true, redis: false, ari: false }),
-  spec("dispatcher", "Creates the dial tasks of a campaign's uncalled contacts in batches and marks it running.", { database: true, redis: false, ari: false }, [], 60),
-  spec("enrich-dial-task", "Completes dial tasks with contact and campaign details (settings cache-aside in Redis).", { database: true, redis: true, ari: false }, ["CACHE_SETTINGS_TTL_SECONDS"]),
-  spec("dialer-worker", "Claims due tasks (SKIP LOCKED, per-campaign concurrency cap) and originates calls through ARI.", { database: true, redis: false, ari: true }, [], 60),
+  spec("dispatcher", "Creates the dial tasks of a campaign's uncalled contacts in batches and marks it running.", { database: true, redis: false, ari: false }, 60),
+  spec("enrich-dial-task", "Completes dial tasks with contact and campaign details (settings cache-aside in Redis).", { database: true, redis: true, ari: false }),
+  spec("dialer-worker", "Claims due tasks (SKIP LOCKED, per-campaign concurrency cap) and originates calls through ARI.", { database: true, redis: false, ari: true }, 60),
   // Redis: reads the outcome stream the Asterisk-side worker writes (lambdas/shared/outcomes.ts).
-  spec("status-checker", "Records call outcomes (event and the worker's Redis stream), schedules retries, expires stuck calls, completes campaigns.", { database: true, redis: true, ari: false }, ["DIALING_STUCK_AFTER_SECONDS"]),
-  spec("report-generator", "Per-campaign totals, cached in Redis with a TTL.", { database: true, redis: true, ari: false }, ["REPORT_CACHE_TTL_SECONDS"]),
+  spec("status-checker", "Records call outcomes (event and the worker's Redis stream), schedules retries, expires stuck calls, completes campaigns.", { database: true, redis: true, ari: false }),
+  spec("report-generator", "Per-campaign totals, cached in Redis with a TTL.", { database: true, redis: true, ari: false }),
 ];
 
 export function functionSpec(name: FunctionName): LambdaFunctionSpec {

@@ -1,16 +1,16 @@
 /** The bundle contract the deploy stacks rely on: one CommonJS index.js per function exporting `handler`, ≤ 150 KB zipped. */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildLambdas, ZIP_BUDGET_BYTES, type BuiltLambda } from "../../lambdas/build";
-import { FUNCTION_NAMES, LAMBDA_FUNCTIONS } from "../../lambdas/manifest";
+import { buildLambdas, zippedSize, ZIP_BUDGET_BYTES, type BuiltLambda } from "../../lambdas/build";
+import { FUNCTION_NAMES } from "../../lambdas/manifest";
 
 let out: string;
 let built: BuiltLambda[];
 
 beforeAll(async () => {
   out = mkdtempSync(join(tmpdir(), "lambda-bundles-"));
-  built = await buildLambdas({ outDir: out });
+  built = buildLambdas({ outDir: out });
 }, 120_000);
 
 afterAll(() => rmSync(out, { recursive: true, force: true }));
@@ -19,10 +19,31 @@ test("every function is bundled, under the zipped-size budget", () => {
   expect(built.map((b) => b.name)).toEqual([...FUNCTION_NAMES]);
   for (const b of built) {
     expect(b.dir).toBe(join(out, b.name));
-    expect(b.zippedBytes).toBeLessThanOrEqual(ZIP_BUDGET_BYTES);
-    expect(b.zippedBytes).toBeLessThan(b.bytes);
+    expect(b.rebuilt).toBe(true);
+    const zipped = zippedSize(readFileSync(join(b.dir, "index.js")));
+    expect(zipped).toBeLessThanOrEqual(ZIP_BUDGET_BYTES);
+    expect(zipped).toBeLessThan(b.bytes);
   }
-  expect(LAMBDA_FUNCTIONS.map((f) => f.bundleDir)).toEqual(FUNCTION_NAMES.map((n) => `build/lambdas/${n}`));
+});
+
+test("a bundle is rebuilt only when it is not the one built from the current sources", () => {
+  expect(buildLambdas({ outDir: out }).map((b) => b.rebuilt)).toEqual(FUNCTION_NAMES.map(() => false));
+  const file = join(out, "dispatcher", "index.js");
+  const original = readFileSync(file);
+  writeFileSync(file, "// edited by hand\n");
+  writeFileSync(join(out, "dispatcher", "stray.txt"), "not part of the bundle");
+  writeFileSync(join(out, "dialer-worker", "stray.txt"), "the zip holds the whole directory");
+  expect(buildLambdas({ outDir: out }).map((b) => [b.name, b.rebuilt])).toEqual(FUNCTION_NAMES.map((n) => [n, n === "dispatcher" || n === "dialer-worker"]));
+  expect(readdirSync(join(out, "dialer-worker"))).toEqual(["index.js"]);
+  expect(readFileSync(file).equals(original)).toBe(true);
+  expect(readdirSync(join(out, "dispatcher"))).toEqual(["index.js"]);
+  // A changed input (here: the record says a file had other content) rebuilds exactly its bundles.
+  const record = join(out, "status-checker.inputs.json");
+  const inputs = JSON.parse(readFileSync(record, "utf8")) as { files: Record<string, string> };
+  expect(Object.keys(inputs.files)).toEqual(expect.arrayContaining(["lambdas/status-checker/handler.ts", "lambdas/shared/db.ts", "lambdas/build.ts"]));
+  inputs.files["lambdas/status-checker/handler.ts"] = "0".repeat(64);
+  writeFileSync(record, JSON.stringify(inputs));
+  expect(buildLambdas({ outDir: out }).filter((b) => b.rebuilt).map((b) => b.name)).toEqual(["status-checker"]);
 });
 
 test("bundles leave the AWS SDK to the runtime and contain no ESM import()", () => {

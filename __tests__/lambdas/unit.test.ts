@@ -3,7 +3,7 @@ import { createServer, type Server } from "node:http";
 import { ENV_VARS, FUNCTION_NAMES, LAMBDA_FUNCTIONS, type FunctionName } from "../../lambdas/manifest";
 import { EnvConfigError, describeValue, loadConfig } from "../../lambdas/shared/config";
 import { createLogger, maskCredentials } from "../../lambdas/shared/logging";
-import { getDatabaseCredentials, resolvePassword, setSecretFetcher } from "../../lambdas/shared/secrets";
+import { getDatabaseCredentials, resolvePassword } from "../../lambdas/shared/secrets";
 import { InvalidEventError } from "../../lambdas/shared/validate";
 import { checkCampaign, run as validateRun } from "../../lambdas/validate-campaign/handler";
 import { parseDispatchEvent } from "../../lambdas/dispatcher/handler";
@@ -83,7 +83,7 @@ describe("configuration", () => {
   });
 
   test("every variable the manifest names is documented, and defaults parse", () => {
-    for (const f of LAMBDA_FUNCTIONS) for (const v of [...f.env.required, ...f.env.optional]) expect(ENV_VARS[v].description.length).toBeGreaterThan(10);
+    for (const spec of Object.values(ENV_VARS)) expect(spec.description.length).toBeGreaterThan(10);
     const cfg = loadConfig("dialer-worker", awsEnv("dialer-worker"));
     expect(cfg.database).toMatchObject({ port: 5432, queryTimeoutMs: 5000, connectTimeoutMs: 3000 });
     expect(loadConfig("report-generator", awsEnv("report-generator")).redis).toMatchObject({ port: 6379, connectTimeoutMs: 500, commandTimeoutMs: 250 });
@@ -379,7 +379,6 @@ describe("secrets by ARN through the AWS SDK (local Secrets Manager endpoint)", 
       AWS_ACCESS_KEY_ID: "test",
       AWS_SECRET_ACCESS_KEY: "test",
     });
-    setSecretFetcher(undefined);
   });
   afterAll(async () => {
     process.env = saved;

@@ -7,27 +7,18 @@
 import { parseDatabaseSecret, parsePasswordSecret } from "../contracts/secrets";
 import type { CredentialSource, DatabaseClientConfig } from "./config";
 
-type Fetcher = (arn: string) => Promise<string>;
-
 let client: { send(cmd: unknown): Promise<{ SecretString?: string }> } | undefined;
 
-const defaultFetcher: Fetcher = async (arn) => {
+async function fetchSecret(arn: string): Promise<string> {
   // require, not import(): plain CommonJS resolution finds the runtime's SDK (NODE_PATH) for sure.
   const sdk = require("@aws-sdk/client-secrets-manager") as typeof import("@aws-sdk/client-secrets-manager");
   client ??= new sdk.SecretsManagerClient({}) as unknown as typeof client;
   const out = await client!.send(new sdk.GetSecretValueCommand({ SecretId: arn }));
   if (out.SecretString === undefined) throw new Error(`secret ${arn} has no SecretString`);
   return out.SecretString;
-};
-
-let fetcher: Fetcher = defaultFetcher;
-const cache = new Map<string, Promise<string>>();
-
-/** Test seam: replace how secrets are fetched (and clear the cache). */
-export function setSecretFetcher(f: Fetcher | undefined): void {
-  fetcher = f ?? defaultFetcher;
-  cache.clear();
 }
+
+const cache = new Map<string, Promise<string>>();
 
 export function invalidateSecret(arn: string): void {
   cache.delete(arn);
@@ -36,7 +27,7 @@ export function invalidateSecret(arn: string): void {
 export function getSecretString(arn: string): Promise<string> {
   let p = cache.get(arn);
   if (!p) {
-    p = fetcher(arn);
+    p = fetchSecret(arn);
     cache.set(arn, p);
     p.catch(() => cache.delete(arn)); // a failed fetch is retried on the next use
   }

@@ -10,10 +10,10 @@ import { LambdaPermission } from "@cdktf/provider-aws/lib/lambda-permission";
 import { SecurityGroup, type SecurityGroupEgress } from "@cdktf/provider-aws/lib/security-group";
 import { AssetType, TerraformAsset } from "cdktf";
 import { Construct } from "constructs";
+import { BUNDLE_DIR, buildLambdas } from "../../lambdas/build";
 import { LAMBDA_FUNCTIONS, type EnvVarName, type FunctionName, type LambdaFunctionSpec } from "../../lambdas/manifest";
 import { at, nameTag } from "../address";
 import { egress as rule } from "../rules";
-import { ROOT, ensureBundles } from "./bundles";
 import { zipDirectory } from "./zip";
 
 /** Size and limits of one function. */
@@ -56,10 +56,6 @@ export interface LambdasProps {
   /** Asterisk ARI on the Asterisk host; its password secret belongs to the compute module. */
   readonly ari: { readonly host: string; readonly port: number; readonly user: string; readonly passwordSecretArn: string };
 
-  /** Directory with one `<function>/index.js` bundle per function. @default `<repo>/build/lambdas` */
-  readonly bundleDir?: string;
-  /** Where the deterministic zips are written. @default `<repo>/build/lambda-zips` */
-  readonly zipDir?: string;
   /** @default "arm64" */
   readonly architecture?: "arm64" | "x86_64";
   /** Per-function settings. @default the manifest's memory and timeout, no reserved concurrency */
@@ -71,6 +67,9 @@ export interface LambdasProps {
   /** LOG_LEVEL of every function. @default unset (the functions' own default, info) */
   readonly logLevel?: string;
 }
+
+/** Where the functions' deterministic zips are written (beside the bundles): `<repo>/build/lambda-zips`. */
+export const ZIP_DIR = join(BUNDLE_DIR, "..", "lambda-zips");
 
 /** The functions EventBridge invokes on a schedule; the others are invoked directly. */
 export const SCHEDULED_FUNCTIONS = ["dialer-worker", "status-checker"] as const satisfies readonly FunctionName[];
@@ -98,7 +97,8 @@ export interface DeployedFunction {
 }
 
 /**
- * The six campaign functions, each from its bundle (a deterministic zip as a TerraformAsset whose
+ * The six campaign functions, each from its bundle (built here from lambdas/ by lambdas/build.ts,
+ * into BUNDLE_DIR; a deterministic zip of it in ZIP_DIR is the TerraformAsset whose
  * hash is the function's source_code_hash), nodejs22.x, in the private subnets with the Lambda
  * security group, a log group with retention, its own role (VPC access + GetSecretValue on exactly
  * the secrets its manifest names) and the environment its manifest requires (ARNs, never values).
@@ -114,14 +114,14 @@ export class Lambdas extends Construct {
 
   constructor(scope: Construct, id: string, props: LambdasProps) {
     super(scope, id);
-    const bundleDir = props.bundleDir ?? join(ROOT, "build", "lambdas");
-    const zipDir = props.zipDir ?? join(ROOT, "build", "lambda-zips");
     const schedules: Partial<Record<FunctionName, string>> = { ...DEFAULT_SCHEDULES, ...props.schedules };
-    ensureBundles(bundleDir, LAMBDA_FUNCTIONS.map((f) => f.name));
     const borrow = props.database.borrowTimeoutSeconds ?? 120;
     if (!Number.isInteger(borrow) || borrow < 0 || borrow > 3600) {
       throw new Error(`Lambdas ${id}: database.borrowTimeoutSeconds must be an integer 0-3600 (the proxy's connection_borrow_timeout, 0 without a proxy), got ${borrow}`);
     }
+    // The one build of the bundles (lambdas/build.ts, a function rebuilt when its sources changed):
+    // whichever command synthesizes the stack zips the current code.
+    const bundles = new Map(buildLambdas({ functions: LAMBDA_FUNCTIONS.map((f) => f.name) }).map((b) => [b.name, b.dir]));
 
 
     const env: Partial<Record<EnvVarName, string>> = {
@@ -143,7 +143,7 @@ export class Lambdas extends Construct {
 
     const deployed = {} as Record<FunctionName, DeployedFunction>;
     for (const spec of LAMBDA_FUNCTIONS) {
-      deployed[spec.name] = this.deploy(spec, props, { bundleDir, zipDir, env, schedule: schedules[spec.name] });
+      deployed[spec.name] = this.deploy(spec, props, { bundle: bundles.get(spec.name)!, env, schedule: schedules[spec.name] });
     }
     this.functions = deployed;
   }
@@ -151,14 +151,14 @@ export class Lambdas extends Construct {
   private deploy(
     spec: LambdaFunctionSpec,
     props: LambdasProps,
-    opts: { bundleDir: string; zipDir: string; env: Partial<Record<EnvVarName, string>>; schedule?: string },
+    opts: { bundle: string; env: Partial<Record<EnvVarName, string>>; schedule?: string },
   ): DeployedFunction {
     const key = snake(spec.name);
     const functionName = `${props.name}-${spec.name}`;
     const settings = props.functions?.[spec.name] ?? {};
 
-    const zip = join(opts.zipDir, `${spec.name}.zip`);
-    zipDirectory(join(opts.bundleDir, spec.name), zip);
+    const zip = join(ZIP_DIR, `${spec.name}.zip`);
+    zipDirectory(opts.bundle, zip);
     const asset = new TerraformAsset(this, `${spec.name}-code`, { path: zip, type: AssetType.FILE });
 
     const logGroup = at(
