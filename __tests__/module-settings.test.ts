@@ -2,6 +2,8 @@ import { TerraformStack, Testing } from "cdktf";
 import { Compute } from "../modules/compute";
 import { Data, DatabaseSettings } from "../modules/data";
 import { Elasticache } from "../modules/elasticache";
+import { PythonideAutoscaling } from "../modules/pythonide-autoscaling";
+import { PythonideMonitoring } from "../modules/pythonide-monitoring";
 import { integer, oneOf, problemsOf, requiring, section } from "../modules/settings";
 
 const wiring = { name: "t-x", region: "us-east-1", vpcId: "vpc-0a0a0a0a0a0a0a0a0", vpcCidr: "10.0.0.0/16" };
@@ -41,6 +43,50 @@ describe("modules validate their own settings (the same schemas the environments
     expect(
       () => new Elasticache(stack(), "cache", { name: "t-x", vpcId: "vpc-1", privateSubnetIds: ["subnet-1"], clients: { securityGroupIds: ["sg-1"] }, numCacheClusters: 7, transitEncryptionMode: "off" as "required" }),
     ).toThrow('s/cache: numCacheClusters: 7 is out of range (allowed: an integer 1..6); transitEncryptionMode: "off" is not supported (allowed: required, preferred)');
+  });
+
+  it("PythonideAutoscaling checks its bounds and step rules, and scales 1..4 on 60 % CPU by default", () => {
+    const service = { clusterName: "c", serviceName: "svc" };
+    expect(
+      () =>
+        new PythonideAutoscaling(stack(), "autoscaling", {
+          ...service,
+          minCapacity: 3,
+          maxCapacity: 2,
+          stepRules: [{ comparison: ">=" as ">", cpuPercent: 100, minutes: 2, adjustment: 1 }, { comparison: ">", cpuPercent: 60, minutes: 2, adjustment: -1 }],
+        }),
+    ).toThrow(
+      's/autoscaling: stepRules[0].comparison: ">=" is not supported (allowed: >, <); stepRules[0].cpuPercent: 100 is out of range (allowed: an integer 1..99); ' +
+        'stepRules[1].adjustment: -1 does not match ">" (allowed: a positive number of tasks to add); maxCapacity: 2 is below minCapacity (3) (allowed: 3..100)',
+    );
+    const scaling = new PythonideAutoscaling(stack(), "autoscaling", service);
+    const json = JSON.parse(Testing.synth(scaling.node.scope as TerraformStack)).resource;
+    expect(json.aws_appautoscaling_target.service).toMatchObject({ min_capacity: 1, max_capacity: 4 });
+    expect(json.aws_appautoscaling_policy.cpu_target.target_tracking_scaling_policy_configuration).toMatchObject({ target_value: 60, scale_out_cooldown: 60, scale_in_cooldown: 300 });
+  });
+
+  it("PythonideMonitoring checks its alarm settings, and alarms on 80 % CPU over 300 s by default", () => {
+    const wired = {
+      region: "us-east-2",
+      alarmPrefix: "pythonide",
+      clusterName: "c",
+      serviceName: "svc",
+      albArnSuffix: "app/a/1",
+      targetGroupArnSuffix: "targetgroup/t/1",
+      dbInstanceIdentifier: "db",
+      efsFileSystemId: "fs-1",
+    };
+    expect(() => new PythonideMonitoring(stack(), "monitoring", { ...wired, highCpuPeriodSeconds: 90, alarmEmails: ["ops"] })).toThrow(
+      's/monitoring: alarmEmails[0]: "ops" is not valid (allowed: an e-mail address); highCpuPeriodSeconds: 90 is not a multiple of 60 (allowed: 60, 120, 300, ...)',
+    );
+    expect(() => new PythonideMonitoring(stack(), "monitoring", { ...wired, highCpuPeriodSeconds: 30, alarmEmails: "ops@example.com" as unknown as string[] })).toThrow(
+      "s/monitoring: alarmEmails: must be a list of e-mail addresses; highCpuPeriodSeconds: 30 is out of range (allowed: an integer 60..86400)",
+    );
+    const monitoring = new PythonideMonitoring(stack(), "monitoring", wired);
+    const json = JSON.parse(Testing.synth(monitoring.node.scope as TerraformStack)).resource;
+    expect(json.aws_cloudwatch_metric_alarm.high_cpu).toMatchObject({ threshold: 80, period: 300 });
+    expect(json.aws_sns_topic.alarms.name).toBe("pythonide-alarms");
+    expect(json.aws_cloudwatch_dashboard.production.dashboard_name).toBe("PythonIDE-Production");
   });
 
   it("an environment's section requires what the module defaults: one schema, two strictnesses", () => {

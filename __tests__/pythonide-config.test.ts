@@ -71,8 +71,8 @@ describe("pythonide configuration", () => {
       "pythonide.production.memoryMiB: 16384 is not a Fargate size for 1024 CPU (allowed: 2048-8192 MiB in 1024 MiB steps)",
       "pythonide.production.environment.DB_PASSWORD: looks like a secret: plain environment values are visible in the task definition (allowed: a Secrets Manager secret)",
       "pythonide.production.efs.provisionedThroughputMibps: is required (allowed: an integer 1..3414)",
-      "pythonide.production.autoscaling.maxCapacity: 2 is below minCapacity (3) (allowed: 3..100)",
       'pythonide.production.autoscaling.stepRules[2].adjustment: 1 does not match "<" (allowed: a negative number of tasks to remove)',
+      "pythonide.production.autoscaling.maxCapacity: 2 is below minCapacity (3) (allowed: 3..100)",
       "pythonide.staging.hostname: staging.example.com is not under the domain pythonide-classroom.tech (allowed: pythonide-classroom.tech or a name under it)",
       "pythonide.staging.desiredCount: 5 is out of range (allowed: an integer 0..2)",
       'pythonide.staging.database.instanceClass: "db.r5.large" is not supported (allowed: db.t4g.micro, db.t4g.small, db.t4g.medium, db.t3.micro, db.t3.small, db.t3.medium)',
@@ -87,8 +87,23 @@ describe("pythonide configuration", () => {
       c.production.autoscaling.maxCapacity = 4;
     });
     expect(validatePythonideConfig(bad)).toEqual([
-      "pythonide.production.autoscaling.maxCapacity: 4 is below minCapacity (5) (allowed: 5..100)",
       "pythonide.production.autoscaling.stepRules: must be a list of step rules (allowed: e.g. the documented three; [] for target tracking alone)",
+      "pythonide.production.autoscaling.maxCapacity: 4 is below minCapacity (5) (allowed: 5..100)",
+    ]);
+  });
+
+  it("checks autoscaling and monitoring with the modules' schemas, every field set by the environment", () => {
+    const bad = variant((c) => {
+      delete (c.production.monitoring as { responseTimeMs?: number }).responseTimeMs;
+      c.production.monitoring.highCpuPeriodSeconds = 90;
+      delete (c.production.autoscaling as { targetCpuPercent?: number }).targetCpuPercent;
+      c.production.autoscaling.stepRules[0].comparison = ">=" as ">";
+    });
+    expect(validatePythonideConfig(bad)).toEqual([
+      "pythonide.production.autoscaling.targetCpuPercent: is required (allowed: an integer 10..90)",
+      'pythonide.production.autoscaling.stepRules[0].comparison: ">=" is not supported (allowed: >, <)',
+      "pythonide.production.monitoring.highCpuPeriodSeconds: 90 is not a multiple of 60 (allowed: 60, 120, 300, ...)",
+      "pythonide.production.monitoring.responseTimeMs: is required (allowed: an integer 1..60000)",
     ]);
   });
 

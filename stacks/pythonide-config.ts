@@ -1,4 +1,7 @@
+import type { z } from "zod";
 import { postgresShape } from "../modules/data";
+import { PythonideAutoscalingSettings, validBounds } from "../modules/pythonide-autoscaling";
+import { PythonideMonitoringSettings } from "../modules/pythonide-monitoring";
 import type { PythonideClusterConfig, PythonideLoadBalancerConfig, PythonideNetworkConfig } from "../modules/pythonide-platform";
 import { NAME, REGION, validateBackend, validateTags, type BackendConfig, type DatabaseConfig } from "./config";
 import { Problems, cidr, integer, matching, oneOf, parseCidr, present, requiring, section, type Cidr } from "../modules/settings";
@@ -47,39 +50,21 @@ export interface PythonideServiceConfig {
   efs: PythonideEfsConfig;
 }
 
-/** A documented step rule: CPU above/below a threshold for N one-minute periods adds/removes tasks. */
-export interface PythonideStepRule {
-  comparison: ">" | "<";
-  cpuPercent: number;
-  minutes: number;
-  /** Tasks to add (positive, with ">") or remove (negative, with "<"). */
-  adjustment: number;
-}
+/** The production service's scaling (modules/pythonide-autoscaling), every field set by the environment. */
+const AUTOSCALING = requiring(PythonideAutoscalingSettings, ["minCapacity", "maxCapacity", "targetCpuPercent", "scaleOutCooldownSeconds", "scaleInCooldownSeconds", "stepRules"]);
+export type PythonideAutoscalingConfig = z.input<typeof AUTOSCALING>;
 
-export interface PythonideAutoscalingConfig {
-  minCapacity: number;
-  maxCapacity: number;
-  /** Target tracking on ECSServiceAverageCPUUtilization. */
-  targetCpuPercent: number;
-  scaleOutCooldownSeconds: number;
-  scaleInCooldownSeconds: number;
-  stepRules: PythonideStepRule[];
-}
-
-export interface PythonideMonitoringConfig {
-  dashboardName: string;
-  /** SNS topic every alarm notifies. */
-  alarmTopicName: string;
-  /** E-mail subscriptions of the topic (each confirms by mail). */
-  alarmEmails: string[];
-  /** `pythonide-high-cpu`: average service CPU above this over highCpuPeriodSeconds. */
-  highCpuPercent: number;
-  highCpuPeriodSeconds: number;
-  /** The rollback signal: ALB target response time above this (average per minute). */
-  responseTimeMs: number;
-  /** One-minute periods the response time must stay above the threshold. */
-  responseTimeMinutes: number;
-}
+/** The production service's dashboard and alarms (modules/pythonide-monitoring), every field set by the environment. */
+const MONITORING = requiring(PythonideMonitoringSettings, [
+  "dashboardName",
+  "alarmTopicName",
+  "alarmEmails",
+  "highCpuPercent",
+  "highCpuPeriodSeconds",
+  "responseTimeMs",
+  "responseTimeMinutes",
+]);
+export type PythonideMonitoringConfig = z.input<typeof MONITORING>;
 
 /** Production's database exists already; the stack references it. */
 export interface PythonideExistingDatabaseConfig {
@@ -314,39 +299,12 @@ function validateProduction(p: Problems, c: PythonideProductionConfig | undefine
   if (!c) return p.add("", "is required");
   validateService(p, c, domain);
   const a = c.autoscaling;
-  if (!a) p.add("autoscaling", "is required");
-  else {
-    const q = p.at("autoscaling");
-    const minOk = q.check("minCapacity", integer(1, 100), a.minCapacity);
-    let boundsOk = q.check("maxCapacity", integer(1, 100), a.maxCapacity) && minOk;
-    if (boundsOk && a.maxCapacity < a.minCapacity) {
-      q.add("maxCapacity", `${a.maxCapacity} is below minCapacity (${a.minCapacity})`, `${a.minCapacity}..100`);
-      boundsOk = false;
-    }
-    // Checked against the bounds only when they are valid themselves (no "allowed: 5..4").
-    if (p.check("desiredCount", integer(0, 100), c.desiredCount) && boundsOk && (c.desiredCount < a.minCapacity || c.desiredCount > a.maxCapacity)) {
-      p.add("desiredCount", `${c.desiredCount} is outside the autoscaling bounds`, `${a.minCapacity}..${a.maxCapacity}`);
-    }
-    q.check("targetCpuPercent", integer(10, 90), a.targetCpuPercent);
-    q.check("scaleOutCooldownSeconds", integer(0, 3600), a.scaleOutCooldownSeconds);
-    q.check("scaleInCooldownSeconds", integer(0, 3600), a.scaleInCooldownSeconds);
-    if (!Array.isArray(a.stepRules)) q.add("stepRules", "must be a list of step rules", "e.g. the documented three; [] for target tracking alone");
-    else a.stepRules.forEach((rule, i) => validateStepRule(q.at(`stepRules[${i}]`), rule));
+  p.check("autoscaling", AUTOSCALING, a);
+  // Checked against the bounds only when they are valid themselves (no "allowed: 5..4").
+  if (p.check("desiredCount", integer(0, 100), c.desiredCount) && a && validBounds(a) && (c.desiredCount < a.minCapacity || c.desiredCount > a.maxCapacity)) {
+    p.add("desiredCount", `${c.desiredCount} is outside the autoscaling bounds`, `${a.minCapacity}..${a.maxCapacity}`);
   }
-  const m = c.monitoring;
-  if (!m) p.add("monitoring", "is required");
-  else {
-    const q = p.at("monitoring");
-    q.check("dashboardName", matching(/^[A-Za-z0-9_-]{1,255}$/, "letters, digits, dashes and underscores"), m.dashboardName);
-    q.check("alarmTopicName", matching(/^[A-Za-z0-9_-]{1,256}$/, "letters, digits, dashes and underscores"), m.alarmTopicName);
-    (Array.isArray(m.alarmEmails) ? m.alarmEmails : []).forEach((e, i) => q.check(`alarmEmails[${i}]`, matching(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, "an e-mail address"), e));
-    q.check("highCpuPercent", integer(1, 100), m.highCpuPercent);
-    if (q.check("highCpuPeriodSeconds", integer(60, 86400), m.highCpuPeriodSeconds) && m.highCpuPeriodSeconds % 60 !== 0) {
-      q.add("highCpuPeriodSeconds", `${m.highCpuPeriodSeconds} is not a multiple of 60`, "60, 120, 300, ...");
-    }
-    q.check("responseTimeMs", integer(1, 60000), m.responseTimeMs);
-    q.check("responseTimeMinutes", integer(1, 60), m.responseTimeMinutes);
-  }
+  p.check("monitoring", MONITORING, c.monitoring);
   const d = c.database;
   if (!d) p.add("database", "is required");
   else {
@@ -394,15 +352,6 @@ function validateAdoption(p: Problems, config: PythonideConfig): void {
     }
   }
   if (a.efs.accessPointId !== undefined) r.check("efs.accessPointId", matching(/^fsap-[0-9a-f]{8,17}$/, "fsap- followed by 8 or 17 hex digits"), a.efs.accessPointId);
-}
-
-function validateStepRule(p: Problems, r: PythonideStepRule): void {
-  if (!p.check("comparison", oneOf([">", "<"] as const), r.comparison)) return;
-  p.check("cpuPercent", integer(1, 99), r.cpuPercent);
-  p.check("minutes", integer(1, 60), r.minutes);
-  if (p.check("adjustment", integer(-10, 10), r.adjustment) && (r.comparison === ">" ? r.adjustment <= 0 : r.adjustment >= 0)) {
-    p.add("adjustment", `${r.adjustment} does not match "${r.comparison}"`, r.comparison === ">" ? "a positive number of tasks to add" : "a negative number of tasks to remove");
-  }
 }
 
 /** Staging's PostgreSQL: the campaign database's instance fields (modules/data), all required, on the classes PythonIDE allows. */

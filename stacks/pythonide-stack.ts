@@ -160,36 +160,23 @@ export class PythonideProductionStack extends TerraformStack {
       }),
     );
 
-    const a = prod.autoscaling;
     this.autoscaling = new PythonideAutoscaling(this, "autoscaling", {
+      ...prod.autoscaling,
       clusterName: config.cluster.name,
       serviceName: prod.serviceName,
       service: this.service.service,
-      minCapacity: a.minCapacity,
-      maxCapacity: a.maxCapacity,
-      targetCpuPercent: a.targetCpuPercent,
-      scaleOutCooldownSeconds: a.scaleOutCooldownSeconds,
-      scaleInCooldownSeconds: a.scaleInCooldownSeconds,
-      stepRules: a.stepRules,
     });
 
-    const m = prod.monitoring;
     this.monitoring = new PythonideMonitoring(this, "monitoring", {
+      ...prod.monitoring,
       region: config.region,
       alarmPrefix: config.project,
-      dashboardName: m.dashboardName,
       clusterName: config.cluster.name,
       serviceName: prod.serviceName,
       albArnSuffix: this.platform.albArnSuffix,
       targetGroupArnSuffix: this.service.targetGroup.arnSuffix,
       dbInstanceIdentifier: prod.database.identifier,
       efsFileSystemId: base.efs.fileSystem.id,
-      topicName: m.alarmTopicName,
-      alarmEmails: m.alarmEmails,
-      highCpuPercent: m.highCpuPercent,
-      highCpuPeriodSeconds: m.highCpuPeriodSeconds,
-      responseTimeMs: m.responseTimeMs,
-      responseTimeMinutes: m.responseTimeMinutes,
     });
 
     outputs(this, {
@@ -200,7 +187,7 @@ export class PythonideProductionStack extends TerraformStack {
       efs_file_system_id: { value: base.efs.fileSystem.id, description: "EFS with the students' files" },
       alarm_topic_arn: { value: this.monitoring.topic.arn, description: "SNS topic of the alarms" },
       dashboard_url: {
-        value: `https://${config.region}.console.aws.amazon.com/cloudwatch/home?region=${config.region}#dashboards:name=${m.dashboardName}`,
+        value: `https://${config.region}.console.aws.amazon.com/cloudwatch/home?region=${config.region}#dashboards:name=${prod.monitoring.dashboardName}`,
         description: "CloudWatch dashboard",
       },
     });

@@ -3,38 +3,72 @@ import { AppautoscalingTarget } from "@cdktf/provider-aws/lib/appautoscaling-tar
 import { CloudwatchMetricAlarm } from "@cdktf/provider-aws/lib/cloudwatch-metric-alarm";
 import type { ITerraformDependable } from "cdktf";
 import { Construct } from "constructs";
+import { z } from "zod";
 import { at } from "../address";
+import { across, integer, oneOf, section, settingsOf } from "../settings";
 
-export interface PythonideStepRuleProps {
-  readonly comparison: ">" | "<";
-  readonly cpuPercent: number;
+const inRange = (v: unknown, min: number, max: number): v is number => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
+
+/** A documented step rule: CPU above/below a threshold for N one-minute periods adds/removes tasks. */
+export const PythonideStepRule = section({
+  /** ">" scales out when the average CPU is above cpuPercent, "<" scales in below it. */
+  comparison: oneOf([">", "<"] as const),
+  /** The CPU threshold in percent. */
+  cpuPercent: integer(1, 99),
   /** One-minute periods the average CPU must stay past the threshold. */
-  readonly minutes: number;
-  /** Tasks to add (> 0) or remove (< 0). */
-  readonly adjustment: number;
+  minutes: integer(1, 60),
+  /** Tasks to add (positive, with ">") or remove (negative, with "<"). */
+  adjustment: integer(-10, 10),
+}).refine(
+  ...across<{ comparison?: unknown; adjustment?: unknown }>("adjustment", (r) =>
+    (r.comparison === ">" || r.comparison === "<") && inRange(r.adjustment, -10, 10) && (r.comparison === ">" ? r.adjustment <= 0 : r.adjustment >= 0)
+      ? `${r.adjustment} does not match "${r.comparison}" (allowed: ${r.comparison === ">" ? "a positive number of tasks to add" : "a negative number of tasks to remove"})`
+      : undefined,
+  ),
+);
+
+/** The production service's scaling: an environment's `production.autoscaling` section. */
+export const PythonideAutoscalingSettings = section({
+  /** Never fewer tasks than this, whatever a policy says. @default 1 */
+  minCapacity: integer(1, 100).default(1),
+  /** Never more tasks than this, at least minCapacity. @default 4 */
+  maxCapacity: integer(1, 100).default(4),
+  /** Target tracking on ECSServiceAverageCPUUtilization. @default 60 */
+  targetCpuPercent: integer(10, 90).default(60),
+  /** Seconds after a scale-out before the next one. @default 60 */
+  scaleOutCooldownSeconds: integer(0, 3600).default(60),
+  /** Seconds after a scale-in before the next one. @default 300 */
+  scaleInCooldownSeconds: integer(0, 3600).default(300),
+  /** Step rules, each an alarm on the service's average CPU and a step policy; [] for target tracking alone. @default [] */
+  stepRules: z
+    .array(PythonideStepRule, { error: () => "must be a list of step rules (allowed: e.g. the documented three; [] for target tracking alone)" })
+    .default([]),
+}).refine(
+  // Said once, without an impossible range ("allowed: 5..4"), and only when both bounds are valid.
+  ...across<{ minCapacity?: unknown; maxCapacity?: unknown }>("maxCapacity", (a) =>
+    inRange(a.minCapacity, 1, 100) && inRange(a.maxCapacity, 1, 100) && a.maxCapacity < a.minCapacity
+      ? `${a.maxCapacity} is below minCapacity (${a.minCapacity}) (allowed: ${a.minCapacity}..100)`
+      : undefined,
+  ),
+);
+
+export type PythonideStepRule = z.input<typeof PythonideStepRule>;
+export type PythonideAutoscalingSettings = z.input<typeof PythonideAutoscalingSettings>;
+
+/** Whether the bounds are valid (each 1..100, max at least min): the desired count is checked against them only then. */
+export function validBounds(a: { minCapacity?: unknown; maxCapacity?: unknown }): a is { minCapacity: number; maxCapacity: number } {
+  return inRange(a.minCapacity, 1, 100) && inRange(a.maxCapacity, 1, 100) && a.maxCapacity >= a.minCapacity;
 }
 
-export interface PythonideAutoscalingProps {
+export interface PythonideAutoscalingProps extends PythonideAutoscalingSettings {
   readonly clusterName: string;
   readonly serviceName: string;
   /** The ECS service: the scalable target is registered after it exists. @default none */
   readonly service?: ITerraformDependable;
-  /** Never fewer tasks than this, whatever a policy says. @default 1 */
-  readonly minCapacity?: number;
-  /** @default 4 */
-  readonly maxCapacity?: number;
-  /** Target tracking on ECSServiceAverageCPUUtilization. @default 60 */
-  readonly targetCpuPercent?: number;
-  /** @default 60 */
-  readonly scaleOutCooldownSeconds?: number;
-  /** @default 300 */
-  readonly scaleInCooldownSeconds?: number;
-  /** Step rules, each an alarm on the service's average CPU and a step policy. @default [] */
-  readonly stepRules?: readonly PythonideStepRuleProps[];
 }
 
 /** `cpu-above-60-2m`: the readable name of a step rule (alarm `<service>-cpu-above-60-2m`). */
-export function stepRuleName(rule: PythonideStepRuleProps): string {
+export function stepRuleName(rule: z.output<typeof PythonideStepRule>): string {
   return `cpu-${rule.comparison === ">" ? "above" : "below"}-${rule.cpuPercent}-${rule.minutes}m`;
 }
 
@@ -52,14 +86,15 @@ export class PythonideAutoscaling extends Construct {
 
   constructor(scope: Construct, id: string, props: PythonideAutoscalingProps) {
     super(scope, id);
+    const settings = settingsOf(this.node.path, PythonideAutoscalingSettings, props);
     const resourceId = `service/${props.clusterName}/${props.serviceName}`;
     this.target = at(
       new AppautoscalingTarget(this, "target", {
         serviceNamespace: "ecs",
         resourceId,
         scalableDimension: "ecs:service:DesiredCount",
-        minCapacity: props.minCapacity ?? 1,
-        maxCapacity: props.maxCapacity ?? 4,
+        minCapacity: settings.minCapacity,
+        maxCapacity: settings.maxCapacity,
         dependsOn: props.service ? [props.service] : undefined,
       }),
       "service",
@@ -75,16 +110,16 @@ export class PythonideAutoscaling extends Construct {
         policyType: "TargetTrackingScaling",
         ...scaled,
         targetTrackingScalingPolicyConfiguration: {
-          targetValue: props.targetCpuPercent ?? 60,
+          targetValue: settings.targetCpuPercent,
           predefinedMetricSpecification: { predefinedMetricType: "ECSServiceAverageCPUUtilization" },
-          scaleOutCooldown: props.scaleOutCooldownSeconds ?? 60,
-          scaleInCooldown: props.scaleInCooldownSeconds ?? 300,
+          scaleOutCooldown: settings.scaleOutCooldownSeconds,
+          scaleInCooldown: settings.scaleInCooldownSeconds,
         },
       }),
       "cpu_target",
     );
 
-    for (const rule of props.stepRules ?? []) {
+    for (const rule of settings.stepRules) {
       const name = stepRuleName(rule);
       const address = name.replace(/-/g, "_");
       const up = rule.comparison === ">";
@@ -96,7 +131,7 @@ export class PythonideAutoscaling extends Construct {
           stepScalingPolicyConfiguration: {
             adjustmentType: "ChangeInCapacity",
             metricAggregationType: "Average",
-            cooldown: up ? props.scaleOutCooldownSeconds ?? 60 : props.scaleInCooldownSeconds ?? 300,
+            cooldown: up ? settings.scaleOutCooldownSeconds : settings.scaleInCooldownSeconds,
             // One step from the alarm threshold on: above it when scaling out, below it when scaling in.
             stepAdjustment: [up ? { metricIntervalLowerBound: "0", scalingAdjustment: rule.adjustment } : { metricIntervalUpperBound: "0", scalingAdjustment: rule.adjustment }],
           },

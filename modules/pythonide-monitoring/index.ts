@@ -3,14 +3,40 @@ import { CloudwatchMetricAlarm } from "@cdktf/provider-aws/lib/cloudwatch-metric
 import { SnsTopic } from "@cdktf/provider-aws/lib/sns-topic";
 import { SnsTopicSubscription } from "@cdktf/provider-aws/lib/sns-topic-subscription";
 import { Construct } from "constructs";
+import { z } from "zod";
 import { at, nameTag } from "../address";
+import { integer, matching, section, settingsOf } from "../settings";
 
-export interface PythonideMonitoringProps {
+const inRange = (v: unknown, min: number, max: number): boolean => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
+
+/** The production service's dashboard and alarms: an environment's `production.monitoring` section. */
+export const PythonideMonitoringSettings = section({
+  /** CloudWatch dashboard name. @default "PythonIDE-Production" */
+  dashboardName: matching(/^[A-Za-z0-9_-]{1,255}$/, "letters, digits, dashes and underscores").default("PythonIDE-Production"),
+  /** SNS topic every alarm notifies. @default "pythonide-alarms" */
+  alarmTopicName: matching(/^[A-Za-z0-9_-]{1,256}$/, "letters, digits, dashes and underscores").default("pythonide-alarms"),
+  /** E-mail subscriptions of the topic (each confirms by mail). @default [] */
+  alarmEmails: z
+    .array(matching(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, "an e-mail address"), { error: () => "must be a list of e-mail addresses" })
+    .default([]),
+  /** `<project>-high-cpu`: average service CPU above this over highCpuPeriodSeconds. @default 80 */
+  highCpuPercent: integer(1, 100).default(80),
+  /** The high-CPU alarm's period, a multiple of 60. @default 300 */
+  highCpuPeriodSeconds: integer(60, 86400)
+    .refine((v) => !inRange(v, 60, 86400) || v % 60 === 0, { error: (issue) => `${issue.input} is not a multiple of 60 (allowed: 60, 120, 300, ...)` })
+    .default(300),
+  /** The rollback signal: ALB target response time above this (average per minute). @default 500 */
+  responseTimeMs: integer(1, 60000).default(500),
+  /** One-minute periods the response time must stay above the threshold. @default 3 */
+  responseTimeMinutes: integer(1, 60).default(3),
+});
+
+export type PythonideMonitoringSettings = z.input<typeof PythonideMonitoringSettings>;
+
+export interface PythonideMonitoringProps extends PythonideMonitoringSettings {
   readonly region: string;
   /** Prefix of the alarm names: `<prefix>-high-cpu`, `<prefix>-high-response-time`. */
   readonly alarmPrefix: string;
-  /** @default "PythonIDE-Production" */
-  readonly dashboardName?: string;
   readonly clusterName: string;
   readonly serviceName: string;
   /** `app/<name>/<id>` of the ALB. */
@@ -19,18 +45,6 @@ export interface PythonideMonitoringProps {
   readonly targetGroupArnSuffix: string;
   readonly dbInstanceIdentifier: string;
   readonly efsFileSystemId: string;
-  /** @default "pythonide-alarms" */
-  readonly topicName?: string;
-  /** E-mail subscribers of the alarm topic. @default [] */
-  readonly alarmEmails?: string[];
-  /** @default 80 */
-  readonly highCpuPercent?: number;
-  /** @default 300 */
-  readonly highCpuPeriodSeconds?: number;
-  /** The rollback signal. @default 500 */
-  readonly responseTimeMs?: number;
-  /** One-minute periods above responseTimeMs before the alarm fires. @default 3 */
-  readonly responseTimeMinutes?: number;
 }
 
 interface MetricOptions {
@@ -55,27 +69,28 @@ export class PythonideMonitoring extends Construct {
 
   constructor(scope: Construct, id: string, props: PythonideMonitoringProps) {
     super(scope, id);
-    this.topic = at(new SnsTopic(this, "topic", { name: props.topicName ?? "pythonide-alarms", tags: nameTag(props.topicName ?? "pythonide-alarms") }), "alarms");
-    (props.alarmEmails ?? []).forEach((endpoint, i) =>
+    const settings = settingsOf(this.node.path, PythonideMonitoringSettings, props);
+    this.topic = at(new SnsTopic(this, "topic", { name: settings.alarmTopicName, tags: nameTag(settings.alarmTopicName) }), "alarms");
+    settings.alarmEmails.forEach((endpoint, i) =>
       at(new SnsTopicSubscription(this, `email-${i}`, { topicArn: this.topic.arn, protocol: "email", endpoint }), `email_${i}`),
     );
 
     const service = { ClusterName: props.clusterName, ServiceName: props.serviceName };
     const target = { LoadBalancer: props.albArnSuffix, TargetGroup: props.targetGroupArnSuffix };
-    const responseTimeMs = props.responseTimeMs ?? 500;
+    const responseTimeMs = settings.responseTimeMs;
     const actions = { alarmActions: [this.topic.arn], okActions: [this.topic.arn] };
 
     this.highCpu = at(
       new CloudwatchMetricAlarm(this, "high-cpu", {
         alarmName: `${props.alarmPrefix}-high-cpu`,
-        alarmDescription: `${props.serviceName}: average CPU above ${props.highCpuPercent ?? 80} % over ${props.highCpuPeriodSeconds ?? 300} s`,
+        alarmDescription: `${props.serviceName}: average CPU above ${settings.highCpuPercent} % over ${settings.highCpuPeriodSeconds} s`,
         namespace: "AWS/ECS",
         metricName: "CPUUtilization",
         dimensions: service,
         statistic: "Average",
-        period: props.highCpuPeriodSeconds ?? 300,
+        period: settings.highCpuPeriodSeconds,
         evaluationPeriods: 1,
-        threshold: props.highCpuPercent ?? 80,
+        threshold: settings.highCpuPercent,
         comparisonOperator: "GreaterThanThreshold",
         treatMissingData: "missing",
         ...actions,
@@ -85,13 +100,13 @@ export class PythonideMonitoring extends Construct {
     this.highResponseTime = at(
       new CloudwatchMetricAlarm(this, "high-response-time", {
         alarmName: `${props.alarmPrefix}-high-response-time`,
-        alarmDescription: `${props.serviceName}: target response time above ${responseTimeMs} ms for ${props.responseTimeMinutes ?? 3} min. Rollback signal: see README "Rollback".`,
+        alarmDescription: `${props.serviceName}: target response time above ${responseTimeMs} ms for ${settings.responseTimeMinutes} min. Rollback signal: see README "Rollback".`,
         namespace: "AWS/ApplicationELB",
         metricName: "TargetResponseTime",
         dimensions: target,
         statistic: "Average",
         period: 60,
-        evaluationPeriods: props.responseTimeMinutes ?? 3,
+        evaluationPeriods: settings.responseTimeMinutes,
         // TargetResponseTime is in seconds.
         threshold: responseTimeMs / 1000,
         comparisonOperator: "GreaterThanThreshold",
@@ -121,7 +136,7 @@ export class PythonideMonitoring extends Construct {
       widget("Service CPU and memory (%)", [
         m("AWS/ECS", "CPUUtilization", service, { stat: "Average", label: "CPU" }),
         m("AWS/ECS", "MemoryUtilization", service, { stat: "Average", label: "Memory" }),
-      ], 0, 0, { yAxis: { left: { min: 0, max: 100 } }, annotations: { horizontal: [{ label: "high-cpu", value: props.highCpuPercent ?? 80 }] } }),
+      ], 0, 0, { yAxis: { left: { min: 0, max: 100 } }, annotations: { horizontal: [{ label: "high-cpu", value: settings.highCpuPercent }] } }),
       widget("Tasks", [
         m("ECS/ContainerInsights", "RunningTaskCount", service, { stat: "Average", label: "Running" }),
         m("ECS/ContainerInsights", "DesiredTaskCount", service, { stat: "Average", label: "Desired" }),
@@ -146,7 +161,7 @@ export class PythonideMonitoring extends Construct {
       widget("EFS throughput limit used (%)", [m("AWS/EFS", "PercentIOLimit", efs, { stat: "Maximum", label: "I/O limit" })], 12, 18),
     ];
     this.dashboard = at(
-      new CloudwatchDashboard(this, "dashboard", { dashboardName: props.dashboardName ?? "PythonIDE-Production", dashboardBody: JSON.stringify({ widgets }) }),
+      new CloudwatchDashboard(this, "dashboard", { dashboardName: settings.dashboardName, dashboardBody: JSON.stringify({ widgets }) }),
       "production",
     );
   }
