@@ -3,6 +3,7 @@ import { Compute } from "../modules/compute";
 import { Data, DatabaseSettings } from "../modules/data";
 import { Elasticache } from "../modules/elasticache";
 import { PythonideAutoscaling } from "../modules/pythonide-autoscaling";
+import { PythonideEfs } from "../modules/pythonide-efs";
 import { PythonideMonitoring } from "../modules/pythonide-monitoring";
 import { integer, oneOf, problemsOf, requiring, section } from "../modules/settings";
 
@@ -87,6 +88,19 @@ describe("modules validate their own settings (the same schemas the environments
     expect(json.aws_cloudwatch_metric_alarm.high_cpu).toMatchObject({ threshold: 80, period: 300 });
     expect(json.aws_sns_topic.alarms.name).toBe("pythonide-alarms");
     expect(json.aws_cloudwatch_dashboard.production.dashboard_name).toBe("PythonIDE-Production");
+  });
+
+  it("PythonideEfs wants provisioned throughput exactly with throughputMode provisioned, and bursts by default", () => {
+    const wired = { name: "p-x", vpcId: "vpc-1", subnetIds: ["subnet-1"], clientSecurityGroupIds: ["sg-1"] };
+    expect(() => new PythonideEfs(stack(), "efs", { ...wired, throughputMode: "provisioned", uid: -1 })).toThrow(
+      "s/efs: uid: -1 is out of range (allowed: an integer 0..2147483647); provisionedThroughputMibps: is required (allowed: an integer 1..3414)",
+    );
+    expect(() => new PythonideEfs(stack(), "efs", { ...wired, provisionedThroughputMibps: 5 })).toThrow('s/efs: provisionedThroughputMibps: only applies to throughputMode "provisioned" (allowed: unset)');
+    const efs = new PythonideEfs(stack(), "efs", wired);
+    const json = JSON.parse(Testing.synth(efs.node.scope as TerraformStack)).resource;
+    expect(json.aws_efs_file_system.main).toMatchObject({ throughput_mode: "bursting" });
+    expect(json.aws_efs_file_system.main.provisioned_throughput_in_mibps).toBeUndefined();
+    expect(json.aws_efs_access_point.main).toMatchObject({ posix_user: { uid: 1000, gid: 1000 }, root_directory: { path: "/students" } });
   });
 
   it("an environment's section requires what the module defaults: one schema, two strictnesses", () => {

@@ -1,7 +1,9 @@
 import type { z } from "zod";
 import { postgresShape } from "../modules/data";
 import { PythonideAutoscalingSettings, validBounds } from "../modules/pythonide-autoscaling";
+import { PythonideEfsSettings } from "../modules/pythonide-efs";
 import { PythonideMonitoringSettings } from "../modules/pythonide-monitoring";
+import { CONTAINER_PATH } from "../modules/pythonide-service";
 import type { PythonideClusterConfig, PythonideLoadBalancerConfig, PythonideNetworkConfig } from "../modules/pythonide-platform";
 import { NAME, REGION, validateBackend, validateTags, type BackendConfig, type DatabaseConfig } from "./config";
 import { Problems, cidr, integer, matching, oneOf, parseCidr, present, requiring, section, type Cidr } from "../modules/settings";
@@ -14,14 +16,12 @@ import { availabilityZoneNames, subnetCidr } from "./validation";
  * `pythonide-staging` (the on-demand staging service and its own database).
  */
 
-export interface PythonideEfsConfig {
-  /** "provisioned" pays for throughput regardless of use; "bursting" and "elastic" pay by use. */
-  throughputMode: "provisioned" | "bursting" | "elastic";
-  /** MiB/s, only with throughputMode "provisioned" ($6.00 per MiB/s-month). */
-  provisionedThroughputMibps?: number;
+/** The students' file system (modules/pythonide-efs; throughputMode set by the environment) and where the container mounts it. */
+const EFS = requiring(PythonideEfsSettings, ["throughputMode"]).safeExtend({
   /** Where the file system is mounted in the container. */
-  containerPath: string;
-}
+  containerPath: CONTAINER_PATH,
+});
+export type PythonideEfsConfig = z.input<typeof EFS>;
 
 /** One ECS service: task size, image, port, health check, files. */
 export interface PythonideServiceConfig {
@@ -287,12 +287,7 @@ function validateService(p: Problems, s: PythonideServiceConfig, domain: string)
     if (name === "ENVIRONMENT" || name.startsWith("DATABASE_")) p.add(`environment.${name}`, "is set by the stack", "other names");
     if (/PASSWORD|SECRET|TOKEN/i.test(name)) p.add(`environment.${name}`, "looks like a secret: plain environment values are visible in the task definition", "a Secrets Manager secret");
   }
-  const efs = s.efs;
-  if (!efs) return p.add("efs", "is required");
-  if (!p.check("efs.throughputMode", oneOf(["provisioned", "bursting", "elastic"] as const), efs.throughputMode)) return;
-  if (efs.throughputMode === "provisioned") p.check("efs.provisionedThroughputMibps", integer(1, 3414), efs.provisionedThroughputMibps);
-  else if (efs.provisionedThroughputMibps !== undefined) p.add("efs.provisionedThroughputMibps", "only applies to throughputMode \"provisioned\"", "unset");
-  p.check("efs.containerPath", matching(/^\/[\w./-]*$/, "an absolute path such as /home/students"), efs.containerPath);
+  p.check("efs", EFS, s.efs);
 }
 
 function validateProduction(p: Problems, c: PythonideProductionConfig | undefined, domain: string): void {

@@ -55,6 +55,7 @@ function foundation(stack: TerraformStack, config: PythonideConfig, environment:
   });
   const adopting = environment === "production" && (config.production.mode ?? "adopt") === "adopt";
   const efs = new PythonideEfs(stack, "efs", {
+    ...env.efs,
     name: `${config.project}-${environment}`,
     // The students' files: production's survive any plan (README "Protection"); staging's are disposable.
     preventDestroy: environment === "production",
@@ -62,8 +63,6 @@ function foundation(stack: TerraformStack, config: PythonideConfig, environment:
     vpcId: platform.vpcId,
     subnetIds: platform.privateSubnetIds,
     clientSecurityGroupIds: [tasks.id],
-    throughputMode: env.efs.throughputMode,
-    provisionedThroughputMibps: env.efs.provisionedThroughputMibps,
   });
   return { platform, tasksSecurityGroupId: tasks.id, efs };
 }

@@ -4,10 +4,34 @@ import { EfsMountTarget } from "@cdktf/provider-aws/lib/efs-mount-target";
 import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group";
 import { Fn, TerraformCount, Token } from "cdktf";
 import { Construct } from "constructs";
+import type { z } from "zod";
 import { at, nameTag } from "../address";
+import { across, integer, matching, oneOf, section, settingsOf } from "../settings";
 import { allEgress, ingress } from "../rules";
 
-export interface PythonideEfsProps {
+/** The students' file system: an environment's `efs` section (with the service's containerPath). */
+export const PythonideEfsSettings = section({
+  /** "provisioned" pays for throughput regardless of use ($6.00 per MiB/s-month); "bursting" and "elastic" pay by use. @default "bursting" */
+  throughputMode: oneOf(["provisioned", "bursting", "elastic"] as const).default("bursting"),
+  /** MiB/s; required with throughputMode "provisioned", and only with it. @default unset */
+  provisionedThroughputMibps: integer(1, 3414).optional(),
+  /** Directory the access point exposes (created with uid/gid 1000, mode 750). @default "/students" */
+  rootDirectory: matching(/^\/[\w./-]*$/, "an absolute path such as /students").default("/students"),
+  /** POSIX user (and group) the tasks act as on the file system. @default 1000 */
+  uid: integer(0, 2147483647).default(1000),
+}).refine(
+  ...across<{ throughputMode?: unknown; provisionedThroughputMibps?: unknown }>("provisionedThroughputMibps", (e) => {
+    if (e.throughputMode === "provisioned" && e.provisionedThroughputMibps === undefined) return "is required (allowed: an integer 1..3414)";
+    if ((e.throughputMode === "bursting" || e.throughputMode === "elastic") && e.provisionedThroughputMibps !== undefined) {
+      return 'only applies to throughputMode "provisioned" (allowed: unset)';
+    }
+    return undefined;
+  }),
+);
+
+export type PythonideEfsSettings = z.input<typeof PythonideEfsSettings>;
+
+export interface PythonideEfsProps extends PythonideEfsSettings {
   /** Name tag and creation token, e.g. `pythonide-production`. */
   readonly name: string;
   readonly vpcId: string;
@@ -15,14 +39,6 @@ export interface PythonideEfsProps {
   readonly subnetIds: string[];
   /** Security groups of the tasks: the only NFS (2049) clients. */
   readonly clientSecurityGroupIds: string[];
-  /** @default "bursting" */
-  readonly throughputMode?: "provisioned" | "bursting" | "elastic";
-  /** MiB/s with throughputMode "provisioned". @default 1 */
-  readonly provisionedThroughputMibps?: number;
-  /** Directory the access point exposes (created with uid/gid 1000, mode 750). @default "/students" */
-  readonly rootDirectory?: string;
-  /** POSIX user the tasks act as on the file system. @default 1000 */
-  readonly uid?: number;
   /** lifecycle.prevent_destroy on the file system (production: the students' files). @default false */
   readonly preventDestroy?: boolean;
   /**
@@ -46,15 +62,15 @@ export class PythonideEfs extends Construct {
 
   constructor(scope: Construct, id: string, props: PythonideEfsProps) {
     super(scope, id);
-    const mode = props.throughputMode ?? "bursting";
-    const uid = props.uid ?? 1000;
+    const settings = settingsOf(this.node.path, PythonideEfsSettings, props);
+    const { throughputMode: mode, uid } = settings;
     this.fileSystem = at(
       new EfsFileSystem(this, "fs", {
         creationToken: props.name,
         encrypted: true,
         performanceMode: "generalPurpose",
         throughputMode: mode,
-        provisionedThroughputInMibps: mode === "provisioned" ? props.provisionedThroughputMibps ?? 1 : undefined,
+        provisionedThroughputInMibps: mode === "provisioned" ? settings.provisionedThroughputMibps : undefined,
         lifecyclePolicy: [{ transitionToIa: "AFTER_30_DAYS" }],
         ...(props.preventDestroy || props.adopted
           ? { lifecycle: { ...(props.preventDestroy ? { preventDestroy: true } : {}), ...(props.adopted ? { ignoreChanges: ["creation_token"] } : {}) } }
@@ -90,7 +106,7 @@ export class PythonideEfs extends Construct {
         fileSystemId: this.fileSystem.id,
         posixUser: { uid, gid: uid },
         rootDirectory: {
-          path: props.rootDirectory ?? "/students",
+          path: settings.rootDirectory,
           creationInfo: { ownerUid: uid, ownerGid: uid, permissions: "750" },
         },
         tags: nameTag(props.name),

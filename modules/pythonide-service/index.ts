@@ -9,7 +9,11 @@ import { LbTargetGroup } from "@cdktf/provider-aws/lib/lb-target-group";
 import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group";
 import { Construct } from "constructs";
 import { at, nameTag } from "../address";
+import { matching } from "../settings";
 import { allEgress, ingress } from "../rules";
+
+/** Where the students' file system is mounted in the container (an environment's `efs.containerPath`). */
+export const CONTAINER_PATH = matching(/^\/[\w./-]*$/, "an absolute path such as /home/students");
 
 /** The container's name in every task definition (the service's load_balancer block names it). */
 export const CONTAINER_NAME = "pythonide";
