@@ -5,6 +5,7 @@ import { Elasticache } from "../modules/elasticache";
 import { PythonideAutoscaling } from "../modules/pythonide-autoscaling";
 import { PythonideEfs } from "../modules/pythonide-efs";
 import { PythonideMonitoring } from "../modules/pythonide-monitoring";
+import { PythonideService } from "../modules/pythonide-service";
 import { integer, oneOf, problemsOf, requiring, section } from "../modules/settings";
 
 const wiring = { name: "t-x", region: "us-east-1", vpcId: "vpc-0a0a0a0a0a0a0a0a0", vpcCidr: "10.0.0.0/16" };
@@ -101,6 +102,41 @@ describe("modules validate their own settings (the same schemas the environments
     expect(json.aws_efs_file_system.main).toMatchObject({ throughput_mode: "bursting" });
     expect(json.aws_efs_file_system.main.provisioned_throughput_in_mibps).toBeUndefined();
     expect(json.aws_efs_access_point.main).toMatchObject({ posix_user: { uid: 1000, gid: 1000 }, root_directory: { path: "/students" } });
+  });
+
+  it("PythonideService checks its task size, image and environment, and keeps 30 days of logs by default", () => {
+    const wired = {
+      serviceName: "svc",
+      family: "svc-task",
+      region: "us-east-2",
+      clusterArn: "arn:aws:ecs:us-east-2:123456789012:cluster/c",
+      image: "repo/pythonide:1.0.0",
+      containerPort: 8080,
+      hostname: "ide.example.com",
+      listenerRulePriority: 10,
+      cpu: 512,
+      memoryMiB: 1024,
+      desiredCount: 1,
+      efs: { fileSystemId: "fs-1", fileSystemArn: "arn:fs", accessPointId: "fsap-1", accessPointArn: "arn:ap", containerPath: "/home/students" },
+      vpcId: "vpc-1",
+      subnetIds: ["subnet-1"],
+      assignPublicIp: false,
+      securityGroupId: "sg-1",
+      listenerArn: "arn:listener",
+    };
+    expect(() => new PythonideService(stack(), "service", { ...wired, image: "repo/pythonide", memoryMiB: 512, environment: { API_TOKEN: "x" } })).toThrow(
+      "s/service: image: \"repo/pythonide\" is not valid (allowed: an image with an explicit tag or digest, e.g. repo/pythonide:1.4.2); " +
+        "environment.API_TOKEN: looks like a secret: plain environment values are visible in the task definition (allowed: a Secrets Manager secret); " +
+        "memoryMiB: 512 is not a Fargate size for 512 CPU (allowed: 1024-4096 MiB in 1024 MiB steps)",
+    );
+    expect(() => new PythonideService(stack(), "service", { ...wired, efs: { ...wired.efs, containerPath: "students" } })).toThrow(
+      's/service.efs: containerPath: "students" is not valid (allowed: an absolute path such as /home/students)',
+    );
+    const service = new PythonideService(stack(), "service", wired);
+    const json = JSON.parse(Testing.synth(service.node.scope as TerraformStack)).resource;
+    expect(json.aws_cloudwatch_log_group.service.retention_in_days).toBe(30);
+    expect(json.aws_lb_target_group.service.health_check.path).toBe("/health");
+    expect(json.aws_lb_listener_rule.service).toMatchObject({ listener_arn: "arn:listener", priority: 10 });
   });
 
   it("an environment's section requires what the module defaults: one schema, two strictnesses", () => {

@@ -1,7 +1,8 @@
 import { buildApp } from "../stacks/app";
-import { FARGATE_MEMORY_MIB, PythonideConfig, describeFargateMemory, validateFargateSize, validatePythonideConfig } from "../stacks/pythonide-config";
+import { PythonideConfig, validatePythonideConfig } from "../stacks/pythonide-config";
+import { FARGATE_MEMORY_MIB, FargateSize, describeFargateMemory } from "../modules/pythonide-service";
 import { pythonide } from "../stacks/pythonide-environments";
-import { Problems } from "../modules/settings";
+import { problemsOf } from "../modules/settings";
 import { ConfigError } from "../stacks/validation";
 import { variant as variantOf } from "./helpers/synth";
 
@@ -9,9 +10,7 @@ import { variant as variantOf } from "./helpers/synth";
 const variant = (edit: (c: PythonideConfig) => void): PythonideConfig => variantOf(pythonide, edit);
 
 function fargate(cpu: number, memoryMiB: number): string[] {
-  const p = new Problems("t");
-  validateFargateSize(p, cpu, memoryMiB);
-  return [...p.all];
+  return problemsOf("t", FargateSize, { cpu, memoryMiB });
 }
 
 describe("pythonide configuration", () => {
@@ -68,9 +67,9 @@ describe("pythonide configuration", () => {
       c.production.efs.provisionedThroughputMibps = undefined;
     });
     expect(validatePythonideConfig(bad)).toEqual([
-      "pythonide.production.memoryMiB: 16384 is not a Fargate size for 1024 CPU (allowed: 2048-8192 MiB in 1024 MiB steps)",
       "pythonide.production.environment.DB_PASSWORD: looks like a secret: plain environment values are visible in the task definition (allowed: a Secrets Manager secret)",
       "pythonide.production.efs.provisionedThroughputMibps: is required (allowed: an integer 1..3414)",
+      "pythonide.production.memoryMiB: 16384 is not a Fargate size for 1024 CPU (allowed: 2048-8192 MiB in 1024 MiB steps)",
       'pythonide.production.autoscaling.stepRules[2].adjustment: 1 does not match "<" (allowed: a negative number of tasks to remove)',
       "pythonide.production.autoscaling.maxCapacity: 2 is below minCapacity (3) (allowed: 3..100)",
       "pythonide.staging.hostname: staging.example.com is not under the domain pythonide-classroom.tech (allowed: pythonide-classroom.tech or a name under it)",
@@ -104,6 +103,14 @@ describe("pythonide configuration", () => {
       'pythonide.production.autoscaling.stepRules[0].comparison: ">=" is not supported (allowed: >, <)',
       "pythonide.production.monitoring.highCpuPeriodSeconds: 90 is not a multiple of 60 (allowed: 60, 120, 300, ...)",
       "pythonide.production.monitoring.responseTimeMs: is required (allowed: an integer 1..60000)",
+    ]);
+  });
+
+  it("leaves ENVIRONMENT and DATABASE_* to the stack", () => {
+    const bad = variant((c) => (c.staging.environment = { DATABASE_HOST: "db", ENVIRONMENT: "x", FEATURE: "on" }));
+    expect(validatePythonideConfig(bad)).toEqual([
+      "pythonide.staging.environment.DATABASE_HOST: is set by the stack (allowed: other names)",
+      "pythonide.staging.environment.ENVIRONMENT: is set by the stack (allowed: other names)",
     ]);
   });
 

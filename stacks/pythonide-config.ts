@@ -3,10 +3,10 @@ import { postgresShape } from "../modules/data";
 import { PythonideAutoscalingSettings, validBounds } from "../modules/pythonide-autoscaling";
 import { PythonideEfsSettings } from "../modules/pythonide-efs";
 import { PythonideMonitoringSettings } from "../modules/pythonide-monitoring";
-import { CONTAINER_PATH } from "../modules/pythonide-service";
+import { CONTAINER_PATH, DNS_NAME, PythonideServiceSettings, TaskEnvironment } from "../modules/pythonide-service";
 import type { PythonideClusterConfig, PythonideLoadBalancerConfig, PythonideNetworkConfig } from "../modules/pythonide-platform";
 import { NAME, REGION, validateBackend, validateTags, type BackendConfig, type DatabaseConfig } from "./config";
-import { Problems, cidr, integer, matching, oneOf, parseCidr, present, requiring, section, type Cidr } from "../modules/settings";
+import { Problems, cidr, integer, matching, oneOf, parseCidr, requiring, section, type Cidr } from "../modules/settings";
 import { availabilityZoneNames, subnetCidr } from "./validation";
 
 /**
@@ -23,31 +23,30 @@ const EFS = requiring(PythonideEfsSettings, ["throughputMode"]).safeExtend({
 });
 export type PythonideEfsConfig = z.input<typeof EFS>;
 
-/** One ECS service: task size, image, port, health check, files. */
-export interface PythonideServiceConfig {
-  /** ECS service name (`aws ecs update-service --service NAME`). */
-  serviceName: string;
-  /** Task definition family; each deploy registers a new revision and keeps the previous ones. */
-  family: string;
-  /** Container image (tag or digest). */
-  image: string;
-  containerPort: number;
-  /** ALB health check path. */
-  healthCheckPath: string;
-  /** Host name the ALB routes to this service (a host-header listener rule). */
-  hostname: string;
-  /** Listener rule priority (lower wins; staging's must be below production's). */
-  listenerRulePriority: number;
-  /** Fargate CPU units (1024 = 1 vCPU). */
-  cpu: number;
-  /** Fargate memory in MiB; must be a valid pair with cpu. */
-  memoryMiB: number;
-  /** Tasks at creation. Afterwards the autoscaler (production) or the CLI (staging) owns the count. */
-  desiredCount: number;
-  logRetentionDays: number;
+/** A service name under which stack environment variables are set (ENVIRONMENT, DATABASE_*): not the environment's to set. */
+const setByStack = (name: string): boolean => name === "ENVIRONMENT" || name.startsWith("DATABASE_");
+
+/** One ECS service (modules/pythonide-service: task size, image, port, health check, host name) and its files. */
+const SERVICE = requiring(PythonideServiceSettings, ["healthCheckPath", "logRetentionDays"]).safeExtend({
   /** Plain environment variables; ENVIRONMENT and DATABASE_* are set by the stack. */
-  environment: Record<string, string>;
-  efs: PythonideEfsConfig;
+  environment: TaskEnvironment.superRefine((environment, ctx) => {
+    for (const name of Object.keys(environment)) {
+      if (setByStack(name)) ctx.addIssue({ code: "custom", path: [name], message: "is set by the stack (allowed: other names)" });
+    }
+  }).default({}),
+  efs: EFS,
+});
+export type PythonideServiceConfig = z.input<typeof SERVICE>;
+
+/** The service section as an environment checks it: its host name under the domain, its own range of tasks. */
+function serviceSchema(domain: string, desiredCount: z.ZodNumber) {
+  const allowed = `${domain} or a name under it`;
+  return SERVICE.safeExtend({
+    hostname: matching(DNS_NAME, allowed).refine((h) => !DNS_NAME.test(h) || !domain || h === domain || h.endsWith(`.${domain}`), {
+      error: (issue) => `${issue.input} is not under the domain ${domain} (allowed: ${allowed})`,
+    }),
+    desiredCount,
+  });
 }
 
 /** The production service's scaling (modules/pythonide-autoscaling), every field set by the environment. */
@@ -145,34 +144,8 @@ export interface PythonideConfig {
   tags?: Record<string, string>;
 }
 
-/**
- * Valid Fargate (Linux) task sizes: CPU units -> allowed memory in MiB
- * (docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size).
- */
-export const FARGATE_MEMORY_MIB: Readonly<Record<number, readonly number[]>> = {
-  256: [512, 1024, 2048],
-  512: steps(1024, 4096, 1024),
-  1024: steps(2048, 8192, 1024),
-  2048: steps(4096, 16384, 1024),
-  4096: steps(8192, 30720, 1024),
-  8192: steps(16384, 61440, 4096),
-  16384: steps(32768, 122880, 8192),
-};
-
-function steps(from: number, to: number, step: number): number[] {
-  return Array.from({ length: (to - from) / step + 1 }, (_, i) => from + i * step);
-}
-
-/** The memory sizes a CPU size allows, as people read them: "2048-8192 MiB in 1024 MiB steps". */
-export function describeFargateMemory(cpu: number): string {
-  const sizes = FARGATE_MEMORY_MIB[cpu];
-  if (sizes.length <= 3) return `${sizes.join(", ")} MiB`;
-  return `${sizes[0]}-${sizes[sizes.length - 1]} MiB in ${sizes[1] - sizes[0]} MiB steps`;
-}
-
 export const PYTHONIDE_RDS_CLASSES = ["db.t4g.micro", "db.t4g.small", "db.t4g.medium", "db.t3.micro", "db.t3.small", "db.t3.medium"] as const;
 
-const DOMAIN = /^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 const ARN = (service: string) => new RegExp(`^arn:aws[a-z-]*:${service}:[a-z0-9-]+:\\d{12}:.+$`);
 const SUBNET_ID = /^subnet-[0-9a-f]{8,17}$/;
 const SUBNET_ALLOWED = "subnet- followed by 8 or 17 hex digits";
@@ -182,7 +155,7 @@ export function validatePythonideConfig(config: PythonideConfig): string[] {
   const p = new Problems(config.project || "pythonide");
   p.check("project", matching(NAME, "lowercase letters, digits and dashes, 3-32 chars"), config.project);
   p.check("region", matching(REGION, "an AWS region such as us-east-2"), config.region);
-  p.check("domain", matching(DOMAIN, "a lowercase DNS name such as pythonide-classroom.tech"), config.domain);
+  p.check("domain", matching(DNS_NAME, "a lowercase DNS name such as pythonide-classroom.tech"), config.domain);
   validateNetwork(p.at("network"), config.network, config.region);
   validateLoadBalancer(p.at("loadBalancer"), config.loadBalancer, config.network);
   validateCluster(p.at("cluster"), config.cluster);
@@ -203,19 +176,6 @@ export function validatePythonideConfig(config: PythonideConfig): string[] {
     }
   }
   return [...p.all];
-}
-
-/** Whether a CPU/memory pair is a valid Fargate task size; records the problem at `cpu`/`memoryMiB`. */
-export function validateFargateSize(p: Problems, cpu: unknown, memoryMiB: unknown): boolean {
-  const cpus = Object.keys(FARGATE_MEMORY_MIB).map(Number);
-  if (!p.check("cpu", oneOf(cpus), cpu as number)) return false;
-  const allowed = FARGATE_MEMORY_MIB[cpu as number];
-  if (!p.check("memoryMiB", present(describeFargateMemory(cpu as number)), memoryMiB)) return false;
-  if (!allowed.includes(memoryMiB as number)) {
-    p.add("memoryMiB", `${JSON.stringify(memoryMiB)} is not a Fargate size for ${cpu} CPU`, describeFargateMemory(cpu as number));
-    return false;
-  }
-  return true;
 }
 
 function validateNetwork(p: Problems, n: PythonideNetworkConfig | undefined, region: string): void {
@@ -271,32 +231,13 @@ function validateCluster(p: Problems, c: PythonideClusterConfig | undefined): vo
   if (typeof c.containerInsights !== "boolean") p.add("containerInsights", "must be true or false");
 }
 
-function validateService(p: Problems, s: PythonideServiceConfig, domain: string): void {
-  p.check("serviceName", matching(/^[a-zA-Z0-9][a-zA-Z0-9_-]{0,28}$/, "letters, digits, dashes, at most 29 chars (the target group adds -tg)"), s.serviceName);
-  p.check("family", matching(/^[a-zA-Z0-9_-]{1,255}$/, "letters, digits, dashes and underscores"), s.family);
-  p.check("image", matching(/^[a-z0-9][^\s]*(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})$/, "an image with an explicit tag or digest, e.g. repo/pythonide:1.4.2"), s.image);
-  p.check("containerPort", integer(1, 65535), s.containerPort);
-  p.check("healthCheckPath", matching(/^\/[\x21-\x7e]{0,1023}$/, "a path starting with /, e.g. /health"), s.healthCheckPath);
-  if (p.check("hostname", matching(DOMAIN, `${domain} or a name under it`), s.hostname) && domain && s.hostname !== domain && !s.hostname.endsWith(`.${domain}`)) {
-    p.add("hostname", `${s.hostname} is not under the domain ${domain}`, `${domain} or a name under it`);
-  }
-  p.check("listenerRulePriority", integer(1, 50000), s.listenerRulePriority);
-  validateFargateSize(p, s.cpu, s.memoryMiB);
-  p.check("logRetentionDays", integer(1, 3653), s.logRetentionDays);
-  for (const name of Object.keys(s.environment ?? {})) {
-    if (name === "ENVIRONMENT" || name.startsWith("DATABASE_")) p.add(`environment.${name}`, "is set by the stack", "other names");
-    if (/PASSWORD|SECRET|TOKEN/i.test(name)) p.add(`environment.${name}`, "looks like a secret: plain environment values are visible in the task definition", "a Secrets Manager secret");
-  }
-  p.check("efs", EFS, s.efs);
-}
-
 function validateProduction(p: Problems, c: PythonideProductionConfig | undefined, domain: string): void {
   if (!c) return p.add("", "is required");
-  validateService(p, c, domain);
+  p.check("", serviceSchema(domain, integer(0, 100)), c);
   const a = c.autoscaling;
   p.check("autoscaling", AUTOSCALING, a);
   // Checked against the bounds only when they are valid themselves (no "allowed: 5..4").
-  if (p.check("desiredCount", integer(0, 100), c.desiredCount) && a && validBounds(a) && (c.desiredCount < a.minCapacity || c.desiredCount > a.maxCapacity)) {
+  if (integer(0, 100).safeParse(c.desiredCount).success && a && validBounds(a) && (c.desiredCount < a.minCapacity || c.desiredCount > a.maxCapacity)) {
     p.add("desiredCount", `${c.desiredCount} is outside the autoscaling bounds`, `${a.minCapacity}..${a.maxCapacity}`);
   }
   p.check("monitoring", MONITORING, c.monitoring);
@@ -360,8 +301,7 @@ const STAGING_DATABASE = requiring(
 
 function validateStaging(p: Problems, c: PythonideStagingConfig | undefined, domain: string): void {
   if (!c) return p.add("", "is required");
-  validateService(p, c, domain);
-  p.check("desiredCount", integer(0, 2), c.desiredCount);
+  p.check("", serviceSchema(domain, integer(0, 2)), c);
   const d = c.database;
   if (!d) return p.add("database", "is required");
   const q = p.at("database");

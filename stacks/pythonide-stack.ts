@@ -77,16 +77,9 @@ function serviceProps(
   const env: PythonideProductionConfig | PythonideStagingConfig = config[environment];
   const { platform, efs } = base;
   return {
-    serviceName: env.serviceName,
-    family: env.family,
+    ...env,
     region: config.region,
     clusterArn: platform.clusterArn,
-    image: env.image,
-    containerPort: env.containerPort,
-    healthCheckPath: env.healthCheckPath,
-    cpu: env.cpu,
-    memoryMiB: env.memoryMiB,
-    desiredCount: env.desiredCount,
     environment: {
       ...env.environment,
       ENVIRONMENT: environment,
@@ -108,8 +101,7 @@ function serviceProps(
     subnetIds: platform.taskSubnetIds,
     assignPublicIp: platform.assignPublicIp,
     securityGroupId: base.tasksSecurityGroupId,
-    listener: { arn: platform.httpsListenerArn, hostname: env.hostname, priority: env.listenerRulePriority },
-    logRetentionDays: env.logRetentionDays,
+    listenerArn: platform.httpsListenerArn,
   };
 }
 

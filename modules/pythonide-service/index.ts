@@ -9,38 +9,108 @@ import { LbTargetGroup } from "@cdktf/provider-aws/lib/lb-target-group";
 import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group";
 import { Construct } from "constructs";
 import { at, nameTag } from "../address";
-import { matching } from "../settings";
+import { z } from "zod";
+import { accepting, across, integer, matching, oneOf, section, settingsOf } from "../settings";
 import { allEgress, ingress } from "../rules";
 
 /** Where the students' file system is mounted in the container (an environment's `efs.containerPath`). */
 export const CONTAINER_PATH = matching(/^\/[\w./-]*$/, "an absolute path such as /home/students");
 
+/** A lowercase DNS name such as pythonide-classroom.tech. */
+export const DNS_NAME = /^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+
+/**
+ * Valid Fargate (Linux) task sizes: CPU units -> allowed memory in MiB
+ * (docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size).
+ */
+export const FARGATE_MEMORY_MIB: Readonly<Record<number, readonly number[]>> = {
+  256: [512, 1024, 2048],
+  512: steps(1024, 4096, 1024),
+  1024: steps(2048, 8192, 1024),
+  2048: steps(4096, 16384, 1024),
+  4096: steps(8192, 30720, 1024),
+  8192: steps(16384, 61440, 4096),
+  16384: steps(32768, 122880, 8192),
+};
+
+function steps(from: number, to: number, step: number): number[] {
+  return Array.from({ length: (to - from) / step + 1 }, (_, i) => from + i * step);
+}
+
+/** The memory sizes a CPU size allows, as people read them: "2048-8192 MiB in 1024 MiB steps". */
+export function describeFargateMemory(cpu: number): string {
+  const sizes = FARGATE_MEMORY_MIB[cpu];
+  if (sizes.length <= 3) return `${sizes.join(", ")} MiB`;
+  return `${sizes[0]}-${sizes[sizes.length - 1]} MiB in ${sizes[1] - sizes[0]} MiB steps`;
+}
+
+const FARGATE_CPUS = Object.keys(FARGATE_MEMORY_MIB).map(Number);
+const absent = (v: unknown): boolean => v === undefined || v === null || v === "";
+
+/** A task size: the memory is checked against the CPU (a pair Fargate offers). */
+const fargateShape = {
+  /** Fargate CPU units (1024 = 1 vCPU). */
+  cpu: oneOf(FARGATE_CPUS),
+  /** Fargate memory in MiB; must be a valid pair with cpu. */
+  memoryMiB: accepting<number>(() => true, () => ""),
+};
+const fargatePair = across<{ cpu?: unknown; memoryMiB?: unknown }>("memoryMiB", ({ cpu, memoryMiB }) => {
+  if (!FARGATE_CPUS.includes(cpu as number)) return undefined; // the cpu's own problem says it
+  const allowed = describeFargateMemory(cpu as number);
+  if (absent(memoryMiB)) return `is required (allowed: ${allowed})`;
+  if (!FARGATE_MEMORY_MIB[cpu as number].includes(memoryMiB as number)) return `${JSON.stringify(memoryMiB)} is not a Fargate size for ${cpu} CPU (allowed: ${allowed})`;
+  return undefined;
+});
+
+/** A Fargate task size alone. */
+export const FargateSize = section(fargateShape).refine(...fargatePair);
+
+/** Plain environment variables: never secrets (they are visible in the task definition). */
+export const TaskEnvironment = z.record(z.string(), z.string()).superRefine((environment, ctx) => {
+  for (const name of Object.keys(environment)) {
+    if (/PASSWORD|SECRET|TOKEN/i.test(name)) {
+      ctx.addIssue({ code: "custom", path: [name], message: "looks like a secret: plain environment values are visible in the task definition (allowed: a Secrets Manager secret)" });
+    }
+  }
+});
+
+/** One ECS service: task size, image, port, health check, host name. An environment's `production`/`staging` section. */
+export const PythonideServiceSettings = section({
+  /** ECS service name (`aws ecs update-service --service NAME`); also the prefix of its roles, log group and target group. */
+  serviceName: matching(/^[a-zA-Z0-9][a-zA-Z0-9_-]{0,28}$/, "letters, digits, dashes, at most 29 chars (the target group adds -tg)"),
+  /** Task definition family; each deploy registers a new revision and keeps the previous ones. */
+  family: matching(/^[a-zA-Z0-9_-]{1,255}$/, "letters, digits, dashes and underscores"),
+  /** Container image (tag or digest). */
+  image: matching(/^[a-z0-9][^\s]*(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})$/, "an image with an explicit tag or digest, e.g. repo/pythonide:1.4.2"),
+  /** The port the container listens on (the ALB's target). */
+  containerPort: integer(1, 65535),
+  /** ALB health check path. @default "/health" */
+  healthCheckPath: matching(/^\/[\x21-\x7e]{0,1023}$/, "a path starting with /, e.g. /health").default("/health"),
+  /** Host name the ALB routes to this service (a host-header listener rule). */
+  hostname: matching(DNS_NAME, "a lowercase DNS name"),
+  /** Listener rule priority (lower wins; staging's must be below production's). */
+  listenerRulePriority: integer(1, 50000),
+  ...fargateShape,
+  /**
+   * Tasks at creation. Terraform ignores desired_count afterwards (lifecycle.ignore_changes), so a
+   * deploy never resets what the autoscaler (production) or `aws ecs update-service --desired-count` set.
+   */
+  desiredCount: integer(0, 100),
+  /** Days the task logs are kept. @default 30 */
+  logRetentionDays: integer(1, 3653).default(30),
+  /** Plain environment variables (never secrets). @default {} */
+  environment: TaskEnvironment.default({}),
+}).refine(...fargatePair);
+
+export type PythonideServiceSettings = z.input<typeof PythonideServiceSettings>;
+
 /** The container's name in every task definition (the service's load_balancer block names it). */
 export const CONTAINER_NAME = "pythonide";
 const VOLUME_NAME = "students";
 
-export interface PythonideServiceProps {
-  /** ECS service name; also the prefix of its roles, log group and target group. */
-  readonly serviceName: string;
-  /** Task definition family. */
-  readonly family: string;
+export interface PythonideServiceProps extends PythonideServiceSettings {
   readonly region: string;
   readonly clusterArn: string;
-  readonly image: string;
-  readonly containerPort: number;
-  /** ALB health check path. @default "/health" */
-  readonly healthCheckPath?: string;
-  /** Fargate CPU units; validated with memoryMiB at synth (stacks/pythonide-config.ts). */
-  readonly cpu: number;
-  readonly memoryMiB: number;
-  /**
-   * Tasks when the service is created. Terraform ignores desired_count afterwards
-   * (lifecycle.ignore_changes), so a deploy never resets what the autoscaler or the
-   * `aws ecs update-service --desired-count` one-liner set.
-   */
-  readonly desiredCount: number;
-  /** Plain environment variables (never secrets). @default {} */
-  readonly environment?: Record<string, string>;
   /**
    * Secrets injected by ECS at start: variable name -> `valueFrom` (a Secrets Manager ARN,
    * optionally `ARN:json-key::`). The task definition holds only ARNs. @default {}
@@ -48,18 +118,18 @@ export interface PythonideServiceProps {
   readonly secrets?: Record<string, string>;
   /** Secret ARNs the execution role may read (those referenced by `secrets`). @default [] */
   readonly secretArns?: string[];
-  /** The students' files, mounted with transit encryption and IAM authorization. */
+  /** The students' files, mounted at `containerPath` with transit encryption and IAM authorization. */
   readonly efs: { fileSystemId: string; fileSystemArn: string; accessPointId: string; accessPointArn: string; containerPath: string };
   readonly vpcId: string;
   readonly subnetIds: string[];
   readonly assignPublicIp: boolean;
   /** The tasks' security group (see PythonideService.securityGroup). */
   readonly securityGroupId: string;
-  /** The ALB's HTTPS listener and the host-header rule this service gets on it. */
-  readonly listener: { arn: string; hostname: string; priority: number };
-  /** @default 30 */
-  readonly logRetentionDays?: number;
+  /** The ALB's HTTPS listener the service's host-header rule goes on. */
+  readonly listenerArn: string;
 }
+
+const MOUNT = section({ containerPath: CONTAINER_PATH });
 
 /**
  * One PythonIDE ECS Fargate service behind the shared ALB: task definition (previous revisions
@@ -96,9 +166,11 @@ export class PythonideService extends Construct {
 
   constructor(scope: Construct, id: string, props: PythonideServiceProps) {
     super(scope, id);
-    const name = props.serviceName;
+    const settings = settingsOf(this.node.path, PythonideServiceSettings, props);
+    settingsOf(`${this.node.path}.efs`, MOUNT, props.efs);
+    const name = settings.serviceName;
     const logs = at(
-      new CloudwatchLogGroup(this, "logs", { name: `/ecs/${name}`, retentionInDays: props.logRetentionDays ?? 30, tags: nameTag(name) }),
+      new CloudwatchLogGroup(this, "logs", { name: `/ecs/${name}`, retentionInDays: settings.logRetentionDays, tags: nameTag(name) }),
       "service",
     );
 
@@ -151,11 +223,11 @@ export class PythonideService extends Construct {
         .map((n) => ({ name: n, [key]: record[n] }));
     this.taskDefinition = at(
       new EcsTaskDefinition(this, "task-definition", {
-        family: props.family,
+        family: settings.family,
         requiresCompatibilities: ["FARGATE"],
         networkMode: "awsvpc",
-        cpu: String(props.cpu),
-        memory: String(props.memoryMiB),
+        cpu: String(settings.cpu),
+        memory: String(settings.memoryMiB),
         runtimePlatform: { operatingSystemFamily: "LINUX", cpuArchitecture: "X86_64" },
         executionRoleArn: execution.arn,
         taskRoleArn: task.arn,
@@ -174,10 +246,10 @@ export class PythonideService extends Construct {
         containerDefinitions: JSON.stringify([
           {
             name: CONTAINER_NAME,
-            image: props.image,
+            image: settings.image,
             essential: true,
-            portMappings: [{ containerPort: props.containerPort, protocol: "tcp" }],
-            environment: byName(props.environment ?? {}, "value"),
+            portMappings: [{ containerPort: settings.containerPort, protocol: "tcp" }],
+            environment: byName(settings.environment, "value"),
             secrets: byName(props.secrets ?? {}, "valueFrom"),
             mountPoints: [{ sourceVolume: VOLUME_NAME, containerPath: props.efs.containerPath, readOnly: false }],
             logConfiguration: {
@@ -186,7 +258,7 @@ export class PythonideService extends Construct {
             },
           },
         ]),
-        tags: nameTag(props.family),
+        tags: nameTag(settings.family),
       }),
       "service",
     );
@@ -194,14 +266,14 @@ export class PythonideService extends Construct {
     this.targetGroup = at(
       new LbTargetGroup(this, "target-group", {
         name: `${name}-tg`,
-        port: props.containerPort,
+        port: settings.containerPort,
         protocol: "HTTP",
         targetType: "ip",
         vpcId: props.vpcId,
         deregistrationDelay: "30",
         healthCheck: {
           enabled: true,
-          path: props.healthCheckPath ?? "/health",
+          path: settings.healthCheckPath,
           matcher: "200",
           interval: 30,
           timeout: 5,
@@ -216,11 +288,11 @@ export class PythonideService extends Construct {
     );
     const rule = at(
       new LbListenerRule(this, "listener-rule", {
-        listenerArn: props.listener.arn,
-        priority: props.listener.priority,
-        condition: [{ hostHeader: { values: [props.listener.hostname] } }],
+        listenerArn: props.listenerArn,
+        priority: settings.listenerRulePriority,
+        condition: [{ hostHeader: { values: [settings.hostname] } }],
         action: [{ type: "forward", targetGroupArn: this.targetGroup.arn }],
-        tags: nameTag(props.listener.hostname),
+        tags: nameTag(settings.hostname),
       }),
       "service",
     );
@@ -230,11 +302,11 @@ export class PythonideService extends Construct {
         name,
         cluster: props.clusterArn,
         taskDefinition: this.taskDefinition.arn,
-        desiredCount: props.desiredCount,
+        desiredCount: settings.desiredCount,
         launchType: "FARGATE",
         platformVersion: "LATEST",
         networkConfiguration: { subnets: props.subnetIds, securityGroups: [props.securityGroupId], assignPublicIp: props.assignPublicIp },
-        loadBalancer: [{ targetGroupArn: this.targetGroup.arn, containerName: CONTAINER_NAME, containerPort: props.containerPort }],
+        loadBalancer: [{ targetGroupArn: this.targetGroup.arn, containerName: CONTAINER_NAME, containerPort: settings.containerPort }],
         healthCheckGracePeriodSeconds: 60,
         deploymentMinimumHealthyPercent: 100,
         deploymentMaximumPercent: 200,
