@@ -3,6 +3,7 @@ import { Compute } from "../modules/compute";
 import { Data, DatabaseSettings } from "../modules/data";
 import { Elasticache } from "../modules/elasticache";
 import { PythonideAutoscaling } from "../modules/pythonide-autoscaling";
+import { PythonideDatabase } from "../modules/pythonide-database";
 import { PythonideEfs } from "../modules/pythonide-efs";
 import { PythonideMonitoring } from "../modules/pythonide-monitoring";
 import { PythonideService } from "../modules/pythonide-service";
@@ -137,6 +138,16 @@ describe("modules validate their own settings (the same schemas the environments
     expect(json.aws_cloudwatch_log_group.service.retention_in_days).toBe(30);
     expect(json.aws_lb_target_group.service.health_check.path).toBe("/health");
     expect(json.aws_lb_listener_rule.service).toMatchObject({ listener_arn: "arn:listener", priority: 10 });
+  });
+
+  it("PythonideDatabase needs its identifier, a small class, and defaults to a db.t4g.micro without backups", () => {
+    const wired = { vpcId: "vpc-1", subnetIds: ["subnet-1", "subnet-2"], clientSecurityGroupIds: ["sg-1"] };
+    expect(() => new PythonideDatabase(stack(), "db", { ...wired, identifier: undefined as unknown as string, instanceClass: "db.r5.large" })).toThrow(
+      /^s\/db: identifier: is required \(allowed: lowercase letters, digits and dashes, starting with a letter\); instanceClass: "db\.r5\.large" is not supported \(allowed: db\.t4g\.micro, /,
+    );
+    const db = new PythonideDatabase(stack(), "db", { ...wired, identifier: "pythonide-staging" });
+    const instance = JSON.parse(Testing.synth(db.node.scope as TerraformStack)).resource.aws_db_instance.main;
+    expect(instance).toMatchObject({ instance_class: "db.t4g.micro", engine_version: "16", db_name: "pythonide", username: "pythonide_admin", allocated_storage: 20, backup_retention_period: 0 });
   });
 
   it("an environment's section requires what the module defaults: one schema, two strictnesses", () => {

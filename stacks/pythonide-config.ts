@@ -1,12 +1,12 @@
 import type { z } from "zod";
-import { postgresShape } from "../modules/data";
+import { PythonideDatabaseSettings } from "../modules/pythonide-database";
 import { PythonideAutoscalingSettings, validBounds } from "../modules/pythonide-autoscaling";
 import { PythonideEfsSettings } from "../modules/pythonide-efs";
 import { PythonideMonitoringSettings } from "../modules/pythonide-monitoring";
 import { CONTAINER_PATH, DNS_NAME, PythonideServiceSettings, TaskEnvironment } from "../modules/pythonide-service";
 import type { PythonideClusterConfig, PythonideLoadBalancerConfig, PythonideNetworkConfig } from "../modules/pythonide-platform";
-import { NAME, REGION, validateBackend, validateTags, type BackendConfig, type DatabaseConfig } from "./config";
-import { Problems, cidr, integer, matching, oneOf, parseCidr, requiring, section, type Cidr } from "../modules/settings";
+import { NAME, REGION, validateBackend, validateTags, type BackendConfig } from "./config";
+import { Problems, cidr, integer, matching, oneOf, parseCidr, requiring, type Cidr } from "../modules/settings";
 import { availabilityZoneNames, subnetCidr } from "./validation";
 
 /**
@@ -99,11 +99,9 @@ export interface PythonideAdoptConfig {
   logGroupExists: boolean;
 }
 
-/** Staging's own PostgreSQL: the campaign database's fields that apply (backupRetentionDays 0: none). */
-export type PythonideStagingDatabaseConfig = Pick<
-  DatabaseConfig,
-  "identifier" | "instanceClass" | "engineVersion" | "databaseName" | "masterUsername" | "allocatedStorageGb" | "backupRetentionDays"
->;
+/** Staging's own PostgreSQL (modules/pythonide-database), every field set by the environment. */
+const STAGING_DATABASE = requiring(PythonideDatabaseSettings, ["instanceClass", "engineVersion", "databaseName", "masterUsername", "allocatedStorageGb", "backupRetentionDays"]);
+export type PythonideStagingDatabaseConfig = z.input<typeof STAGING_DATABASE>;
 
 export interface PythonideProductionConfig extends PythonideServiceConfig {
   /**
@@ -144,7 +142,6 @@ export interface PythonideConfig {
   tags?: Record<string, string>;
 }
 
-export const PYTHONIDE_RDS_CLASSES = ["db.t4g.micro", "db.t4g.small", "db.t4g.medium", "db.t3.micro", "db.t3.small", "db.t3.medium"] as const;
 
 const ARN = (service: string) => new RegExp(`^arn:aws[a-z-]*:${service}:[a-z0-9-]+:\\d{12}:.+$`);
 const SUBNET_ID = /^subnet-[0-9a-f]{8,17}$/;
@@ -290,20 +287,8 @@ function validateAdoption(p: Problems, config: PythonideConfig): void {
   if (a.efs.accessPointId !== undefined) r.check("efs.accessPointId", matching(/^fsap-[0-9a-f]{8,17}$/, "fsap- followed by 8 or 17 hex digits"), a.efs.accessPointId);
 }
 
-/** Staging's PostgreSQL: the campaign database's instance fields (modules/data), all required, on the classes PythonIDE allows. */
-const STAGING_DATABASE = requiring(
-  section({
-    ...postgresShape(PYTHONIDE_RDS_CLASSES, { instanceClass: "db.t3.micro", databaseName: "pythonide", masterUsername: "pythonide_admin" }),
-    backupRetentionDays: integer(0, 35).optional(),
-  }),
-  ["identifier", "instanceClass", "engineVersion", "databaseName", "masterUsername", "allocatedStorageGb", "backupRetentionDays"],
-);
-
 function validateStaging(p: Problems, c: PythonideStagingConfig | undefined, domain: string): void {
   if (!c) return p.add("", "is required");
   p.check("", serviceSchema(domain, integer(0, 2)), c);
-  const d = c.database;
-  if (!d) return p.add("database", "is required");
-  const q = p.at("database");
-  q.check("", STAGING_DATABASE, d);
+  p.check("database", STAGING_DATABASE, c.database);
 }

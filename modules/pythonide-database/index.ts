@@ -2,30 +2,33 @@ import { DbInstance } from "@cdktf/provider-aws/lib/db-instance";
 import { DbSubnetGroup } from "@cdktf/provider-aws/lib/db-subnet-group";
 import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group";
 import { Construct } from "constructs";
-import { KEEP_SUBNET_GROUP } from "../data";
+import type { z } from "zod";
+import { KEEP_SUBNET_GROUP, postgresShape } from "../data";
+import { integer, requiring, section, settingsOf } from "../settings";
 import { at, nameTag } from "../address";
 import { allEgress, ingress } from "../rules";
 
-export interface PythonideDatabaseProps {
-  /** RDS instance identifier; also names its subnet and security groups. */
-  readonly identifier: string;
+/** The instance classes PythonIDE's database may use (burstable, small). */
+export const PYTHONIDE_RDS_CLASSES = ["db.t4g.micro", "db.t4g.small", "db.t4g.medium", "db.t3.micro", "db.t3.small", "db.t3.medium"] as const;
+
+/** Staging's own PostgreSQL: the campaign database's instance fields (modules/data), on the classes PythonIDE allows. */
+export const PythonideDatabaseSettings = requiring(
+  section({
+    ...postgresShape(PYTHONIDE_RDS_CLASSES, { instanceClass: "db.t4g.micro", databaseName: "pythonide", masterUsername: "pythonide_admin" }),
+    /** Days of automated backups; 0 turns them off. @default 0 */
+    backupRetentionDays: integer(0, 35).default(0),
+  }),
+  ["identifier"],
+);
+
+export type PythonideDatabaseSettings = z.input<typeof PythonideDatabaseSettings>;
+
+export interface PythonideDatabaseProps extends PythonideDatabaseSettings {
   readonly vpcId: string;
   /** Private subnets in at least two availability zones. May be a list token. */
   readonly subnetIds: string[];
   /** The only clients of 5432 (the tasks' security group). */
   readonly clientSecurityGroupIds: string[];
-  /** @default "db.t4g.micro" */
-  readonly instanceClass?: string;
-  /** PostgreSQL major (RDS picks its current minor; auto minor upgrades never plan a downgrade). @default "16" */
-  readonly engineVersion?: string;
-  /** @default "pythonide" */
-  readonly databaseName?: string;
-  /** Its password is generated and kept by RDS in Secrets Manager. @default "pythonide_admin" */
-  readonly masterUsername?: string;
-  /** @default 20 */
-  readonly allocatedStorageGb?: number;
-  /** 0 turns automated backups off. @default 0 */
-  readonly backupRetentionDays?: number;
 }
 
 /**
@@ -43,6 +46,7 @@ export class PythonideDatabase extends Construct {
 
   constructor(scope: Construct, id: string, props: PythonideDatabaseProps) {
     super(scope, id);
+    const settings = settingsOf(this.node.path, PythonideDatabaseSettings, props);
     const subnets = at(
       new DbSubnetGroup(this, "subnets", {
         name: props.identifier,
@@ -68,19 +72,19 @@ export class PythonideDatabase extends Construct {
       new DbInstance(this, "postgres", {
         identifier: props.identifier,
         engine: "postgres",
-        engineVersion: props.engineVersion ?? "16",
-        instanceClass: props.instanceClass ?? "db.t4g.micro",
-        dbName: props.databaseName ?? "pythonide",
-        username: props.masterUsername ?? "pythonide_admin",
+        engineVersion: settings.engineVersion,
+        instanceClass: settings.instanceClass,
+        dbName: settings.databaseName,
+        username: settings.masterUsername,
         manageMasterUserPassword: true,
-        allocatedStorage: props.allocatedStorageGb ?? 20,
+        allocatedStorage: settings.allocatedStorageGb,
         storageType: "gp3",
         storageEncrypted: true,
         publiclyAccessible: false,
         multiAz: false,
         dbSubnetGroupName: subnets.name,
         vpcSecurityGroupIds: [securityGroup.id],
-        backupRetentionPeriod: props.backupRetentionDays ?? 0,
+        backupRetentionPeriod: settings.backupRetentionDays,
         deletionProtection: false,
         skipFinalSnapshot: true,
         autoMinorVersionUpgrade: true,
