@@ -139,8 +139,8 @@ describe("redis.backup configuration", () => {
       expect.arrayContaining([
         expect.stringMatching(/^prod\.redis\.backup\.enabled: must be true or false/),
         expect.stringMatching(/^prod\.redis\.backup\.schedule: .*OnCalendar/),
-        expect.stringMatching(/^prod\.redis\.backup\.retentionDays: 0 must be an integer 1-3650/),
-        expect.stringMatching(/^prod\.redis\.backup\.kmsKeyArn: "alias\/x" is not a KMS key ARN/),
+        expect.stringMatching(/^prod\.redis\.backup\.retentionDays: 0 is out of range \(allowed: an integer 1\.\.3650\)/),
+        expect.stringMatching(/^prod\.redis\.backup\.kmsKeyArn: "alias\/x" is not valid \(allowed: arn:aws:kms:REGION:ACCOUNT:key\/ID; an alias cannot scope/),
       ]),
     );
     expect(validateCampaignConfig(prod)).toEqual([]);
@@ -150,7 +150,7 @@ describe("redis.backup configuration", () => {
   it("the construct validates its own props", () => {
     const stack = new TerraformStack(Testing.app(), "s");
     expect(() => new RedisBackup(stack, "b", { name: "x-y", hostRole: { name: "r", arn: "arn" }, retentionDays: 1.5, prefix: "/bad/" })).toThrow(
-      /RedisBackup s\/b: retentionDays: 1\.5 must be an integer 1-3650; prefix: "\/bad\/" must be lowercase path segments/,
+      /^s\/b: retentionDays: 1\.5 is out of range \(allowed: an integer 1\.\.3650\); prefix: "\/bad\/" is not valid \(allowed: lowercase path segments/,
     );
   });
 });

@@ -108,8 +108,7 @@ export class CampaignStack extends TerraformStack {
       this.redisBackup = new RedisBackup(this, "redis-backup", {
         name,
         hostRole: this.compute.role,
-        retentionDays: redis.backup.retentionDays,
-        kmsKeyArn: redis.backup.kmsKeyArn,
+        ...redis.backup,
         preventDestroy: protection.preventDestroy,
       });
       this.outputs({
@@ -202,7 +201,7 @@ export class CampaignStack extends TerraformStack {
         : { instanceIdentifier: this.data.instance.identifier, maxConnections: RDS_CLASSES[db.instanceClass].maxConnections },
       redisInstanceId: this.compute.instance.id,
       functionNames,
-      alarmEmail: config.monitoring.alarmEmail,
+      ...config.monitoring,
     });
     if (this.elasticache) elasticacheMemoryAlarm(this, { name, cache: this.elasticache, topicArn: this.monitoring.topicArn });
     const direct = Object.values(this.lambdas.functions).filter(

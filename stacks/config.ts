@@ -3,11 +3,12 @@ import { AsteriskSettings, RedisSettings } from "../modules/compute";
 import { DatabaseSettings, ProxySettings } from "../modules/data";
 import { ElasticacheSettings } from "../modules/elasticache";
 import { SCHEDULED_FUNCTIONS, type ScheduledFunction } from "../modules/lambdas";
-import { redisBackupProblems } from "../modules/redis-backup";
+import { MonitoringSettings } from "../modules/monitoring";
+import { RedisBackupSettings } from "../modules/redis-backup";
 import { FUNCTION_NAMES, LAMBDA_FUNCTIONS, type FunctionName } from "../lambdas/manifest";
 import { budgetProblem, connectionBudget } from "./budget";
 import { LOG_RETENTION_DAYS } from "../modules/catalog";
-import { Problems, cidr, cidrContains, integer, matching, oneOf, parseCidr, requiring, type Cidr } from "../modules/settings";
+import { Problems, bool, cidr, cidrContains, integer, matching, oneOf, parseCidr, requiring, section, type Cidr } from "../modules/settings";
 import { availabilityZoneNames, subnetCidr } from "./validation";
 
 /** The network the campaign system lives in: a VPC this stack creates, or an existing one. */
@@ -99,20 +100,22 @@ export type RedisMode = (typeof REDIS_MODES)[number];
 /** ElastiCache for Redis, used when `redis.mode` is "elasticache": the module's settings (modules/elasticache). */
 export type ElasticacheConfig = ElasticacheSettings;
 
-/** Backups of the self-hosted Redis to S3 (modules/redis-backup; provisioning's timer; docs/backups.md). */
-export interface RedisBackupConfig {
-  /** Creates the bucket and the host's write access. */
-  enabled: boolean;
-  /** Days each backup (and each overwritten version) is kept, 1-3650. */
-  retentionDays: number;
-  /** systemd OnCalendar expression of the host's backup timer, e.g. "hourly" or "*-*-* 02:30:00". */
-  schedule: string;
-  /** KMS key ARN to encrypt with (SSE-KMS). Default: SSE-S3. */
-  kmsKeyArn?: string;
-}
-
 /** A systemd calendar expression of safe characters (the host's systemd-analyze checks it fully). */
 export const BACKUP_SCHEDULE = /^[A-Za-z0-9*:,/.~ -]{1,64}$/;
+
+/** Backups of the self-hosted Redis to S3 (modules/redis-backup; provisioning's timer; docs/backups.md). */
+export const RedisBackupConfig = section(
+  {
+    /** Creates the bucket and the host's write access. */
+    enabled: bool(),
+    /** systemd OnCalendar expression of the host's backup timer, e.g. "hourly" or "*-*-* 02:30:00". */
+    schedule: matching(BACKUP_SCHEDULE, 'a systemd OnCalendar expression such as "hourly" or "*-*-* 02:30:00"'),
+    retentionDays: RedisBackupSettings.shape.retentionDays,
+    kmsKeyArn: RedisBackupSettings.shape.kmsKeyArn,
+  },
+  "{ enabled, retentionDays, schedule }",
+);
+export type RedisBackupConfig = z.input<typeof RedisBackupConfig>;
 
 /** Redis on the Asterisk host (modules/compute's RedisSettings; port required), where it runs, and its backups. */
 export const RedisHostConfig = requiring(RedisSettings, ["port"]);
@@ -173,10 +176,9 @@ export interface LambdasConfig {
   logLevel?: "debug" | "info" | "warn" | "error";
 }
 
-export interface MonitoringConfig {
-  /** E-mail subscribed to the alarm topic (confirmed by the recipient). Default: no subscription. */
-  alarmEmail?: string;
-}
+/** An environment's `monitoring` section: the Monitoring module's alarm e-mail (modules/monitoring). */
+export const MonitoringConfig = section({ alarmEmail: MonitoringSettings.shape.alarmEmail }, "{} or { alarmEmail }");
+export type MonitoringConfig = z.input<typeof MonitoringConfig>;
 
 /** How hard the stateful resources (RDS instance, Asterisk host, secrets) are to lose. */
 export interface ProtectionConfig {
@@ -233,7 +235,7 @@ export function validateCampaignConfig(config: CampaignConfig): string[] {
   p.check("asterisk", AsteriskConfig, config.asterisk);
   validateRedis(p.at("redis"), config.redis, vpcCidr);
   if (validateLambdas(p.at("lambdas"), config.lambdas, config.redis?.port)) validateBudget(p.at("lambdas"), config);
-  validateMonitoring(p.at("monitoring"), config.monitoring);
+  p.check("monitoring", MonitoringConfig, config.monitoring);
   validateBackend(p.at("backend"), config.backend);
   validateProtection(p.at("protection"), config.protection);
   validateTags(p, config.tags);
@@ -359,11 +361,6 @@ function validateLambdas(p: Problems, l: LambdasConfig | undefined, redisPort: n
   return ok;
 }
 
-function validateMonitoring(p: Problems, m: MonitoringConfig | undefined): void {
-  if (!m) return p.add("", "is required", "{} or { alarmEmail }");
-  if (m.alarmEmail !== undefined) p.check("alarmEmail", matching(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, "an e-mail address, or leave unset"), m.alarmEmail);
-}
-
 function validateNetwork(p: Problems, n: NetworkConfig | undefined, region: string): string | undefined {
   if (!n) {
     p.add("", "is required", "mode \"create\" or \"existing\"");
@@ -435,17 +432,7 @@ function validateRedis(p: Problems, r: RedisConfig | undefined, vpcCidr: string 
   validateRedisMode(p, r);
   movedToInventory(p, r);
   vpcOnlyCidrs(p, "allowedCidrs", r.allowedCidrs, vpcCidr, "Redis");
-  if (r.backup !== undefined) validateRedisBackup(p.at("backup"), r.backup);
-}
-
-function validateRedisBackup(p: Problems, b: RedisBackupConfig): void {
-  if (typeof b !== "object" || b === null) return p.add("", "must be a map", "{ enabled, retentionDays, schedule }");
-  if (typeof b.enabled !== "boolean") p.add("enabled", "must be true or false");
-  p.check("schedule", matching(BACKUP_SCHEDULE, 'a systemd OnCalendar expression such as "hourly" or "*-*-* 02:30:00"'), b.schedule);
-  for (const line of redisBackupProblems(b)) {
-    const [key, ...rest] = line.split(": ");
-    p.add(key, rest.join(": "));
-  }
+  if (r.backup !== undefined) p.check("backup", RedisBackupConfig, r.backup);
 }
 
 export function validateBackend(p: Problems, b: BackendConfig | undefined): void {

@@ -31,9 +31,11 @@ const SECTIONS: { key: string; file: string; name: string; only?: string[]; conf
   { key: "redis", file: "stacks/config.ts", name: "RedisConfig" },
   { key: "redis.elasticache", file: "modules/elasticache/index.ts", name: "ElasticacheSettings" },
   { key: "redis.backup", file: "stacks/config.ts", name: "RedisBackupConfig" },
+  { key: "redis.backup", file: "modules/redis-backup/index.ts", name: "RedisBackupSettings", only: ["retentionDays", "kmsKeyArn"] },
   { key: "lambdas", file: "stacks/config.ts", name: "LambdasConfig" },
   { key: "lambdas.functions.<name>", file: "stacks/config.ts", name: "LambdaFunctionConfig" },
   { key: "monitoring", file: "stacks/config.ts", name: "MonitoringConfig" },
+  { key: "monitoring", file: "modules/monitoring/index.ts", name: "MonitoringSettings", only: ["alarmEmail"] },
   { key: "protection", file: "stacks/config.ts", name: "ProtectionConfig" },
   { key: "backend", file: "stacks/config.ts", name: "BackendConfig" },
 ];

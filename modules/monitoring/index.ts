@@ -3,9 +3,35 @@ import { SnsTopic } from "@cdktf/provider-aws/lib/sns-topic";
 import { SnsTopicSubscription } from "@cdktf/provider-aws/lib/sns-topic-subscription";
 import { Construct } from "constructs";
 import { REDIS_METRICS } from "../../lambdas/contracts/metrics";
+import type { z } from "zod";
 import { at, nameTag } from "../address";
+import { integer, matching, section, settingsOf } from "../settings";
 
-export interface MonitoringProps {
+/** The alarms' thresholds and their recipient: an environment's `monitoring` section sets `alarmEmail`. */
+export const MonitoringSettings = section({
+  /** E-mail subscribed to the alarm topic (confirmed by the recipient). @default no subscription */
+  alarmEmail: matching(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, "an e-mail address, or leave unset").optional(),
+  /** Alarm when the proxy's client connections exceed this. @default 500 */
+  proxyClientConnections: integer(1, 100000).default(500),
+  /** Alarm when the proxy's connections to the database exceed this. @default 50 */
+  proxyDatabaseConnections: integer(1, 100000).default(50),
+  /** Without a proxy: alarm when the instance holds more than this share of max_connections. @default 80 */
+  instanceConnectionsPercent: integer(1, 100).default(80),
+  /** Alarm when Redis uses more than this share of maxmemory. @default 80 */
+  redisMemoryPercent: integer(1, 100).default(80),
+  /** Alarm when a function has more errors than this in a period. @default 0 */
+  lambdaErrors: integer(0, 100000).default(0),
+  /** Alarm when a function is throttled more than this in a period. @default 0 */
+  lambdaThrottles: integer(0, 100000).default(0),
+  /** Period of every alarm, seconds. @default 300 */
+  periodSeconds: integer(10, 86400).default(300),
+  /** Periods over the threshold before the proxy and Redis alarms fire. @default 2 */
+  evaluationPeriods: integer(1, 100).default(2),
+});
+
+export type MonitoringSettings = z.input<typeof MonitoringSettings>;
+
+export interface MonitoringProps extends MonitoringSettings {
   /** Name prefix of the topic and the alarms, e.g. `campaign-prod`. */
   readonly name: string;
   /**
@@ -17,24 +43,6 @@ export interface MonitoringProps {
   readonly redisInstanceId: string;
   /** Lambda function names to watch for errors and throttles, keyed by a short name for addresses. */
   readonly functionNames: Readonly<Record<string, string>>;
-  /** E-mail subscribed to the alarm topic. @default none */
-  readonly alarmEmail?: string;
-  /** Alarm when the proxy's client connections exceed this. @default 500 */
-  readonly proxyClientConnections?: number;
-  /** Alarm when the proxy's connections to the database exceed this. @default 50 */
-  readonly proxyDatabaseConnections?: number;
-  /** Without a proxy: alarm when the instance holds more than this share of max_connections. @default 80 */
-  readonly instanceConnectionsPercent?: number;
-  /** Alarm when Redis uses more than this share of maxmemory. @default 80 */
-  readonly redisMemoryPercent?: number;
-  /** Alarm when a function has more errors than this in a period. @default 0 */
-  readonly lambdaErrors?: number;
-  /** Alarm when a function is throttled more than this in a period. @default 0 */
-  readonly lambdaThrottles?: number;
-  /** Period of every alarm, seconds. @default 300 */
-  readonly periodSeconds?: number;
-  /** Periods over the threshold before the proxy and Redis alarms fire. @default 2 */
-  readonly evaluationPeriods?: number;
 }
 
 /**
@@ -53,12 +61,13 @@ export class Monitoring extends Construct {
 
   constructor(scope: Construct, id: string, props: MonitoringProps) {
     super(scope, id);
-    const period = props.periodSeconds ?? 300;
-    const evaluationPeriods = props.evaluationPeriods ?? 2;
+    const settings = settingsOf(this.node.path, MonitoringSettings, props);
+    const period = settings.periodSeconds;
+    const evaluationPeriods = settings.evaluationPeriods;
     const topic = at(new SnsTopic(this, "alarms", { name: `${props.name}-alarms`, tags: nameTag(`${props.name}-alarms`) }), "alarms");
     this.topicArn = topic.arn;
-    if (props.alarmEmail) {
-      at(new SnsTopicSubscription(this, "alarm-email", { topicArn: topic.arn, protocol: "email", endpoint: props.alarmEmail }), "alarm_email");
+    if (settings.alarmEmail) {
+      at(new SnsTopicSubscription(this, "alarm-email", { topicArn: topic.arn, protocol: "email", endpoint: settings.alarmEmail }), "alarm_email");
     }
 
     const alarm = (address: string, config: Omit<ConstructorParameters<typeof CloudwatchMetricAlarm>[2], "alarmName" | "comparisonOperator" | "period">) =>
@@ -78,14 +87,14 @@ export class Monitoring extends Construct {
     const db = props.database;
     if ("proxyName" in db) {
       const proxy = { namespace: "AWS/RDS", dimensions: { ProxyName: db.proxyName }, statistic: "Maximum", evaluationPeriods, treatMissingData: "notBreaching" };
-      const clientConnections = props.proxyClientConnections ?? 500;
+      const clientConnections = settings.proxyClientConnections;
       alarm("rds_proxy_client_connections", {
         ...proxy,
         metricName: "ClientConnections",
         threshold: clientConnections,
         alarmDescription: `RDS Proxy has more than ${clientConnections} client connections (Lambda concurrency beyond plan?)`,
       });
-      const databaseConnections = props.proxyDatabaseConnections ?? 50;
+      const databaseConnections = settings.proxyDatabaseConnections;
       alarm("rds_proxy_database_connections", {
         ...proxy,
         metricName: "DatabaseConnections",
@@ -93,7 +102,7 @@ export class Monitoring extends Construct {
         alarmDescription: `RDS Proxy holds more than ${databaseConnections} connections to PostgreSQL (pinning or long transactions?)`,
       });
     } else {
-      const percent = props.instanceConnectionsPercent ?? 80;
+      const percent = settings.instanceConnectionsPercent;
       const threshold = Math.floor((db.maxConnections * percent) / 100);
       alarm("rds_database_connections", {
         namespace: "AWS/RDS",
@@ -106,7 +115,7 @@ export class Monitoring extends Construct {
         alarmDescription: `PostgreSQL holds more than ${threshold} connections (${percent} % of max_connections ${db.maxConnections}; no RDS Proxy): new ones fail with 53300 next`,
       });
     }
-    const redisMemory = props.redisMemoryPercent ?? 80;
+    const redisMemory = settings.redisMemoryPercent;
     alarm("redis_memory", {
       namespace: REDIS_METRICS.namespace,
       metricName: REDIS_METRICS.memoryUsedPercent,
@@ -121,8 +130,8 @@ export class Monitoring extends Construct {
 
     for (const [key, functionName] of Object.entries(props.functionNames)) {
       for (const [metric, threshold] of [
-        ["Errors", props.lambdaErrors ?? 0],
-        ["Throttles", props.lambdaThrottles ?? 0],
+        ["Errors", settings.lambdaErrors],
+        ["Throttles", settings.lambdaThrottles],
       ] as const) {
         alarm(`${key}_${metric.toLowerCase()}`, {
           namespace: "AWS/Lambda",

@@ -7,41 +7,30 @@ import { S3BucketPublicAccessBlock } from "@cdktf/provider-aws/lib/s3-bucket-pub
 import { S3BucketServerSideEncryptionConfigurationA } from "@cdktf/provider-aws/lib/s3-bucket-server-side-encryption-configuration";
 import { S3BucketVersioningA } from "@cdktf/provider-aws/lib/s3-bucket-versioning";
 import { Construct } from "constructs";
+import type { z } from "zod";
 import { at, nameTag } from "../address";
+import { integer, matching, section, settingsOf } from "../settings";
 import { protect } from "../generated-secret";
 
-export interface RedisBackupProps {
+/** The backups' own settings: an environment's `redis.backup` section (with the host timer's `enabled` and `schedule`). */
+export const RedisBackupSettings = section({
+  /** Days each backup (and each overwritten version) is kept. @default 14 */
+  retentionDays: integer(1, 3650).default(14),
+  /** Key prefix of the backups (no leading or trailing slash). @default "redis" */
+  prefix: matching(/^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/, 'lowercase path segments without leading or trailing slash, e.g. "redis"').default("redis"),
+  /** KMS key ARN to encrypt with (SSE-KMS, with an S3 bucket key). @default SSE-S3 (AES256) */
+  kmsKeyArn: matching(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/, "arn:aws:kms:REGION:ACCOUNT:key/ID; an alias cannot scope the host's IAM policy").optional(),
+});
+
+export type RedisBackupSettings = z.input<typeof RedisBackupSettings>;
+
+export interface RedisBackupProps extends RedisBackupSettings {
   /** Name prefix, e.g. `campaign-prod`; the bucket is `<name>-redis-backup-<random suffix>` (names are global). */
   readonly name: string;
   /** The Asterisk host's instance role: the only principal that may write backups. */
   readonly hostRole: { readonly name: string; readonly arn: string };
-  /** Days a backup is kept; noncurrent versions (an overwritten key) expire after the same number of days. @default 14 */
-  readonly retentionDays?: number;
-  /** Key prefix of the backups (no leading or trailing slash). @default "redis" */
-  readonly prefix?: string;
-  /** A KMS key to encrypt with (SSE-KMS, with an S3 bucket key). @default SSE-S3 (AES256) */
-  readonly kmsKeyArn?: string;
   /** lifecycle.prevent_destroy on the bucket. @default false */
   readonly preventDestroy?: boolean;
-}
-
-export const DEFAULT_BACKUP_RETENTION_DAYS = 14;
-export const DEFAULT_BACKUP_PREFIX = "redis";
-const KMS_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/;
-
-/** Every problem of the props (the construct throws them; the campaign config checks the same values first). */
-export function redisBackupProblems(p: Pick<RedisBackupProps, "retentionDays" | "prefix" | "kmsKeyArn">): string[] {
-  const out: string[] = [];
-  const days = p.retentionDays ?? DEFAULT_BACKUP_RETENTION_DAYS;
-  if (!Number.isInteger(days) || days < 1 || days > 3650) out.push(`retentionDays: ${JSON.stringify(p.retentionDays)} must be an integer 1-3650`);
-  const prefix = p.prefix ?? DEFAULT_BACKUP_PREFIX;
-  if (typeof prefix !== "string" || !/^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/.test(prefix)) {
-    out.push(`prefix: ${JSON.stringify(p.prefix)} must be lowercase path segments without leading or trailing slash, e.g. "redis"`);
-  }
-  if (p.kmsKeyArn !== undefined && (typeof p.kmsKeyArn !== "string" || !KMS_ARN.test(p.kmsKeyArn))) {
-    out.push(`kmsKeyArn: ${JSON.stringify(p.kmsKeyArn)} is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID; an alias cannot scope the host's IAM policy)`);
-  }
-  return out;
 }
 
 /**
@@ -67,10 +56,9 @@ export class RedisBackup extends Construct {
 
   constructor(scope: Construct, id: string, props: RedisBackupProps) {
     super(scope, id);
-    const problems = redisBackupProblems(props);
-    if (problems.length) throw new Error(`RedisBackup ${this.node.path}: ${problems.join("; ")}`);
-    this.prefix = props.prefix ?? DEFAULT_BACKUP_PREFIX;
-    this.retentionDays = props.retentionDays ?? DEFAULT_BACKUP_RETENTION_DAYS;
+    const settings = settingsOf(this.node.path, RedisBackupSettings, props);
+    this.prefix = settings.prefix;
+    this.retentionDays = settings.retentionDays;
 
     this.bucket = at(
       new S3Bucket(this, "bucket", {
@@ -86,8 +74,8 @@ export class RedisBackup extends Construct {
       new S3BucketServerSideEncryptionConfigurationA(this, "encryption", {
         bucket,
         rule: [
-          props.kmsKeyArn
-            ? { applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms", kmsMasterKeyId: props.kmsKeyArn }, bucketKeyEnabled: true }
+          settings.kmsKeyArn
+            ? { applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms", kmsMasterKeyId: settings.kmsKeyArn }, bucketKeyEnabled: true }
             : { applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" } },
         ],
       }),
@@ -176,8 +164,8 @@ export class RedisBackup extends Construct {
               Resource: this.bucket.arn,
               Condition: { StringLike: { "s3:prefix": [`${this.prefix}/*`] } },
             },
-            ...(props.kmsKeyArn
-              ? [{ Sid: "UseBackupKey", Effect: "Allow", Action: ["kms:GenerateDataKey", "kms:Decrypt"], Resource: props.kmsKeyArn }]
+            ...(settings.kmsKeyArn
+              ? [{ Sid: "UseBackupKey", Effect: "Allow", Action: ["kms:GenerateDataKey", "kms:Decrypt"], Resource: settings.kmsKeyArn }]
               : []),
           ],
         }),
