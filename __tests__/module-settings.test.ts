@@ -1,4 +1,5 @@
 import { TerraformStack, Testing } from "cdktf";
+import type { Construct } from "constructs";
 import { Compute } from "../modules/compute";
 import { Data, DatabaseSettings } from "../modules/data";
 import { Elasticache } from "../modules/elasticache";
@@ -11,6 +12,8 @@ import { integer, oneOf, problemsOf, requiring, section } from "../modules/setti
 
 const wiring = { name: "t-x", region: "us-east-1", vpcId: "vpc-0a0a0a0a0a0a0a0a0", vpcCidr: "10.0.0.0/16" };
 const stack = () => new TerraformStack(Testing.app(), "s");
+/** The resources of the stack a construct was built in. */
+const resources = (construct: Construct) => JSON.parse(Testing.synth(construct.node.scope as TerraformStack)).resource;
 
 describe("modules validate their own settings (the same schemas the environments are checked with)", () => {
   it("Data lists every bad setting, its proxy's too, and builds with its defaults", () => {
@@ -31,7 +34,7 @@ describe("modules validate their own settings (the same schemas the environments
       "s/data.proxy: maxIdleConnectionsPercent: 101 is out of range (allowed: an integer 0..100); requireTls: must be true: clients reach the proxy only over TLS (allowed: true)",
     );
     const data = new Data(stack(), "data", { ...wiring, privateSubnetIds: ["subnet-1", "subnet-2"] });
-    const instance = JSON.parse(Testing.synth(data.node.scope as TerraformStack)).resource.aws_db_instance.main;
+    const instance = resources(data).aws_db_instance.main;
     expect(instance).toMatchObject({ identifier: "t-x", instance_class: "db.t3.small", engine_version: "16", db_name: "campaign", allocated_storage: 20 });
   });
 
@@ -63,7 +66,7 @@ describe("modules validate their own settings (the same schemas the environments
         'stepRules[1].adjustment: -1 does not match ">" (allowed: a positive number of tasks to add); maxCapacity: 2 is below minCapacity (3) (allowed: 3..100)',
     );
     const scaling = new PythonideAutoscaling(stack(), "autoscaling", service);
-    const json = JSON.parse(Testing.synth(scaling.node.scope as TerraformStack)).resource;
+    const json = resources(scaling);
     expect(json.aws_appautoscaling_target.service).toMatchObject({ min_capacity: 1, max_capacity: 4 });
     expect(json.aws_appautoscaling_policy.cpu_target.target_tracking_scaling_policy_configuration).toMatchObject({ target_value: 60, scale_out_cooldown: 60, scale_in_cooldown: 300 });
   });
@@ -86,7 +89,7 @@ describe("modules validate their own settings (the same schemas the environments
       "s/monitoring: alarmEmails: must be a list of e-mail addresses; highCpuPeriodSeconds: 30 is out of range (allowed: an integer 60..86400)",
     );
     const monitoring = new PythonideMonitoring(stack(), "monitoring", wired);
-    const json = JSON.parse(Testing.synth(monitoring.node.scope as TerraformStack)).resource;
+    const json = resources(monitoring);
     expect(json.aws_cloudwatch_metric_alarm.high_cpu).toMatchObject({ threshold: 80, period: 300 });
     expect(json.aws_sns_topic.alarms.name).toBe("pythonide-alarms");
     expect(json.aws_cloudwatch_dashboard.production.dashboard_name).toBe("PythonIDE-Production");
@@ -99,7 +102,7 @@ describe("modules validate their own settings (the same schemas the environments
     );
     expect(() => new PythonideEfs(stack(), "efs", { ...wired, provisionedThroughputMibps: 5 })).toThrow('s/efs: provisionedThroughputMibps: only applies to throughputMode "provisioned" (allowed: unset)');
     const efs = new PythonideEfs(stack(), "efs", wired);
-    const json = JSON.parse(Testing.synth(efs.node.scope as TerraformStack)).resource;
+    const json = resources(efs);
     expect(json.aws_efs_file_system.main).toMatchObject({ throughput_mode: "bursting" });
     expect(json.aws_efs_file_system.main.provisioned_throughput_in_mibps).toBeUndefined();
     expect(json.aws_efs_access_point.main).toMatchObject({ posix_user: { uid: 1000, gid: 1000 }, root_directory: { path: "/students" } });
@@ -134,7 +137,7 @@ describe("modules validate their own settings (the same schemas the environments
       's/service.efs: containerPath: "students" is not valid (allowed: an absolute path such as /home/students)',
     );
     const service = new PythonideService(stack(), "service", wired);
-    const json = JSON.parse(Testing.synth(service.node.scope as TerraformStack)).resource;
+    const json = resources(service);
     expect(json.aws_cloudwatch_log_group.service.retention_in_days).toBe(30);
     expect(json.aws_lb_target_group.service.health_check.path).toBe("/health");
     expect(json.aws_lb_listener_rule.service).toMatchObject({ listener_arn: "arn:listener", priority: 10 });
@@ -146,7 +149,7 @@ describe("modules validate their own settings (the same schemas the environments
       /^s\/db: identifier: is required \(allowed: lowercase letters, digits and dashes, starting with a letter\); instanceClass: "db\.r5\.large" is not supported \(allowed: db\.t4g\.micro, /,
     );
     const db = new PythonideDatabase(stack(), "db", { ...wired, identifier: "pythonide-staging" });
-    const instance = JSON.parse(Testing.synth(db.node.scope as TerraformStack)).resource.aws_db_instance.main;
+    const instance = resources(db).aws_db_instance.main;
     expect(instance).toMatchObject({ instance_class: "db.t4g.micro", engine_version: "16", db_name: "pythonide", username: "pythonide_admin", allocated_storage: 20, backup_retention_period: 0 });
   });
 
