@@ -108,6 +108,17 @@ describe("lambdas configuration", () => {
     ]);
   });
 
+  it("refuses a function the manifest does not have, and wants every one it has", () => {
+    const bad = variant(dev, (c) => {
+      (c.lambdas.functions as Record<string, unknown>)["dialer"] = { memoryMb: 256, timeoutSeconds: 30, reservedConcurrency: 1 };
+      delete (c.lambdas.functions as Partial<typeof c.lambdas.functions>)["report-generator"];
+    });
+    expect(validateCampaignConfig(bad)).toEqual([
+      "dev.lambdas.functions.report-generator: is required (allowed: { memoryMb, timeoutSeconds, reservedConcurrency })",
+      "dev.lambdas.functions.dialer: is not a function (allowed: validate-campaign, dispatcher, enrich-dial-task, dialer-worker, status-checker, report-generator)",
+    ]);
+  });
+
   it("keeps opt-in CIDRs for the proxy inside the VPC", () => {
     expect(validateCampaignConfig(variant(dev, (c) => (c.proxy.allowedCidrs = ["192.168.0.0/24"])))).toEqual([
       "dev.proxy.allowedCidrs[0]: 192.168.0.0/24 is outside the VPC 10.20.0.0/16: the proxy is VPC-only (allowed: CIDRs inside 10.20.0.0/16)",

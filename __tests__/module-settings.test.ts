@@ -3,6 +3,9 @@ import type { Construct } from "constructs";
 import { Compute } from "../modules/compute";
 import { Data, DatabaseSettings } from "../modules/data";
 import { Elasticache } from "../modules/elasticache";
+import { Lambdas } from "../modules/lambdas";
+import { Monitoring } from "../modules/monitoring";
+import { RedisBackup } from "../modules/redis-backup";
 import { PythonideAutoscaling } from "../modules/pythonide-autoscaling";
 import { PythonideDatabase } from "../modules/pythonide-database";
 import { PythonideEfs } from "../modules/pythonide-efs";
@@ -49,6 +52,42 @@ describe("modules validate their own settings (the same schemas the environments
     expect(
       () => new Elasticache(stack(), "cache", { name: "t-x", vpcId: "vpc-1", privateSubnetIds: ["subnet-1"], clients: { securityGroupIds: ["sg-1"] }, numCacheClusters: 7, transitEncryptionMode: "off" as "required" }),
     ).toThrow('s/cache: numCacheClusters: 7 is out of range (allowed: an integer 1..6); transitEncryptionMode: "off" is not supported (allowed: required, preferred)');
+  });
+
+  it("Lambdas checks sizes, schedules and function names before it builds anything", () => {
+    const wired = {
+      name: "t-x",
+      privateSubnetIds: ["subnet-1", "subnet-2"],
+      securityGroupId: "sg-1",
+      database: { endpoint: "proxy", name: "campaign", secretArn: "arn:db", borrowTimeoutSeconds: 5000 },
+      redis: { host: "10.0.0.10", port: 6379, passwordSecretArn: "arn:redis" },
+      ari: { host: "10.0.0.10", port: 8088, user: "dialer", passwordSecretArn: "arn:ari" },
+    };
+    expect(
+      () =>
+        new Lambdas(stack(), "lambdas", {
+          ...wired,
+          architecture: "mips" as "arm64",
+          schedules: { "dialer-worker": "hourly" },
+          functions: { dispatcher: { memoryMb: 64 }, ...({ dialer: {} } as object) },
+        }),
+    ).toThrow(
+      's/lambdas: architecture: "mips" is not supported (allowed: arm64, x86_64); schedules.dialer-worker: "hourly" is not valid (allowed: rate(1 minute), rate(5 minutes), cron(...)); ' +
+        "functions.dispatcher.memoryMb: 64 is out of range (allowed: an integer 128..10240); functions.dialer: is not a function (allowed: validate-campaign, dispatcher, enrich-dial-task, dialer-worker, status-checker, report-generator)",
+    );
+    expect(() => new Lambdas(stack(), "lambdas", wired)).toThrow("s/lambdas.database: borrowTimeoutSeconds: 5000 is out of range (allowed: an integer 0..3600)");
+  });
+
+  it("Monitoring and RedisBackup check their thresholds and names", () => {
+    const monitoring = { name: "t-x", database: { proxyName: "p" }, redisInstanceId: "i-1", functionNames: {} };
+    expect(() => new Monitoring(stack(), "monitoring", { ...monitoring, alarmEmail: "ops", redisMemoryPercent: 120 })).toThrow(
+      's/monitoring: alarmEmail: "ops" is not valid (allowed: an e-mail address, or leave unset); redisMemoryPercent: 120 is out of range (allowed: an integer 1..100)',
+    );
+    const alarms = resources(new Monitoring(stack(), "monitoring", monitoring)).aws_cloudwatch_metric_alarm;
+    expect(Object.values(alarms as Record<string, { period: number }>).every((a) => a.period === 300)).toBe(true);
+    expect(() => new RedisBackup(stack(), "backup", { name: "t-x", hostRole: { name: "r", arn: "arn" }, kmsKeyArn: "alias/x" })).toThrow(
+      's/backup: kmsKeyArn: "alias/x" is not valid (allowed: arn:aws:kms:REGION:ACCOUNT:key/ID; an alias cannot scope the host\'s IAM policy)',
+    );
   });
 
   it("PythonideAutoscaling checks its bounds and step rules, and scales 1..4 on 60 % CPU by default", () => {

@@ -171,6 +171,7 @@ export class CampaignStack extends TerraformStack {
     });
 
     this.lambdas = new Lambdas(this, "lambdas", {
+      ...lambdas,
       name,
       privateSubnetIds: this.network.privateSubnetIds,
       securityGroupId: lambdaSg.id,
@@ -185,11 +186,6 @@ export class CampaignStack extends TerraformStack {
       },
       redis: { host: activeRedis.host, port: activeRedis.port, passwordSecretArn: activeRedis.passwordSecretArn, tls: activeRedis.tls },
       ari: { host: this.compute.instance.privateIp, port: lambdas.ari.port, user: lambdas.ari.user, passwordSecretArn: this.compute.ariPasswordSecretArn },
-      architecture: lambdas.architecture,
-      functions: lambdas.functions,
-      schedules: lambdas.schedules,
-      logRetentionDays: lambdas.logRetentionDays,
-      logLevel: lambdas.logLevel,
     });
     const functionNames = Object.fromEntries(
       Object.values(this.lambdas.functions).map(({ spec, function: fn }) => [snake(spec.name), fn.functionName]),

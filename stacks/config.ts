@@ -2,12 +2,11 @@ import type { z } from "zod";
 import { AsteriskSettings, RedisSettings } from "../modules/compute";
 import { DatabaseSettings, ProxySettings } from "../modules/data";
 import { ElasticacheSettings } from "../modules/elasticache";
-import { SCHEDULED_FUNCTIONS, type ScheduledFunction } from "../modules/lambdas";
+import { FunctionSettings, LambdasSettings, perFunction } from "../modules/lambdas";
 import { MonitoringSettings } from "../modules/monitoring";
 import { RedisBackupSettings } from "../modules/redis-backup";
-import { FUNCTION_NAMES, LAMBDA_FUNCTIONS, type FunctionName } from "../lambdas/manifest";
+import { FUNCTION_NAMES, LAMBDA_FUNCTIONS } from "../lambdas/manifest";
 import { budgetProblem, connectionBudget } from "./budget";
-import { LOG_RETENTION_DAYS } from "../modules/catalog";
 import { Problems, bool, cidr, cidrContains, integer, matching, oneOf, parseCidr, requiring, section, type Cidr } from "../modules/settings";
 import { availabilityZoneNames, subnetCidr } from "./validation";
 
@@ -147,34 +146,25 @@ export type BackendConfig =
       useLockfile?: boolean;
     };
 
-/** Size and limits of one Lambda function. */
-export interface LambdaFunctionConfig {
-  /** Memory in MB, 128..10240 (CPU scales with it). */
-  memoryMb: number;
-  /** Timeout in seconds, 1..900. */
-  timeoutSeconds: number;
-  /** Reserved concurrency: required, it bounds the function's database connections (budget). */
-  reservedConcurrency: number;
-}
+/** Size and limits of one Lambda function (modules/lambdas), every field set by the environment (the budget needs reservedConcurrency). */
+export const LambdaFunctionConfig = requiring(FunctionSettings, ["memoryMb", "timeoutSeconds", "reservedConcurrency"]);
+export type LambdaFunctionConfig = z.input<typeof LambdaFunctionConfig>;
 
-export interface LambdasConfig {
-  /** CPU architecture of every function: "arm64" (Graviton, cheaper) or "x86_64". */
-  architecture: "arm64" | "x86_64";
-  /** CloudWatch Logs retention of each function's log group, in days. */
-  logRetentionDays: number;
+/** What the stack itself needs of the `lambdas` section: the connection budget's figures and ARI. */
+export const LAMBDAS_STACK_SETTINGS = {
   /** Database connections one execution environment holds (the handlers keep exactly one). */
-  connectionsPerEnvironment: number;
+  connectionsPerEnvironment: integer(1, 10),
   /** Connections kept free for migrations, admin tools and monitoring (connection budget). */
-  connectionHeadroom: number;
-  /** EventBridge schedule of each scheduled function (`rate(...)` or `cron(...)`); the ones left out keep the module's. Default: every scheduled function at rate(1 minute) (modules/lambdas DEFAULT_SCHEDULES). */
-  schedules?: Partial<Record<ScheduledFunction, string>>;
+  connectionHeadroom: integer(0, 1000),
   /** Size and limits of each of the six functions (lambdas/manifest.ts), see `lambdas.functions.<name>`. */
-  functions: Record<FunctionName, LambdaFunctionConfig>;
+  functions: perFunction(LambdaFunctionConfig),
   /** Asterisk ARI on the Asterisk host (dialer-worker): port and user; the password is generated. */
-  ari: { port: number; user: string };
-  /** LOG_LEVEL of every function. Default: the functions' own (info). */
-  logLevel?: "debug" | "info" | "warn" | "error";
-}
+  ari: section({ port: integer(1024, 65535), user: matching(/^[a-z][a-z0-9_-]{0,31}$/, "lowercase letters, digits, dashes and underscores") }, "{ port, user }"),
+};
+
+/** An environment's `lambdas` section: the Lambdas module's settings (modules/lambdas), architecture and log retention required, and the stack's own. */
+export const LambdasConfig = requiring(LambdasSettings, ["architecture", "logRetentionDays"]).safeExtend(LAMBDAS_STACK_SETTINGS);
+export type LambdasConfig = z.input<typeof LambdasConfig>;
 
 /** An environment's `monitoring` section: the Monitoring module's alarm e-mail (modules/monitoring). */
 export const MonitoringConfig = section({ alarmEmail: MonitoringSettings.shape.alarmEmail }, "{} or { alarmEmail }");
@@ -320,44 +310,18 @@ function validateBudget(p: Problems, config: CampaignConfig): void {
   if (problem) p.add("functions", problem.message, problem.allowed);
 }
 
-const SCHEDULE = /^(rate\((1 (minute|hour|day)|[1-9]\d* (minutes|hours|days))\)|cron\([^()]+\))$/;
-
 /** Returns whether the section is complete enough for the connection budget. */
 function validateLambdas(p: Problems, l: LambdasConfig | undefined, redisPort: number | undefined): boolean {
-  if (!l) {
-    p.add("", "is required");
-    return false;
-  }
-  p.check("architecture", oneOf(["arm64", "x86_64"] as const), l.architecture);
-  p.check("logRetentionDays", oneOf(LOG_RETENTION_DAYS), l.logRetentionDays);
-  let ok = p.check("connectionsPerEnvironment", integer(1, 10), l.connectionsPerEnvironment);
-  ok = p.check("connectionHeadroom", integer(0, 1000), l.connectionHeadroom) && ok;
-  for (const name of SCHEDULED_FUNCTIONS) {
-    if (l.schedules?.[name] !== undefined) p.check(`schedules.${name}`, matching(SCHEDULE, "rate(1 minute), rate(5 minutes), cron(...)"), l.schedules[name]);
-  }
-  for (const name of Object.keys(l.functions ?? {})) {
-    if (!(FUNCTION_NAMES as readonly string[]).includes(name)) p.add(`functions.${name}`, "is not a function", FUNCTION_NAMES.join(", "));
-  }
-  for (const name of FUNCTION_NAMES) {
-    const f = l.functions?.[name];
-    const fp = p.at(`functions.${name}`);
-    if (!f) {
-      ok = false;
-      fp.add("", "is required", "{ memoryMb, timeoutSeconds, reservedConcurrency }");
-      continue;
-    }
-    fp.check("memoryMb", integer(128, 10240), f.memoryMb);
-    fp.check("timeoutSeconds", integer(1, 900), f.timeoutSeconds);
-    ok = fp.check("reservedConcurrency", integer(1, 1000), f.reservedConcurrency) && ok;
-  }
-  const ari = p.at("ari");
-  if (!l.ari) ari.add("", "is required", "{ port, user }");
-  else {
-    const taken: Record<number, string> = { 5432: "PostgreSQL's port", 5060: "SIP's port", 5061: "SIP-TLS's port", ...(redisPort ? { [redisPort]: "the Redis port" } : {}) };
-    if (ari.check("port", integer(1024, 65535), l.ari.port) && taken[l.ari.port]) ari.add("port", `${l.ari.port} is ${taken[l.ari.port]}`, "a free port such as 8088");
-    ari.check("user", matching(/^[a-z][a-z0-9_-]{0,31}$/, "lowercase letters, digits, dashes and underscores"), l.ari.user);
-  }
-  if (l.logLevel !== undefined) p.check("logLevel", oneOf(["debug", "info", "warn", "error"] as const), l.logLevel);
+  p.check("", LambdasConfig, l);
+  if (!l) return false;
+  const { connectionsPerEnvironment, connectionHeadroom } = LAMBDAS_STACK_SETTINGS;
+  const ok =
+    connectionsPerEnvironment.safeParse(l.connectionsPerEnvironment).success &&
+    connectionHeadroom.safeParse(l.connectionHeadroom).success &&
+    FUNCTION_NAMES.every((name) => LambdaFunctionConfig.shape.reservedConcurrency.safeParse(l.functions?.[name]?.reservedConcurrency).success);
+  const taken: Record<number, string> = { 5432: "PostgreSQL's port", 5060: "SIP's port", 5061: "SIP-TLS's port", ...(redisPort ? { [redisPort]: "the Redis port" } : {}) };
+  const port = l.ari?.port;
+  if (LAMBDAS_STACK_SETTINGS.ari.shape.port.safeParse(port).success && taken[port!]) p.add("ari.port", `${port} is ${taken[port!]}`, "a free port such as 8088");
   return ok;
 }
 

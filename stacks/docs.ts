@@ -14,7 +14,7 @@ import * as ts from "typescript";
 import { CampaignStack, movedBlocks } from "./campaign-stack";
 import { commandLine } from "../lambdas/contracts/cli";
 import type { z } from "zod";
-import { AsteriskConfig, DatabaseConfig, ProxyConfig, RedisHostConfig } from "./config";
+import { AsteriskConfig, DatabaseConfig, LambdaFunctionConfig, LambdasConfig, ProxyConfig, RedisHostConfig } from "./config";
 import { dev, prod } from "./environments";
 
 const ROOT = join(__dirname, "..");
@@ -32,8 +32,9 @@ const SECTIONS: { key: string; file: string; name: string; only?: string[]; conf
   { key: "redis.elasticache", file: "modules/elasticache/index.ts", name: "ElasticacheSettings" },
   { key: "redis.backup", file: "stacks/config.ts", name: "RedisBackupConfig" },
   { key: "redis.backup", file: "modules/redis-backup/index.ts", name: "RedisBackupSettings", only: ["retentionDays", "kmsKeyArn"] },
-  { key: "lambdas", file: "stacks/config.ts", name: "LambdasConfig" },
-  { key: "lambdas.functions.<name>", file: "stacks/config.ts", name: "LambdaFunctionConfig" },
+  { key: "lambdas", config: LambdasConfig, file: "modules/lambdas/index.ts", name: "LambdasSettings" },
+  { key: "lambdas", file: "stacks/config.ts", name: "LAMBDAS_STACK_SETTINGS" },
+  { key: "lambdas.functions.<name>", config: LambdaFunctionConfig, file: "modules/lambdas/index.ts", name: "FunctionSettings" },
   { key: "monitoring", file: "stacks/config.ts", name: "MonitoringConfig" },
   { key: "monitoring", file: "modules/monitoring/index.ts", name: "MonitoringSettings", only: ["alarmEmail"] },
   { key: "protection", file: "stacks/config.ts", name: "ProtectionConfig" },

@@ -11,22 +11,75 @@ import { SecurityGroup, type SecurityGroupEgress } from "@cdktf/provider-aws/lib
 import { AssetType, TerraformAsset } from "cdktf";
 import { Construct } from "constructs";
 import { BUNDLE_DIR, buildLambdas } from "../../lambdas/build";
-import { LAMBDA_FUNCTIONS, type EnvVarName, type FunctionName, type LambdaFunctionSpec } from "../../lambdas/manifest";
+import { FUNCTION_NAMES, LAMBDA_FUNCTIONS, type EnvVarName, type FunctionName, type LambdaFunctionSpec } from "../../lambdas/manifest";
+import { z } from "zod";
 import { at, nameTag } from "../address";
+import { LOG_RETENTION_DAYS } from "../catalog";
+import { accepting, integer, matching, oneOf, section, settingsOf } from "../settings";
 import { egress as rule } from "../rules";
 import { zipDirectory } from "./zip";
 
-/** Size and limits of one function. */
-export interface FunctionSettings {
-  /** @default the manifest's memorySizeMb (256) */
-  readonly memoryMb?: number;
-  /** @default the manifest's timeoutSeconds */
-  readonly timeoutSeconds?: number;
-  /** Reserved concurrency; bounds the function's database connections. @default unreserved */
-  readonly reservedConcurrency?: number;
+/** The functions EventBridge invokes on a schedule; the others are invoked directly. */
+export const SCHEDULED_FUNCTIONS = ["dialer-worker", "status-checker"] as const satisfies readonly FunctionName[];
+export type ScheduledFunction = (typeof SCHEDULED_FUNCTIONS)[number];
+
+/** Every scheduled function once a minute. */
+export const DEFAULT_SCHEDULES: Readonly<Record<ScheduledFunction, string>> = {
+  "dialer-worker": "rate(1 minute)",
+  "status-checker": "rate(1 minute)",
+};
+
+/** An EventBridge schedule expression: `rate(...)` or `cron(...)`. */
+const SCHEDULE = /^(rate\((1 (minute|hour|day)|[1-9]\d* (minutes|hours|days))\)|cron\([^()]+\))$/;
+
+/** A map with one optional `leaf` per name. */
+function byName<const N extends readonly string[], T extends z.ZodType>(names: N, leaf: T) {
+  return Object.fromEntries(names.map((n) => [n, leaf])) as { [K in N[number]]: T };
 }
 
-export interface LambdasProps {
+/** A function name the manifest does not have. */
+const notAFunction = accepting<never>(() => false, () => `is not a function (allowed: ${FUNCTION_NAMES.join(", ")})`);
+
+/** A map of `leaf` per function of the manifest; any other key is refused (typed as the six names alone). */
+export function perFunction<T extends z.ZodType>(leaf: T) {
+  const known = section(byName(FUNCTION_NAMES, leaf));
+  return known.catchall(notAFunction) as unknown as typeof known;
+}
+
+/** Size and limits of one function: `lambdas.functions.<name>`. */
+export const FunctionSettings = section(
+  {
+    /** Memory in MB, 128..10240 (CPU scales with it). @default the manifest's memorySizeMb (256) */
+    memoryMb: integer(128, 10240).optional(),
+    /** Timeout in seconds, 1..900. @default the manifest's timeoutSeconds */
+    timeoutSeconds: integer(1, 900).optional(),
+    /** Reserved concurrency; it bounds the function's database connections (the connection budget). @default unreserved */
+    reservedConcurrency: integer(1, 1000).optional(),
+  },
+  "{ memoryMb, timeoutSeconds, reservedConcurrency }",
+);
+
+/** The functions' settings: an environment's `lambdas` section. */
+export const LambdasSettings = section({
+  /** CPU architecture of every function: "arm64" (Graviton, cheaper) or "x86_64". @default "arm64" */
+  architecture: oneOf(["arm64", "x86_64"] as const).default("arm64"),
+  /** CloudWatch Logs retention of each function's log group, in days. @default 30 */
+  logRetentionDays: oneOf(LOG_RETENTION_DAYS).default(30),
+  /** EventBridge schedule of each scheduled function (`rate(...)` or `cron(...)`); the ones left out keep theirs. @default every scheduled function at rate(1 minute) (DEFAULT_SCHEDULES) */
+  schedules: section(byName(SCHEDULED_FUNCTIONS, matching(SCHEDULE, "rate(1 minute), rate(5 minutes), cron(...)").optional())).optional(),
+  /** Size and limits of each of the six functions (lambdas/manifest.ts), see `lambdas.functions.<name>`. @default the manifest's memory and timeout, no reserved concurrency */
+  functions: perFunction(FunctionSettings.optional()).optional(),
+  /** LOG_LEVEL of every function. @default unset (the functions' own default, info) */
+  logLevel: oneOf(["debug", "info", "warn", "error"] as const).optional(),
+});
+
+export type FunctionSettings = z.input<typeof FunctionSettings>;
+export type LambdasSettings = z.input<typeof LambdasSettings>;
+
+/** The wiring's database settings: how long the proxy may queue a statement (0 without a proxy). */
+const DatabaseWait = section({ borrowTimeoutSeconds: integer(0, 3600).default(120) });
+
+export interface LambdasProps extends LambdasSettings {
   /** Name prefix of every resource, e.g. `campaign-prod`; functions are `<name>-<function>`. */
   readonly name: string;
   /** Private subnets the functions run in. */
@@ -56,30 +109,10 @@ export interface LambdasProps {
   /** Asterisk ARI on the Asterisk host; its password secret belongs to the compute module. */
   readonly ari: { readonly host: string; readonly port: number; readonly user: string; readonly passwordSecretArn: string };
 
-  /** @default "arm64" */
-  readonly architecture?: "arm64" | "x86_64";
-  /** Per-function settings. @default the manifest's memory and timeout, no reserved concurrency */
-  readonly functions?: Partial<Record<FunctionName, FunctionSettings>>;
-  /** EventBridge schedule of each scheduled function; the ones left out keep theirs. @default {@link DEFAULT_SCHEDULES} */
-  readonly schedules?: Partial<Record<ScheduledFunction, string>>;
-  /** @default 30 */
-  readonly logRetentionDays?: number;
-  /** LOG_LEVEL of every function. @default unset (the functions' own default, info) */
-  readonly logLevel?: string;
 }
 
 /** Where the functions' deterministic zips are written (beside the bundles): `<repo>/build/lambda-zips`. */
 export const ZIP_DIR = join(BUNDLE_DIR, "..", "lambda-zips");
-
-/** The functions EventBridge invokes on a schedule; the others are invoked directly. */
-export const SCHEDULED_FUNCTIONS = ["dialer-worker", "status-checker"] as const satisfies readonly FunctionName[];
-export type ScheduledFunction = (typeof SCHEDULED_FUNCTIONS)[number];
-
-/** Every scheduled function once a minute. */
-export const DEFAULT_SCHEDULES: Readonly<Record<ScheduledFunction, string>> = {
-  "dialer-worker": "rate(1 minute)",
-  "status-checker": "rate(1 minute)",
-};
 
 /** AWS's managed policy for functions in a VPC: ENI management and CloudWatch Logs, no wildcard actions. */
 export const VPC_ACCESS_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole";
@@ -114,11 +147,9 @@ export class Lambdas extends Construct {
 
   constructor(scope: Construct, id: string, props: LambdasProps) {
     super(scope, id);
-    const schedules: Partial<Record<FunctionName, string>> = { ...DEFAULT_SCHEDULES, ...props.schedules };
-    const borrow = props.database.borrowTimeoutSeconds ?? 120;
-    if (!Number.isInteger(borrow) || borrow < 0 || borrow > 3600) {
-      throw new Error(`Lambdas ${id}: database.borrowTimeoutSeconds must be an integer 0-3600 (the proxy's connection_borrow_timeout, 0 without a proxy), got ${borrow}`);
-    }
+    const settings = settingsOf(this.node.path, LambdasSettings, props);
+    const borrow = settingsOf(`${this.node.path}.database`, DatabaseWait, props.database).borrowTimeoutSeconds;
+    const schedules: Partial<Record<FunctionName, string>> = { ...DEFAULT_SCHEDULES, ...settings.schedules };
     // The one build of the bundles (lambdas/build.ts, a function rebuilt when its sources changed):
     // whichever command synthesizes the stack zips the current code.
     const bundles = new Map(buildLambdas({ functions: LAMBDA_FUNCTIONS.map((f) => f.name) }).map((b) => [b.name, b.dir]));
@@ -135,7 +166,7 @@ export class Lambdas extends Construct {
       ARI_URL: `http://${props.ari.host}:${props.ari.port}`,
       ARI_USER: props.ari.user,
       ARI_PASSWORD_SECRET_ARN: props.ari.passwordSecretArn,
-      LOG_LEVEL: props.logLevel,
+      LOG_LEVEL: settings.logLevel,
       DATABASE_SSL_CA: props.database.caBundlePath,
       // The functions' default is RDS Proxy's 120 s: set only when it differs.
       DATABASE_BORROW_TIMEOUT_SECONDS: borrow === 120 ? undefined : String(borrow),
@@ -143,7 +174,7 @@ export class Lambdas extends Construct {
 
     const deployed = {} as Record<FunctionName, DeployedFunction>;
     for (const spec of LAMBDA_FUNCTIONS) {
-      deployed[spec.name] = this.deploy(spec, props, { bundle: bundles.get(spec.name)!, env, schedule: schedules[spec.name] });
+      deployed[spec.name] = this.deploy(spec, props, settings, { bundle: bundles.get(spec.name)!, env, schedule: schedules[spec.name] });
     }
     this.functions = deployed;
   }
@@ -151,11 +182,12 @@ export class Lambdas extends Construct {
   private deploy(
     spec: LambdaFunctionSpec,
     props: LambdasProps,
+    settings: z.output<typeof LambdasSettings>,
     opts: { bundle: string; env: Partial<Record<EnvVarName, string>>; schedule?: string },
   ): DeployedFunction {
     const key = snake(spec.name);
     const functionName = `${props.name}-${spec.name}`;
-    const settings = props.functions?.[spec.name] ?? {};
+    const size = settings.functions?.[spec.name] ?? {};
 
     const zip = join(ZIP_DIR, `${spec.name}.zip`);
     zipDirectory(opts.bundle, zip);
@@ -164,7 +196,7 @@ export class Lambdas extends Construct {
     const logGroup = at(
       new CloudwatchLogGroup(this, `${spec.name}-logs`, {
         name: `/aws/lambda/${functionName}`,
-        retentionInDays: props.logRetentionDays ?? 30,
+        retentionInDays: settings.logRetentionDays,
         tags: nameTag(functionName),
       }),
       key,
@@ -213,13 +245,13 @@ export class Lambdas extends Construct {
         role: role.arn,
         runtime: spec.runtime,
         handler: spec.handler,
-        architectures: [props.architecture ?? "arm64"],
+        architectures: [settings.architecture],
         filename: asset.path,
         // The asset hash is the md5 of the deterministic zip: stable across identical rebuilds.
         sourceCodeHash: asset.assetHash,
-        memorySize: settings.memoryMb ?? spec.memorySizeMb,
-        timeout: settings.timeoutSeconds ?? spec.timeoutSeconds,
-        reservedConcurrentExecutions: settings.reservedConcurrency,
+        memorySize: size.memoryMb ?? spec.memorySizeMb,
+        timeout: size.timeoutSeconds ?? spec.timeoutSeconds,
+        reservedConcurrentExecutions: size.reservedConcurrency,
         vpcConfig: { subnetIds: props.privateSubnetIds, securityGroupIds: [props.securityGroupId] },
         environment: { variables },
         loggingConfig: { logFormat: "Text", logGroup: logGroup.name },
