@@ -114,6 +114,17 @@ describe("pythonide configuration", () => {
     ]);
   });
 
+  it("checks the cluster with the platform module's schema", () => {
+    const bad = variant((c) => {
+      c.cluster.name = "bad name";
+      delete (c.cluster as { containerInsights?: boolean }).containerInsights;
+    });
+    expect(validatePythonideConfig(bad)).toEqual([
+      'pythonide.cluster.name: "bad name" is not valid (allowed: letters, digits, dashes and underscores)',
+      "pythonide.cluster.containerInsights: must be true or false",
+    ]);
+  });
+
   it("checks each stack's state backend", () => {
     const bad = variant((c) => {
       c.production.backend = { type: "s3", bucket: "Bad_Bucket", key: "pythonide/production/terraform.tfstate", region: "us-east-2" };

@@ -4,7 +4,7 @@ import { PythonideAutoscalingSettings, validBounds } from "../modules/pythonide-
 import { PythonideEfsSettings } from "../modules/pythonide-efs";
 import { PythonideMonitoringSettings } from "../modules/pythonide-monitoring";
 import { CONTAINER_PATH, DNS_NAME, PythonideServiceSettings, TaskEnvironment } from "../modules/pythonide-service";
-import type { PythonideClusterConfig, PythonideLoadBalancerConfig, PythonideNetworkConfig } from "../modules/pythonide-platform";
+import { PythonideClusterSettings, type PythonideLoadBalancerConfig, type PythonideNetworkConfig } from "../modules/pythonide-platform";
 import { NAME, REGION, validateBackend, validateTags, type BackendConfig } from "./config";
 import { Problems, cidr, integer, matching, oneOf, parseCidr, requiring, type Cidr } from "../modules/settings";
 import { availabilityZoneNames, subnetCidr } from "./validation";
@@ -22,6 +22,9 @@ const EFS = requiring(PythonideEfsSettings, ["throughputMode"]).safeExtend({
   containerPath: CONTAINER_PATH,
 });
 export type PythonideEfsConfig = z.input<typeof EFS>;
+
+/** The ECS cluster (modules/pythonide-platform), every field set by the environment. */
+const CLUSTER = requiring(PythonideClusterSettings, ["create", "containerInsights"]);
 
 /** A service name under which stack environment variables are set (ENVIRONMENT, DATABASE_*): not the environment's to set. */
 const setByStack = (name: string): boolean => name === "ENVIRONMENT" || name.startsWith("DATABASE_");
@@ -134,7 +137,7 @@ export interface PythonideConfig {
   domain: string;
   network: PythonideNetworkConfig;
   loadBalancer: PythonideLoadBalancerConfig;
-  cluster: PythonideClusterConfig;
+  cluster: z.input<typeof CLUSTER>;
   capacity: PythonideCapacityConfig;
   production: PythonideProductionConfig;
   staging: PythonideStagingConfig;
@@ -155,7 +158,7 @@ export function validatePythonideConfig(config: PythonideConfig): string[] {
   p.check("domain", matching(DNS_NAME, "a lowercase DNS name such as pythonide-classroom.tech"), config.domain);
   validateNetwork(p.at("network"), config.network, config.region);
   validateLoadBalancer(p.at("loadBalancer"), config.loadBalancer, config.network);
-  validateCluster(p.at("cluster"), config.cluster);
+  p.check("cluster", CLUSTER, config.cluster);
   if (!config.capacity) p.add("capacity", "is required");
   else p.check("capacity.studentsPerVcpu", integer(1, 10000), config.capacity.studentsPerVcpu);
   validateProduction(p.at("production"), config.production, config.domain);
@@ -221,12 +224,6 @@ function validateLoadBalancer(p: Problems, lb: PythonideLoadBalancerConfig | und
   else p.check("certificate.arn", matching(ARN("acm"), "an ACM certificate ARN in the stack's region"), cert.arn);
 }
 
-function validateCluster(p: Problems, c: PythonideClusterConfig | undefined): void {
-  if (!c) return p.add("", "is required");
-  p.check("name", matching(/^[a-zA-Z0-9_-]{1,255}$/, "letters, digits, dashes and underscores"), c.name);
-  if (typeof c.create !== "boolean") p.add("create", "must be true or false");
-  if (typeof c.containerInsights !== "boolean") p.add("containerInsights", "must be true or false");
-}
 
 function validateProduction(p: Problems, c: PythonideProductionConfig | undefined, domain: string): void {
   if (!c) return p.add("", "is required");

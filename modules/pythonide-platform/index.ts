@@ -18,7 +18,9 @@ import { Subnet } from "@cdktf/provider-aws/lib/subnet";
 import { Vpc } from "@cdktf/provider-aws/lib/vpc";
 import { Fn, Token } from "cdktf";
 import { Construct } from "constructs";
+import type { z } from "zod";
 import { at, nameTag } from "../address";
+import { bool, matching, section, settingsOf } from "../settings";
 import { allEgress, ingress } from "../rules";
 
 /** Where the VPC comes from. */
@@ -65,20 +67,23 @@ export type PythonideLoadBalancerConfig =
       securityGroupId: string;
     };
 
-export interface PythonideClusterConfig {
+/** The ECS cluster: an environment's `cluster` section. */
+export const PythonideClusterSettings = section({
   /** ECS cluster name. */
-  name: string;
-  /** Create the cluster in pythonide-production (true) or use an existing one by name (false). */
-  create: boolean;
-  /** Container Insights (the dashboard's task count). Costs custom metrics per task/service. */
-  containerInsights: boolean;
-}
+  name: matching(/^[a-zA-Z0-9_-]{1,255}$/, "letters, digits, dashes and underscores"),
+  /** Create the cluster in pythonide-production (true) or use an existing one by name (false). @default true */
+  create: bool().default(true),
+  /** Container Insights (the dashboard's task count). Costs custom metrics per task/service. @default false */
+  containerInsights: bool().default(false),
+});
+export type PythonideClusterConfig = z.input<typeof PythonideClusterSettings>;
 
 export interface PythonidePlatformProps {
   /** Name prefix and Name tag of the VPC, e.g. `pythonide`. */
   readonly name: string;
   readonly network: PythonideNetworkConfig;
   readonly loadBalancer: PythonideLoadBalancerConfig;
+  /** The ECS cluster (see {@link PythonideClusterSettings}). */
   readonly cluster: PythonideClusterConfig;
   /** Apex domain: the certificate covers it and `*.<domain>`. */
   readonly domain: string;
@@ -121,7 +126,8 @@ export class PythonidePlatform extends Construct {
 
   constructor(scope: Construct, id: string, props: PythonidePlatformProps) {
     super(scope, id);
-    const { network, loadBalancer, cluster } = props;
+    const { network, loadBalancer } = props;
+    const cluster = settingsOf(`${this.node.path}.cluster`, PythonideClusterSettings, props.cluster);
     const own = (props.role ?? "own") === "own";
     this.clusterName = cluster.name;
 
