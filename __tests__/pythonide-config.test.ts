@@ -114,6 +114,16 @@ describe("pythonide configuration", () => {
     ]);
   });
 
+  it("checks the load balancer by its mode, and its certificate by its own", () => {
+    const lb = (loadBalancer: unknown) => validatePythonideConfig(variant((c) => ((c as { loadBalancer: unknown }).loadBalancer = loadBalancer)));
+    expect(lb(undefined)).toContain('pythonide.loadBalancer: is required (allowed: mode "create" or "existing")');
+    expect(lb({ mode: "shared" })).toContain('pythonide.loadBalancer.mode: "shared" is not supported (allowed: create, existing)');
+    const create = (certificate: unknown) => validatePythonideConfig(variant((c) => ((c as { production: { mode: string } }).production.mode = "create", ((c as { network: unknown }).network = { mode: "create", vpcCidr: "10.40.0.0/16", availabilityZones: ["us-east-2a", "us-east-2b"], publicSubnetCidrs: ["10.40.0.0/24", "10.40.1.0/24"], privateSubnetCidrs: ["10.40.2.0/24", "10.40.3.0/24"] }), ((c as { loadBalancer: unknown }).loadBalancer = { mode: "create", name: "pythonide-alb", certificate }))));
+    expect(create(undefined)).toEqual(['pythonide.loadBalancer.certificate: is required (allowed: mode "create" or "existing")']);
+    expect(create({ mode: "create", hostedZoneId: "zone" })).toEqual(['pythonide.loadBalancer.certificate.hostedZoneId: "zone" is not valid (allowed: a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ)']);
+    expect(create({ mode: "create", hostedZoneId: "Z0123456789ABCDEFGHIJ" })).toEqual([]);
+  });
+
   it("checks the cluster with the platform module's schema", () => {
     const bad = variant((c) => {
       c.cluster.name = "bad name";

@@ -87,6 +87,26 @@ export function section<S extends z.core.$ZodLooseShape>(shape: S, allowed?: str
   return z.object(shape, { error: (issue: Issue) => withAllowed(missing(issue.input) ? "is required" : "must be a map", allowed) });
 }
 
+/**
+ * A section in one of several modes: `mode` picks the schema the rest is checked with, so a bad
+ * or missing mode is its one problem; `allowed` describes the section when it is missing.
+ */
+export function modes<const V extends Record<string, z.ZodObject>>(variants: V, allowed: string): z.ZodType<z.output<V[keyof V]>, z.input<V[keyof V]>> {
+  const mode = oneOf(Object.keys(variants));
+  return z
+    .unknown()
+    .superRefine((value, ctx) => {
+      if (missing(value) || typeof value !== "object" || Array.isArray(value)) {
+        ctx.addIssue({ code: "custom", message: withAllowed(missing(value) ? "is required" : "must be a map", allowed) });
+        return;
+      }
+      const m = (value as { mode?: unknown }).mode;
+      const problems = mode.safeParse(m).success ? variants[m as string].safeParse(value).error?.issues ?? [] : (mode.safeParse(m).error?.issues ?? []).map((i) => ({ ...i, path: ["mode"] }));
+      for (const issue of problems) ctx.addIssue({ code: "custom", path: issue.path, message: issue.message });
+    })
+    .transform((value) => variants[(value as { mode: string }).mode].parse(value)) as never;
+}
+
 /** The same section with `keys` required: a module's optional setting an environment must set. */
 export function requiring<S extends z.ZodRawShape, K extends keyof S & string>(schema: z.ZodObject<S>, keys: readonly K[]) {
   const unwrapped = Object.fromEntries(keys.map((k) => [k, (schema.shape[k] as unknown as z.ZodOptional | z.ZodDefault).unwrap()]));

@@ -4,7 +4,7 @@ import { PythonideAutoscalingSettings, validBounds } from "../modules/pythonide-
 import { PythonideEfsSettings } from "../modules/pythonide-efs";
 import { PythonideMonitoringSettings } from "../modules/pythonide-monitoring";
 import { CONTAINER_PATH, DNS_NAME, PythonideServiceSettings, TaskEnvironment } from "../modules/pythonide-service";
-import { PythonideClusterSettings, type PythonideLoadBalancerConfig, type PythonideNetworkConfig } from "../modules/pythonide-platform";
+import { PythonideClusterSettings, PythonideLoadBalancerSettings, type PythonideLoadBalancerConfig, type PythonideNetworkConfig } from "../modules/pythonide-platform";
 import { NAME, REGION, validateBackend, validateTags, type BackendConfig } from "./config";
 import { Problems, cidr, integer, matching, oneOf, parseCidr, requiring, type Cidr } from "../modules/settings";
 import { availabilityZoneNames, subnetCidr } from "./validation";
@@ -207,21 +207,8 @@ function validateNetwork(p: Problems, n: PythonideNetworkConfig | undefined, reg
 }
 
 function validateLoadBalancer(p: Problems, lb: PythonideLoadBalancerConfig | undefined, network: PythonideNetworkConfig | undefined): void {
-  if (!lb) return p.add("", "is required", "mode \"create\" or \"existing\"");
-  if (!p.check("mode", oneOf(["create", "existing"] as const), lb.mode)) return;
-  if (lb.mode === "existing") {
-    if (network?.mode === "create") p.add("mode", "an existing ALB cannot serve a VPC this stack creates", "\"create\", or network.mode \"existing\"");
-    p.check("arn", matching(ARN("elasticloadbalancing"), "an ALB ARN"), lb.arn);
-    p.check("httpsListenerArn", matching(ARN("elasticloadbalancing"), "the ARN of the ALB's 443 listener"), lb.httpsListenerArn);
-    p.check("securityGroupId", matching(/^sg-[0-9a-f]{8,17}$/, "sg- followed by 8 or 17 hex digits"), lb.securityGroupId);
-    return;
-  }
-  p.check("name", matching(/^[a-zA-Z0-9][a-zA-Z0-9-]{0,26}[a-zA-Z0-9]$/, "letters, digits and dashes, at most 28 chars (the target groups add a suffix)"), lb.name);
-  const cert = lb.certificate;
-  if (!cert) return p.add("certificate", "is required", "mode \"create\" or \"existing\"");
-  if (!p.check("certificate.mode", oneOf(["create", "existing"] as const), cert.mode)) return;
-  if (cert.mode === "create") p.check("certificate.hostedZoneId", matching(/^Z[A-Z0-9]{1,31}$/, "a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ"), cert.hostedZoneId);
-  else p.check("certificate.arn", matching(ARN("acm"), "an ACM certificate ARN in the stack's region"), cert.arn);
+  if (lb?.mode === "existing" && network?.mode === "create") p.add("mode", "an existing ALB cannot serve a VPC this stack creates", "\"create\", or network.mode \"existing\"");
+  p.check("", PythonideLoadBalancerSettings, lb);
 }
 
 

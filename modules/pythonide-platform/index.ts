@@ -20,7 +20,7 @@ import { Fn, Token } from "cdktf";
 import { Construct } from "constructs";
 import type { z } from "zod";
 import { at, nameTag } from "../address";
-import { bool, matching, section, settingsOf } from "../settings";
+import { bool, matching, modes, oneOf, section, settingsOf } from "../settings";
 import { allEgress, ingress } from "../rules";
 
 /** Where the VPC comes from. */
@@ -46,26 +46,48 @@ export type PythonideNetworkConfig =
       taskSubnets: "public" | "private";
     };
 
-/** The certificate of the HTTPS listener: requested from ACM (DNS-validated in a Route 53 zone) or existing. */
-export type PythonideCertificateConfig = { mode: "create"; hostedZoneId: string } | { mode: "existing"; arn: string };
+const ARN = (service: string) => new RegExp(`^arn:aws[a-z-]*:${service}:[a-z0-9-]+:\\d{12}:.+$`);
 
-/** Where the ALB comes from. */
-export type PythonideLoadBalancerConfig =
-  | {
-      mode: "create";
+/** The certificate of the HTTPS listener: requested from ACM (DNS-validated in a Route 53 zone) or existing. */
+export const PythonideCertificateSettings = modes(
+  {
+    create: section({
+      mode: oneOf(["create"] as const),
+      /** The Route 53 hosted zone the validation records go in. */
+      hostedZoneId: matching(/^Z[A-Z0-9]{1,31}$/, "a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ"),
+    }),
+    existing: section({
+      mode: oneOf(["existing"] as const),
+      /** An ACM certificate ARN in the stack's region. */
+      arn: matching(ARN("acm"), "an ACM certificate ARN in the stack's region"),
+    }),
+  },
+  'mode "create" or "existing"',
+);
+export type PythonideCertificateConfig = z.input<typeof PythonideCertificateSettings>;
+
+/** Where the ALB comes from: an environment's `loadBalancer` section. */
+export const PythonideLoadBalancerSettings = modes(
+  {
+    create: section({
+      mode: oneOf(["create"] as const),
       /** ALB name (and prefix of its security group). */
-      name: string;
-      certificate: PythonideCertificateConfig;
-    }
-  | {
-      mode: "existing";
+      name: matching(/^[a-zA-Z0-9][a-zA-Z0-9-]{0,26}[a-zA-Z0-9]$/, "letters, digits and dashes, at most 28 chars (the target groups add a suffix)"),
+      certificate: PythonideCertificateSettings,
+    }),
+    existing: section({
+      mode: oneOf(["existing"] as const),
       /** ARN of the existing ALB (its arn_suffix names the dashboard's metrics). */
-      arn: string;
+      arn: matching(ARN("elasticloadbalancing"), "an ALB ARN"),
       /** ARN of its HTTPS (443) listener; the services add host-header rules to it. */
-      httpsListenerArn: string;
+      httpsListenerArn: matching(ARN("elasticloadbalancing"), "the ARN of the ALB's 443 listener"),
       /** Security group of the ALB: the only source allowed to the tasks' port. */
-      securityGroupId: string;
-    };
+      securityGroupId: matching(/^sg-[0-9a-f]{8,17}$/, "sg- followed by 8 or 17 hex digits"),
+    }),
+  },
+  'mode "create" or "existing"',
+);
+export type PythonideLoadBalancerConfig = z.input<typeof PythonideLoadBalancerSettings>;
 
 /** The ECS cluster: an environment's `cluster` section. */
 export const PythonideClusterSettings = section({
@@ -126,7 +148,8 @@ export class PythonidePlatform extends Construct {
 
   constructor(scope: Construct, id: string, props: PythonidePlatformProps) {
     super(scope, id);
-    const { network, loadBalancer } = props;
+    const { network } = props;
+    const loadBalancer = settingsOf(`${this.node.path}.loadBalancer`, PythonideLoadBalancerSettings, props.loadBalancer);
     const cluster = settingsOf(`${this.node.path}.cluster`, PythonideClusterSettings, props.cluster);
     const own = (props.role ?? "own") === "own";
     this.clusterName = cluster.name;
