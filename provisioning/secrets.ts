@@ -44,7 +44,6 @@ export class SecretError extends Error {}
 export function describeFetchError(e: unknown): string {
   const err = e instanceof Error ? e : new Error(String(e));
   const name = err.name || "Error";
-  // eslint-disable-next-line no-control-regex
   let msg = (err.message ?? "").replace(/[\x00-\x1f\x7f]+/g, " ").replace(/\s+/g, " ").trim();
   if (msg.length > 300) msg = `${msg.slice(0, 300)}...`;
   return msg && msg !== name ? `${name}: ${msg}` : name;
@@ -56,7 +55,6 @@ export interface HostSecrets {
   ari?: string;
 }
 
-// eslint-disable-next-line no-control-regex
 const badSecret = (pw: string) => pw.length < 8 || /[\x00-\x1f\x7f]/.test(pw);
 
 /**
