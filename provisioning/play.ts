@@ -407,7 +407,7 @@ async function apply(run: HostRun, p: HostPlan): Promise<void> {
     emitSideResults(run, p);
     const applied = sides.filter((x) => x.apply);
     if (applied.length) {
-      const driver = ["lock_check", ...applied.map((x) => x.apply), "lock_release; fact lock_released 1"].join("\n");
+      const driver = ["lock_check", ...applied.map((x) => x.apply), "lock_release_last"].join("\n");
       const m = await run.remote(hostScript(base, ["lock", "handlers"], driver), applied[0].task, withSideDiffs(p));
       if (!m) return;
       for (const x of applied) if (!m.out.tasks.some((t) => t.name === x.task)) emit({ task: x.task, status: "failed", msg: lastLines(m.r.stderr) });
@@ -433,8 +433,8 @@ async function apply(run: HostRun, p: HostPlan): Promise<void> {
     configChanged ? "stage_config" : "",
     "admin_secret",
     'adopt_server "$NEW_ADMIN"',
-    restart ? "prepare_persistence" : 'task "prepare persistence" skipped "no restart needed"',
-    configChanged ? "install_staged" : 'task "write config" ok "$CONF"',
+    restart ? "prepare_persistence" : "persistence_not_needed",
+    configChanged ? "install_staged" : "config_unchanged",
     restartReasons.length ? "mark_restart" : "",
     "enable_service",
     retire.pre ?? "",
@@ -446,7 +446,7 @@ async function apply(run: HostRun, p: HostPlan): Promise<void> {
     ari.apply ?? "",
     worker.apply ?? "",
     backup.apply ?? "",
-    "lock_release; fact lock_released 1",
+    "lock_release_last",
   ].filter(Boolean).join("\n");
   const ap = await run.remote(hostScript(params, ["lock", "writes", "adopt", "persistence", "service", "handlers"], driver), "apply", (t) =>
     t.task === "write config" && t.status === "changed"

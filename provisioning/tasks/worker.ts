@@ -115,7 +115,7 @@ function baseParams(v: RoleVars): Params {
 
 /** Bash for the gather round trip: hashes, files, node, the unit's state and one bounded GET /health. */
 export function workerGather(v: RoleVars): string {
-  if (!v.asterisk_worker_enabled) return `[ -e ${WORKER_PATHS.unit} ] && fact worker_unit_present 1\n`;
+  if (!v.asterisk_worker_enabled) return `${paramLines({ P_W_UNIT: WORKER_PATHS.unit })}\n${scriptFile("worker")}\nworker_gather_presence\n`;
   return `${paramLines(baseParams(v))}\n${scriptFile("worker")}\nworker_gather\n`;
 }
 
