@@ -137,5 +137,13 @@ worker_apply() {
     task "asterisk-worker" failed "$err"
     return 0
   fi
-  restart_asterisk_worker && worker_verify
+  W_APPLIED=1
+  notify restart_asterisk_worker
+}
+
+# After flush_handlers: verify a worker this run applied, unless its restart failed (the marker stays).
+worker_verify_applied() {
+  [ -n "${W_APPLIED:-}" ] || return 0
+  [ -e "$P_W_MARK" ] && return 0
+  worker_verify
 }
