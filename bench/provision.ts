@@ -3,7 +3,7 @@
  * 3 hosts, for this tool (node provisioning/run.cjs, what npm run provision runs, node start-up
  * included) and, in the same run on the same test bed layout, for ansible-playbook (Debian's
  * ansible-core) running the old playbook's Redis tasks (provisioning/testbed/asterisk-setup.yml).
- * Prints medians, the 3-host / 1-host ratios of both (goal for this tool: <= 1.3), and tool / Ansible.
+ * Prints min / median / max, the 3-host / 1-host ratios of both (goal for this tool: <= 1.3), and tool / Ansible.
  *
  * Same Redis-only task list on both sides: the metrics publisher is off (redis_metrics_enabled: false).
  * Ansible's hosts get python3 + python3-apt first, untimed (EC2 images ship them). SSH masters persist
@@ -18,14 +18,11 @@ import { join } from "node:path";
 import * as testbed from "../provisioning/testbed";
 import { commandLine } from "../lambdas/contracts/cli";
 import { run as runLocal } from "../provisioning/testbed/sh";
+import { formatSpread, median, spread } from "./stats";
 
 const RUNS = Number(process.env.RUNS ?? 3);
 const LAUNCHER = "provisioning/run.cjs";
 const PLAYBOOK = "provisioning/testbed/asterisk-setup.yml";
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 type Tool = "provision" | "ansible";
 
@@ -95,8 +92,7 @@ async function main(): Promise<void> {
   const ansible = spawnSync("ansible-playbook", ["--version"], { encoding: "utf8" });
   const withAnsible = ansible.status === 0;
   spawnSync(process.execPath, [LAUNCHER, "--help"], { env, stdio: "ignore" }); // rebuild the bundle if stale, untimed
-  const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-  const fmt = (xs: number[]) => `median ${s(median(xs))} (runs: ${xs.map(s).join(", ")})`;
+  const fmt = (xs: number[]) => `${formatSpread(spread(xs.map((ms) => ms / 1000)), 2)} s (${xs.length} runs)`;
   const out = (l: string) => process.stdout.write(`${l}\n`);
   out(`bench:provision — ${RUNS} runs per point; wall time incl. start-up; ${withAnsible ? ansible.stdout.split("\n")[0] : "ansible-playbook NOT installed: its figures are missing"}`);
   const res: Partial<Record<Tool, Record<number, { first: number[]; noop: number[] }>>> = {};
