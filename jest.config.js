@@ -7,5 +7,6 @@ module.exports = {
   testPathIgnorePatterns: ["/node_modules/", "/cdktf.out/", "/build/"],
   modulePathIgnorePatterns: ["<rootDir>/cdktf.out/", "<rootDir>/build/"],
   testTimeout: 60000,
+  globalSetup: "<rootDir>/__tests__/helpers/trace-timers.js",
   globalTeardown: "<rootDir>/__tests__/helpers/open-handles.js",
 };

@@ -7,7 +7,9 @@
  *            reportCheck prints it for --check
  *   apply    1 round trip for everything else (provisioning/scripts/ functions over parameters):
  *            stage + check the config, adopt a server the tool did not set up, prepare persistence,
- *            move the config into place, enable, restart handler, verify, side tasks; release the lock
+ *            move the config into place, enable, side tasks (each only notifies its handler), then
+ *            the notified handlers once, in their fixed order (flush_handlers, as Ansible flushes them
+ *            at the end of a play), verify; release the lock
  * Every round trip is bounded by the host's deadline (--deadline); a host's failure never stops the others.
  */
 import { createHash, randomBytes } from "node:crypto";
@@ -31,7 +33,7 @@ import { METRICS_TASK, planMetrics } from "./tasks/metrics";
 import { RETIRE_TASK, planRetire } from "./tasks/retire";
 import { ScriptOutput, parseLine } from "./tasks/shell";
 import { evaluateVerify, runtimeDrift } from "./tasks/verify";
-import { WORKER_HANDLER, WORKER_TASK, planWorker, workerBundle, workerGather } from "./tasks/worker";
+import { WORKER_HANDLER, WORKER_TASK, WORKER_VERIFY, planWorker, workerBundle, workerGather } from "./tasks/worker";
 
 export interface PlayOptions {
   check: boolean;
@@ -49,7 +51,10 @@ export interface PlayOptions {
 type Emit = (t: TaskResult) => void;
 
 export const ADOPT_TASK = "adopt running server";
+/** Every handler, in the order flush_handlers runs them (provisioning/scripts/handlers.sh). */
 const HANDLERS = ["restart redis", ARI_HANDLER, WORKER_HANDLER];
+/** Tasks that run after the handlers (they need the restarted services): retire's files, the worker's verify. */
+const AFTER_HANDLERS = [RETIRE_TASK, WORKER_VERIFY];
 
 /** PROVISION_TRACE=1: one stderr line per round trip (host, step, ms since the play began, duration) to see where time goes. */
 const T0 = Date.now();
@@ -278,7 +283,10 @@ async function prepare(run: HostRun, facts: HostFacts): Promise<Prepared | null>
 interface SidePlan {
   task: string;
   results: TaskResult[];
+  /** Bash of the task (it only notifies handlers). */
   apply?: string;
+  /** Bash after flush_handlers. */
+  post?: string;
   diff?: string;
   after?: (facts: Record<string, string>) => TaskResult[];
 }
@@ -350,7 +358,7 @@ async function plan(run: HostRun, secrets: HostSecrets, facts: HostFacts, prep: 
   // (A new task is one more entry here: its plan's results, its apply bash and its diff.)
   const sides: SidePlan[] = [
     { task: METRICS_TASK, results: metrics.result ? [metrics.result] : [], apply: metrics.apply, diff: metrics.diff },
-    { task: RETIRE_TASK, results: retire.result ? [retire.result] : [], apply: retire.pre !== undefined ? `${retire.pre}${retire.post}` : undefined },
+    { task: RETIRE_TASK, results: retire.result ? [retire.result] : [], apply: retire.pre, post: retire.post },
     { task: ARI_TASK, results: ari.results, apply: ari.apply, diff: ari.diff },
     { task: WORKER_TASK, ...worker },
     { task: BACKUP_TASK, results: backup.result ? [backup.result] : [], apply: backup.apply, diff: backup.diff },
@@ -377,8 +385,9 @@ function reportCheck(run: HostRun, p: HostPlan): void {
     emit(predictPersistence(v, restart, active, rt));
     emit({ task: "write config", status: configChanged ? "changed" : "ok", msg: configChanged ? `would write ${profile.configPath}` : profile.configPath, diff });
     emit({ task: "enable service", status: enabled ? "ok" : "changed", msg: enabled ? profile.service : `would enable ${profile.service}` });
-    if (restart) emit({ task: "restart redis", status: "changed", handler: true, msg: `would restart: ${restartReasons.join("; ") || "first start"}` });
-    emitSideResults(run, p);
+    const order = new SideOrder(run, p);
+    order.tasksDone();
+    order.end(restart ? [{ task: "restart redis", status: "changed", handler: true, msg: `would restart: ${restartReasons.join("; ") || "first start"}` }] : []);
     if (!restart && rt) {
       const ver = evaluateVerify(v, rt, false);
       emit({ task: "verify", status: ver.ok ? "ok" : "failed", msg: ver.msg });
@@ -386,7 +395,46 @@ function reportCheck(run: HostRun, p: HostPlan): void {
   }
 }
 
-const emitSideResults = (run: HostRun, p: HostPlan) => p.sides.forEach((x) => x.results.forEach(run.emit));
+/**
+ * The side tasks' lines in Ansible's order, whether they come from the plan or stream from the host:
+ * the tasks, then the handlers (in HANDLERS order), then what runs after them (AFTER_HANDLERS).
+ * Streamed lines pass through `line`; the plan's own results are emitted where they belong.
+ */
+class SideOrder {
+  private tasksEmitted = false;
+  constructor(
+    private readonly run: HostRun,
+    private readonly p: HostPlan,
+  ) {}
+
+  private planned(group: "task" | "handler" | "after"): TaskResult[] {
+    return this.p.sides.flatMap((x) => x.results).filter((t) => groupOf(t) === group);
+  }
+
+  /** The plan's task lines, once: before the first handler or after-handler line, else at the end. */
+  tasksDone(): void {
+    if (this.tasksEmitted) return;
+    this.tasksEmitted = true;
+    this.planned("task").forEach(this.run.emit);
+  }
+
+  /** A line streamed from the host. */
+  readonly line = (t: TaskResult): TaskResult => {
+    if (groupOf(t) !== "task") this.tasksDone();
+    return t;
+  };
+
+  /** After the round trip (or in --check): the plan's handler lines (with `handlers`, sorted), then its after-handler lines. */
+  end(handlers: TaskResult[] = []): void {
+    this.tasksDone();
+    [...handlers, ...this.planned("handler")].sort((a, b) => HANDLERS.indexOf(a.task) - HANDLERS.indexOf(b.task)).forEach(this.run.emit);
+    this.planned("after").forEach(this.run.emit);
+  }
+}
+
+const groupOf = (t: TaskResult): "task" | "handler" | "after" =>
+  t.handler || HANDLERS.includes(t.task) ? "handler" : AFTER_HANDLERS.includes(t.task) ? "after" : "task";
+
 /** A side task's line with its diff attached (the diff is computed by the plan, the line comes from the host). */
 const withSideDiffs = (p: HostPlan) => (t: TaskResult): TaskResult => {
   const d = t.status === "changed" ? p.sides.find((x) => x.task === t.task)?.diff : undefined;
@@ -404,15 +452,17 @@ async function apply(run: HostRun, p: HostPlan): Promise<void> {
     emit({ task: "prepare persistence", status: "skipped", msg: "no restart needed" });
     emit({ task: "write config", status: "ok", msg: profile.configPath });
     emit({ task: "enable service", status: "ok", msg: `${profile.service} enabled` });
-    emitSideResults(run, p);
-    const applied = sides.filter((x) => x.apply);
+    const order = new SideOrder(run, p);
+    const applied = sides.filter((x) => x.apply || x.post);
     if (applied.length) {
-      const driver = ["lock_check", ...applied.map((x) => x.apply), "lock_release; fact lock_released 1"].join("\n");
-      const m = await run.remote(hostScript(base, ["lock", "handlers"], driver), applied[0].task, withSideDiffs(p));
+      const driver = ["lock_check", ...applied.map((x) => x.apply), "flush_handlers", ...applied.map((x) => x.post), "lock_release_last"].filter(Boolean).join("\n");
+      const m = await run.remote(hostScript(base, ["lock", "handlers"], driver), applied[0].task, (t) => order.line(withSideDiffs(p)(t)));
       if (!m) return;
+      order.tasksDone();
       for (const x of applied) if (!m.out.tasks.some((t) => t.name === x.task)) emit({ task: x.task, status: "failed", msg: lastLines(m.r.stderr) });
+      order.end();
       for (const x of applied) x.after?.(m.out.facts).forEach(emit);
-    }
+    } else order.end();
     const ver = evaluateVerify(v, rt, true);
     return emit({ task: "verify", status: ver.ok ? "ok" : "failed", msg: ver.msg });
   }
@@ -433,34 +483,40 @@ async function apply(run: HostRun, p: HostPlan): Promise<void> {
     configChanged ? "stage_config" : "",
     "admin_secret",
     'adopt_server "$NEW_ADMIN"',
-    restart ? "prepare_persistence" : 'task "prepare persistence" skipped "no restart needed"',
-    configChanged ? "install_staged" : 'task "write config" ok "$CONF"',
+    restart ? "prepare_persistence" : "persistence_not_needed",
+    configChanged ? "install_staged" : "config_unchanged",
     restartReasons.length ? "mark_restart" : "",
     "enable_service",
+    // The tasks: each notifies its handler; the retired unit goes first so that it cannot block the restart.
     retire.pre ?? "",
-    "restart_handler",
-    "auth_as_admin",
-    "probe 1",
     metrics.apply ?? "",
-    retire.post ?? "",
     ari.apply ?? "",
     worker.apply ?? "",
     backup.apply ?? "",
-    "lock_release; fact lock_released 1",
+    "flush_handlers",
+    // After the handlers: Redis as the provisioner's user, retire's files (Redis runs without them), the worker's verify.
+    "auth_as_admin",
+    "probe 1",
+    retire.post ?? "",
+    worker.post ?? "",
+    "lock_release_last",
   ].filter(Boolean).join("\n");
+  const order = new SideOrder(run, p);
   const ap = await run.remote(hostScript(params, ["lock", "writes", "adopt", "persistence", "service", "handlers"], driver), "apply", (t) =>
-    t.task === "write config" && t.status === "changed"
-      ? { ...t, diff }
-      : t.task === "restart redis" && t.status === "changed"
-        ? { ...t, msg: `${t.msg}; why: ${restartReasons.join("; ") || "first start"}` }
-        : withSideDiffs(p)(t),
+    order.line(
+      t.task === "write config" && t.status === "changed"
+        ? { ...t, diff }
+        : t.task === "restart redis" && t.status === "changed"
+          ? { ...t, msg: `${t.msg}; why: ${restartReasons.join("; ") || "first start"}` }
+          : withSideDiffs(p)(t),
+    ),
   );
   if (!ap) return;
   if (ap.r.code !== 0) {
     if (!ap.out.tasks.some((t) => t.status === "failed")) emit({ task: "apply", status: "failed", msg: lastLines(ap.r.stderr) });
     return;
   }
-  emitSideResults(run, p);
+  order.end();
   sides.forEach((x) => x.apply && x.after?.(ap.out.facts).forEach(emit));
   const ver = evaluateVerify(v, runtimeFrom(ap.out.facts), true);
   emit({ task: "verify", status: ver.ok ? "ok" : "failed", msg: ver.msg });

@@ -84,6 +84,12 @@ hb.registerHelper("since", function (this: unknown, min: unknown, options: Handl
   return versionAtLeast(root.server.compat, min) ? options.fn(this) : options.inverse(this);
 });
 
+/** `{{shellword x}}`: x as one single-quoted shell word (a generated script's settings; the schemas already refuse control characters). */
+hb.registerHelper("shellword", (value: unknown) => {
+  if (typeof value !== "string" && typeof value !== "number") throw new Error("shellword: expects a string or a number");
+  return `'${String(value).replace(/'/g, `'\\''`)}'`;
+});
+
 const compiled = new Map<string, Handlebars.TemplateDelegate>();
 
 /** Renders a template (pure: same input, same output). Throws on a missing variable. */

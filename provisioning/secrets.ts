@@ -3,7 +3,7 @@
  * `password` of the Secrets Manager secret `redis_password_secret_arn`. Every secret that enters the
  * process is registered with the redactor, which all output passes through.
  */
-import { parsePasswordSecret } from "../lambdas/contracts/secrets";
+import { MIN_PASSWORD_LENGTH, isUsablePassword, parsePasswordSecret } from "../lambdas/contracts/secrets";
 import type { HostSpec } from "./inventory";
 
 const known = new Set<string>();
@@ -44,7 +44,6 @@ export class SecretError extends Error {}
 export function describeFetchError(e: unknown): string {
   const err = e instanceof Error ? e : new Error(String(e));
   const name = err.name || "Error";
-  // eslint-disable-next-line no-control-regex
   let msg = (err.message ?? "").replace(/[\x00-\x1f\x7f]+/g, " ").replace(/\s+/g, " ").trim();
   if (msg.length > 300) msg = `${msg.slice(0, 300)}...`;
   return msg && msg !== name ? `${name}: ${msg}` : name;
@@ -55,9 +54,6 @@ export interface HostSecrets {
   redis: string;
   ari?: string;
 }
-
-// eslint-disable-next-line no-control-regex
-const badSecret = (pw: string) => pw.length < 8 || /[\x00-\x1f\x7f]/.test(pw);
 
 /**
  * Resolves each host's secrets; fetches each ARN once (for both variables). Never puts a secret in
@@ -96,16 +92,16 @@ export async function resolveSecrets(
     if (pw === undefined) {
       throw new SecretError(`host ${h.name}: redis_password is not set (set REDIS_PASSWORD, redis_password or redis_password_secret_arn)`);
     }
-    if (badSecret(pw)) {
-      throw new SecretError(`host ${h.name}: redis_password: must be at least 8 characters without control characters (value hidden)`);
+    if (!isUsablePassword(pw)) {
+      throw new SecretError(`host ${h.name}: redis_password: must be at least ${MIN_PASSWORD_LENGTH} characters without control characters (value hidden)`);
     }
     registerSecret(pw);
     let ari = h.vars.asterisk_ari_password;
     const ariArn = h.vars.asterisk_ari_password_secret_arn;
     if (ari === undefined && ariArn) ari = await fromSecret(h, "asterisk_ari_password_secret_arn", ariArn);
     if (ari !== undefined) {
-      if (badSecret(ari)) {
-        throw new SecretError(`host ${h.name}: asterisk_ari_password: must be at least 8 characters without control characters (value hidden)`);
+      if (!isUsablePassword(ari)) {
+        throw new SecretError(`host ${h.name}: asterisk_ari_password: must be at least ${MIN_PASSWORD_LENGTH} characters without control characters (value hidden)`);
       }
       registerSecret(ari);
     }

@@ -91,6 +91,3 @@ export function runScript(c: Connection, script: string, onLine?: (line: string)
 export async function disconnect(c: Connection): Promise<void> {
   await spawnSsh([...sshArgs(c), "-O", "exit", c.host], null);
 }
-
-/** Quotes a string for bash (single quotes). */
-export const shq = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;

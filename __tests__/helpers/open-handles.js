@@ -41,5 +41,14 @@ module.exports = async () => {
   }
   if (left.length > 0) {
     process.stderr.write(`open handles after the run (they keep Jest from exiting):\n${left.map((l) => `  - ${l}`).join("\n")}\n`);
+    const traced = globalThis.__pendingTimerStacks;
+    if (!traced) {
+      process.stderr.write("  (TRACE_TIMERS=1 npx jest ... names where each pending timer was created)\n");
+    } else {
+      for (const { stack, resource } of traced.values()) {
+        if (typeof resource.hasRef === "function" && !resource.hasRef()) continue;
+        process.stderr.write(`  pending timer (${resource._idleTimeout} ms) created at:\n${stack}\n`);
+      }
+    }
   }
 };

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { EVICTION_POLICIES } from "../../lambdas/contracts/eviction";
 import { MEMORY_SIZE, memoryBytes } from "../../lambdas/contracts/memory";
 import { parseDatabaseSecret, parsePasswordSecret, SECRET_ARN } from "../../lambdas/contracts/secrets";
-import { DEFAULTS, VALIDATORS } from "../../provisioning/defaults";
+import { DEFAULTS, ROLE_VARS, valueOf } from "../../provisioning/defaults";
 
 const DIR = join(__dirname, "../../lambdas/contracts");
 
@@ -28,11 +28,11 @@ test("memory sizes as Redis reads them", () => {
 });
 
 test("provisioning validates with the shared lists", () => {
-  for (const p of EVICTION_POLICIES) expect(VALIDATORS.redis_maxmemory_policy(p)).toBe(p);
-  expect(() => VALIDATORS.redis_maxmemory_policy("lru")).toThrow(/must be one of allkeys-lru, .*noeviction/);
+  for (const p of EVICTION_POLICIES) expect(valueOf(ROLE_VARS.redis_maxmemory_policy, p)).toBe(p);
+  expect(() => valueOf(ROLE_VARS.redis_maxmemory_policy, "lru")).toThrow(/must be one of allkeys-lru, .*noeviction/);
   expect(EVICTION_POLICIES).toContain(DEFAULTS.redis_maxmemory_policy);
-  expect(() => VALIDATORS.redis_password_secret_arn("arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbC")).not.toThrow();
-  expect(() => VALIDATORS.redis_password_secret_arn("arn:aws:s3:::bucket")).toThrow(/Secrets Manager ARN/);
+  expect(() => valueOf(ROLE_VARS.redis_password_secret_arn, "arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbC")).not.toThrow();
+  expect(() => valueOf(ROLE_VARS.redis_password_secret_arn, "arn:aws:s3:::bucket")).toThrow(/Secrets Manager ARN/);
 });
 
 test("the Secrets Manager ARN format", () => {

@@ -205,7 +205,6 @@ describe("host shell: real files, shellcheck-clean, parameters as data", () => {
 
   it("every provisioning .sh file passes shellcheck", () => {
     if (!haveShellcheck && !process.env.CI) {
-      // eslint-disable-next-line no-console
       console.warn("!! shellcheck not installed (apt-get install shellcheck): the shell files were NOT checked");
       return;
     }

@@ -23,7 +23,6 @@ const BUCKET = "campaign-test-redis-backup-20261201";
 const env = { REDIS_PASSWORD: PASSWORD, PROVISION_SSH_CONTROL_DIR: CONTROL };
 const missing = missingPrereqs();
 if (missing.length && !process.env.CI) {
-  // eslint-disable-next-line no-console
   console.warn(`\n!! SKIPPING the real-host backup tests: missing ${missing.join(", ")} (needs root on Linux; CI runs them)\n`);
 }
 const suite = missing.length && !process.env.CI ? describe.skip : describe;

@@ -166,7 +166,6 @@ const missing = ["redis-server", "redis-cli", "curl", "bash"].filter((b) => {
   }
 });
 if (missing.length && !process.env.CI) {
-  // eslint-disable-next-line no-console
   console.warn(`\n!! SKIPPING the local run of the metrics script: missing ${missing.join(", ")} (CI installs them).\n`);
 }
 const local = missing.length && !process.env.CI ? describe.skip : describe;

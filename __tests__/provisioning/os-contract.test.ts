@@ -137,7 +137,6 @@ describe("first-boot user data rendered from the contract", () => {
 
   it("passes shellcheck", () => {
     if (spawnSync("shellcheck", ["--version"]).status !== 0 && !process.env.CI) {
-      // eslint-disable-next-line no-console
       console.warn("!! shellcheck not installed (apt-get install shellcheck): the user data was NOT checked");
       return;
     }

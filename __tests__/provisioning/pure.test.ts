@@ -94,6 +94,25 @@ redis_maxmemory=100mb
     expect(p.some((x) => x.includes("host_vars/ast1.yml") && x.includes("vault"))).toBe(true);
   });
 
+  it("a list variable names every bad entry, each with the value as written; the schema normalises the good ones", () => {
+    const dir = inventory({
+      hosts: "[asterisk]\nast1 redis_protected_mode=no redis_databases=' 4 '\n",
+      "group_vars/asterisk.yml": 'redis_save_intervals: ["300", 5, "60 100"]\nasterisk_worker_health_allow: "10.0.0.0/8 ::1/129 x"\n',
+    });
+    const at = "group_vars/asterisk.yml: ";
+    expect(problems(() => loadInventory(dir, {})).map((x) => x.slice(x.indexOf(at)))).toEqual([
+      `${at}redis_save_intervals: each entry must be "SECONDS CHANGES" or {seconds, changes} with positive integers (got "300")`,
+      `${at}redis_save_intervals: each entry must be "SECONDS CHANGES" or {seconds, changes} with positive integers (got 5)`,
+      `${at}asterisk_worker_health_allow: must be space-separated IP addresses or CIDR ranges (IPAddressAllow= of the unit) (got "::1/129")`,
+      `${at}asterisk_worker_health_allow: must be space-separated IP addresses or CIDR ranges (IPAddressAllow= of the unit) (got "x")`,
+    ]);
+    const ok = inventory({
+      hosts: "[asterisk]\nast1 redis_protected_mode=no redis_databases=' 4 '\n",
+      "group_vars/asterisk.yml": 'redis_save_intervals: ["300 1", [60, "100"], {seconds: 10, changes: 2}]\n',
+    });
+    expect(loadInventory(ok, {}).hosts[0].vars).toMatchObject({ redis_protected_mode: false, redis_databases: 4, redis_save_intervals: ["300 1", "60 100", "10 2"] });
+  });
+
   it("resolves {{ lookup('env', ...) }} like the old group_vars did", () => {
     const dir = inventory({ hosts: "[asterisk]\nast1\n", "group_vars/asterisk.yml": "redis_password: \"{{ lookup('env', 'MY_PW') }}\"\n" });
     expect(loadInventory(dir, { MY_PW: "from-env-123" }).hosts[0].vars.redis_password).toBe("from-env-123");

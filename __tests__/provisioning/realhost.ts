@@ -33,7 +33,6 @@ export function missingPrereqs(): string[] {
 export function realHostSuite(title: string, body: () => void): void {
   const missing = missingPrereqs();
   if (missing.length && !process.env.CI) {
-    // eslint-disable-next-line no-console
     console.warn(`\n${"!".repeat(78)}\n!! SKIPPING ${title}: missing ${missing.join(", ")}.\n!! These tests boot Debian hosts with systemd-nspawn and need root on Linux (CI runs them).\n${"!".repeat(78)}\n`);
     describe.skip(title, body);
     return;

@@ -24,7 +24,6 @@ const REDIS_PW = "Wk-redis-pa55word-never-printed-51c";
 const ARI_PW = "Wk-ari-pa55word-never-printed-9e2";
 const missing = missingPrereqs();
 if (missing.length && !process.env.CI) {
-  // eslint-disable-next-line no-console
   console.warn(`\n!! SKIPPING the asterisk-worker provisioning tests: missing ${missing.join(", ")} (they boot a Debian host with systemd-nspawn).\n`);
 }
 const suite = missing.length && !process.env.CI ? describe.skip : describe;

@@ -32,6 +32,11 @@ export type SecretReading<T> = { ok: true; value: T } | { ok: false; problem: st
 
 const CONTROL = /[\x00-\x1f\x7f]/;
 
+/** A password the programs accept, from a secret or an inventory: 8+ characters, no control characters. */
+export function isUsablePassword(password: string): boolean {
+  return password.length >= MIN_PASSWORD_LENGTH && !CONTROL.test(password);
+}
+
 function jsonObject(text: string): Record<string, unknown> | undefined {
   try {
     const v: unknown = JSON.parse(text);
@@ -49,7 +54,7 @@ export function parsePasswordSecret(text: string): SecretReading<PasswordSecret>
   const json = jsonObject(text);
   if (!json) return { ok: false, problem: `the secret is not JSON of the form {"${PASSWORD_FIELD}": "..."}` };
   const password = json[PASSWORD_FIELD];
-  if (typeof password !== "string" || password.length < MIN_PASSWORD_LENGTH || CONTROL.test(password)) {
+  if (typeof password !== "string" || !isUsablePassword(password)) {
     return { ok: false, problem: `the secret has no JSON key "${PASSWORD_FIELD}" of ${MIN_PASSWORD_LENGTH}+ characters without control characters` };
   }
   return { ok: true, value: { password } };

@@ -2,7 +2,7 @@
  * Connection variables (Ansible's names) and their own validators: how the tool reaches a host.
  * Unrelated role variables' validators are not borrowed.
  */
-import { CONNECTION_VARS, bool } from "../defaults";
+import { CONNECTION_VARS, boolean, valueOf } from "../defaults";
 import { shlex } from "./ini";
 
 const fail = (msg: string, v: unknown): never => {
@@ -23,7 +23,7 @@ export const CONNECTION_VALIDATORS: Record<(typeof CONNECTION_VARS)[number], (v:
   ansible_port: intIn(1, 65535, "an SSH port"),
   ansible_user: word("a login name"),
   ansible_ssh_private_key_file: word("a path to a private key"),
-  ansible_become: bool,
+  ansible_become: (v) => valueOf(boolean, v),
   ansible_ssh_common_args: (v) => shlex(String(v)),
   ansible_ssh_extra_args: (v) => shlex(String(v)),
   ansible_timeout: intIn(1, 3600, "the SSH connect timeout in seconds"),

@@ -8,7 +8,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { DEFAULTS, OPTIONAL_VARS, RoleVars, TARGET_GROUP, bool } from "../defaults";
+import { DEFAULTS, ROLE_VAR_NAMES, RoleVars, TARGET_GROUP } from "../defaults";
 import { displayPath } from "./display";
 import { parseIni, shlex as shlexOf } from "./ini";
 import { PatternError, applyLimit } from "./patterns";
@@ -188,14 +188,14 @@ export function loadInventory(path: string, env: NodeJS.ProcessEnv = process.env
         problems.push(`${origin[arn]}: ${arn}: set together with ${plain} (${origin[plain]}); use one`);
       }
     }
-    if (bool(merged.asterisk_worker_enabled ?? false) && merged.asterisk_ari_password === undefined && merged.asterisk_ari_password_secret_arn === undefined) {
+    if (merged.asterisk_worker_enabled === true && merged.asterisk_ari_password === undefined && merged.asterisk_ari_password_secret_arn === undefined) {
       problems.push(
         `${origin.asterisk_worker_enabled}: asterisk_worker_enabled: the worker logs in to ARI as asterisk_ari_user and needs its password: ` +
           "set asterisk_ari_password_secret_arn (or asterisk_ari_password)",
       );
     }
     const vars = { ...DEFAULTS } as RoleVars & Vars;
-    for (const k of [...Object.keys(DEFAULTS), ...OPTIONAL_VARS]) {
+    for (const k of ROLE_VAR_NAMES) {
       if (merged[k] !== undefined) (vars as Vars)[k] = merged[k];
     }
     const keyFile = merged.ansible_ssh_private_key_file as string | undefined;

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { ACCEPTED_ANSIBLE_VARS, CONNECTION_VARS, RoleVars, VALIDATORS, ValueProblems } from "../defaults";
+import { ACCEPTED_ANSIBLE_VARS, CONNECTION_VARS, ROLE_VAR_NAMES, checkRoleVar, isRoleVar } from "../defaults";
 import { CONNECTION_VALIDATORS } from "./connection";
 import { displayPath } from "./display";
 import type { Vars } from "./source";
@@ -82,16 +82,11 @@ export function checkVar(file: string, key: string, v: unknown, problems: string
     problems.push(`${file}: ${key}: ${msg}`);
     return undefined;
   };
-  if (key in VALIDATORS) {
-    try {
-      return VALIDATORS[key as keyof RoleVars](v);
-    } catch (e) {
-      if (e instanceof ValueProblems) {
-        for (const p of e.problems) bad(p);
-        return undefined;
-      }
-      return bad((e as Error).message);
-    }
+  if (isRoleVar(key)) {
+    const checked = checkRoleVar(key, v);
+    if (checked.ok) return checked.value;
+    for (const p of checked.problems) bad(p);
+    return undefined;
   }
   if ((CONNECTION_VARS as readonly string[]).includes(key)) {
     try {
@@ -103,9 +98,9 @@ export function checkVar(file: string, key: string, v: unknown, problems: string
   if (key in ACCEPTED_ANSIBLE_VARS) {
     return ACCEPTED_ANSIBLE_VARS[key](v) ? undefined : bad(`value ${JSON.stringify(v)} is not supported by this tool`);
   }
-  if (key.startsWith("redis_")) return bad(`unknown variable (known: ${Object.keys(VALIDATORS).filter((k) => k.startsWith("redis_")).join(", ")})`);
+  if (key.startsWith("redis_")) return bad(`unknown variable (known: ${ROLE_VAR_NAMES.filter((k) => k.startsWith("redis_")).join(", ")})`);
   for (const prefix of ["asterisk_ari_", "asterisk_worker_"]) {
-    if (key.startsWith(prefix)) return bad(`unknown variable (known: ${Object.keys(VALIDATORS).filter((k) => k.startsWith(prefix)).join(", ")})`);
+    if (key.startsWith(prefix)) return bad(`unknown variable (known: ${ROLE_VAR_NAMES.filter((k) => k.startsWith(prefix)).join(", ")})`);
   }
   if (key.startsWith("ansible_")) return bad(`connection variable not supported by this tool (supported: ${CONNECTION_VARS.join(", ")})`);
   ignored.add(key);

@@ -79,7 +79,7 @@ ari_apply() {
 ari_task() {
   if ari_apply; then
     task "$P_A_TASK" "$P_A_STATUS" "$P_A_DONE"
-    reload_asterisk
+    notify reload_asterisk
   else
     task "$P_A_TASK" failed "$AERR"
   fi

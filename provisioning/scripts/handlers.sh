@@ -1,9 +1,26 @@
 # shellcheck shell=bash
-# Every handler of the role, in one place. Each runs once, only if a change notified it (a marker file
-# written before the change, so an interrupted run still runs it next time):
-#   restart redis             restart_handler          ($STATE/restart-pending)
+# Every handler of the role, in one place, run the Ansible way: a task only notifies (a marker file
+# written before its change, so an interrupted run still runs the handler next time, plus `notify`
+# for this run), and flush_handlers runs each notified handler once, after the tasks, in the order
+# they are defined here (as Ansible flushes handlers):
+#   restart redis             restart_handler          ($STATE/restart-pending, written by install_staged/mark_restart)
 #   reload asterisk           reload_asterisk          ($STATE/asterisk-reload-pending, the ARI task)
 #   restart asterisk-worker   restart_asterisk_worker  (P_W_MARK, the worker task)
+
+NOTIFIED=" "
+# notify HANDLER: the task changed something HANDLER must act on (its marker is already written).
+notify() { case "$NOTIFIED" in *" $1 "*) ;; *) NOTIFIED="$NOTIFIED$1 ";; esac; }
+notified() { case "$NOTIFIED" in *" $1 "*) return 0;; *) return 1;; esac; }
+
+# The end of the tasks: each notified handler once, in definition order. "restart redis" always looks
+# at its marker (a restart pending from an interrupted run is a notification too); a failed restart
+# stops the host (fail_task), as a failed handler stops an Ansible host.
+flush_handlers() {
+  restart_handler
+  if notified reload_asterisk; then reload_asterisk; fi
+  if notified restart_asterisk_worker; then restart_asterisk_worker; fi
+  return 0
+}
 
 # Handler "restart redis": runs once, at the end, only if a change notified it. The notification is a
 # marker file ($STATE/restart-pending) written before the config is moved into place, so a run that
@@ -120,7 +137,7 @@ reload_asterisk() {
 # (bounded) for systemctl. The marker is P_W_MARK (worker.sh writes it before the first file changes).
 restart_asterisk_worker() {
   local err pid why svc=asterisk-worker.service
-  [ -e "$P_W_MARK" ] || return 0
+  [ -e "${P_W_MARK:-}" ] || return 0
   step "restart asterisk-worker"
   why=$(tr '\n' ' ' < "$P_W_MARK" | sed 's/ *$//')
   err=$(bounded systemctl daemon-reload 2>&1) || { task "restart asterisk-worker" failed "systemctl daemon-reload: $err"; return 1; }

@@ -60,3 +60,5 @@ lock_release() {
   if [ "$(lock_field run)" = "$P_RUN_ID" ]; then rm -rf "$LOCK"; fi
   return 0
 }
+# The last step of an apply: releases the lock and tells the tool so (it need not release it again).
+lock_release_last() { lock_release; fact lock_released 1; }

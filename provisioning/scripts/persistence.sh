@@ -47,3 +47,6 @@ prepare_persistence() {
     fi
   fi
 }
+
+# Task "prepare persistence" when no restart is due: nothing to prepare.
+persistence_not_needed() { task "prepare persistence" skipped "no restart needed"; }

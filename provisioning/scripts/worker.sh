@@ -26,6 +26,8 @@ worker_health_get() {
 
 # Gather: what the plan compares (hashes of the bundle and the credential files, never their content).
 sha_of() { if [ -r "$1" ]; then sha256sum < "$1" | cut -d' ' -f1; else echo absent; fi; }
+# Gather when the worker is off: whether a unit is still installed (the plan removes it). Needs P_W_UNIT only.
+worker_gather_presence() { if [ -e "$P_W_UNIT" ]; then fact worker_unit_present 1; fi; }
 worker_gather() {
   local node=""
   fact_file worker_env "$P_W_ENV_FILE"
@@ -135,5 +137,13 @@ worker_apply() {
     task "asterisk-worker" failed "$err"
     return 0
   fi
-  restart_asterisk_worker && worker_verify
+  W_APPLIED=1
+  notify restart_asterisk_worker
+}
+
+# After flush_handlers: verify a worker this run applied, unless its restart failed (the marker stays).
+worker_verify_applied() {
+  [ -n "${W_APPLIED:-}" ] || return 0
+  [ -e "$P_W_MARK" ] && return 0
+  worker_verify
 }

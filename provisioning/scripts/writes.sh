@@ -67,6 +67,9 @@ stage_config() {
   fi
 }
 
+# Task "write config" when the config in place is already the rendered one.
+config_unchanged() { task "write config" ok "$CONF"; }
+
 # Task "write config", part 2: keep the config that ran as the rollback target (without plaintext
 # password), set the restart-pending marker, then rename the staged file into place. Each step checked.
 install_staged() {

@@ -161,7 +161,7 @@ export const renderAriUser = (user: string, passwordHash: string): string => ren
 export interface AriPlan {
   /** Results when there is nothing to run on the host (also in check mode). */
   results: TaskResult[];
-  /** Bash that applies the change and reports the task and the handler itself (never exits the script). */
+  /** Bash that applies the change, reports the task and notifies the handler (never exits the script). */
   apply?: string;
   /** Unified diff of the files that change (the hash masked by the output). */
   diff?: string;
@@ -225,7 +225,7 @@ export function planAri(vars: RoleVars, password: string | undefined, af: AriFac
     };
   }
 
-  // provisioning/scripts/ari.sh writes the files (the new hash made on the host) and runs the handler.
+  // provisioning/scripts/ari.sh writes the files (the new hash made on the host) and notifies the handler.
   const b64 = (t: string) => Buffer.from(t).toString("base64");
   const hashed = (k: AriFile) => k === "campaign" && newHash;
   const params: Params = {

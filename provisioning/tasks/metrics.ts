@@ -15,7 +15,7 @@ import { fileDiff } from "../diff";
 import type { OsProfile } from "../os";
 import type { TaskResult } from "../output";
 import { renderTemplate } from "../render";
-import { shq } from "../ssh";
+import { REDIS_METRICS } from "../../lambdas/contracts/metrics";
 import { timerGather, timerTaskApply, unitActions } from "./units";
 
 export const METRICS_TASK = "metrics publisher";
@@ -75,16 +75,13 @@ export function renderMetricsFiles(vars: RoleVars, profile: OsProfile): Record<M
     redis_service: profile.service,
     script_path: METRICS_FILES.script.path,
     secret_file: secretFile,
-    sh: {
-      cli: shq(profile.cli),
-      host: shq(metricsRedisHost(vars.redis_bind_address)),
-      port: shq(String(vars.redis_port)),
-      user: shq(vars.redis_admin_user),
-      secret_file: shq(secretFile),
-      namespace: shq(vars.redis_metrics_namespace),
-      region: shq(vars.redis_metrics_region),
-      imds_url: shq(vars.redis_metrics_imds_url),
-    },
+    redis_host: metricsRedisHost(vars.redis_bind_address),
+    redis_port: vars.redis_port,
+    redis_user: vars.redis_admin_user,
+    region: vars.redis_metrics_region,
+    imds_url: vars.redis_metrics_imds_url,
+    /** The metric and dimension names (lambdas/contracts/metrics.ts: the stack's alarm reads the same). */
+    metrics: REDIS_METRICS,
   };
   return Object.fromEntries(FILE_KEYS.map((k) => [k, renderTemplate(METRICS_FILES[k].template, ctx)])) as Record<MetricsFile, string>;
 }

@@ -115,7 +115,7 @@ function baseParams(v: RoleVars): Params {
 
 /** Bash for the gather round trip: hashes, files, node, the unit's state and one bounded GET /health. */
 export function workerGather(v: RoleVars): string {
-  if (!v.asterisk_worker_enabled) return `[ -e ${WORKER_PATHS.unit} ] && fact worker_unit_present 1\n`;
+  if (!v.asterisk_worker_enabled) return `${paramLines({ P_W_UNIT: WORKER_PATHS.unit })}\n${scriptFile("worker")}\nworker_gather_presence\n`;
   return `${paramLines(baseParams(v))}\n${scriptFile("worker")}\nworker_gather\n`;
 }
 
@@ -230,7 +230,10 @@ export function evaluateWorkerHealth(v: RoleVars, wf: Pick<WorkerFacts, "active"
 
 export interface WorkerPlan {
   results: TaskResult[];
+  /** Bash of the task: writes the files and notifies the handler "restart asterisk-worker". */
   apply?: string;
+  /** Bash after the handlers ran (flush_handlers): the verify. */
+  post?: string;
   diff?: string;
   /** After the apply round trip: the verify line from the facts it returned. */
   after?: (facts: Record<string, string>) => TaskResult[];
@@ -324,6 +327,7 @@ export function planWorker(
   return {
     results: [],
     apply: `# ${WORKER_TASK}\n${paramLines(params)}\n${scriptFile("worker")}\nworker_apply\n`,
+    post: "worker_verify_applied\n",
     diff: diff || undefined,
     after: (facts) => (facts.worker_health === undefined && facts.worker_state === undefined ? [] : [evaluateWorkerHealth(v, workerFacts(facts))]),
   };
