@@ -10,7 +10,8 @@ import { z } from "zod";
 
 type Issue = { input?: unknown };
 
-const missing = (input: unknown): boolean => input === undefined || input === null || input === "";
+/** Absent: undefined, null or "" (what "is required" means). */
+export const missing = (input: unknown): boolean => input === undefined || input === null || input === "";
 const withAllowed = (message: string, allowed?: string): string => `${message}${allowed ? ` (allowed: ${allowed})` : ""}`;
 
 /** The error of a leaf: "is required" when absent (or ""), else `wrong(input)`. */
@@ -33,6 +34,9 @@ export function across<T>(
 ): [(value: T) => boolean, { path: PropertyKey[]; error: (issue: Issue) => string; when: () => boolean }] {
   return [(value) => problem(value) === undefined, { path: [key], error: (issue) => problem(issue.input as T) ?? "", when: () => true }];
 }
+
+/** Whether `v` is an integer in min..max: cross-field checks compare only values their leaves accept. */
+export const inRange = (v: unknown, min: number, max: number): v is number => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
 
 /** Any value but absent (undefined, null or ""). */
 export function present(allowed?: string) {

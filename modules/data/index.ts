@@ -13,7 +13,7 @@ import { at, nameTag } from "../address";
 import { RDS_CLASSES } from "../catalog";
 import { protect } from "../generated-secret";
 import { Sources, allEgress, egress, hasSources, ingress } from "../rules";
-import { across, bool, cidrList, integer, matching, mustBeTrue, oneOf, section, settingsOf } from "../settings";
+import { across, inRange, bool, cidrList, integer, matching, mustBeTrue, oneOf, section, settingsOf } from "../settings";
 
 /** The fields every PostgreSQL instance this project creates has (campaign, PythonIDE staging), checked against `instanceClasses`. */
 export function postgresShape(instanceClasses: readonly string[], defaults: { instanceClass: string; databaseName: string; masterUsername: string }) {
@@ -54,8 +54,6 @@ const RDS_RESERVED_USERS = ["admin", "postgres", "rdsadmin"];
  * has (its name is only a label) instead of planning a replacement that fails to apply.
  */
 export const KEEP_SUBNET_GROUP = { ignoreChanges: ["name", "description"] };
-
-const inRange = (v: unknown, min: number, max: number): v is number => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
 
 const maxAllocatedAboveAllocated = across<{ maxAllocatedStorageGb?: number; allocatedStorageGb?: number }>("maxAllocatedStorageGb", (d) =>
   inRange(d.maxAllocatedStorageGb, 1, 65536) && d.maxAllocatedStorageGb <= (d.allocatedStorageGb ?? 20)

@@ -5,9 +5,7 @@ import type { ITerraformDependable } from "cdktf";
 import { Construct } from "constructs";
 import { z } from "zod";
 import { at } from "../address";
-import { across, integer, oneOf, section, settingsOf } from "../settings";
-
-const inRange = (v: unknown, min: number, max: number): v is number => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
+import { across, inRange, integer, oneOf, section, settingsOf } from "../settings";
 
 /** A documented step rule: CPU above/below a threshold for N one-minute periods adds/removes tasks. */
 export const PythonideStepRule = section({

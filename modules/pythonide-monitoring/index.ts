@@ -5,9 +5,7 @@ import { SnsTopicSubscription } from "@cdktf/provider-aws/lib/sns-topic-subscrip
 import { Construct } from "constructs";
 import { z } from "zod";
 import { at, nameTag } from "../address";
-import { integer, matching, section, settingsOf } from "../settings";
-
-const inRange = (v: unknown, min: number, max: number): boolean => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
+import { inRange, integer, matching, section, settingsOf } from "../settings";
 
 /** The production service's dashboard and alarms: an environment's `production.monitoring` section. */
 export const PythonideMonitoringSettings = section({

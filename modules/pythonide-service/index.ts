@@ -10,7 +10,7 @@ import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group";
 import { Construct } from "constructs";
 import { at, nameTag } from "../address";
 import { z } from "zod";
-import { accepting, across, integer, matching, oneOf, section, settingsOf } from "../settings";
+import { accepting, across, integer, matching, missing, oneOf, section, settingsOf } from "../settings";
 import { allEgress, ingress } from "../rules";
 
 /** Where the students' file system is mounted in the container (an environment's `efs.containerPath`). */
@@ -45,7 +45,6 @@ export function describeFargateMemory(cpu: number): string {
 }
 
 const FARGATE_CPUS = Object.keys(FARGATE_MEMORY_MIB).map(Number);
-const absent = (v: unknown): boolean => v === undefined || v === null || v === "";
 
 /** A task size: the memory is checked against the CPU (a pair Fargate offers). */
 const fargateShape = {
@@ -57,7 +56,7 @@ const fargateShape = {
 const fargatePair = across<{ cpu?: unknown; memoryMiB?: unknown }>("memoryMiB", ({ cpu, memoryMiB }) => {
   if (!FARGATE_CPUS.includes(cpu as number)) return undefined; // the cpu's own problem says it
   const allowed = describeFargateMemory(cpu as number);
-  if (absent(memoryMiB)) return `is required (allowed: ${allowed})`;
+  if (missing(memoryMiB)) return `is required (allowed: ${allowed})`;
   if (!FARGATE_MEMORY_MIB[cpu as number].includes(memoryMiB as number)) return `${JSON.stringify(memoryMiB)} is not a Fargate size for ${cpu} CPU (allowed: ${allowed})`;
   return undefined;
 });
