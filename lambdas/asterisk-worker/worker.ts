@@ -490,7 +490,10 @@ export class AsteriskWorker {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const [, s] of [...this.settling]) this.finalize(outcomeOf(s.state, s.destroyed));
-    await Promise.race([this.flush(), new Promise((r) => setTimeout(r, 2000))]);
+    // The flush gets at most 2 s; the timer is cleared when it is done first (a pending timer would
+    // keep the process, or a test run, alive for the rest of the 2 s).
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.flush(), new Promise((r) => (timer = setTimeout(r, 2000)))]).finally(() => clearTimeout(timer));
     this.saveOutbox();
     this.shutdown();
     await this.redis.quit().catch(() => this.redis.disconnect());
