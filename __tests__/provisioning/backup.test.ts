@@ -2,11 +2,12 @@
  * The backup task's variables and plan, and what --restore accepts as a source (pure: no host).
  * The task and the restore run for real in backup-hosts.test.ts.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DEFAULTS, RoleVars } from "../../provisioning/defaults";
-import { InventoryError, loadInventory } from "../../provisioning/inventory";
+import { InventoryError } from "../../provisioning/inventory";
+import { loadAsteriskVars } from "./inventories";
 import { scriptParams } from "./params";
 import { OS_PROFILES } from "../../provisioning/os";
 import { BackupFacts, backupFacts, checkRdbOf, planBackup, renderBackupFiles } from "../../provisioning/tasks/backup";
@@ -19,13 +20,7 @@ const vars = (v: Partial<RoleVars> = {}): RoleVars => ({ ...DEFAULTS, redis_back
 const dir = mkdtempSync(join(tmpdir(), "backup-pure-"));
 
 describe("redis backup: variables", () => {
-  const load = (yaml: string) => {
-    const d = mkdtempSync(join(tmpdir(), "inv-"));
-    mkdirSync(join(d, "group_vars"));
-    writeFileSync(join(d, "hosts"), "[asterisk]\nast1\n");
-    writeFileSync(join(d, "group_vars/asterisk.yml"), yaml);
-    return loadInventory(d, {});
-  };
+  const load = loadAsteriskVars;
   it("has defaults (no bucket: no backups) and names each bad value with its file", () => {
     expect(load("redis_port: 6379\n").hosts[0].vars).toMatchObject({
       redis_backup_bucket: "", redis_backup_prefix: "redis", redis_backup_schedule: "hourly", redis_backup_region: "", redis_backup_timeout_seconds: 900,

@@ -2,7 +2,7 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { InventoryError } from "../../provisioning/inventory";
+import { InventoryError, loadInventory } from "../../provisioning/inventory";
 
 export function inventory(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), "inv-"));
@@ -11,6 +11,11 @@ export function inventory(files: Record<string, string>): string {
     writeFileSync(join(dir, name), text);
   }
   return dir;
+}
+
+/** One host `ast1` in group asterisk, with `yaml` as group_vars/asterisk.yml, loaded. */
+export function loadAsteriskVars(yaml: string): ReturnType<typeof loadInventory> {
+  return loadInventory(inventory({ hosts: "[asterisk]\nast1\n", "group_vars/asterisk.yml": yaml }), {});
 }
 
 export function problems(fn: () => unknown): string[] {

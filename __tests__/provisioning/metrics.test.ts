@@ -11,7 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Redis from "ioredis";
 import { DEFAULTS, RoleVars } from "../../provisioning/defaults";
-import { loadInventory, InventoryError } from "../../provisioning/inventory";
+import { InventoryError } from "../../provisioning/inventory";
+import { loadAsteriskVars } from "./inventories";
 import { scriptParams } from "./params";
 import { OS_PROFILES } from "../../provisioning/os";
 import { parseInfo } from "../../provisioning/tasks/facts";
@@ -22,13 +23,7 @@ const debian = OS_PROFILES.debian;
 const vars = (v: Partial<RoleVars> = {}): RoleVars => ({ ...DEFAULTS, ...v });
 
 describe("metrics publisher: variables", () => {
-  const load = (yaml: string) => {
-    const dir = mkdtempSync(join(tmpdir(), "inv-"));
-    mkdirSync(join(dir, "group_vars"));
-    writeFileSync(join(dir, "hosts"), "[asterisk]\nast1\n");
-    writeFileSync(join(dir, "group_vars/asterisk.yml"), yaml);
-    return loadInventory(dir, {});
-  };
+  const load = loadAsteriskVars;
 
   it("has documented defaults and validates every variable, naming file and variable", () => {
     expect(load("redis_port: 6379\n").hosts[0].vars).toMatchObject({
