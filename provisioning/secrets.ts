@@ -13,6 +13,9 @@ export function registerSecret(s: string | undefined): void {
   if (s && s.length >= 4) known.add(s);
 }
 
+/** Whether `s` is a registered secret (the host scripts never carry one as itself). */
+export const isRegisteredSecret = (s: string): boolean => known.has(s);
+
 /** Replaces every registered secret (and its base64 form) with ********. */
 export function redact(text: string): string {
   let out = text;

@@ -7,6 +7,7 @@
 import { mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { StringDecoder } from "node:string_decoder";
 import { $ } from "zx";
 import type { Connection } from "./inventory";
 
@@ -51,13 +52,18 @@ async function spawnSsh(args: string[], input: string | null, onLine?: (line: st
     : undefined;
   if (onLine) {
     let pending = "";
+    // Values come back unencoded: a UTF-8 character split between two chunks must stay whole.
+    const utf8 = new StringDecoder("utf8");
     p.stdout.on("data", (d: Buffer) => {
-      pending += d.toString();
+      pending += utf8.write(d);
       const lines = pending.split("\n");
       pending = lines.pop()!;
       for (const l of lines) onLine(l);
     });
-    p.stdout.on("end", () => pending && onLine(pending));
+    p.stdout.on("end", () => {
+      pending += utf8.end();
+      if (pending) onLine(pending);
+    });
   }
   const r = await p;
   if (timer) clearTimeout(timer);

@@ -6,15 +6,19 @@
  * role owns is refused. No host is contacted here (a refused run exits 1 before any connection).
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { readdirSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { main } from "../../provisioning/cli";
 import { DEFAULTS } from "../../provisioning/defaults";
 import { loadInventory, parseExtraVars, selectHosts } from "../../provisioning/inventory";
 import { OS_PROFILES, serverVersion } from "../../provisioning/os";
 import { buildContext, missingOwnedDirectives, renderRedisConf } from "../../provisioning/render";
-import { SCRIPTS_DIR, paramLines } from "../../provisioning/scripts";
+import { PARAMS_END, SCRIPTS_DIR, paramLines, scriptFile } from "../../provisioning/scripts";
+import { registerSecret } from "../../provisioning/secrets";
+import { ScriptOutput, parseLine } from "../../provisioning/tasks/shell";
 import { inventory, problems } from "./inventories";
+import { scriptParams } from "./params";
 
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = "";
@@ -216,13 +220,47 @@ describe("host shell: real files, shellcheck-clean, parameters as data", () => {
   });
 
   it("parameters reach bash as values, whatever they contain", () => {
-    const nasty = `a'b"c $(touch /tmp/pwned) \`id\` \\ \n; rm -rf /`;
-    const text = paramLines({ P_X: nasty, P_EMPTY: "", P_N: 7, P_B: true });
-    expect(text).not.toContain("pwned");
-    const r = spawnSync("bash", ["-c", `${text}\nprintf '%s|%s|%s|%s' "$P_X" "$P_EMPTY" "$P_N" "$P_B"`], { encoding: "utf8" });
-    expect(r.stdout).toBe(`${nasty.replace(/\n$/, "")}||7|1`);
+    // Quotes, expansions, printf's own escapes and formats, CR, a line that looks like the block's end.
+    const nasty = `a'b"c $(touch /tmp/pwned) \`id\` \\ \\n \\c \\0101 %s %b \r\n${PARAMS_END}\n; rm -rf /\n\n`;
+    const big = "x".repeat(70_000); // longer than bash's here-document pipe: a block of its own
+    const text = paramLines({ P_X: nasty, P_EMPTY: "", P_N: 7, P_B: true, P_BIG: big, P_Y: "é\0z" });
+    expect(text.split("\n").filter((l) => l === PARAMS_END)).toHaveLength(3); // the ends of 3 blocks, none from the value
+    const r = spawnSync("bash", ["-c", `set -u\n${text}\nprintf '%s|%s|%s|%s|%s|%s' "$P_X" "$P_EMPTY" "$P_N" "$P_B" "\${#P_BIG}" "$P_Y"`], { encoding: "utf8" });
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe(`${nasty.replace(/\n+$/, "")}||7|1|70000|éz`); // as $(printf '%s' ...) gave: trailing newlines, NULs dropped
+    expect(scriptParams(text)).toEqual({ P_X: nasty.replace(/\n+$/, ""), P_EMPTY: "", P_N: "7", P_B: "1", P_BIG: big, P_Y: "éz" });
+    expect(text).not.toContain("pwned"); // short values travel as \xHH escapes only
+    const longSecret = `${"long-secret-".repeat(30)}end`;
+    registerSecret(longSecret);
+    expect(paramLines({ P_S: longSecret, P_L: longSecret.replace("end", "not-a-secret") })).not.toContain("long-secret-long-secret-end");
+    expect(scriptParams(paramLines({ P_S: longSecret })).P_S).toBe(longSecret);
     expect(() => paramLines({ "X; rm": "1" })).toThrow(/bad script parameter name/);
     expect(SCRIPTS_DIR).toMatch(/provisioning\/scripts$/);
+  });
+
+  it("facts, files and task messages come back exactly, without a fork per line", () => {
+    const dir = mkdtempSync(join(tmpdir(), "facts-"));
+    try {
+      const value = `x\\y\nz\r & %s \\n é|bar`;
+      writeFileSync(join(dir, "text"), "a\nb\n\n");
+      writeFileSync(join(dir, "nul"), "a\0b");
+      writeFileSync(join(dir, "empty"), "");
+      const driver = [
+        `fact v "$P_V"$'\\n'`,
+        'fact blank ""',
+        'task "a task" changed "$P_V"',
+        'for f in text nul empty absent; do fact_file "$f" "$P_DIR/$f"; done',
+      ];
+      const r = spawnSync("bash", ["-s"], { input: [paramLines({ P_V: value, P_DIR: dir }), scriptFile("lib"), ...driver, "exit 0", ""].join("\n"), encoding: "utf8" });
+      expect(r.stderr).toBe("");
+      const out: ScriptOutput = { facts: {}, tasks: [] };
+      for (const l of r.stdout.split("\n")) parseLine(l, out);
+      expect(out.facts).toEqual({ v: `${value}\n`, blank: "", text: "a\nb\n\n", nul: "a\0b", empty: "" });
+      expect(out.tasks).toEqual([{ name: "a task", status: "changed", msg: value }]);
+      expect(r.stdout.split("\n").filter((l) => l.startsWith("@@fact|")).map((l) => l.split("|")[1])).toEqual(["nul"]); // the one case for base64
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

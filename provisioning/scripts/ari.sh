@@ -20,8 +20,8 @@ ari_gather() {
     fact_file ari_campaign "$P_A_FILE_CAMPAIGN"
     fact_file ari_ari "$P_A_FILE_ARI"
     fact_file ari_http "$P_A_FILE_HTTP"
-    fact ari_openssl "$(command -v openssl 2>/dev/null)"
-    fact ari_asterisk "$(command -v asterisk 2>/dev/null)"
+    path_of openssl; fact ari_openssl "$WHICH"
+    path_of asterisk; fact ari_asterisk "$WHICH"
     # shellcheck disable=SC2016 # a sed expression, not shell
     h=$(sed -n -E 's/^[[:space:]]*password[[:space:]]*=>?[[:space:]]*(\$6\$[^[:space:];]+).*$/\1/p' "$P_A_FILE_CAMPAIGN" 2>/dev/null | head -n 1)
     if [ -n "$h" ] && command -v openssl >/dev/null 2>&1; then

@@ -3,14 +3,18 @@
 # returns everything the run decides on. Needs lib.sh (fact, fact_file, rc_*, probe, pkgs_installed).
 
 # The host itself: OS, name, RAM (the memory check), the provisioner's state.
+# Bash only (no forks): $HOSTNAME is gethostname(), as hostname(1) prints it.
 gather_host() {
-  local admin
+  local admin="" k v mem=""
   # shellcheck source=/dev/null
   . /etc/os-release
   fact os_id "${ID:-}"; fact os_like "${ID_LIKE:-}"; fact os_version "${VERSION_ID:-}"
-  fact hostname "$(hostname)"
-  fact mem_total_kib "$(awk '$1 == "MemTotal:" { print $2 }' /proc/meminfo 2>/dev/null)"
-  admin=$(cat "$STATE/admin.secret" 2>/dev/null || true)
+  fact hostname "$HOSTNAME"
+  while read -r k v _; do if [ "$k" = MemTotal: ]; then mem=$v; break; fi; done 2>/dev/null < /proc/meminfo
+  fact mem_total_kib "$mem"
+  # As $(cat FILE) read it: trailing newlines dropped.
+  { IFS= read -r -d '' admin < "$STATE/admin.secret"; } 2>/dev/null
+  while [ "${admin%$'\n'}" != "$admin" ]; do admin=${admin%$'\n'}; done
   # The provisioner's admin password, read by the gather's probe (ADMIN_PW) and reported to the controller.
   ADMIN_PW=$admin
   if [ -n "$admin" ]; then fact admin_secret "$admin"; fi
@@ -27,7 +31,8 @@ gather_profile() {
   pkgs_installed || return 0
   p=$P_PROFILE_KEY
   fact "${p}_installed" 1
-  fact "${p}_version" "$("$SERVER" --version 2>&1 | head -n 1)"
+  v=$("$SERVER" --version 2>&1)
+  fact "${p}_version" "${v%%$'\n'*}"
   fact_file "${p}_config" "$CONF"
   while IFS='=' read -r k v; do
     case "$k" in ActiveState) active=$v;; UnitFileState) enabled=$v;; MainPID) mainpid=$v;; esac
@@ -35,8 +40,11 @@ gather_profile() {
   fact "${p}_active" "$active"
   fact "${p}_enabled" "$enabled"
   fact "${p}_mainpid" "$mainpid"
-  cdir=$(dirname "$CONF")
-  fact "${p}_confdir_free" "$(df -P -B1 "$cdir" 2>/dev/null | awk 'NR==2{print $4}')"
+  cdir=${CONF%/*}; cdir=${cdir:-/}
+  # Bytes free to an unprivileged user (df's "Available"): free blocks times the block size.
+  k=""; v=""
+  read -r k v < <(stat -f -c '%a %S' "$cdir" 2>/dev/null)
+  if [ -n "$k" ] && [ -n "$v" ]; then fact "${p}_confdir_free" "$((k * v))"; else fact "${p}_confdir_free" ""; fi
   [ -w "$cdir" ] || fact "${p}_confdir_ro" 1
   if [ "$active" = active ]; then
     rc_target "$CONF"; rc_auth "$ADMIN_PW"
@@ -57,7 +65,10 @@ gather_timer() {
   while read -r fact_name cmds; do
     [ -n "$fact_name" ] || continue
     found=""
-    for c in $cmds; do found="$found$(command -v "$c" 2>/dev/null)"$'\n'; done
-    fact "${P_GT_PREFIX}_$fact_name" "$(printf '%s' "$found" | sed '/^$/d')"
+    # The path of each command found, one per line (bash only).
+    for c in $cmds; do
+      if path_of "$c"; then found="$found${found:+$'\n'}$WHICH"; fi
+    done
+    fact "${P_GT_PREFIX}_$fact_name" "$found"
   done <<<"$P_GT_TOOLS"
 }

@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # Helpers every host script starts with (provisioning/scripts.ts prepends them, after the parameters).
-# Parameters arrive as P_* variables (decoded from base64 by the script's first lines); secrets among
-# them travel on ssh stdin only. redis-cli gets a password through REDISCLI_AUTH, never its arguments.
-# Results go back as lines:  @@fact|NAME|BASE64   @@task|NAME|STATUS|BASE64
+# Parameters arrive as P_* variables (read from a here-document by the script's first lines); secrets
+# among them travel on ssh stdin only. redis-cli gets a password through REDISCLI_AUTH, never its arguments.
+# Results go back as lines (values escaped: \\ \n \r; nothing forked to report them):
+#   @@f|NAME|VALUE   @@t|NAME|STATUS|MESSAGE   @@fact|NAME|BASE64 (a file holding a NUL byte)
 set -u
 export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 umask 022
@@ -11,10 +12,27 @@ STATE=${P_STATE_DIR:-/var/lib/redis-provision}
 STEP_TIMEOUT=${P_STEP_TIMEOUT:-30}
 CURRENT_TASK=""
 step() { CURRENT_TASK=$1; }
-# One fork each: the here-string adds a newline that the reader strips (@@val lines; files keep theirs).
-fact() { printf '@@val|%s|' "$1"; base64 -w0 <<<"$2"; echo; }
-fact_file() { [ -r "$2" ] || return 0; printf '@@fact|%s|' "$1"; base64 -w0 < "$2"; echo; }
-task() { printf '@@task|%s|%s|' "$1" "$2"; base64 -w0 <<<"$3"; echo; }
+# ESC=$1 escaped for one output line (bash only).
+esc() { ESC=${1//\\/\\\\}; ESC=${ESC//$'\n'/\\n}; ESC=${ESC//$'\r'/\\r}; }
+fact() { esc "$2"; printf '@@f|%s|%s\n' "$1" "$ESC"; }
+# A file's exact bytes (read by bash itself; base64 only for a file with a NUL byte, which read stops at).
+fact_file() {
+  local c=""
+  [ -r "$2" ] || return 0
+  if IFS= read -r -d '' c < "$2"; then printf '@@fact|%s|' "$1"; base64 -w0 < "$2"; echo; else fact "$1" "$c"; fi
+}
+task() { esc "$3"; printf '@@t|%s|%s|%s\n' "$1" "$2" "$ESC"; }
+# shellcheck disable=SC2034 # WHICH is read by the other scripts
+# WHICH=the first executable $1 on PATH, as `command -v` finds a program (bash only, no fork).
+path_of() {
+  local d
+  WHICH=""
+  case "$1" in */*) if [ -f "$1" ] && [ -x "$1" ]; then WHICH=$1; return 0; fi; return 1;; esac
+  for d in ${PATH//:/ }; do
+    if [ -f "$d/$1" ] && [ -x "$d/$1" ]; then WHICH=$d/$1; return 0; fi
+  done
+  return 1
+}
 # Cleanups registered by the steps (temp files), run on every exit.
 CLEANUP=()
 on_exit() { local f; for f in "${CLEANUP[@]+"${CLEANUP[@]}"}"; do rm -rf -- "$f"; done; }
@@ -56,11 +74,16 @@ rc() {
 }
 # shellcheck disable=SC2120 # the other scripts call it with arguments
 app() { REDISCLI_AUTH="$APP_PW" bounded "$CLI" -h "$RC_HOST" -p "$RC_PORT" "$@" 2>&1; }
-# Where the server configured in file $1 listens.
+# Where the server configured in file $1 listens: its last `port`, its first `bind` address (bash only).
 rc_target() {
-  local b
-  RC_PORT=$(awk '$1=="port"{p=$2} END{print p}' "$1" 2>/dev/null); RC_PORT=${RC_PORT:-6379}
-  b=$(awk '$1=="bind"{print $2; exit}' "$1" 2>/dev/null); b=${b#-}
+  local k v b="" seen="" p=""
+  while read -r k v _; do
+    case "$k" in
+      port) p=$v;;
+      bind) [ -n "$seen" ] || { b=$v; seen=1; };;
+    esac
+  done 2>/dev/null < "$1"
+  RC_PORT=${p:-6379}; b=${b#-}
   case "$b" in ""|0.0.0.0|"*"|::|"::*") RC_HOST=127.0.0.1;; *) RC_HOST=$b;; esac
 }
 # Picks the strongest identity the running server accepts: our admin user ($1), the app password, none.
@@ -110,11 +133,16 @@ probe() {
   if [ "$RC_AUTH" = app ]; then fact "${RT_PREFIX:-}rt_acl" "${rest%%$'\n'*}"; fi
   fact "${RT_PREFIX:-}rt_info" "${rest#*@@acl-end@@$'\n'}"
 }
-# dpkg-query/rpm -q: succeeds when every package of the profile is installed.
+# dpkg-query/rpm -q (one call for all of them): succeeds when every package of the profile is installed.
 pkgs_installed() {
-  local p
-  for p in $PKGS; do
-    if [ "$PM" = apt ]; then dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || return 1
-    else rpm -q "$p" >/dev/null 2>&1 || return 1; fi
-  done
+  local -a pkgs
+  local -A ok=()
+  local p name st
+  read -r -a pkgs <<<"$PKGS"
+  [ "${#pkgs[@]}" -gt 0 ] || return 0
+  if [ "$PM" != apt ]; then rpm -q "${pkgs[@]}" >/dev/null 2>&1; return; fi
+  while read -r name st; do
+    if [ "$st" = "install ok installed" ]; then ok[$name]=1; fi
+  done < <(dpkg-query -W -f='${Package} ${Status}\n' "${pkgs[@]}" 2>/dev/null)
+  for p in "${pkgs[@]}"; do [ -n "${ok[$p]:-}" ] || return 1; done
 }

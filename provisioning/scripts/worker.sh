@@ -25,20 +25,27 @@ worker_health_get() {
 }
 
 # Gather: what the plan compares (hashes of the bundle and the credential files, never their content).
-sha_of() { if [ -r "$1" ]; then sha256sum < "$1" | cut -d' ' -f1; else echo absent; fi; }
 # Gather when the worker is off: whether a unit is still installed (the plan removes it). Needs P_W_UNIT only.
 worker_gather_presence() { if [ -e "$P_W_UNIT" ]; then fact worker_unit_present 1; fi; }
 worker_gather() {
-  local node=""
+  local node="" f h name v
+  local -A sha=()
+  local -a readable=()
   fact_file worker_env "$P_W_ENV_FILE"
   fact_file worker_unit "$P_W_UNIT"
-  fact worker_bundle_sha "$(sha_of "$P_W_BUNDLE")"
-  fact worker_ari_pw_sha "$(sha_of "$P_W_ARI_PW_FILE")"
-  fact worker_redis_pw_sha "$(sha_of "$P_W_REDIS_PW_FILE")"
-  for c in node node-22 node-20; do node=$(command -v "$c" 2>/dev/null) && break; done
+  # The three SHA-256s in one sha256sum call ("absent" for a file that cannot be read).
+  for f in "$P_W_BUNDLE" "$P_W_ARI_PW_FILE" "$P_W_REDIS_PW_FILE"; do if [ -r "$f" ]; then readable+=("$f"); fi; done
+  if [ "${#readable[@]}" -gt 0 ]; then
+    while read -r h name; do sha[$name]=$h; done < <(sha256sum -- "${readable[@]}" 2>/dev/null)
+  fi
+  fact worker_bundle_sha "${sha[$P_W_BUNDLE]:-absent}"
+  fact worker_ari_pw_sha "${sha[$P_W_ARI_PW_FILE]:-absent}"
+  fact worker_redis_pw_sha "${sha[$P_W_REDIS_PW_FILE]:-absent}"
+  for c in node node-22 node-20; do if path_of "$c"; then node=$WHICH; break; fi; done
   if [ -n "$node" ]; then
     fact worker_node "$node"
-    fact worker_node_version "$(bounded "$node" --version 2>&1 | head -n 1)"
+    v=$(bounded "$node" --version 2>&1)
+    fact worker_node_version "${v%%$'\n'*}"
   fi
   fact worker_state "$(systemctl show -p ActiveState -p UnitFileState -p MainPID "$W_SERVICE" 2>/dev/null)"
   fact worker_asterisk "$(systemctl is-active "$P_W_ASTERISK_SERVICE" 2>/dev/null)"

@@ -1,9 +1,10 @@
 /**
- * Shared bash for the scripts sent to a host. Results come back as lines:
- *   @@fact|NAME|BASE64      a gathered value
- *   @@task|NAME|STATUS|B64  a task that finished (ok/changed/failed/skipped)
- * The helpers themselves are provisioning/scripts/lib.sh. Secrets are parameters (P_*, base64 in the
- * script text, which travels on ssh stdin only); redis-cli receives a password through REDISCLI_AUTH.
+ * Shared bash for the scripts sent to a host. Results come back as lines (provisioning/scripts/lib.sh):
+ *   @@f|NAME|VALUE            a gathered value (\\, \n and \r escaped)
+ *   @@t|NAME|STATUS|MESSAGE   a task that finished (ok/changed/failed/skipped), escaped the same way
+ *   @@fact|NAME|BASE64        a file's bytes when they hold a NUL (bash cannot hold one in a variable)
+ * Secrets are parameters (P_*, in the script text, which travels on ssh stdin only); redis-cli
+ * receives a password through REDISCLI_AUTH.
  */
 import { STATE_DIR } from "../defaults";
 import { Params, paramLines, scriptFile } from "../scripts";
@@ -18,22 +19,29 @@ export interface ScriptOutput {
   tasks: { name: string; status: string; msg: string }[];
 }
 
+/** lib.sh's esc, undone. */
+const unescape = (v: string): string => v.replace(/\\(.)/g, (_, c: string) => (c === "n" ? "\n" : c === "r" ? "\r" : c));
+
 /** Parses one output line of a host script (other lines are ignored). */
 export function parseLine(line: string, into: ScriptOutput): { name: string; status: string; msg: string } | null {
   const l = line.replace(/\r$/, "");
-  // @@val (a value from a here-string) ends with one newline that is not part of it; @@fact (a file) keeps its bytes.
-  const unb64 = (b64: string, strip: boolean) => {
-    const t = Buffer.from(b64, "base64").toString("utf8");
-    return strip && t.endsWith("\n") ? t.slice(0, -1) : t;
-  };
-  if (l.startsWith("@@fact|") || l.startsWith("@@val|")) {
-    const [kind, name, b64 = ""] = l.split("|");
-    into.facts[name] = unb64(b64, kind === "@@val");
+  const bar = (from: number) => l.indexOf("|", from);
+  if (l.startsWith("@@f|")) {
+    const i = bar(4);
+    if (i < 0) return null;
+    into.facts[l.slice(4, i)] = unescape(l.slice(i + 1));
     return null;
   }
-  if (l.startsWith("@@task|")) {
-    const [, name, status, b64 = ""] = l.split("|");
-    const t = { name, status, msg: unb64(b64, true) };
+  if (l.startsWith("@@fact|")) {
+    const [, name, b64 = ""] = l.split("|");
+    into.facts[name] = Buffer.from(b64, "base64").toString("utf8");
+    return null;
+  }
+  if (l.startsWith("@@t|")) {
+    const i = bar(4);
+    const j = i < 0 ? -1 : bar(i + 1);
+    if (j < 0) return null;
+    const t = { name: l.slice(4, i), status: l.slice(i + 1, j), msg: unescape(l.slice(j + 1)) };
     into.tasks.push(t);
     return t;
   }
