@@ -22,7 +22,7 @@ import type { Output, Status, TaskResult } from "./output";
 import { buildContext, maskSecrets, missingOwnedDirectives, renderRedisConf } from "./render";
 import { Params, hostScript, profileParams } from "./scripts";
 import { HostSecrets, registerSecret } from "./secrets";
-import { ExecResult, connect, runScript } from "./ssh";
+import { ExecResult, Session, connect } from "./ssh";
 import { ARI_HANDLER, ARI_TASK, ariGather, planAri } from "./tasks/ari";
 import { BACKUP_TASK, planBackup } from "./tasks/backup";
 import { AOF_REWRITE_TIMEOUT_S, dataSafetyProblems } from "./tasks/config";
@@ -77,12 +77,15 @@ export async function pool<T>(items: T[], limit: number, fn: (item: T) => Promis
 class HostRun {
   readonly deadlineAt: number;
   lockHeld = false;
+  /** Every round trip of this host's run goes through one ssh + sudo + bash (ssh.ts Session). */
+  readonly session: Session;
   constructor(
     readonly h: HostSpec,
     readonly opts: PlayOptions,
     readonly emit: Emit,
   ) {
     this.deadlineAt = Date.now() + (opts.deadlineS ?? 600) * 1000;
+    this.session = new Session(h.connection, this.deadlineAt);
   }
 
   remainingS(): number {
@@ -98,7 +101,7 @@ class HostRun {
   async remote(script: string, task: string, onTask?: (t: TaskResult) => TaskResult, limitS = this.remainingS()): Promise<{ r: ExecResult; out: ScriptOutput } | null> {
     const out: ScriptOutput = { facts: {}, tasks: [] };
     const started = Date.now();
-    const r = await runScript(this.h.connection, script, (l) => {
+    const r = await this.session.run(script, (l) => {
       const t = parseLine(l, out);
       if (t) {
         const res: TaskResult = { task: t.name, status: t.status as Status, msg: t.msg, handler: HANDLERS.includes(t.name) || undefined };
@@ -121,7 +124,7 @@ class HostRun {
   async releaseLock(): Promise<void> {
     if (!this.lockHeld) return;
     const started = Date.now();
-    await runScript(this.h.connection, hostScript(this.params(), ["lock"], "lock_release"), undefined, 15).catch(() => undefined);
+    await this.session.run(hostScript(this.params(), ["lock"], "lock_release"), undefined, 15).catch(() => undefined);
     trace(this.h.name, "release lock", started);
     this.lockHeld = false;
   }
@@ -145,6 +148,7 @@ export async function provisionHost(h: HostSpec, secrets: HostSecrets, opts: Pla
   } finally {
     await run.releaseLock();
     heldLocks.delete(`${RUN_ID}:${h.name}`);
+    await run.session.close();
   }
 }
 

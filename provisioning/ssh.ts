@@ -1,14 +1,18 @@
 /**
- * Remote execution (zx) through the system OpenSSH client, so ~/.ssh/config, the agent, ProxyJump and
- * known_hosts apply. One multiplexed master connection per host (ControlMaster/ControlPersist);
- * every script runs as `sudo -n bash -s` with the script (and any secret in it) on stdin, never in
- * a command line. BatchMode: never prompts. StrictHostKeyChecking=accept-new.
+ * Remote execution through the system OpenSSH client (spawned directly, no shell in between), so
+ * ~/.ssh/config, the agent, ProxyJump and known_hosts apply. One multiplexed master connection per
+ * host (ControlMaster/ControlPersist); every script runs as `sudo -n bash -s` with the script (and
+ * any secret in it) on stdin, never in a command line. BatchMode: never prompts.
+ * StrictHostKeyChecking=accept-new. A run's round trips to one host share one such bash (Session):
+ * one ssh client, one sudo, one bash per host and run, however many steps.
  */
-import { mkdirSync } from "node:fs";
+import { ChildProcess, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync } from "node:fs";
+import { connect as connectSocket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { StringDecoder } from "node:string_decoder";
-import { $ } from "zx";
 import type { Connection } from "./inventory";
 
 /** Where master sockets live (read at call time so tests can point it at their own dir). */
@@ -23,12 +27,16 @@ export interface ExecResult {
   unreachable: boolean;
 }
 
+/** The master's socket: named by everything that selects the connection (so that connect can find it without ssh). */
+export const controlPath = (c: Connection): string =>
+  join(controlDir(), createHash("sha256").update(JSON.stringify([c.host, c.port ?? null, c.user ?? null, c.keyFile ?? null, c.sshArgs])).digest("hex").slice(0, 24));
+
 export function sshArgs(c: Connection, extra: string[] = []): string[] {
   mkdirSync(controlDir(), { recursive: true, mode: 0o700 });
   const a = [
     "-o", "BatchMode=yes",
     "-o", "StrictHostKeyChecking=accept-new",
-    "-o", `ControlPath=${join(controlDir(), "%C")}`,
+    "-o", `ControlPath=${controlPath(c)}`,
     "-o", `ConnectTimeout=${c.timeout}`,
     "-o", "ServerAliveInterval=5",
     "-o", "ServerAliveCountMax=3",
@@ -41,34 +49,53 @@ export function sshArgs(c: Connection, extra: string[] = []): string[] {
   return a;
 }
 
-async function spawnSsh(args: string[], input: string | null, onLine?: (line: string) => void, timeoutMs?: number): Promise<ExecResult & { timedOut?: boolean }> {
-  const p = $({ input: input ?? "", nothrow: true, quiet: true, verbose: false })`ssh ${args}`;
-  let timedOut = false;
-  const timer = timeoutMs
-    ? setTimeout(() => {
-        timedOut = true;
-        void p.kill("SIGKILL");
-      }, timeoutMs)
-    : undefined;
-  if (onLine) {
-    let pending = "";
-    // Values come back unencoded: a UTF-8 character split between two chunks must stay whole.
-    const utf8 = new StringDecoder("utf8");
-    p.stdout.on("data", (d: Buffer) => {
-      pending += utf8.write(d);
-      const lines = pending.split("\n");
-      pending = lines.pop()!;
-      for (const l of lines) onLine(l);
+/** Splits a stream into lines; values come back unencoded, so a UTF-8 character split between two chunks must stay whole. */
+function lines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
+  const utf8 = new StringDecoder("utf8");
+  let pending = "";
+  stream.on("data", (d: Buffer) => {
+    pending += utf8.write(d);
+    const ls = pending.split("\n");
+    pending = ls.pop()!;
+    for (const l of ls) onLine(l);
+  });
+  stream.on("end", () => {
+    pending += utf8.end();
+    if (pending) onLine(pending);
+  });
+}
+
+function sshProcess(args: string[]): ChildProcess {
+  const p = spawn("ssh", args, { stdio: ["pipe", "pipe", "pipe"] });
+  p.stdin!.on("error", () => undefined); // the remote end went away: the exit code says so
+  return p;
+}
+
+function spawnSsh(args: string[], input: string | null, onLine?: (line: string) => void, timeoutMs?: number): Promise<ExecResult & { timedOut?: boolean }> {
+  return new Promise((resolve) => {
+    const p = sshProcess(args);
+    let stdout = "";
+    let stderr = "";
+    let timedOut = false;
+    const timer = timeoutMs
+      ? setTimeout(() => {
+          timedOut = true;
+          p.kill("SIGKILL");
+        }, timeoutMs)
+      : undefined;
+    lines(p.stdout!, (l) => {
+      stdout += `${l}\n`;
+      onLine?.(l);
     });
-    p.stdout.on("end", () => {
-      pending += utf8.end();
-      if (pending) onLine(pending);
+    p.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    p.on("error", (e) => (stderr += `${e.message}\n`));
+    p.on("close", (exitCode) => {
+      if (timer) clearTimeout(timer);
+      const code = timedOut ? 124 : (exitCode ?? 255);
+      resolve({ code, stdout, stderr, unreachable: code === 255, timedOut });
     });
-  }
-  const r = await p;
-  if (timer) clearTimeout(timer);
-  const code = timedOut ? 124 : (r.exitCode ?? 255);
-  return { code, stdout: r.stdout, stderr: r.stderr, unreachable: code === 255, timedOut };
+    p.stdin!.end(input ?? "");
+  });
 }
 
 /**
@@ -76,10 +103,26 @@ async function spawnSsh(args: string[], input: string | null, onLine?: (line: st
  * of ours held open, so later commands return as soon as they finish.
  */
 export async function connect(c: Connection): Promise<ExecResult> {
-  const check = await spawnSsh([...sshArgs(c), "-O", "check", c.host], null);
-  if (check.code === 0) return check;
+  // A live master answers on its socket: no ssh process needed to find out (a stale one refuses; ssh replaces it).
+  if (await masterListening(controlPath(c))) return { code: 0, stdout: "", stderr: "", unreachable: false };
   return spawnSsh([...sshArgs(c, ["-o", "ControlMaster=auto", "-o", `ControlPersist=${persist()}`, "-f", "-N"]), c.host], null);
 }
+
+function masterListening(path: string): Promise<boolean> {
+  if (!existsSync(path)) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const sock = connectSocket(path);
+    const done = (ok: boolean) => (sock.destroy(), resolve(ok));
+    sock.setTimeout(2000, () => done(false));
+    sock.once("connect", () => done(true));
+    sock.once("error", () => done(false));
+  });
+}
+
+const remoteBash = (c: Connection, limitS: number): string => {
+  const bounded = `timeout -k 5 ${Math.max(1, Math.ceil(limitS))} bash -s`;
+  return c.become ? `sudo -n -H ${bounded}` : bounded;
+};
 
 /**
  * Runs a bash script on the host as root (sudo -n unless become is off), streaming stdout lines.
@@ -87,10 +130,114 @@ export async function connect(c: Connection): Promise<ExecResult> {
  * progress) and KILLs it 5 s later; here the ssh client is killed 10 s after that (code 124).
  */
 export function runScript(c: Connection, script: string, onLine?: (line: string) => void, limitS = 600): Promise<ExecResult & { timedOut?: boolean }> {
-  const secs = Math.max(1, Math.ceil(limitS));
-  const bounded = `timeout -k 5 ${secs} bash -s`;
-  const remote = c.become ? `sudo -n -H ${bounded}` : bounded;
-  return spawnSsh([...sshArgs(c, ["-o", "ControlMaster=no"]), c.host, remote], script, onLine, (secs + 15) * 1000);
+  return spawnSsh([...sshArgs(c, ["-o", "ControlMaster=no"]), c.host, remoteBash(c, limitS)], script, onLine, (Math.ceil(limitS) + 15) * 1000);
+}
+
+/** What a Session's step ends with (the session shell prints it on both streams after the step's subshell). */
+const STEP_END = "@@step-end|";
+
+/**
+ * One bash on the host (ssh + sudo + timeout(1) + bash started once) that runs a run's steps one
+ * after another: each step's script runs in a subshell of it, `( SCRIPT ) < /dev/null`, so that it starts from
+ * a clean slate (no variable of an earlier step), its commands read /dev/null (never the steps
+ * that follow) and its `exit` ends only the step; the session
+ * shell then prints the step's exit code. The host's deadline bounds the whole session on the host
+ * (timeout(1), as for runScript); a step's own bound is enforced here by killing the session.
+ * When the session is gone (ssh dropped, killed), a later step falls back to a round trip of its own.
+ */
+export class Session {
+  private p: ChildProcess | null = null;
+  private current: { onLine?: (l: string) => void; stdout: string; stderr: string; code?: number; errDone: boolean; done: (r: ExecResult & { timedOut?: boolean }) => void; timedOut: boolean } | null = null;
+  private exited = false;
+  private stderrRest = "";
+
+  /** `deadlineAt`: epoch ms past which the host TERMs the session (as runScript's `limitS` from now). */
+  constructor(
+    private readonly c: Connection,
+    private readonly deadlineAt: number,
+  ) {}
+
+  private limitS(): number {
+    return Math.max(1, (this.deadlineAt - Date.now()) / 1000);
+  }
+
+  private start(): ChildProcess {
+    const p = sshProcess([...sshArgs(this.c, ["-o", "ControlMaster=no"]), this.c.host, remoteBash(this.c, this.limitS())]);
+    lines(p.stdout!, (l) => {
+      const cur = this.current;
+      if (!cur) return;
+      if (l.startsWith(STEP_END)) {
+        cur.code = Number(l.slice(STEP_END.length));
+        this.settle();
+      } else {
+        cur.stdout += `${l}\n`;
+        cur.onLine?.(l);
+      }
+    });
+    lines(p.stderr!, (l) => {
+      const cur = this.current;
+      if (!cur) return (this.stderrRest += `${l}\n`), undefined;
+      if (l.startsWith(STEP_END)) {
+        cur.errDone = true;
+        this.settle();
+      } else cur.stderr += `${l}\n`;
+    });
+    p.on("error", (e) => (this.stderrRest += `${e.message}\n`));
+    p.on("close", (exitCode) => {
+      this.exited = true;
+      const cur = this.current;
+      if (!cur) return;
+      cur.stderr += this.stderrRest;
+      const code = cur.timedOut ? 124 : (exitCode ?? 255);
+      this.current = null;
+      cur.done({ code, stdout: cur.stdout, stderr: cur.stderr, unreachable: code === 255, timedOut: cur.timedOut });
+    });
+    return p;
+  }
+
+  /** Both streams carried the step's end: the step is over, the session goes on. */
+  private settle(): void {
+    const cur = this.current;
+    if (!cur || cur.code === undefined || !cur.errDone) return;
+    this.current = null;
+    cur.done({ code: cur.code, stdout: cur.stdout, stderr: cur.stderr, unreachable: false, timedOut: false });
+  }
+
+  /** Runs one step (as runScript would, `limitS` its bound). */
+  run(script: string, onLine?: (line: string) => void, limitS = this.limitS()): Promise<ExecResult & { timedOut?: boolean }> {
+    if (this.exited) return runScript(this.c, script, onLine, limitS);
+    if (this.current) throw new Error("a session runs one step at a time");
+    const p = (this.p ??= this.start());
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        if (this.current) this.current.timedOut = true;
+        p.kill("SIGKILL");
+      }, (Math.ceil(limitS) + 15) * 1000);
+      this.current = {
+        onLine,
+        stdout: "",
+        stderr: "",
+        errDone: false,
+        timedOut: false,
+        done: (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+      };
+      p.stdin!.write(`(\n${script}\n) < /dev/null\n__step=$?; printf '\\n${STEP_END}%s\\n' "$__step"; printf '\\n${STEP_END}%s\\n' "$__step" >&2\n`);
+    });
+  }
+
+  /** Ends the session: the session shell reads end of input and exits (bounded). */
+  async close(): Promise<void> {
+    const p = this.p;
+    if (!p || this.exited) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => (p.kill("SIGKILL"), resolve()), 15_000);
+      p.on("close", () => (clearTimeout(timer), resolve()));
+      p.stdin!.end();
+    });
+  }
 }
 
 /** Closes the master connection of a host (used by the test bed before its hosts go away). */
