@@ -135,10 +135,22 @@ export function runScript(c: Connection, script: string, onLine?: (line: string)
 
 /** What a Session's step ends with (the session shell prints it on both streams after the step's subshell). */
 const STEP_END = "@@step-end|";
+/**
+ * The session shell: read by `bash -s` (one byte at a time, as bash reads a script from a pipe),
+ * it then reads each step as a byte count line plus that many bytes (`read -N`: in blocks), and runs it.
+ */
+const SESSION_LOOP = [
+  "export LC_ALL=C",
+  "while IFS= read -r __n && IFS= read -r -d '' -N \"$__n\" __s; do",
+  '  ( eval "$__s" ) < /dev/null',
+  `  __step=$?; printf '\\n${STEP_END}%s\\n' "$__step"; printf '\\n${STEP_END}%s\\n' "$__step" >&2`,
+  "done",
+  "",
+].join("\n");
 
 /**
  * One bash on the host (ssh + sudo + timeout(1) + bash started once) that runs a run's steps one
- * after another: each step's script runs in a subshell of it, `( SCRIPT ) < /dev/null`, so that it starts from
+ * after another (SESSION_LOOP): each step's script runs in a subshell of it, `( eval SCRIPT ) < /dev/null`, so that it starts from
  * a clean slate (no variable of an earlier step), its commands read /dev/null (never the steps
  * that follow) and its `exit` ends only the step; the session
  * shell then prints the step's exit code. The host's deadline bounds the whole session on the host
@@ -183,6 +195,7 @@ export class Session {
       } else cur.stderr += `${l}\n`;
     });
     p.on("error", (e) => (this.stderrRest += `${e.message}\n`));
+    p.stdin!.write(SESSION_LOOP);
     p.on("close", (exitCode) => {
       this.exited = true;
       const cur = this.current;
@@ -224,7 +237,7 @@ export class Session {
           resolve(r);
         },
       };
-      p.stdin!.write(`(\n${script}\n) < /dev/null\n__step=$?; printf '\\n${STEP_END}%s\\n' "$__step"; printf '\\n${STEP_END}%s\\n' "$__step" >&2\n`);
+      p.stdin!.write(`${Buffer.byteLength(script)}\n${script}`);
     });
   }
 

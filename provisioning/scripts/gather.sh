@@ -2,6 +2,37 @@
 # Task "gather facts" (provisioning/tasks/facts.ts parses what it reports): ONE round trip that
 # returns everything the run decides on. Needs lib.sh (fact, fact_file, rc_*, probe, pkgs_installed).
 
+# The systemd state of every unit the gather looks at (P_UNITS, one per line), in ONE systemctl call:
+# UNIT_SHOWN[unit] holds its ActiveState, UnitFileState and MainPID lines. Nothing is cached when
+# systemctl answers for fewer units than asked (unit_show then asks systemctl itself).
+declare -A UNIT_SHOWN=()
+units_prefetch() {
+  local -a units=() blocks=()
+  local line block="" i
+  while IFS= read -r line; do [ -n "$line" ] && units+=("$line"); done <<<"${P_UNITS:-}"
+  [ "${#units[@]}" -gt 0 ] || return 0
+  while IFS= read -r line; do
+    if [ -n "$line" ]; then block+="$line"$'\n'; elif [ -n "$block" ]; then blocks+=("$block"); block=""; fi
+  done < <(systemctl show -p ActiveState -p UnitFileState -p MainPID -- "${units[@]}" 2>/dev/null; echo)
+  [ "${#blocks[@]}" -eq "${#units[@]}" ] || return 0
+  for i in "${!units[@]}"; do UNIT_SHOWN[${units[$i]}]=${blocks[$i]}; done
+}
+# UNIT_TEXT="PROP=value" lines of unit $1 for the properties $2... (as `systemctl show -p ...` prints them).
+unit_show() {
+  local unit=$1 line out="" p
+  shift
+  if [ -z "${UNIT_SHOWN[$unit]+set}" ]; then
+    local -a args=()
+    for p; do args+=(-p "$p"); done
+    UNIT_TEXT=$(systemctl show "${args[@]}" -- "$unit" 2>/dev/null)
+    return 0
+  fi
+  for p; do
+    while IFS= read -r line; do case "$line" in "$p="*) out+="${out:+$'\n'}$line";; esac; done <<<"${UNIT_SHOWN[$unit]}"
+  done
+  UNIT_TEXT=$out
+}
+
 # The host itself: OS, name, RAM (the memory check), the provisioner's state.
 # Bash only (no forks): $HOSTNAME is gethostname(), as hostname(1) prints it.
 gather_host() {
@@ -34,9 +65,10 @@ gather_profile() {
   v=$("$SERVER" --version 2>&1)
   fact "${p}_version" "${v%%$'\n'*}"
   fact_file "${p}_config" "$CONF"
+  unit_show "$SERVICE" ActiveState UnitFileState MainPID
   while IFS='=' read -r k v; do
     case "$k" in ActiveState) active=$v;; UnitFileState) enabled=$v;; MainPID) mainpid=$v;; esac
-  done < <(systemctl show -p ActiveState -p UnitFileState -p MainPID "$SERVICE" 2>/dev/null)
+  done <<<"$UNIT_TEXT"
   fact "${p}_active" "$active"
   fact "${p}_enabled" "$enabled"
   fact "${p}_mainpid" "$mainpid"
@@ -47,8 +79,8 @@ gather_profile() {
   if [ -n "$k" ] && [ -n "$v" ]; then fact "${p}_confdir_free" "$((k * v))"; else fact "${p}_confdir_free" ""; fi
   [ -w "$cdir" ] || fact "${p}_confdir_ro" 1
   if [ "$active" = active ]; then
-    rc_target "$CONF"; rc_auth "$ADMIN_PW"
-    RT_PREFIX="${p}_" probe "$1"
+    rc_target "$CONF"
+    RT_PREFIX="${p}_" probe_gather "$1"
   fi
 }
 
@@ -61,7 +93,8 @@ gather_timer() {
     [ -n "$key" ] || continue
     fact_file "${P_GT_PREFIX}_$key" "$path"
   done <<<"$P_GT_FILES"
-  fact "${P_GT_PREFIX}_timer_state" "$(systemctl show -p UnitFileState -p ActiveState "$P_GT_TIMER" 2>/dev/null)"
+  unit_show "$P_GT_TIMER" ActiveState UnitFileState
+  fact "${P_GT_PREFIX}_timer_state" "$UNIT_TEXT"
   while read -r fact_name cmds; do
     [ -n "$fact_name" ] || continue
     found=""
@@ -71,4 +104,20 @@ gather_timer() {
     done
     fact "${P_GT_PREFIX}_$fact_name" "$found"
   done <<<"$P_GT_TOOLS"
+}
+
+# The running server's state: with the provisioner's admin password, its PING and the settings in
+# ONE redis-cli call; otherwise (a server the tool did not set up, a wrong password) rc_auth's
+# ladder, then probe. $1 as probe's.
+# shellcheck disable=SC2034 # RC_* are read by lib.sh's rc and probe
+probe_gather() {
+  local out first
+  if [ -n "$ADMIN_PW" ]; then
+    RC_USER=$ADMIN_USER; RC_PW=$ADMIN_PW; RC_AUTH="admin"
+    out=$({ printf 'PING\n'; probe_commands; } | rc)
+    first=${out%%$'\n'*}; first=${first%$'\r'}
+    case "$first" in PONG|MISCONF*) probe "$1" "${out#*$'\n'}"; return;; esac
+  fi
+  rc_auth "$ADMIN_PW"
+  probe "$1"
 }

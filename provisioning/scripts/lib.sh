@@ -110,9 +110,8 @@ probe_commands() {
   printf 'ECHO @@acl-end@@\nINFO\n'
 }
 # Runtime facts of the running server (fact names prefixed by RT_PREFIX); $1=1 also round-trips a
-# probe key (skipped in --check).
+# probe key (skipped in --check); $2, when given, is what probe_commands already got from the server.
 probe() {
-  local k v s g
   local k v out ping s g rest
   fact "${RT_PREFIX:-}rt_auth" "$RC_AUTH"
   # One redis-cli as the application user: PING (+ the probe key round trip).
@@ -126,7 +125,7 @@ probe() {
   fi
   [ "$RC_AUTH" = fail ] && return 0
   # One redis-cli as the strongest identity: the settings (admin only), ACL rights (app only), INFO.
-  out=$(probe_commands | rc)
+  if [ $# -ge 2 ]; then out=$2; else out=$(probe_commands | rc); fi
   out=${out//$'\r'/}
   if [ "$RC_AUTH" = admin ] || [ "$RC_AUTH" = none ]; then fact "${RT_PREFIX:-}rt_config" "${out%%$'\n'@@cfg-end@@*}"; fi
   rest=${out#*@@cfg-end@@$'\n'}

@@ -7,8 +7,8 @@
  */
 import { OS_PROFILES, OsProfile, OsRelease } from "../os";
 import { AriFacts, ariFacts } from "./ari";
-import { BackupFacts, backupFacts, backupGather } from "./backup";
-import { MetricsFacts, metricsFacts, metricsGather } from "./metrics";
+import { BACKUP_TIMER, BackupFacts, backupFacts, backupGather } from "./backup";
+import { METRICS_TIMER, MetricsFacts, metricsFacts, metricsGather } from "./metrics";
 import { RetireFacts, retireFacts, retireGather } from "./retire";
 import { WorkerFacts, workerFacts } from "./worker";
 import { Params, paramLines, profileParams, scriptFile } from "../scripts";
@@ -61,11 +61,13 @@ export interface HostFacts {
  */
 export function gatherScript(appPassword: string, adminUser: string, probeWrites: boolean, extra = "", lock: { mode: "acquire" | "peek"; params: Params } = { mode: "peek", params: {} }): string {
   const perProfile = Object.values(OS_PROFILES).map((p) => `(\n${paramLines({ ...profileParams(p), P_PROFILE_KEY: p.key.replace(/-/g, "_") })}\ngather_profile ${probeWrites ? 1 : 0}\n)`);
+  const units = [...new Set([...Object.values(OS_PROFILES).map((p) => p.service), METRICS_TIMER, BACKUP_TIMER])].join("\n");
   return [
-    prelude(appPassword, adminUser, lock.params),
+    prelude(appPassword, adminUser, { ...lock.params, P_UNITS: units }),
     scriptFile("lock"),
     scriptFile("gather"),
     lock.mode === "acquire" ? "if ! lock_acquire; then exit 0; fi" : "if ! lock_peek; then exit 0; fi",
+    "units_prefetch",
     "gather_host",
     metricsGather(),
     backupGather(),
