@@ -73,10 +73,13 @@ gather_profile() {
   fact "${p}_enabled" "$enabled"
   fact "${p}_mainpid" "$mainpid"
   cdir=${CONF%/*}; cdir=${cdir:-/}
-  # Bytes free to an unprivileged user (df's "Available"): free blocks times the block size.
-  k=""; v=""
-  read -r k v < <(stat -f -c '%a %S' "$cdir" 2>/dev/null)
-  if [ -n "$k" ] && [ -n "$v" ]; then fact "${p}_confdir_free" "$((k * v))"; else fact "${p}_confdir_free" ""; fi
+  # --check foresees a write that the disk would refuse (a real run's write checks itself): the
+  # bytes free to an unprivileged user (df's "Available"), free blocks times the block size.
+  if [ "$1" != 1 ]; then
+    k=""; v=""
+    read -r k v < <(stat -f -c '%a %S' "$cdir" 2>/dev/null)
+    if [ -n "$k" ] && [ -n "$v" ]; then fact "${p}_confdir_free" "$((k * v))"; else fact "${p}_confdir_free" ""; fi
+  fi
   [ -w "$cdir" ] || fact "${p}_confdir_ro" 1
   if [ "$active" = active ]; then
     rc_target "$CONF"

@@ -20,7 +20,7 @@ lock_owner() { OWNER=""; { IFS= read -r OWNER < "$LOCK/owner"; } 2>/dev/null; re
 lock_acquire() {
   local now run exp err
   step "lock"
-  err=$({ mkdir -p "$STATE" && chmod 0700 "$STATE"; } 2>&1) || { fact lock_error "cannot create $STATE: $err"; return 1; }
+  err=$({ { [ -d "$STATE" ] || mkdir -p "$STATE"; } && chmod 0700 "$STATE"; } 2>&1) || { fact lock_error "cannot create $STATE: $err"; return 1; }
   for _ in 1 2 3 4 5 6 7 8 9 10; do
     now=$EPOCHSECONDS
     if mkdir "$LOCK" 2>/dev/null; then
