@@ -112,13 +112,3 @@ export async function resolveSecrets(
   }
   return out;
 }
-
-/** The Redis application password of each host (see resolveSecrets). */
-export async function resolvePasswords(
-  hosts: HostSpec[],
-  env: NodeJS.ProcessEnv = process.env,
-  fetcher: SecretFetcher = awsSecretFetcher,
-): Promise<Map<string, string>> {
-  const all = await resolveSecrets(hosts, env, fetcher);
-  return new Map([...all].map(([h, s]) => [h, s.redis]));
-}

@@ -13,7 +13,7 @@ import { buildContext, maskSecrets, render, renderRedisConf, sha256 } from "../.
 import { Output } from "../../provisioning/output";
 import { dev as devConfig, prod as prodConfig } from "../../stacks/environments";
 import { cidrContains, parseCidr } from "../../modules/settings";
-import { describeFetchError, redact, registerSecret, resolvePasswords, resolveSecrets } from "../../provisioning/secrets";
+import { describeFetchError, redact, registerSecret, resolveSecrets } from "../../provisioning/secrets";
 import { parseFacts } from "../../provisioning/tasks/facts";
 import { parseLine, ScriptOutput } from "../../provisioning/tasks/shell";
 import { evaluateVerify, runtimeDrift } from "../../provisioning/tasks/verify";
@@ -254,16 +254,16 @@ describe("secrets", () => {
 
   it("reads the JSON key password from Secrets Manager once per ARN", async () => {
     const fetcher = jest.fn(async () => JSON.stringify({ password: "from-secrets-manager" }));
-    const pw = await resolvePasswords([host({ redis_password_secret_arn: arn }), host({ redis_password_secret_arn: arn }, "h2")], {}, fetcher);
-    expect(pw.get("h")).toBe("from-secrets-manager");
+    const pw = await resolveSecrets([host({ redis_password_secret_arn: arn }), host({ redis_password_secret_arn: arn }, "h2")], {}, fetcher);
+    expect(pw.get("h")?.redis).toBe("from-secrets-manager");
     expect(fetcher).toHaveBeenCalledTimes(1);
     expect(redact("x from-secrets-manager y")).toBe("x ******** y");
   });
 
   it("falls back to REDIS_PASSWORD and fails without any password, naming nothing secret", async () => {
-    expect((await resolvePasswords([host({})], { REDIS_PASSWORD: "env-password" })).get("h")).toBe("env-password");
-    await expect(resolvePasswords([host({})], {})).rejects.toThrow(/redis_password is not set/);
-    await expect(resolvePasswords([host({ redis_password_secret_arn: arn })], {}, async () => '{"pw":"x"}')).rejects.toThrow(
+    expect((await resolveSecrets([host({})], { REDIS_PASSWORD: "env-password" })).get("h")?.redis).toBe("env-password");
+    await expect(resolveSecrets([host({})], {})).rejects.toThrow(/redis_password is not set/);
+    await expect(resolveSecrets([host({ redis_password_secret_arn: arn })], {}, async () => '{"pw":"x"}')).rejects.toThrow(
       /group_vars\/asterisk.yml: redis_password_secret_arn: .*no JSON key "password"/,
     );
   });
@@ -272,13 +272,13 @@ describe("secrets", () => {
     class CredentialsProviderError extends Error {
       name = "CredentialsProviderError";
     }
-    const err = await resolvePasswords([host({ redis_password_secret_arn: arn })], {}, async () => {
+    const err = await resolveSecrets([host({ redis_password_secret_arn: arn })], {}, async () => {
       throw new CredentialsProviderError("Could not load credentials from any providers");
     }).catch((e: Error) => e);
     expect((err as Error).message).toBe(
       `group_vars/asterisk.yml: redis_password_secret_arn: cannot read the secret ${arn}: CredentialsProviderError: Could not load credentials from any providers`,
     );
-    const multi = await resolvePasswords([host({ redis_password_secret_arn: arn })], {}, async () => {
+    const multi = await resolveSecrets([host({ redis_password_secret_arn: arn })], {}, async () => {
       throw Object.assign(new Error("User: arn:aws:iam::123456789012:user/x is not authorized\nto perform: secretsmanager:GetSecretValue"), { name: "AccessDeniedException" });
     }).catch((e: Error) => e);
     expect((multi as Error).message).toMatch(/: AccessDeniedException: User: .* is not authorized to perform: secretsmanager:GetSecretValue$/);
@@ -286,7 +286,7 @@ describe("secrets", () => {
     expect(describeFetchError(Object.assign(new Error("TimeoutError"), { name: "TimeoutError" }))).toBe("TimeoutError");
     expect(describeFetchError("x".repeat(400))).toMatch(/^Error: x{300}\.\.\.$/);
     // The secret itself is never in a message (bad JSON, wrong key).
-    const leaky = await resolvePasswords([host({ redis_password_secret_arn: arn })], {}, async () => "not-json-S3cret").catch((e: Error) => e);
+    const leaky = await resolveSecrets([host({ redis_password_secret_arn: arn })], {}, async () => "not-json-S3cret").catch((e: Error) => e);
     expect((leaky as Error).message).not.toContain("S3cret");
   });
 
