@@ -10,7 +10,7 @@ import { createHash } from "node:crypto";
 import { deflateRawSync } from "node:zlib";
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
-import { build, buildSync, formatMessagesSync } from "esbuild";
+import { buildSync, formatMessagesSync } from "esbuild";
 import { commandLine, UsageError } from "./contracts/cli";
 import { FUNCTION_NAMES, type FunctionName } from "./manifest";
 
@@ -50,50 +50,67 @@ export function buildLambdas(opts: { outDir?: string; functions?: readonly Funct
   const outDir = resolve(opts.outDir ?? BUNDLE_DIR);
   const digests = new Map<string, string>();
   return (opts.functions ?? FUNCTION_NAMES).map((name) => {
-    const dir = join(outDir, name);
-    const outfile = join(dir, "index.js");
-    const record = join(outDir, `${name}.inputs.json`);
-    const current = readBundle(outfile);
-    if (current && readdirSync(dir).length === 1 && upToDate(record, current, digests)) return { name, dir, bytes: current.length, rebuilt: false };
-
-    const started = Date.now();
-    let result;
-    try {
-      result = buildSync({
-        absWorkingDir: ROOT,
-        entryPoints: [join("lambdas", name, "handler.ts")],
-        outfile,
-        write: false,
-        metafile: true,
-        bundle: true,
-        platform: "node",
-        target: "node22",
-        format: "cjs",
-        minify: true,
-        legalComments: "none",
-        // Provided by the runtime (SDK v3), or optional native/edge variants pg never loads here.
-        external: ["@aws-sdk/*", "pg-native", "pg-cloudflare", "cloudflare:sockets"],
-        logLevel: "silent",
-      });
-      if (result.warnings.length) process.stderr.write(formatMessagesSync(result.warnings, { kind: "warning" }).join(""));
-    } catch (error) {
-      throw new Error(`building the ${name} Lambda bundle (lambdas/build.ts) failed: ${error instanceof Error ? error.message : String(error)}`);
-    }
-    const content = Buffer.from(result.outputFiles[0].contents);
-    mkdirSync(dir, { recursive: true });
-    for (const entry of readdirSync(dir)) if (entry !== "index.js") rmSync(join(dir, entry), { recursive: true, force: true });
-    if (!current?.equals(content)) replace(outfile, content, outDir);
-    const inputs = [...new Set([...Object.keys(result.metafile.inputs), ...ALWAYS_INPUTS])].sort();
-    // A file edited while esbuild read it may not be in this bundle: leave no record, rebuild next time.
-    if (!inputs.some((file) => modifiedSince(file, started))) {
-      digests.clear();
-      const files = Object.fromEntries(inputs.map((file) => [file, digest(file, digests)]));
-      replace(record, Buffer.from(JSON.stringify({ bundle: sha256(content), files })), outDir);
-    } else {
-      rmSync(record, { force: true });
-    }
-    return { name, dir, bytes: content.length, rebuilt: true };
+    const { dir, bytes, rebuilt } = bundleWithRecord(name, join("lambdas", name, "handler.ts"), outDir, digests, {
+      target: "node22",
+      // Provided by the runtime (SDK v3), or optional native/edge variants pg never loads here.
+      external: ["@aws-sdk/*", "pg-native", "pg-cloudflare", "cloudflare:sockets"],
+    });
+    return { name, dir, bytes, rebuilt };
   });
+}
+
+/**
+ * `<outDir>/<name>/index.js` from `entry` (esbuild, minified CommonJS for Node), unless the record
+ * `<outDir>/<name>.inputs.json` shows it was built from files with exactly today's content.
+ */
+function bundleWithRecord(
+  name: string,
+  entry: string,
+  outDir: string,
+  digests: Map<string, string>,
+  options: { target: string; external: string[] },
+): { dir: string; file: string; bytes: number; rebuilt: boolean } {
+  const dir = join(outDir, name);
+  const outfile = join(dir, "index.js");
+  const record = join(outDir, `${name}.inputs.json`);
+  const current = readBundle(outfile);
+  if (current && readdirSync(dir).length === 1 && upToDate(record, current, digests)) return { dir, file: outfile, bytes: current.length, rebuilt: false };
+
+  const started = Date.now();
+  let result;
+  try {
+    result = buildSync({
+      absWorkingDir: ROOT,
+      entryPoints: [entry],
+      outfile,
+      write: false,
+      metafile: true,
+      bundle: true,
+      platform: "node",
+      format: "cjs",
+      minify: true,
+      legalComments: "none",
+      logLevel: "silent",
+      ...options,
+    });
+    if (result.warnings.length) process.stderr.write(formatMessagesSync(result.warnings, { kind: "warning" }).join(""));
+  } catch (error) {
+    throw new Error(`building the ${name} bundle (lambdas/build.ts) failed: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const content = Buffer.from(result.outputFiles[0].contents);
+  mkdirSync(dir, { recursive: true });
+  for (const entry of readdirSync(dir)) if (entry !== "index.js") rmSync(join(dir, entry), { recursive: true, force: true });
+  if (!current?.equals(content)) replace(outfile, content, outDir);
+  const inputs = [...new Set([...Object.keys(result.metafile.inputs), ...ALWAYS_INPUTS])].sort();
+  // A file edited while esbuild read it may not be in this bundle: leave no record, rebuild next time.
+  if (!inputs.some((file) => modifiedSince(file, started))) {
+    digests.clear();
+    const files = Object.fromEntries(inputs.map((file) => [file, digest(file, digests)]));
+    replace(record, Buffer.from(JSON.stringify({ bundle: sha256(content), files })), outDir);
+  } else {
+    rmSync(record, { force: true });
+  }
+  return { dir, file: outfile, bytes: content.length, rebuilt: true };
 }
 
 function readBundle(file: string): Buffer | undefined {
@@ -147,29 +164,21 @@ function replace(file: string, content: Buffer, tmpDir: string): void {
   renameSync(tmp, file);
 }
 
+/** Where the Asterisk worker's bundle lives: `<repo>/build/asterisk-worker/index.js`. */
+export const WORKER_BUNDLE_DIR = join(ROOT, "build");
+
 /**
- * The Asterisk-side worker (not a Lambda): build/asterisk-worker/index.js from
- * lambdas/asterisk-worker/main.ts, one CommonJS file for the host's Node.js (`node index.js`).
+ * The Asterisk-side worker (not a Lambda): `<outDir>/asterisk-worker/index.js` from
+ * lambdas/asterisk-worker/main.ts, one CommonJS file for the host's Node.js (`node index.js`), with
+ * the same content-hash record as the Lambdas (rebuilt only when a file it was built from changed).
  * Everything is bundled (ioredis, ws); ws's optional native helpers are left out (it falls back).
  */
-export async function buildAsteriskWorker(opts: { outDir?: string } = {}): Promise<{ file: string; bytes: number }> {
-  const dir = resolve(opts.outDir ?? join(ROOT, "build", "asterisk-worker"));
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, "index.js");
-  await build({
-    entryPoints: [join(ROOT, "lambdas", "asterisk-worker", "main.ts")],
-    outfile: file,
-    bundle: true,
-    platform: "node",
+export function buildAsteriskWorker(opts: { outDir?: string } = {}): { file: string; bytes: number; rebuilt: boolean } {
+  const { file, bytes, rebuilt } = bundleWithRecord("asterisk-worker", join("lambdas", "asterisk-worker", "main.ts"), resolve(opts.outDir ?? WORKER_BUNDLE_DIR), new Map(), {
     target: "node18", // Debian 12 ships Node.js 18; Amazon Linux 2023 nodejs 18/20
-    format: "cjs",
-    minify: true,
-    legalComments: "none",
     external: ["bufferutil", "utf-8-validate"],
-    logLevel: "warning",
   });
-  return { file, bytes: readFileSync(file).length };
+  return { file, bytes, rebuilt };
 }
 
 const USAGE = `usage: npm run build:lambdas [-- --help]
@@ -181,7 +190,7 @@ and prints each bundle's zipped size; exits 1 if one is over the 150 KB zipped b
 
 async function main(): Promise<void> {
   if (!commandLine(USAGE, { options: {} })) return;
-  const worker = await buildAsteriskWorker();
+  const worker = buildAsteriskWorker();
   console.log(`${"asterisk-worker".padEnd(18)} ${(worker.bytes / 1024).toFixed(1).padStart(7)} KB  (host service, not a Lambda)  ${worker.file}`);
   let over = 0;
   for (const b of buildLambdas()) {
@@ -198,7 +207,9 @@ async function main(): Promise<void> {
   }
 }
 
-if (require.main === module) {
+// Run as `tsx lambdas/build.ts` only: bundled into another program (the provisioning CLI imports
+// buildAsteriskWorker), `require.main === module` holds there too.
+if (require.main === module && /(^|[\\/])lambdas[\\/]build\.ts$/.test(process.argv[1] ?? "")) {
   main().catch((e: Error) => {
     console.error(e instanceof UsageError ? e.message : e);
     process.exit(1);

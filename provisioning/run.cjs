@@ -62,8 +62,9 @@ function build() {
     platform: "node",
     target: "node20",
     format: "cjs",
-    // Loaded only for redis_password_secret_arn; the SDK stays in node_modules.
-    external: ["@aws-sdk/*"],
+    // Loaded only for redis_password_secret_arn; the SDK stays in node_modules. esbuild (lambdas/build.ts,
+    // loaded only for the worker's bundle) cannot be bundled: it finds its binary beside its package.
+    external: ["@aws-sdk/*", "esbuild"],
     metafile: true,
     logLevel: "error",
   });

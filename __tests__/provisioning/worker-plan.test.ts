@@ -1,5 +1,5 @@
 /** The asterisk-worker task without a host: variables, rendering, the plan (--check and no-op) and the health verdict. */
-import { existsSync, mkdtempSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DEFAULTS, RoleVars } from "../../provisioning/defaults";
@@ -141,17 +141,19 @@ describe("verify", () => {
 });
 
 describe("bundle", () => {
-  test("built by lambdas/build.ts in its own process when missing, then read; an older file than its sources is rebuilt", async () => {
+  test("built in-process by lambdas/build.ts (content-hash record) when missing, then read; a bundle that is not the one recorded is rebuilt", async () => {
     const dir = mkdtempSync(join(tmpdir(), "worker-bundle-"));
-    const file = join(dir, "missing", "index.js");
-    const b = await workerBundle(file);
+    const b = await workerBundle(dir);
+    const file = join(dir, "asterisk-worker", "index.js");
     expect(existsSync(file)).toBe(true);
+    expect(existsSync(join(dir, "asterisk-worker.inputs.json"))).toBe(true);
     expect(b.sha).toBe(sha256(readFileSync(file, "utf8")));
     expect(b.text).toContain("asterisk-worker");
-    const stale = join(dir, "stale", "index.js");
-    mkdirSync(join(stale, ".."));
-    writeFileSync(stale, "old");
-    utimesSync(stale, new Date(0), new Date(0));
-    expect((await workerBundle(stale)).sha).toBe(b.sha);
+    // Another process's view (workerBundle reads once per process): the recorded bundle is up to date, an edited one is rebuilt.
+    const { buildAsteriskWorker } = await import("../../lambdas/build");
+    expect(buildAsteriskWorker({ outDir: dir }).rebuilt).toBe(false);
+    writeFileSync(file, "old");
+    expect(buildAsteriskWorker({ outDir: dir }).rebuilt).toBe(true);
+    expect(sha256(readFileSync(file, "utf8"))).toBe(b.sha);
   }, 120_000);
 });

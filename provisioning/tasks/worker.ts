@@ -5,7 +5,7 @@
  *
  *  - runtime from the OS packages (Debian/Ubuntu `nodejs`, Amazon Linux 2023 `nodejs20`, RHEL `nodejs`),
  *    at least Node 18 (the bundle's esbuild target);
- *  - the bundle build/asterisk-worker/index.js (built when missing or older than its sources), compared
+ *  - the bundle build/asterisk-worker/index.js (lambdas/build.ts: rebuilt when a source's content changed), compared
  *    by SHA-256: the host sends back hashes only, the 200 KB bundle travels only when it differs;
  *  - the env file (templates/asterisk-worker.env.hbs) from the inventory, the unit;
  *  - the ARI and Redis passwords as systemd credentials: root 0600 files in /etc/credstore, written by
@@ -17,15 +17,12 @@
  *    design (it retries ARI with backoff), so the host passes with a WARNING instead of failing.
  * The host shell is provisioning/scripts/worker.sh.
  */
-import { execFile } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { promisify } from "node:util";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { STATE_DIR, type RoleVars } from "../defaults";
 import { fileDiff } from "../diff";
 import type { OsProfile } from "../os";
 import type { TaskResult } from "../output";
-import { TEMPLATES_DIR, renderTemplate, sha256 } from "../render";
+import { renderTemplate, sha256 } from "../render";
 import { paramLines, scriptFile, type Params } from "../scripts";
 import { metricsRedisHost } from "./metrics";
 
@@ -43,10 +40,6 @@ export const WORKER_PATHS = {
   mark: `${STATE_DIR}/asterisk-worker-restart-pending`,
 } as const;
 
-// The project root, also from build/provision.cjs (the CLI's bundle): templates/ sits in it.
-const ROOT = join(TEMPLATES_DIR, "..");
-const execFileAsync = promisify(execFile);
-export const BUNDLE_FILE = join(ROOT, "build", "asterisk-worker", "index.js");
 
 /** The runtime package of an OS profile, and where its node binary is once installed. */
 export function workerRuntime(p: OsProfile): { packages: string[]; node: string } {
@@ -122,29 +115,28 @@ export function workerGather(v: RoleVars): string {
 // ---------------------------------------------------------------- the bundle
 
 const bundles = new Map<string, Promise<{ text: string; sha: string }>>();
-const newestMtime = (dir: string): number =>
-  readdirSync(dir, { withFileTypes: true }).reduce((m, e) => Math.max(m, e.isDirectory() ? newestMtime(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs), 0);
 
-/** build/asterisk-worker/index.js, built (lambdas/build.ts) when missing or older than its sources; read once per process. */
-export function workerBundle(file = BUNDLE_FILE): Promise<{ text: string; sha: string }> {
-  let bundle = bundles.get(file);
+/**
+ * `<outDir>/asterisk-worker/index.js`, brought up to date by lambdas/build.ts (the one bundling
+ * entry point: rebuilt only when a file it was built from changed, by content), then read; once
+ * per process. build.ts (and esbuild) load only when a host runs the worker.
+ */
+export function workerBundle(outDir?: string): Promise<{ text: string; sha: string }> {
+  const key = outDir ?? "";
+  let bundle = bundles.get(key);
   if (bundle) return bundle;
   bundle = (async () => {
-    const sources = ["asterisk-worker", "shared"].map((d) => join(ROOT, "lambdas", d)).filter(existsSync);
-    if (!existsSync(file) || Math.max(...sources.map(newestMtime)) > statSync(file).mtimeMs) {
-      // Its own process (tsx): lambdas/build.ts imported into the CLI's bundle would run its main().
-      const code = `require("./lambdas/build").buildAsteriskWorker({ outDir: ${JSON.stringify(join(file, ".."))} })`;
-      try {
-        await execFileAsync(join(ROOT, "node_modules", ".bin", "tsx"), ["--eval", code], { cwd: ROOT, timeout: 120_000 });
-      } catch (e) {
-        const err = e as Error & { stderr?: string };
-        throw new Error(`building ${file} (lambdas/build.ts) failed: ${(err.stderr || err.message).trim().split("\n").slice(-3).join(" | ")}`);
-      }
+    const { buildAsteriskWorker } = await import("../../lambdas/build");
+    let file: string;
+    try {
+      file = buildAsteriskWorker({ outDir }).file;
+    } catch (e) {
+      throw new Error(`building the asterisk-worker bundle failed: ${(e as Error).message.trim().split("\n").slice(-3).join(" | ")}`);
     }
     const text = readFileSync(file, "utf8");
     return { text, sha: sha256(text) };
   })();
-  bundles.set(file, bundle);
+  bundles.set(key, bundle);
   return bundle;
 }
 
