@@ -88,12 +88,19 @@ function spawnSsh(args: string[], input: string | null, onLine?: (line: string) 
       onLine?.(l);
     });
     p.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-    p.on("error", (e) => (stderr += `${e.message}\n`));
-    p.on("close", (exitCode) => {
+    let settled = false;
+    const finish = (exitCode: number | null) => {
+      if (settled) return;
+      settled = true;
       if (timer) clearTimeout(timer);
-      const code = timedOut ? 124 : (exitCode ?? 255);
+      const code = timedOut ? 124 : exitCode === null || exitCode < 0 ? 255 : exitCode;
       resolve({ code, stdout, stderr, unreachable: code === 255, timedOut });
+    };
+    p.on("error", (e) => {
+      stderr += `${e.message}\n`;
+      if (p.pid === undefined) finish(255); // ssh could not be started
     });
+    p.on("close", finish);
     p.stdin!.end(input ?? "");
   });
 }
@@ -201,7 +208,7 @@ export class Session {
       const cur = this.current;
       if (!cur) return;
       cur.stderr += this.stderrRest;
-      const code = cur.timedOut ? 124 : (exitCode ?? 255);
+      const code = cur.timedOut ? 124 : exitCode === null || exitCode < 0 ? 255 : exitCode;
       this.current = null;
       cur.done({ code, stdout: cur.stdout, stderr: cur.stderr, unreachable: code === 255, timedOut: cur.timedOut });
     });
