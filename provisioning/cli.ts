@@ -11,7 +11,7 @@ import { spawnSync } from "node:child_process";
 import { heldLocks } from "./lock";
 import { releaseScript, runPlay } from "./play";
 import { RestoreSource, RestoreSourceError, restoreSource, runRestore } from "./tasks/restore";
-import { sshArgs } from "./ssh";
+import { sshArgs, stopSteps } from "./ssh";
 import { HostSecrets, SecretError, SecretFetcher, awsSecretFetcher, redact, resolveSecrets } from "./secrets";
 
 export interface CliOptions {
@@ -177,9 +177,10 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   return out.failedHosts().length ? 2 : 0;
 }
 
-/** On SIGINT/SIGTERM: release the host locks this run holds (bounded), then exit 130. */
+/** On SIGINT/SIGTERM: stop the steps still running on hosts, release the host locks this run holds (bounded), then exit 130. */
 function releaseLocksOnSignal(): void {
   const handler = (sig: NodeJS.Signals) => {
+    stopSteps();
     for (const c of heldLocks.values()) {
       spawnSync("ssh", [...sshArgs(c, ["-o", "ControlMaster=no"]), c.host, c.become ? "sudo -n -H bash -s" : "bash -s"], { input: releaseScript(), timeout: 5000, stdio: ["pipe", "ignore", "ignore"] });
     }

@@ -6,7 +6,7 @@
  * StrictHostKeyChecking=accept-new. A run's round trips to one host share one such bash (Session):
  * one ssh client, one sudo, one bash per host and run, however many steps.
  */
-import { ChildProcess, spawn } from "node:child_process";
+import { ChildProcess, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync } from "node:fs";
 import { connect as connectSocket } from "node:net";
@@ -140,6 +140,22 @@ export function runScript(c: Connection, script: string, onLine?: (line: string)
   return spawnSsh([...sshArgs(c, ["-o", "ControlMaster=no"]), c.host, remoteBash(c, limitS)], script, onLine, (Math.ceil(limitS) + 15) * 1000);
 }
 
+/** The session shell's first line: its process group on the host. */
+const SESSION_PG = "@@session-pg|";
+/** Sessions with a step in flight (stopSteps signals them on SIGINT/SIGTERM). */
+const live = new Set<Session>();
+
+/**
+ * For the CLI's signal handler (synchronous, bounded): TERMs the process group of every step still
+ * running on a host, so that an interrupted run stops there (the step's trap reports it, as at the
+ * deadline; a restart it owed is marked pending) before its lock is released.
+ */
+export function stopSteps(): number {
+  let n = 0;
+  for (const s of live) if (s.stop()) n++;
+  return n;
+}
+
 /** What a Session's step ends with (the session shell prints it on both streams after the step's subshell). */
 const STEP_END = "@@step-end|";
 /**
@@ -148,6 +164,9 @@ const STEP_END = "@@step-end|";
  */
 const SESSION_LOOP = [
   "export LC_ALL=C",
+  // The process group of timeout(1) and everything under it (what stopSteps signals), without a fork.
+  "read -r _ _ _ _ __pg _ < /proc/$$/stat",
+  `printf '${SESSION_PG}%s\\n' "$__pg"`,
   "while IFS= read -r __n && IFS= read -r -d '' -N \"$__n\" __s; do",
   '  ( eval "$__s" ) < /dev/null',
   `  __step=$?; printf '\\n${STEP_END}%s\\n' "$__step"; printf '\\n${STEP_END}%s\\n' "$__step" >&2`,
@@ -169,6 +188,7 @@ export class Session {
   private current: { onLine?: (l: string) => void; stdout: string; stderr: string; code?: number; errDone: boolean; done: (r: ExecResult & { timedOut?: boolean }) => void; timedOut: boolean } | null = null;
   private exited = false;
   private stderrRest = "";
+  private pgid = 0;
 
   /** `deadlineAt`: epoch ms past which the host TERMs the session (as runScript's `limitS` from now). */
   constructor(
@@ -183,6 +203,7 @@ export class Session {
   private start(): ChildProcess {
     const p = sshProcess([...sshArgs(this.c, ["-o", "ControlMaster=no"]), this.c.host, remoteBash(this.c, this.limitS())]);
     lines(p.stdout!, (l) => {
+      if (!this.pgid && l.startsWith(SESSION_PG)) return void (this.pgid = Number(l.slice(SESSION_PG.length)) || 0);
       const cur = this.current;
       if (!cur) return;
       if (l.startsWith(STEP_END)) {
@@ -205,6 +226,7 @@ export class Session {
     p.stdin!.write(SESSION_LOOP);
     p.on("close", (exitCode) => {
       this.exited = true;
+      live.delete(this);
       const cur = this.current;
       if (!cur) return;
       cur.stderr += this.stderrRest;
@@ -220,6 +242,7 @@ export class Session {
     const cur = this.current;
     if (!cur || cur.code === undefined || !cur.errDone) return;
     this.current = null;
+    live.delete(this);
     cur.done({ code: cur.code, stdout: cur.stdout, stderr: cur.stderr, unreachable: false, timedOut: false });
   }
 
@@ -233,6 +256,7 @@ export class Session {
         if (this.current) this.current.timedOut = true;
         p.kill("SIGKILL");
       }, (Math.ceil(limitS) + 15) * 1000);
+      live.add(this);
       this.current = {
         onLine,
         stdout: "",
@@ -246,6 +270,14 @@ export class Session {
       };
       p.stdin!.write(`${Buffer.byteLength(script)}\n${script}`);
     });
+  }
+
+  /** TERMs the running step's process group on the host (synchronous, 5 s at most); false when there is none. */
+  stop(): boolean {
+    if (!this.current || this.exited || this.pgid <= 1) return false;
+    const kill = `kill -TERM -- -${this.pgid}`;
+    spawnSync("ssh", [...sshArgs(this.c, ["-o", "ControlMaster=no"]), this.c.host, this.c.become ? `sudo -n ${kill}` : kill], { timeout: 5000, stdio: "ignore" });
+    return true;
   }
 
   /** Ends the session: the session shell reads end of input and exits (bounded). */
