@@ -162,7 +162,7 @@ const STEP_END = "@@step-end|";
  * The session shell: read by `bash -s` (one byte at a time, as bash reads a script from a pipe),
  * it then reads each step as a byte count line plus that many bytes (`read -N`: in blocks), and runs it.
  */
-const SESSION_LOOP = [
+export const SESSION_LOOP = [
   "export LC_ALL=C",
   // The process group of timeout(1) and everything under it (what stopSteps signals), without a fork.
   "read -r _ _ _ _ __pg _ < /proc/$$/stat",
@@ -173,6 +173,9 @@ const SESSION_LOOP = [
   "done",
   "",
 ].join("\n");
+
+/** One step as the session shell reads it: its byte count, a newline, the script. */
+export const sessionStep = (script: string): string => `${Buffer.byteLength(script)}\n${script}`;
 
 /**
  * One bash on the host (ssh + sudo + timeout(1) + bash started once) that runs a run's steps one
@@ -268,7 +271,7 @@ export class Session {
           resolve(r);
         },
       };
-      p.stdin!.write(`${Buffer.byteLength(script)}\n${script}`);
+      p.stdin!.write(sessionStep(script));
     });
   }
 

@@ -16,6 +16,7 @@ import { OS_PROFILES, serverVersion } from "../../provisioning/os";
 import { buildContext, missingOwnedDirectives, renderRedisConf } from "../../provisioning/render";
 import { PARAMS_END, SCRIPTS_DIR, paramLines, scriptFile } from "../../provisioning/scripts";
 import { registerSecret } from "../../provisioning/secrets";
+import { SESSION_LOOP, sessionStep } from "../../provisioning/ssh";
 import { ScriptOutput, parseLine } from "../../provisioning/tasks/shell";
 import { inventory, problems } from "./inventories";
 import { scriptParams } from "./params";
@@ -236,6 +237,20 @@ describe("host shell: real files, shellcheck-clean, parameters as data", () => {
     expect(scriptParams(paramLines({ P_S: longSecret })).P_S).toBe(longSecret);
     expect(() => paramLines({ "X; rm": "1" })).toThrow(/bad script parameter name/);
     expect(SCRIPTS_DIR).toMatch(/provisioning\/scripts$/);
+  });
+
+  it("a session runs its steps one after another, each in a clean subshell reading /dev/null, with its exit code", () => {
+    const steps = [
+      `${paramLines({ P_X: "from step 1" })}\nprintf '%s\\n' "$P_X"; LEFT=1; exit 3`,
+      'printf \'%s|%s|%s\\n\' "${P_X:-unset}" "${LEFT:-unset}" "$(cat)"; echo oops >&2',
+      `${paramLines({ P_Y: "é".repeat(3) })}\nprintf '%s\\n' "$P_Y"`,
+    ];
+    const r = spawnSync("bash", ["-s"], { input: SESSION_LOOP + steps.map(sessionStep).join(""), encoding: "utf8" });
+    expect(r.status).toBe(0);
+    const out = r.stdout.split("\n").filter(Boolean);
+    expect(out[0]).toMatch(/^@@session-pg\|\d+$/);
+    expect(out.slice(1)).toEqual(["from step 1", "@@step-end|3", "unset|unset|", "@@step-end|0", "ééé", "@@step-end|0"]);
+    expect(r.stderr.split("\n").filter(Boolean)).toEqual(["@@step-end|3", "oops", "@@step-end|0", "@@step-end|0"]);
   });
 
   it("facts, files and task messages come back exactly, without a fork per line", () => {
