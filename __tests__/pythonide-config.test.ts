@@ -1,7 +1,7 @@
 import { buildApp } from "../stacks/app";
 import { PythonideConfig, validatePythonideConfig } from "../stacks/pythonide-config";
 import { FARGATE_MEMORY_MIB, FargateSize, describeFargateMemory } from "../modules/pythonide-service";
-import { pythonide } from "../stacks/pythonide-environments";
+import { pythonide, pythonideNewAccount } from "../stacks/pythonide-environments";
 import { problemsOf } from "../modules/settings";
 import { ConfigError } from "../stacks/validation";
 import { variant as variantOf } from "./helpers/synth";
@@ -118,7 +118,7 @@ describe("pythonide configuration", () => {
     const lb = (loadBalancer: unknown) => validatePythonideConfig(variant((c) => ((c as { loadBalancer: unknown }).loadBalancer = loadBalancer)));
     expect(lb(undefined)).toContain('pythonide.loadBalancer: is required (allowed: mode "create" or "existing")');
     expect(lb({ mode: "shared" })).toContain('pythonide.loadBalancer.mode: "shared" is not supported (allowed: create, existing)');
-    const create = (certificate: unknown) => validatePythonideConfig(variant((c) => ((c as { production: { mode: string } }).production.mode = "create", ((c as { network: unknown }).network = { mode: "create", vpcCidr: "10.40.0.0/16", availabilityZones: ["us-east-2a", "us-east-2b"], publicSubnetCidrs: ["10.40.0.0/24", "10.40.1.0/24"], privateSubnetCidrs: ["10.40.2.0/24", "10.40.3.0/24"] }), ((c as { loadBalancer: unknown }).loadBalancer = { mode: "create", name: "pythonide-alb", certificate }))));
+    const create = (certificate: unknown) => validatePythonideConfig(variant((c) => ((c as { production: { mode: string } }).production.mode = "create", ((c as { network: unknown }).network = { mode: "create", vpcCidr: "10.40.0.0/16", availabilityZones: ["us-east-2a", "us-east-2b"], publicSubnetCidrs: ["10.40.0.0/24", "10.40.1.0/24"], privateSubnetCidrs: ["10.40.2.0/24", "10.40.3.0/24"] }), ((c as { loadBalancer: unknown }).loadBalancer = { mode: "create", name: "pythonide-alb", certificate }), (c.production.database = pythonideNewAccount.production.database))));
     expect(create(undefined)).toEqual(['pythonide.loadBalancer.certificate: is required (allowed: mode "create" or "existing")']);
     expect(create({ mode: "create", hostedZoneId: "zone" })).toEqual(['pythonide.loadBalancer.certificate.hostedZoneId: "zone" is not valid (allowed: a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ)']);
     expect(create({ mode: "create", hostedZoneId: "Z0123456789ABCDEFGHIJ" })).toEqual([]);
@@ -160,6 +160,7 @@ describe("pythonide configuration", () => {
       'pythonide.loadBalancer.mode: an existing ALB cannot serve a VPC this stack creates (allowed: "create", or network.mode "existing")',
       'pythonide.loadBalancer.httpsListenerArn: "listener" is not valid (allowed: the ARN of the ALB\'s 443 listener)',
       'pythonide.loadBalancer.securityGroupId: "sg-1" is not valid (allowed: sg- followed by 8 or 17 hex digits)',
+      'pythonide.production.database.mode: "existing" with network.mode "create": the VPC this stack creates has no route to an existing database and no 5432 rule on it, so the tasks could not reach it (allowed: "create" (the stack builds the database in its VPC), or network.mode "existing" (the database\'s VPC))',
     ]);
   });
 
