@@ -5,7 +5,7 @@
 import { Testing } from "cdktf";
 import { validateCampaignConfig } from "../stacks/config";
 import { dev, prod } from "../stacks/environments";
-import { validatePythonideConfig } from "../stacks/pythonide-config";
+import { validatePythonideConfig, type PythonideConfig, type PythonideCreatedDatabaseConfig } from "../stacks/pythonide-config";
 import { pythonide, pythonideNewAccount } from "../stacks/pythonide-environments";
 import { addPythonideStacks } from "../stacks/pythonide-stack";
 import { synthCampaign, variant } from "./helpers/synth";
@@ -181,17 +181,19 @@ describe("4f: pythonide-production adopts the running system", () => {
     expect(validatePythonideConfig(adoptCreate)).toEqual([
       'pythonide.production.database.mode: "create" with production.mode "adopt": the running service would switch to a new, empty database (allowed: "existing" (the database it runs on), or production.mode "create")',
     ]);
+    const created = pythonideNewAccount.production.database as PythonideCreatedDatabaseConfig;
     const bad = structuredClone(pythonideNewAccount);
-    bad.production.database = { ...pythonideNewAccount.production.database, instanceClass: "db.r5.large", finalSnapshot: undefined as unknown as boolean };
+    bad.production.database = { ...created, instanceClass: "db.r5.large", finalSnapshot: undefined as unknown as boolean };
     expect(validatePythonideConfig(bad)).toEqual([
       'pythonide.production.database.instanceClass: "db.r5.large" is not supported (allowed: db.t4g.micro, db.t4g.small, db.t4g.medium, db.t3.micro, db.t3.small, db.t3.medium)',
       "pythonide.production.database.finalSnapshot: must be true or false",
     ]);
     // The module checks its own settings too (a stack built without the config check).
     const unchecked = structuredClone(pythonideNewAccount);
-    unchecked.production.database = { ...pythonideNewAccount.production.database, deletionProtection: "yes" as unknown as boolean };
+    unchecked.production.database = { ...created, deletionProtection: "yes" as unknown as boolean };
     expect(() => synthPythonide(unchecked)).toThrow("pythonide-production/database: deletionProtection: must be true or false");
-    expect(validatePythonideConfig({ ...pythonide, production: { ...pythonide.production, database: { ...pythonide.production.database, mode: "shared" as "existing" } } })).toEqual([
+    const shared = { ...pythonide, production: { ...pythonide.production, database: { ...pythonide.production.database, mode: "shared" } } } as unknown as PythonideConfig;
+    expect(validatePythonideConfig(shared)).toEqual([
       'pythonide.production.database.mode: "shared" is not supported (allowed: existing, create)',
     ]);
   });
