@@ -192,6 +192,9 @@ describe("4f: pythonide-production adopts the running system", () => {
     const unchecked = structuredClone(pythonideNewAccount);
     unchecked.production.database = { ...created, deletionProtection: "yes" as unknown as boolean };
     expect(() => synthPythonide(unchecked)).toThrow("pythonide-production/database: deletionProtection: must be true or false");
+    const sameName = structuredClone(pythonide);
+    sameName.staging.database.identifier = "pythonide-db";
+    expect(validatePythonideConfig(sameName)).toEqual(['pythonide.staging.database.identifier: "pythonide-db" is production\'s database too (allowed: a value of its own)']);
     const shared = { ...pythonide, production: { ...pythonide.production, database: { ...pythonide.production.database, mode: "shared" } } } as unknown as PythonideConfig;
     expect(validatePythonideConfig(shared)).toEqual([
       'pythonide.production.database.mode: "shared" is not supported (allowed: existing, create)',

@@ -295,9 +295,13 @@ function validateAdoption(p: Problems, config: PythonideConfig): void {
 /**
  * Production's tasks must reach their database: a VPC this stack creates has no route to an
  * existing database (and the stack adds no 5432 rule there), and an adopted service keeps the
- * database its data is in.
+ * database its data is in. Staging builds a database of its own, so not under production's identifier.
  */
 function validateDatabaseReach(p: Problems, config: PythonideConfig): void {
+  const identifier = config.production?.database?.identifier;
+  if (identifier !== undefined && config.staging?.database?.identifier === identifier) {
+    p.add("staging.database.identifier", `${JSON.stringify(identifier)} is production's database too`, "a value of its own");
+  }
   const mode = config.production?.database?.mode ?? "existing";
   if (!["existing", "create"].includes(mode)) return;
   if (mode === "existing" && config.network?.mode === "create") {
