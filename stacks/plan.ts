@@ -273,7 +273,12 @@ export async function planStack(opts: PlanOptions): Promise<StackPlan> {
       const c = summary.changes.find((x) => stackAddress(x.address, ws) === address);
       findings.push({ address, action: c && isReplace(c.change.actions) ? "replace" : "destroy", what: "protected by lifecycle.prevent_destroy", forcedBy: [] });
     }
-    for (const f of findings) if (protectedAddresses.includes(f.address) && !f.deposed) f.preventDestroy = true;
+    // Terraform names only the prevent_destroy errors it met before stopping: the config says the rest.
+    const protects = (address: string) => {
+      const [type, name] = address.replace(/\[[^\]]*\]$/, "").split(".");
+      return protectedAddresses.includes(address) || config.resource?.[type]?.[name]?.lifecycle?.prevent_destroy === true;
+    };
+    for (const f of findings) if (!f.deposed && protects(f.address)) f.preventDestroy = true;
     const allow = opts.allow ?? [];
     checkAddresses("--allow", allow, [...configAddresses(config), ...summary.addresses.map((a) => stackAddress(a, ws))], opts.stack);
     const blocked = findings.filter((f) => f.preventDestroy || !allow.includes(f.address));
