@@ -251,7 +251,12 @@ export function prepareWorkspace(stackDir: string, scratch: Scratch, opts: Works
   const notes: string[] = [];
   const standIns: Record<string, string> = {};
 
-  const config = JSON.parse(text) as Json;
+  let config: Json;
+  try {
+    config = JSON.parse(text) as Json;
+  } catch (error) {
+    throw new Error(`${stack}: ${join(stackDir, "cdk.tf.json")} is not JSON: ${(error as Error).message}`);
+  }
   const stateText = opts.state && opts.state !== "none" && opts.state !== "backend" ? readStateFile(opts.state).text : undefined;
   const stateValues = stateText ? randomResults(stateText) : {};
   const required = (config.terraform?.required_providers ?? {}) as Record<string, { source?: string; version?: string }>;
