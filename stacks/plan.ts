@@ -314,7 +314,10 @@ export async function planStack(opts: PlanOptions): Promise<StackPlan> {
     if (allowable.length > 0) {
       lines.push(`  the plan would lose stateful resources: change the config back, or pass --allow ${[...new Set(allowable.map((f) => f.address))].join(" --allow ")} if that is intended`);
     } else if (blocked.length > 0 && lifted.length === 0) {
-      lines.push("  the plan would lose stateful resources that lifecycle.prevent_destroy protects: change the config back");
+      const protectedOnes = [...new Set(blocked.map((f) => f.address))];
+      lines.push(
+        `  the plan would lose stateful resources that lifecycle.prevent_destroy protects: change the config back, or, if the loss is intended, set the environment's protection.preventDestroy to false for one deploy and pass --allow ${protectedOnes.join(" --allow ")}`,
+      );
     }
     lines.push(...ws.notes.map((n) => `  note: ${n}`));
     return { stack: opts.stack, summary, findings, blocked, preventedByLifecycle, terraformErrors, notes: ws.notes, lines };
