@@ -54,6 +54,8 @@ const faults = writeState("faults", (s) => {
   host.instances.push({ ...JSON.parse(JSON.stringify(host.instances[0])), deposed: "00000001" });
   s.resources.push({ ...JSON.parse(JSON.stringify(resource(s, "aws_db_instance"))), name: "replica" }); // module.data.aws_db_instance.replica
   resource(s, "aws_db_parameter_group").instances[0].attributes.description = "set by hand";
+  // A takeover half done by hand: the secret imported at its new address, the old one still in state.
+  s.resources.push({ ...JSON.parse(JSON.stringify(resource(s, "aws_secretsmanager_secret", "ari_password"))), module: undefined });
 });
 // replace_triggered_by is not in the stacks: added to a copy of the synthesized JSON.
 const triggered = join(work, "triggered");
@@ -137,7 +139,15 @@ describe("the guard catches every way a plan loses a stateful resource", () => {
     // Deposed: allowed by --allow aws_instance.asterisk (no prevent_destroy on a deposed object), counted as a destroy, not a move.
     expect(plan.findings).toContainEqual(expect.objectContaining({ address: "aws_instance.asterisk", deposed: "00000001", action: "destroy" }));
     expect(plan.lines).toContainEqual(expect.stringMatching(/^ {2}allowed: DESTROYS aws_instance\.asterisk \(deposed object 00000001\)/));
-    expect(plan.summary.moved).toBe(22);
+    expect(plan.summary.moved).toBe(21);
+  });
+
+  it("a takeover half done by hand: Terraform's warning about the move comes through, the old secret's destroy is blocked", () => {
+    const plan = plans.faults;
+    expect(plan.lines).toContainEqual(
+      expect.stringMatching(/^ {2}terraform: warning: Unresolved resource instance address changes: .*module\.compute\.aws_secretsmanager_secret\.ari_password could not move to aws_secretsmanager_secret\.ari_password/),
+    );
+    expect(plan.lines).toContainEqual(expect.stringContaining("BLOCKED: DESTROYS module.compute.aws_secretsmanager_secret.ari_password: a secret (clients hold its ARN), removed from the configuration"));
   });
 
   it("warns about an --allow the plan does not need", () => {

@@ -297,6 +297,9 @@ export async function planStack(opts: PlanOptions): Promise<StackPlan> {
     list("replaced", (c) => (isReplace(c.change.actions) ? stackAddress(c.address, ws) : undefined));
     list("destroyed", (c) => (c.change.actions.length === 1 && c.change.actions[0] === "delete" ? `${stackAddress(c.address, ws)}${c.deposed ? ` (deposed ${c.deposed})` : ""}` : undefined));
     lines.push(...terraformErrors.map((e) => `  ${e}`));
+    // Terraform's warnings come through as they are (a moved block that could not move, say).
+    const warnings = [...new Set(summary.diagnostics.filter((d) => d.severity === "warning").map((d) => `  terraform: ${describeDiagnostic(d)}`))];
+    lines.push(...warnings);
     for (const f of findings) {
       const allowed = !blocked.includes(f);
       lines.push(`  ${allowed ? "allowed" : "BLOCKED"}: ${describeFinding(f)}${f.preventDestroy ? " (lifecycle.prevent_destroy stops this plan too)" : ""}`);
