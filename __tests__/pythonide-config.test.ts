@@ -69,9 +69,9 @@ describe("pythonide configuration", () => {
     expect(validatePythonideConfig(bad)).toEqual([
       "pythonide.production.environment.DB_PASSWORD: looks like a secret: plain environment values are visible in the task definition (allowed: a Secrets Manager secret)",
       "pythonide.production.efs.provisionedThroughputMibps: is required (allowed: an integer 1..3414)",
-      "pythonide.production.memoryMiB: 16384 is not a Fargate size for 1024 CPU (allowed: 2048-8192 MiB in 1024 MiB steps)",
       'pythonide.production.autoscaling.stepRules[2].adjustment: 1 does not match "<" (allowed: a negative number of tasks to remove)',
       "pythonide.production.autoscaling.maxCapacity: 2 is below minCapacity (3) (allowed: 3..100)",
+      "pythonide.production.memoryMiB: 16384 is not a Fargate size for 1024 CPU (allowed: 2048-8192 MiB in 1024 MiB steps)",
       "pythonide.staging.hostname: staging.example.com is not under the domain pythonide-classroom.tech (allowed: pythonide-classroom.tech or a name under it)",
       "pythonide.staging.desiredCount: 5 is out of range (allowed: an integer 0..2)",
       'pythonide.staging.database.instanceClass: "db.r5.large" is not supported (allowed: db.t4g.micro, db.t4g.small, db.t4g.medium, db.t3.micro, db.t3.small, db.t3.medium)',
@@ -153,9 +153,9 @@ describe("pythonide configuration", () => {
       c.loadBalancer = { mode: "existing", arn: "arn:aws:elasticloadbalancing:us-east-2:123456789012:loadbalancer/app/x/1", httpsListenerArn: "listener", securityGroupId: "sg-1" };
     });
     expect(validatePythonideConfig(bad)).toEqual([
+      "pythonide.network.privateSubnetCidrs: needs one CIDR per availability zone (2), got 1",
       'pythonide.network.availabilityZones[1]: "us-east-1b" is not an availability zone of us-east-2 (allowed: us-east-2a, us-east-2b, ...)',
       "pythonide.network.publicSubnetCidrs[1]: 10.41.0.0/24 is not inside the VPC 10.40.0.0/16",
-      "pythonide.network.privateSubnetCidrs: needs one CIDR per availability zone (2), got 1",
       "pythonide.network.privateSubnetCidrs[0]: 10.40.0.0/25 overlaps publicSubnetCidrs[0]",
       'pythonide.loadBalancer.mode: an existing ALB cannot serve a VPC this stack creates (allowed: "create", or network.mode "existing")',
       'pythonide.loadBalancer.httpsListenerArn: "listener" is not valid (allowed: the ARN of the ALB\'s 443 listener)',
