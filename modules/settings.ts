@@ -110,9 +110,10 @@ export function onePerZone(azs: unknown, cidrs: unknown): string | undefined {
 
 /** What an unknown key of a section is told: the keys the section has. */
 function unknownSetting(inst: unknown): string {
-  const shape = (inst as { _zod?: { def?: { shape?: object } } } | undefined)?._zod?.def?.shape ?? {};
-  return withAllowed("unknown setting", Object.keys(shape).join(", "));
+  const shape: Record<string, z.ZodType> = (inst as { _zod?: { def?: { shape?: Record<string, z.ZodType> } } } | undefined)?._zod?.def?.shape ?? {};
+  return withAllowed(UNKNOWN, Object.keys(shape).filter((key) => !REMOVED.has(shape[key])).join(", "));
 }
+const UNKNOWN = "unknown setting";
 
 /**
  * A settings section (a map); `allowed` describes it when it is missing. Strict: a key it does
@@ -130,15 +131,19 @@ export function section<S extends z.core.$ZodLooseShape>(shape: S, allowed?: str
 
 /** A setting that was removed or moved elsewhere: setting it is a problem saying where it went. */
 export function removed(message: string, allowed: string) {
-  return accepting<undefined>((v) => v === undefined, () => withAllowed(message, allowed)).optional();
+  const schema = accepting<undefined>((v) => v === undefined, () => withAllowed(message, allowed)).optional();
+  REMOVED.add(schema);
+  return schema;
 }
+/** The removed settings: not listed among the ones a section allows. */
+const REMOVED = new WeakSet<z.ZodType>();
 
-type Flat = { path: PropertyKey[]; message: string };
+type Flat = { path: PropertyKey[]; message: string; unknown?: true };
 
 /** zod's issues, one per problem: an `unrecognized_keys` issue becomes one per unknown key, at that key. */
 function flat(issues: readonly z.core.$ZodIssue[]): Flat[] {
   return issues.flatMap((issue) =>
-    issue.code === "unrecognized_keys" ? issue.keys.map((key) => ({ path: [...issue.path, key], message: issue.message })) : [{ path: [...issue.path], message: issue.message }],
+    issue.code === "unrecognized_keys" ? issue.keys.map((key) => ({ path: [...issue.path, key], message: issue.message, unknown: true as const })) : [{ path: [...issue.path], message: issue.message }],
   );
 }
 
@@ -159,9 +164,15 @@ export function modes<const V extends Record<string, z.ZodObject>>(variants: V, 
       const m = (value as Record<string, unknown>)[by];
       const chosen = mode.safeParse(m);
       const problems = chosen.success ? flat(variants[m as string].safeParse(value).error?.issues ?? []) : flat(chosen.error.issues).map((i) => ({ ...i, path: [by] }));
-      for (const issue of problems) ctx.addIssue({ code: "custom", path: issue.path, message: issue.message });
+      for (const issue of problems) ctx.addIssue({ code: "custom", path: issue.path, message: issue.unknown && issue.path.length === 1 ? ofOtherMode(issue.path[0], issue.message) : issue.message });
     })
     .transform((value) => variants[(value as Record<string, string>)[by]].parse(value)) as never;
+
+  /** A key of another mode says which (e.g. `bucket: only applies to type "s3"`), not just "unknown setting". */
+  function ofOtherMode(key: PropertyKey, message: string): string {
+    const others = Object.keys(variants).filter((name) => (key as string) in variants[name].shape && !REMOVED.has(variants[name].shape[key as string]));
+    return others.length === 0 ? message : message.replace(UNKNOWN, `only applies to ${by} ${others.map((name) => JSON.stringify(name)).join(" or ")}`);
+  }
 }
 
 /** The same section with `keys` required: a module's optional setting an environment must set. */
