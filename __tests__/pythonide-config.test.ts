@@ -1,7 +1,7 @@
 import { buildApp } from "../stacks/app";
 import { PythonideConfig, validatePythonideConfig } from "../stacks/pythonide-config";
 import { FARGATE_MEMORY_MIB, FargateSize, describeFargateMemory } from "../modules/pythonide-service";
-import { pythonide } from "../stacks/pythonide-environments";
+import { pythonide, pythonideNewAccount } from "../stacks/pythonide-environments";
 import { problemsOf } from "../modules/settings";
 import { ConfigError } from "../stacks/validation";
 import { variant as variantOf } from "./helpers/synth";
@@ -161,6 +161,74 @@ describe("pythonide configuration", () => {
       'pythonide.loadBalancer.httpsListenerArn: "listener" is not valid (allowed: the ARN of the ALB\'s 443 listener)',
       'pythonide.loadBalancer.securityGroupId: "sg-1" is not valid (allowed: sg- followed by 8 or 17 hex digits)',
     ]);
+  });
+
+  describe("a misspelt or unknown setting is a problem, never silently ignored", () => {
+    /** A variant with keys set where the config types have none. */
+    const loose = (edit: (c: Record<string, any>) => void) => variant((c) => edit(c as unknown as Record<string, any>));
+
+    it("at the top, in a section, in a section composed of a module's settings and the stack's keys, and deeper", () => {
+      const bad = loose((c) => {
+        c.domian = c.domain;
+        c.capacity.students = 60;
+        c.cluster.insights = true;
+        c.production.autoscale = {};
+        c.production.adopt.efs.accesPointId = "fsap-0a1b2c3d4e5f60761";
+        c.staging.database.instanceClas = "db.t4g.micro";
+        c.staging.efs.throughput = "bursting";
+      });
+      expect(validatePythonideConfig(bad)).toEqual([
+        "pythonide.domian: unknown setting (allowed: project, region, domain, network, loadBalancer, cluster, capacity, production, staging, tags)",
+        "pythonide.cluster.insights: unknown setting (allowed: name, create, containerInsights)",
+        "pythonide.capacity.students: unknown setting (allowed: studentsPerVcpu)",
+        "pythonide.production.adopt.efs.accesPointId: unknown setting (allowed: fileSystemId, mountTargetIds, accessPointId)",
+        "pythonide.production.autoscale: unknown setting (allowed: serviceName, family, image, containerPort, healthCheckPath, hostname, listenerRulePriority, cpu, memoryMiB, desiredCount, logRetentionDays, environment, efs, mode, adopt, autoscaling, monitoring, database, backend)",
+        "pythonide.staging.efs.throughput: unknown setting (allowed: throughputMode, provisionedThroughputMibps, rootDirectory, uid, containerPath)",
+        "pythonide.staging.database.instanceClas: unknown setting (allowed: identifier, instanceClass, engineVersion, databaseName, masterUsername, allocatedStorageGb, backupRetentionDays)",
+      ]);
+    });
+
+    it("in a mode's section (network, loadBalancer and its certificate): a key of another mode says which", () => {
+      const bad = loose((c) => {
+        c.network.vpcCidr = "10.40.0.0/16";
+        c.network.subnets = "private";
+        c.loadBalancer.name = "pythonide-alb";
+      });
+      expect(validatePythonideConfig(bad)).toEqual([
+        'pythonide.network.vpcCidr: only applies to mode "create" (allowed: mode, vpcId, publicSubnetIds, privateSubnetIds, taskSubnets)',
+        "pythonide.network.subnets: unknown setting (allowed: mode, vpcId, publicSubnetIds, privateSubnetIds, taskSubnets)",
+        'pythonide.loadBalancer.name: only applies to mode "create" (allowed: mode, arn, httpsListenerArn, securityGroupId)',
+      ]);
+      const certificate = validatePythonideConfig(
+        variantOf(pythonideNewAccount, (c) => ((c.loadBalancer as { certificate: unknown }).certificate = { mode: "create", hostedZoneId: "Z0123456789ABCDEFGHIJ", arn: "arn:aws:acm:us-east-2:123456789012:certificate/x" })),
+      );
+      expect(certificate).toEqual(['pythonide.loadBalancer.certificate.arn: only applies to mode "existing" (allowed: mode, hostedZoneId)']);
+    });
+  });
+
+  it("checks an existing network's ids and the adopted system's ids with their schemas", () => {
+    const bad = variant((c) => {
+      if (c.network.mode !== "existing") return;
+      c.network.publicSubnetIds = ["subnet-0a1b2c3d4e5f60711"];
+      c.network.privateSubnetIds[1] = "subnet-2";
+      (c.network as { taskSubnets: string }).taskSubnets = "isolated";
+      const adopt = c.production.adopt!;
+      (adopt.efs as { mountTargetIds: unknown }).mountTargetIds = "fsmt-0a1b2c3d4e5f60741";
+      adopt.efs.accessPointId = "fsap-1";
+      (adopt as { logGroupExists: unknown }).logGroupExists = "yes";
+    });
+    expect(validatePythonideConfig(bad)).toEqual([
+      "pythonide.network.publicSubnetIds: needs subnets in at least two availability zones (ALB, RDS) (allowed: two or more subnet ids)",
+      'pythonide.network.privateSubnetIds[1]: "subnet-2" is not valid (allowed: subnet- followed by 8 or 17 hex digits)',
+      'pythonide.network.taskSubnets: "isolated" is not supported (allowed: public, private)',
+      "pythonide.production.adopt.efs.mountTargetIds: must be a list (allowed: one fsmt-... per private subnet)",
+      'pythonide.production.adopt.efs.accessPointId: "fsap-1" is not valid (allowed: fsap- followed by 8 or 17 hex digits)',
+      "pythonide.production.adopt.logGroupExists: must be true or false",
+    ]);
+    const missing = variant((c) => (c.production.adopt = undefined));
+    expect(validatePythonideConfig(missing)).toEqual(['pythonide.production.adopt: is required with mode "adopt" (allowed: { taskDefinitionArn, targetGroupArn, listenerRuleArn, efs, logGroupExists })']);
+    const capacity = variant((c) => ((c as { capacity: unknown }).capacity = undefined));
+    expect(validatePythonideConfig(capacity)).toEqual(["pythonide.capacity: is required"]);
   });
 
   it("stops synth with one ConfigError before any stack exists", () => {
