@@ -95,56 +95,66 @@ describe("campaign configuration", () => {
     /** A variant of `config` with keys set where the config types have none. */
     const loose = (config: CampaignConfig, edit: (c: Record<string, any>) => void) => variant(config, (c) => edit(c as unknown as Record<string, any>));
 
-    it("at the top of an environment and in a section, listing the keys the section has", () => {
-      const bad = loose(dev, (c) => {
-        c.netwrok = c.network;
-        c.database.instanceClas = "db.t3.small";
-        c.protection.preventDestory = true;
-      });
-      expect(validateCampaignConfig(bad)).toEqual([
-        "dev.netwrok: unknown setting (allowed: project, environment, region, network, database, proxy, asterisk, redis, lambdas, monitoring, backend, protection, tags)",
-        "dev.database.instanceClas: unknown setting (allowed: identifier, instanceClass, engineVersion, databaseName, masterUsername, allocatedStorageGb, maxAllocatedStorageGb, multiAz, backupRetentionDays, deletionProtection, adminCidrs)",
-        "dev.protection.preventDestory: unknown setting (allowed: preventDestroy, secretRecoveryWindowDays)",
-      ]);
-    });
-
-    it("in a stack section composed of a module's settings and the stack's own keys, and deeper", () => {
-      const bad = loose(prod, (c) => {
-        c.redis.maxmemmory = "1gb";
-        c.redis.backup.retention = 7;
-        c.lambdas.ari.usr = "dialer";
-        c.lambdas.functions.dispatcher.memory = 512;
-        c.proxy.requireTLS = true;
-        c.monitoring.alarmMail = "ops@example.com";
-      });
-      expect(validateCampaignConfig(bad)).toEqual([
-        "prod.proxy.requireTLS: unknown setting (allowed: connectionBorrowTimeout, maxConnectionsPercent, maxIdleConnectionsPercent, idleClientTimeout, requireTls, enabled, allowedCidrs)",
-        "prod.redis.backup.retention: unknown setting (allowed: enabled, schedule, retentionDays, kmsKeyArn)",
-        // The removed keys are not offered: they have a message of their own.
-        "prod.redis.maxmemmory: unknown setting (allowed: port, allowedCidrs, backup, mode, elasticache)",
-        "prod.lambdas.functions.dispatcher.memory: unknown setting (allowed: memoryMb, timeoutSeconds, reservedConcurrency)",
-        "prod.lambdas.ari.usr: unknown setting (allowed: port, user)",
-        "prod.monitoring.alarmMail: unknown setting (allowed: alarmEmail)",
-      ]);
-    });
-
-    it("in a mode's section: a key of another mode says which mode it belongs to", () => {
-      const bad = loose(dev, (c) => {
-        c.network.vpcid = "vpc-0c0ffee0c0ffee000";
-        c.network.vpcId = "vpc-0c0ffee0c0ffee000";
-        c.network.secretsManagerEndpoint = { mode: "create", securityGroupId: "sg-0e0e0e0e0e0e0e0e4" };
-        c.backend.bucket = "campaign-terraform-state";
-      });
-      expect(validateCampaignConfig(bad)).toEqual([
-        'dev.network.secretsManagerEndpoint.securityGroupId: only applies to mode "existing" (allowed: mode, clientCidrs)',
-        "dev.network.vpcid: unknown setting (allowed: mode, vpcCidr, availabilityZones, privateSubnetCidrs, publicSubnetCidr, egress, secretsManagerEndpoint)",
-        'dev.network.vpcId: only applies to mode "existing" (allowed: mode, vpcCidr, availabilityZones, privateSubnetCidrs, publicSubnetCidr, egress, secretsManagerEndpoint)',
-        'dev.backend.bucket: only applies to type "s3" (allowed: type, path)',
-      ]);
-      const existing = loose(prod, (c) => (c.network.availabilityZones = ["us-east-1a", "us-east-1b"]));
-      expect(validateCampaignConfig(existing)).toEqual([
-        'prod.network.availabilityZones: only applies to mode "create" (allowed: mode, vpcId, vpcCidr, privateSubnetIds, asteriskSubnetId, egress, secretsManagerEndpoint)',
-      ]);
+    type Case = [string, CampaignConfig, (c: Record<string, any>) => void, string[]];
+    it.each<Case>([
+      [
+        "at the top of an environment and in a section, listing the keys the section has",
+        dev,
+        (c) => {
+          c.netwrok = c.network;
+          c.database.instanceClas = "db.t3.small";
+          c.protection.preventDestory = true;
+        },
+        [
+          "dev.netwrok: unknown setting (allowed: project, environment, region, network, database, proxy, asterisk, redis, lambdas, monitoring, backend, protection, tags)",
+          "dev.database.instanceClas: unknown setting (allowed: identifier, instanceClass, engineVersion, databaseName, masterUsername, allocatedStorageGb, maxAllocatedStorageGb, multiAz, backupRetentionDays, deletionProtection, adminCidrs)",
+          "dev.protection.preventDestory: unknown setting (allowed: preventDestroy, secretRecoveryWindowDays)",
+        ],
+      ],
+      [
+        "in a stack section composed of a module's settings and the stack's own keys, and deeper (the removed keys are not offered)",
+        prod,
+        (c) => {
+          c.redis.maxmemmory = "1gb";
+          c.redis.backup.retention = 7;
+          c.lambdas.ari.usr = "dialer";
+          c.lambdas.functions.dispatcher.memory = 512;
+          c.proxy.requireTLS = true;
+          c.monitoring.alarmMail = "ops@example.com";
+        },
+        [
+          "prod.proxy.requireTLS: unknown setting (allowed: connectionBorrowTimeout, maxConnectionsPercent, maxIdleConnectionsPercent, idleClientTimeout, requireTls, enabled, allowedCidrs)",
+          "prod.redis.backup.retention: unknown setting (allowed: enabled, schedule, retentionDays, kmsKeyArn)",
+          "prod.redis.maxmemmory: unknown setting (allowed: port, allowedCidrs, backup, mode, elasticache)",
+          "prod.lambdas.functions.dispatcher.memory: unknown setting (allowed: memoryMb, timeoutSeconds, reservedConcurrency)",
+          "prod.lambdas.ari.usr: unknown setting (allowed: port, user)",
+          "prod.monitoring.alarmMail: unknown setting (allowed: alarmEmail)",
+        ],
+      ],
+      [
+        "in a mode's section: a key of another mode says which mode it belongs to",
+        dev,
+        (c) => {
+          c.network.vpcid = "vpc-0c0ffee0c0ffee000";
+          c.network.vpcId = "vpc-0c0ffee0c0ffee000";
+          c.network.secretsManagerEndpoint = { mode: "create", securityGroupId: "sg-0e0e0e0e0e0e0e0e4" };
+          c.backend.bucket = "campaign-terraform-state";
+        },
+        [
+          'dev.network.secretsManagerEndpoint.securityGroupId: only applies to mode "existing" (allowed: mode, clientCidrs)',
+          "dev.network.vpcid: unknown setting (allowed: mode, vpcCidr, availabilityZones, privateSubnetCidrs, publicSubnetCidr, egress, secretsManagerEndpoint)",
+          'dev.network.vpcId: only applies to mode "existing" (allowed: mode, vpcCidr, availabilityZones, privateSubnetCidrs, publicSubnetCidr, egress, secretsManagerEndpoint)',
+          'dev.backend.bucket: only applies to type "s3" (allowed: type, path)',
+        ],
+      ],
+      [
+        "in the existing network's mode",
+        prod,
+        (c) => (c.network.availabilityZones = ["us-east-1a", "us-east-1b"]),
+        ['prod.network.availabilityZones: only applies to mode "create" (allowed: mode, vpcId, vpcCidr, privateSubnetIds, asteriskSubnetId, egress, secretsManagerEndpoint)'],
+      ],
+    ])("%s", (_name, config, edit, expected) => {
+      expect(validateCampaignConfig(loose(config, edit))).toEqual(expected);
     });
 
     it("keeps the dedicated message of a removed setting", () => {
