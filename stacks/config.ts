@@ -21,15 +21,15 @@ import {
   matching,
   modes,
   oneOf,
+  onePerZone,
   parseCidr,
   removed,
   requiring,
   resourceId,
   satisfying,
   section,
-  withAllowed,
-  onePerZone,
   subnetIds,
+  withAllowed,
   type Cidr,
 } from "../modules/settings";
 import { availabilityZoneNames, subnetCidr } from "./validation";
@@ -368,20 +368,20 @@ function validateLambdas(p: Problems, l: LambdasConfig | undefined, redisPort: n
  * the subnets inside the VPC and apart. Returns the VPC's CIDR when it is valid.
  */
 function validateNetwork(p: Problems, n: NetworkConfig | undefined, region: string): string | undefined {
-  if (!p.check("", NetworkConfig, n) && !(isMap(n) && (n.mode === "create" || n.mode === "existing"))) return undefined;
-  const vpcCidr = typeof n!.vpcCidr === "string" && parseCidr(n!.vpcCidr) ? n!.vpcCidr : undefined;
-  const endpoint = n!.secretsManagerEndpoint;
-  if ((n!.egress ?? "endpoint") === "endpoint" && isMap(endpoint) && endpoint.mode === "create") vpcOnlyCidrs(p.at("secretsManagerEndpoint"), "clientCidrs", endpoint.clientCidrs, vpcCidr, "the endpoint");
-  if (n!.mode === "existing") return vpcCidr;
-  const azs = Array.isArray(n!.availabilityZones) ? n!.availabilityZones : [];
+  p.check("", NetworkConfig, n);
+  if (!isMap(n) || (n.mode !== "create" && n.mode !== "existing")) return undefined;
+  const parsed = typeof n.vpcCidr === "string" ? parseCidr(n.vpcCidr) : undefined;
+  const vpc = parsed && { cidr: parsed, text: n.vpcCidr };
+  const endpoint = n.secretsManagerEndpoint;
+  if ((n.egress ?? "endpoint") === "endpoint" && isMap(endpoint) && endpoint.mode === "create") vpcOnlyCidrs(p.at("secretsManagerEndpoint"), "clientCidrs", endpoint.clientCidrs, vpc?.text, "the endpoint");
+  if (n.mode === "existing") return vpc?.text;
+  const azs = Array.isArray(n.availabilityZones) ? n.availabilityZones : [];
   if (azs.length < 2) p.add("availabilityZones", `RDS Proxy needs at least two availability zones, got ${azs.length}`, `two or more of ${region}a, ${region}b, ...`);
   availabilityZoneNames(p, azs, region);
-  const vpc = vpcCidr ? { cidr: parseCidr(vpcCidr)!, text: vpcCidr } : undefined;
   const seen: [string, Cidr][] = [];
-  const subnets = Array.isArray(n!.privateSubnetCidrs) ? n!.privateSubnetCidrs : [];
-  subnets.forEach((cidr, i) => subnetCidr(p, `privateSubnetCidrs[${i}]`, cidr, vpc, seen));
-  subnetCidr(p, "publicSubnetCidr", n!.publicSubnetCidr, vpc, seen);
-  return vpcCidr;
+  (Array.isArray(n.privateSubnetCidrs) ? n.privateSubnetCidrs : []).forEach((cidr, i) => subnetCidr(p, `privateSubnetCidrs[${i}]`, cidr, vpc, seen));
+  subnetCidr(p, "publicSubnetCidr", n.publicSubnetCidr, vpc, seen);
+  return vpc?.text;
 }
 
 /** An opt-in list of extra CIDR sources of a VPC-only port (valid CIDRs, per its schema): each must lie inside the VPC. */

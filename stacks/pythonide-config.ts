@@ -147,8 +147,8 @@ function productionSchema(domain: string) {
       adopt: ADOPT.optional(),
       autoscaling: AUTOSCALING,
       monitoring: MONITORING,
-      /** Production's existing database: checked key by key in validateProduction (PythonideExistingDatabaseConfig). */
-      database: z.unknown(),
+      /** Production's existing database (PythonideExistingDatabaseConfig): required, and checked key by key, in validateProduction. */
+      database: z.unknown().optional(),
       backend: BackendConfig,
     })
     .refine(...withinScaling)
@@ -181,11 +181,7 @@ export const PythonideConfig = section({
   /** Extra tags on every resource (Project, Environment and ManagedBy are always set). */
   tags: TagsConfig.optional(),
 });
-export type PythonideConfig = Omit<z.input<typeof PythonideConfig>, "production" | "network" | "loadBalancer"> & {
-  production: PythonideProductionConfig;
-  network: PythonideNetworkConfig;
-  loadBalancer: PythonideLoadBalancerConfig;
-};
+export type PythonideConfig = Omit<z.input<typeof PythonideConfig>, "production"> & { production: PythonideProductionConfig };
 
 /** Every problem of the PythonIDE configuration, as `pythonide.<path>: message (allowed: ...)`. */
 export function validatePythonideConfig(config: PythonideConfig): string[] {
@@ -213,7 +209,8 @@ export function validatePythonideConfig(config: PythonideConfig): string[] {
 function validateNetwork(p: Problems, n: PythonideNetworkConfig | undefined, region: string): void {
   p.check("", PythonideNetworkSettings, n);
   if (!isMap(n) || n.mode !== "create") return;
-  const vpc = typeof n.vpcCidr === "string" && parseCidr(n.vpcCidr) ? { cidr: parseCidr(n.vpcCidr)!, text: n.vpcCidr } : undefined;
+  const parsed = typeof n.vpcCidr === "string" ? parseCidr(n.vpcCidr) : undefined;
+  const vpc = parsed && { cidr: parsed, text: n.vpcCidr };
   const azs = Array.isArray(n.availabilityZones) ? n.availabilityZones : [];
   if (azs.length < 2) p.add("availabilityZones", `needs at least two availability zones, got ${azs.length}`, `${region}a, ${region}b, ...`);
   availabilityZoneNames(p, azs, region);
