@@ -118,7 +118,7 @@ describe("pythonide configuration", () => {
     const lb = (loadBalancer: unknown) => validatePythonideConfig(variant((c) => ((c as { loadBalancer: unknown }).loadBalancer = loadBalancer)));
     expect(lb(undefined)).toContain('pythonide.loadBalancer: is required (allowed: mode "create" or "existing")');
     expect(lb({ mode: "shared" })).toContain('pythonide.loadBalancer.mode: "shared" is not supported (allowed: create, existing)');
-    const create = (certificate: unknown) => validatePythonideConfig(variant((c) => ((c as { production: { mode: string } }).production.mode = "create", ((c as { network: unknown }).network = { mode: "create", vpcCidr: "10.40.0.0/16", availabilityZones: ["us-east-2a", "us-east-2b"], publicSubnetCidrs: ["10.40.0.0/24", "10.40.1.0/24"], privateSubnetCidrs: ["10.40.2.0/24", "10.40.3.0/24"] }), ((c as { loadBalancer: unknown }).loadBalancer = { mode: "create", name: "pythonide-alb", certificate }))));
+    const create = (certificate: unknown) => validatePythonideConfig(variant((c) => ((c as { production: { mode: string } }).production.mode = "create", ((c as { network: unknown }).network = { mode: "create", vpcCidr: "10.40.0.0/16", availabilityZones: ["us-east-2a", "us-east-2b"], publicSubnetCidrs: ["10.40.0.0/24", "10.40.1.0/24"], privateSubnetCidrs: ["10.40.2.0/24", "10.40.3.0/24"] }), ((c as { loadBalancer: unknown }).loadBalancer = { mode: "create", name: "pythonide-alb", certificate }), (c.production.database = pythonideNewAccount.production.database))));
     expect(create(undefined)).toEqual(['pythonide.loadBalancer.certificate: is required (allowed: mode "create" or "existing")']);
     expect(create({ mode: "create", hostedZoneId: "zone" })).toEqual(['pythonide.loadBalancer.certificate.hostedZoneId: "zone" is not valid (allowed: a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ)']);
     expect(create({ mode: "create", hostedZoneId: "Z0123456789ABCDEFGHIJ" })).toEqual([]);
@@ -160,6 +160,7 @@ describe("pythonide configuration", () => {
       'pythonide.loadBalancer.mode: an existing ALB cannot serve a VPC this stack creates (allowed: "create", or network.mode "existing")',
       'pythonide.loadBalancer.httpsListenerArn: "listener" is not valid (allowed: the ARN of the ALB\'s 443 listener)',
       'pythonide.loadBalancer.securityGroupId: "sg-1" is not valid (allowed: sg- followed by 8 or 17 hex digits)',
+      'pythonide.production.database.mode: "existing" with network.mode "create": the VPC this stack creates has no route to an existing database and no 5432 rule on it, so the tasks could not reach it (allowed: "create" (the stack builds the database in its VPC), or network.mode "existing" (the database\'s VPC))',
     ]);
   });
 
@@ -184,7 +185,7 @@ describe("pythonide configuration", () => {
         "pythonide.production.adopt.efs.accesPointId: unknown setting (allowed: fileSystemId, mountTargetIds, accessPointId)",
         "pythonide.production.autoscale: unknown setting (allowed: serviceName, family, image, containerPort, healthCheckPath, hostname, listenerRulePriority, cpu, memoryMiB, desiredCount, logRetentionDays, environment, efs, mode, adopt, autoscaling, monitoring, database, backend)",
         "pythonide.staging.efs.throughput: unknown setting (allowed: throughputMode, provisionedThroughputMibps, rootDirectory, uid, containerPath)",
-        "pythonide.staging.database.instanceClas: unknown setting (allowed: identifier, instanceClass, engineVersion, databaseName, masterUsername, allocatedStorageGb, backupRetentionDays)",
+        "pythonide.staging.database.instanceClas: unknown setting (allowed: identifier, instanceClass, engineVersion, databaseName, masterUsername, allocatedStorageGb, backupRetentionDays, deletionProtection, finalSnapshot)",
       ]);
     });
 

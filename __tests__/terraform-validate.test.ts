@@ -6,20 +6,32 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildApp } from "../stacks/app";
+import { pythonideNewAccount } from "../stacks/pythonide-environments";
 import { TerraformSetupError, findMirror, readMirror } from "../stacks/terraform";
 import { validateStacks, type StackValidation } from "../stacks/validate";
 
 const outdir = mkdtempSync(join(tmpdir(), "campaign-infra-validate-test-"));
+// A new account (stacks/pythonide-environments.ts pythonideNewAccount): its production stack builds VPC, ALB and database.
+const newAccount = mkdtempSync(join(tmpdir(), "campaign-infra-validate-test-new-account-"));
 let results: StackValidation[];
+let newAccountResults: StackValidation[];
 beforeAll(async () => {
   buildApp({ outdir }).synth();
+  buildApp({ outdir: newAccount, campaign: [], pythonide: pythonideNewAccount }).synth();
   results = await validateStacks(outdir);
+  newAccountResults = await validateStacks(newAccount, { only: ["pythonide-production"] });
 }, 600_000);
-afterAll(() => rmSync(outdir, { recursive: true, force: true }));
+afterAll(() => {
+  for (const dir of [outdir, newAccount]) rmSync(dir, { recursive: true, force: true });
+});
 
 describe("npm run validate", () => {
   it("reports every stack valid, one line each", () => {
     expect(results.map((r) => r.lines[0])).toEqual(["campaign-dev: valid", "campaign-prod: valid", "pythonide-production: valid", "pythonide-staging: valid"]);
+  });
+
+  it("reports a new account's pythonide-production (its own VPC, ALB and database) valid", () => {
+    expect(newAccountResults.map((r) => r.lines[0])).toEqual(["pythonide-production: valid"]);
   });
 
   it("says where it rewrote the provider version and stood in for random_password", () => {

@@ -68,8 +68,10 @@ const MONITORING = requiring(PythonideMonitoringSettings, [
 ]);
 export type PythonideMonitoringConfig = z.input<typeof MONITORING>;
 
-/** Production's database exists already; the stack references it. */
+/** Production's database exists already (mode "existing", the default); the stack references it. */
 export interface PythonideExistingDatabaseConfig {
+  /** "existing" (default): this database; "create": the stack builds one ({@link PythonideCreatedDatabaseConfig}). */
+  mode?: "existing";
   /** RDS instance identifier (endpoint lookup and the dashboard's RDS widgets). */
   identifier: string;
   databaseName: string;
@@ -113,9 +115,24 @@ const ADOPT = section(
 );
 export type PythonideAdoptConfig = z.input<typeof ADOPT>;
 
-/** Staging's own PostgreSQL (modules/pythonide-database), every field set by the environment. */
-const STAGING_DATABASE = requiring(PythonideDatabaseSettings, ["instanceClass", "engineVersion", "databaseName", "masterUsername", "allocatedStorageGb", "backupRetentionDays"]);
+/** The instance fields every environment sets for a database the stack builds (modules/pythonide-database). */
+const INSTANCE_FIELDS = ["instanceClass", "engineVersion", "databaseName", "masterUsername", "allocatedStorageGb", "backupRetentionDays"] as const;
+
+/** Staging's own PostgreSQL (modules/pythonide-database), every instance field set by the environment. */
+const STAGING_DATABASE = requiring(PythonideDatabaseSettings, INSTANCE_FIELDS);
 export type PythonideStagingDatabaseConfig = z.input<typeof STAGING_DATABASE>;
+
+/**
+ * Production's own PostgreSQL (mode "create", a new account): modules/pythonide-database in the
+ * VPC the stack uses, the tasks its only 5432 clients. Every field set by the environment,
+ * including how it survives a mistake (backups, deletion protection, final snapshot); the stack
+ * adds lifecycle.prevent_destroy.
+ */
+const PRODUCTION_DATABASE = requiring(PythonideDatabaseSettings, [...INSTANCE_FIELDS, "deletionProtection", "finalSnapshot"]).safeExtend({
+  /** "create": the stack builds this database. */
+  mode: oneOf(["create"] as const),
+});
+export type PythonideCreatedDatabaseConfig = z.input<typeof PRODUCTION_DATABASE>;
 
 /** What production's section says across its fields: adopting needs the ids, and the running task count lies within its scaling. */
 const adopting = across<{ mode?: unknown; adopt?: unknown; family?: unknown }>("adopt", (c) => {
@@ -155,7 +172,10 @@ function productionSchema(domain: string) {
     .refine(...adopting)
     .refine(...ofFamily);
 }
-export type PythonideProductionConfig = Omit<z.input<ReturnType<typeof productionSchema>>, "database"> & { database: PythonideExistingDatabaseConfig };
+export type PythonideProductionConfig = Omit<z.input<ReturnType<typeof productionSchema>>, "database"> & {
+  /** The database the tasks use: an existing one (mode "existing", the default) or one the stack builds (mode "create"). */
+  database: PythonideExistingDatabaseConfig | PythonideCreatedDatabaseConfig;
+};
 
 /** The staging section: its service, its own database and its state. */
 function stagingSchema(domain: string) {
@@ -195,6 +215,7 @@ export function validatePythonideConfig(config: PythonideConfig): string[] {
   p.check("capacity", shape.capacity, config.capacity);
   validateProduction(p.at("production"), config.production, config.domain);
   validateAdoption(p, config);
+  validateDatabaseReach(p, config);
   if (p.check("staging", stagingSchema(config.domain), config.staging) || isMap(config.staging)) {
     const { production, staging } = config;
     for (const key of ["serviceName", "family", "hostname", "listenerRulePriority"] as const) {
@@ -232,7 +253,9 @@ function validateProduction(p: Problems, c: PythonideProductionConfig | undefine
   p.check("", productionSchema(domain), c);
   if (!isMap(c)) return;
   const d = c.database;
-  if (!d) p.add("database", "is required");
+  if (!d) return p.add("database", "is required");
+  if (!p.check("database.mode", oneOf(["existing", "create"] as const), d.mode ?? "existing")) return;
+  if (d.mode === "create") p.check("database", PRODUCTION_DATABASE, d);
   else {
     const q = p.at("database");
     q.check("identifier", matching(/^[a-z][a-z0-9-]{0,62}$/, "an RDS instance identifier"), d.identifier);
@@ -254,12 +277,36 @@ function validateAdoption(p: Problems, config: PythonideConfig): void {
   if (config.network?.mode !== "existing") p.add("network.mode", `must be "existing" with production.mode "adopt": ${why}`, '"existing" (or production.mode "create")');
   if (config.loadBalancer?.mode !== "existing") p.add("loadBalancer.mode", `must be "existing" with production.mode "adopt": ${why}`, '"existing" (or production.mode "create")');
   if (config.cluster && config.cluster.create !== true) q.add("mode", "\"adopt\" imports the running cluster: set cluster.create true", "cluster.create true");
-  if (prod.database && !prod.database.securityGroupId) {
+  if (prod.database && prod.database.mode !== "create" && !prod.database.securityGroupId) {
     q.add("database.securityGroupId", "is required with mode \"adopt\": the tasks get a new security group the database must admit on 5432", "the database's sg-... id");
   }
   const mountTargets = prod.adopt?.efs?.mountTargetIds;
   const subnets = config.network?.mode === "existing" ? config.network.privateSubnetIds : undefined;
   if (Array.isArray(mountTargets) && Array.isArray(subnets) && subnets.length !== mountTargets.length) {
     q.add("adopt.efs.mountTargetIds", `lists ${mountTargets.length} mount targets for ${subnets.length} private subnets`, "one per network.privateSubnetIds entry, in the same order");
+  }
+}
+
+/**
+ * Production's tasks must reach their database: a VPC this stack creates has no route to an
+ * existing database (and the stack adds no 5432 rule there), and an adopted service keeps the
+ * database its data is in. Staging builds a database of its own, so not under production's identifier.
+ */
+function validateDatabaseReach(p: Problems, config: PythonideConfig): void {
+  const identifier = config.production?.database?.identifier;
+  if (identifier !== undefined && config.staging?.database?.identifier === identifier) {
+    p.add("staging.database.identifier", `${JSON.stringify(identifier)} is production's database too`, "a value of its own");
+  }
+  const mode = config.production?.database?.mode ?? "existing";
+  if (!["existing", "create"].includes(mode)) return;
+  if (mode === "existing" && config.network?.mode === "create") {
+    p.add(
+      "production.database.mode",
+      '"existing" with network.mode "create": the VPC this stack creates has no route to an existing database and no 5432 rule on it, so the tasks could not reach it',
+      '"create" (the stack builds the database in its VPC), or network.mode "existing" (the database\'s VPC)',
+    );
+  }
+  if (mode === "create" && (config.production?.mode ?? "adopt") === "adopt") {
+    p.add("production.database.mode", '"create" with production.mode "adopt": the running service would switch to a new, empty database', '"existing" (the database it runs on), or production.mode "create"');
   }
 }
