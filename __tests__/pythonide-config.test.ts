@@ -207,6 +207,25 @@ describe("pythonide configuration", () => {
     });
   });
 
+  it("checks production's database by its mode, strictly: a key of the other mode says which", () => {
+    const existing = variant((c) => {
+      const d = c.production.database as Record<string, unknown>;
+      d.identifer = d.identifier;
+      d.instanceClass = "db.t4g.micro";
+      d.address = "pythonide-db.example.internal";
+    });
+    expect(validatePythonideConfig(existing)).toEqual([
+      "pythonide.production.database.identifer: unknown setting (allowed: mode, identifier, databaseName, secretArn, securityGroupId, address, port)",
+      'pythonide.production.database.instanceClass: only applies to mode "create" (allowed: mode, identifier, databaseName, secretArn, securityGroupId, address, port)',
+      "pythonide.production.database.port: address and port go together (allowed: both, or neither (looked up))",
+    ]);
+    const created = variantOf(pythonideNewAccount, (c) => ((c.production.database as Record<string, unknown>).secretArn = "arn:aws:secretsmanager:us-east-2:123456789012:secret:x"));
+    expect(validatePythonideConfig(created)).toEqual([expect.stringMatching(/^pythonide\.production\.database\.secretArn: only applies to mode "existing" \(allowed: identifier, .*, mode\)$/)]);
+    expect(validatePythonideConfig(variant((c) => ((c.production as { database: unknown }).database = undefined)))).toEqual([
+      'pythonide.production.database: is required (allowed: { identifier, databaseName, secretArn, ... } (mode "existing"), or mode "create" with the instance settings)',
+    ]);
+  });
+
   it("checks an existing network's ids and the adopted system's ids with their schemas", () => {
     const bad = variant((c) => {
       if (c.network.mode !== "existing") return;

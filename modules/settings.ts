@@ -149,11 +149,17 @@ function flat(issues: readonly z.core.$ZodIssue[]): Flat[] {
 
 /**
  * A section in one of several modes: the key `by` (default `mode`) picks the schema the rest is
- * checked with, so a bad or missing mode is its one problem; `allowed` describes the section when
- * it is missing. Each variant is a strict section: a key of another mode is an unknown setting.
+ * checked with, so a bad or missing mode is its one problem (unless a `fallback` mode applies when
+ * the key is left out); `allowed` describes the section when it is missing. Each variant is a
+ * strict section: a key of another mode is an unknown setting that says which mode it belongs to.
  */
-export function modes<const V extends Record<string, z.ZodObject>>(variants: V, allowed: string, by = "mode"): z.ZodType<z.output<V[keyof V]>, z.input<V[keyof V]>> {
+export function modes<const V extends Record<string, z.ZodObject>>(
+  variants: V,
+  allowed: string,
+  { by = "mode", fallback }: { by?: string; fallback?: keyof V & string } = {},
+): z.ZodType<z.output<V[keyof V]>, z.input<V[keyof V]>> {
   const mode = oneOf(Object.keys(variants));
+  const modeOf = (value: unknown) => (value as Record<string, unknown>)[by] ?? fallback;
   return z
     .unknown()
     .superRefine((value, ctx) => {
@@ -161,12 +167,12 @@ export function modes<const V extends Record<string, z.ZodObject>>(variants: V, 
         ctx.addIssue({ code: "custom", message: withAllowed(missing(value) ? "is required" : "must be a map", allowed) });
         return;
       }
-      const m = (value as Record<string, unknown>)[by];
+      const m = modeOf(value);
       const chosen = mode.safeParse(m);
       const problems = chosen.success ? flat(variants[m as string].safeParse(value).error?.issues ?? []) : flat(chosen.error.issues).map((i) => ({ ...i, path: [by] }));
       for (const issue of problems) ctx.addIssue({ code: "custom", path: issue.path, message: issue.unknown && issue.path.length === 1 ? ofOtherMode(issue.path[0], issue.message) : issue.message });
     })
-    .transform((value) => variants[(value as Record<string, string>)[by]].parse(value)) as never;
+    .transform((value) => variants[modeOf(value) as string].parse(value)) as never;
 
   /** A key of another mode says which (e.g. `bucket: only applies to type "s3"`), not just "unknown setting". */
   function ofOtherMode(key: PropertyKey, message: string): string {

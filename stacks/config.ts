@@ -217,7 +217,7 @@ export const BackendConfig = modes(
     }),
   },
   'type "local" or "s3"',
-  "type",
+  { by: "type" },
 );
 export type BackendConfig = z.input<typeof BackendConfig>;
 

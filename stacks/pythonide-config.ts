@@ -6,7 +6,7 @@ import { PythonideMonitoringSettings } from "../modules/pythonide-monitoring";
 import { CONTAINER_PATH, DNS_NAME, PythonideServiceSettings, TaskEnvironment } from "../modules/pythonide-service";
 import { PythonideClusterSettings, PythonideLoadBalancerSettings, PythonideNetworkSettings, type PythonideLoadBalancerConfig, type PythonideNetworkConfig } from "../modules/pythonide-platform";
 import { BackendConfig, NAME, REGION, TagsConfig } from "./config";
-import { Problems, across, bool, integer, isMap, knownKeys, matching, oneOf, parseCidr, requiring, resourceId, section, withAllowed, type Cidr } from "../modules/settings";
+import { Problems, across, bool, integer, isMap, knownKeys, matching, modes, oneOf, parseCidr, requiring, resourceId, section, withAllowed, type Cidr } from "../modules/settings";
 import { availabilityZoneNames, subnetCidr } from "./validation";
 
 /**
@@ -68,22 +68,31 @@ const MONITORING = requiring(PythonideMonitoringSettings, [
 ]);
 export type PythonideMonitoringConfig = z.input<typeof MONITORING>;
 
+const ARN = (service: string) => new RegExp(`^arn:aws[a-z-]*:${service}:[a-z0-9-]+:\\d{12}:.+$`);
+
+/** The endpoint is given whole or looked up: address and port go together. */
+const withItsPair = (key: "address" | "port", other: "address" | "port") =>
+  across<{ address?: unknown; port?: unknown }>(key, (d) => (d[key] === undefined && d[other] !== undefined ? withAllowed("address and port go together", "both, or neither (looked up)") : undefined));
+
 /** Production's database exists already (mode "existing", the default); the stack references it. */
-export interface PythonideExistingDatabaseConfig {
+const EXISTING_DATABASE = section({
   /** "existing" (default): this database; "create": the stack builds one ({@link PythonideCreatedDatabaseConfig}). */
-  mode?: "existing";
+  mode: oneOf(["existing"] as const).optional(),
   /** RDS instance identifier (endpoint lookup and the dashboard's RDS widgets). */
-  identifier: string;
-  databaseName: string;
+  identifier: matching(/^[a-z][a-z0-9-]{0,62}$/, "an RDS instance identifier"),
+  databaseName: matching(/^[a-z][a-z0-9_]{0,62}$/, "lowercase letters, digits and underscores"),
   /** Secrets Manager secret with {"username", "password"}; the task reads it via `secrets`. */
-  secretArn: string;
+  secretArn: matching(ARN("secretsmanager"), "a Secrets Manager secret ARN"),
   /** The database's security group: when set, the stack adds a 5432 rule from the tasks (required to adopt). */
-  securityGroupId?: string;
+  securityGroupId: resourceId("sg").optional(),
   /** The instance's endpoint address; when set (with port) the stack does not look it up (offline plans). Default: looked up by identifier. */
-  address?: string;
+  address: matching(/^[a-z0-9.-]+$/, "a DNS name").optional(),
   /** Its port, with address. Default: looked up. */
-  port?: number;
-}
+  port: integer(1, 65535).optional(),
+})
+  .refine(...withItsPair("address", "port"))
+  .refine(...withItsPair("port", "address"));
+export type PythonideExistingDatabaseConfig = z.input<typeof EXISTING_DATABASE>;
 
 /**
  * The production system that already runs (cluster, service, task definition family, ALB target
@@ -134,6 +143,13 @@ const PRODUCTION_DATABASE = requiring(PythonideDatabaseSettings, [...INSTANCE_FI
 });
 export type PythonideCreatedDatabaseConfig = z.input<typeof PRODUCTION_DATABASE>;
 
+/** The database production's tasks use: an existing one (mode "existing", the default) or one the stack builds (mode "create"). */
+const PRODUCTION_DATABASES = modes(
+  { existing: EXISTING_DATABASE, create: PRODUCTION_DATABASE },
+  '{ identifier, databaseName, secretArn, ... } (mode "existing"), or mode "create" with the instance settings',
+  { fallback: "existing" },
+);
+
 /** What production's section says across its fields: adopting needs the ids, and the running task count lies within its scaling. */
 const adopting = across<{ mode?: unknown; adopt?: unknown; family?: unknown }>("adopt", (c) => {
   if ((c.mode ?? "adopt") !== "adopt") return undefined;
@@ -164,18 +180,14 @@ function productionSchema(domain: string) {
       adopt: ADOPT.optional(),
       autoscaling: AUTOSCALING,
       monitoring: MONITORING,
-      /** Production's existing database (PythonideExistingDatabaseConfig): required, and checked key by key, in validateProduction. */
-      database: z.unknown().optional(),
+      database: PRODUCTION_DATABASES,
       backend: BackendConfig,
     })
     .refine(...withinScaling)
     .refine(...adopting)
     .refine(...ofFamily);
 }
-export type PythonideProductionConfig = Omit<z.input<ReturnType<typeof productionSchema>>, "database"> & {
-  /** The database the tasks use: an existing one (mode "existing", the default) or one the stack builds (mode "create"). */
-  database: PythonideExistingDatabaseConfig | PythonideCreatedDatabaseConfig;
-};
+export type PythonideProductionConfig = z.input<ReturnType<typeof productionSchema>>;
 
 /** The staging section: its service, its own database and its state. */
 function stagingSchema(domain: string) {
@@ -201,7 +213,7 @@ export const PythonideConfig = section({
   /** Extra tags on every resource (Project, Environment and ManagedBy are always set). */
   tags: TagsConfig.optional(),
 });
-export type PythonideConfig = Omit<z.input<typeof PythonideConfig>, "production"> & { production: PythonideProductionConfig };
+export type PythonideConfig = z.input<typeof PythonideConfig>;
 
 /** Every problem of the PythonIDE configuration, as `pythonide.<path>: message (allowed: ...)`. */
 export function validatePythonideConfig(config: PythonideConfig): string[] {
@@ -213,7 +225,7 @@ export function validatePythonideConfig(config: PythonideConfig): string[] {
   validateLoadBalancer(p.at("loadBalancer"), config.loadBalancer, config.network);
   p.check("cluster", shape.cluster, config.cluster);
   p.check("capacity", shape.capacity, config.capacity);
-  validateProduction(p.at("production"), config.production, config.domain);
+  p.check("production", productionSchema(config.domain), config.production);
   validateAdoption(p, config);
   validateDatabaseReach(p, config);
   if (p.check("staging", stagingSchema(config.domain), config.staging) || isMap(config.staging)) {
@@ -245,27 +257,6 @@ function validateNetwork(p: Problems, n: PythonideNetworkConfig | undefined, reg
 function validateLoadBalancer(p: Problems, lb: PythonideLoadBalancerConfig | undefined, network: PythonideNetworkConfig | undefined): void {
   if (lb?.mode === "existing" && network?.mode === "create") p.add("mode", "an existing ALB cannot serve a VPC this stack creates", "\"create\", or network.mode \"existing\"");
   p.check("", PythonideLoadBalancerSettings, lb);
-}
-
-const ARN = (service: string) => new RegExp(`^arn:aws[a-z-]*:${service}:[a-z0-9-]+:\\d{12}:.+$`);
-
-function validateProduction(p: Problems, c: PythonideProductionConfig | undefined, domain: string): void {
-  p.check("", productionSchema(domain), c);
-  if (!isMap(c)) return;
-  const d = c.database;
-  if (!d) return p.add("database", "is required");
-  if (!p.check("database.mode", oneOf(["existing", "create"] as const), d.mode ?? "existing")) return;
-  if (d.mode === "create") p.check("database", PRODUCTION_DATABASE, d);
-  else {
-    const q = p.at("database");
-    q.check("identifier", matching(/^[a-z][a-z0-9-]{0,62}$/, "an RDS instance identifier"), d.identifier);
-    q.check("databaseName", matching(/^[a-z][a-z0-9_]{0,62}$/, "lowercase letters, digits and underscores"), d.databaseName);
-    q.check("secretArn", matching(ARN("secretsmanager"), "a Secrets Manager secret ARN"), d.secretArn);
-    if (d.securityGroupId !== undefined) q.check("securityGroupId", matching(/^sg-[0-9a-f]{8,17}$/, "sg- followed by 8 or 17 hex digits"), d.securityGroupId);
-    if ((d.address === undefined) !== (d.port === undefined)) q.add(d.address === undefined ? "address" : "port", "address and port go together", "both, or neither (looked up)");
-    if (d.address !== undefined) q.check("address", matching(/^[a-z0-9.-]+$/, "a DNS name"), d.address);
-    if (d.port !== undefined) q.check("port", integer(1, 65535), d.port);
-  }
 }
 
 /** Adopting the running system: it lives in an existing VPC behind an existing ALB, in an adopted cluster, with one mount target per private subnet. */
