@@ -180,6 +180,7 @@ function productionSchema(domain: string) {
       adopt: ADOPT.optional(),
       autoscaling: AUTOSCALING,
       monitoring: MONITORING,
+      /** The database the tasks use: an existing one (mode "existing", the default) or one the stack builds (mode "create"). */
       database: PRODUCTION_DATABASES,
       backend: BackendConfig,
     })
