@@ -45,6 +45,8 @@ const variations = writeState("variations", (s) => {
   const group = resource(s, "aws_db_parameter_group").instances[0].attributes;
   Object.assign(group, { name: "campaign-prod-pg16", id: "campaign-prod-pg16" });
   resource(s, "aws_db_instance").instances[0].attributes.parameter_group_name = "campaign-prod-pg16";
+  // The host: an older AMI, another first-boot script, resized by hand.
+  Object.assign(resource(s, "aws_instance").instances[0].attributes, { ami: "ami-0aaaaaaaaaaaaaaaa", user_data: "3f786850e387550fdab836ed7e6dc881de23001b", instance_type: "t3.large" });
 });
 
 /** Everything the guard must catch, in one state. */
@@ -89,13 +91,14 @@ beforeAll(async () => {
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe("the takeover of an old state as a real account holds it", () => {
-  it("hand-set tags, aws 4.x's schema version, a 30-day window, a pinned minor: moves and in-place updates only", () => {
+  it("hand-set tags, aws 4.x's schema version, a 30-day window, a pinned minor, another AMI, a resized host: moves and in-place updates only", () => {
     const plan = plans.variations;
     expect(plan.summary).toMatchObject({ moved: 22, destroy: 0 });
     expect(plan.blocked).toEqual([]);
     expect(change(plan, "aws_db_instance.main")?.change.actions).toEqual(["update"]);
     expect(change(plan, "aws_db_instance.main")?.change.after).toMatchObject({ engine_version: "16", tags: { Name: "campaign-prod" }, parameter_group_name: "campaign-prod-postgres16" });
-    expect(change(plan, "aws_instance.asterisk")?.change.actions).toEqual(["update"]);
+    // ami and user_data are ignored (never a replacement); the size goes back to the config's, in place (a stop/start).
+    expect(change(plan, "aws_instance.asterisk")?.change).toMatchObject({ actions: ["update"], before: { instance_type: "t3.large" }, after: { instance_type: "t3.medium", ami: "ami-0aaaaaaaaaaaaaaaa" } });
     expect(change(plan, "aws_secretsmanager_secret.redis_password")?.change).toMatchObject({ actions: ["update"], before: { recovery_window_in_days: 30 }, after: { recovery_window_in_days: 7 } });
   });
 
