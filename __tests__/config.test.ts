@@ -91,6 +91,130 @@ describe("campaign configuration", () => {
     ]);
   });
 
+  describe("a misspelt or unknown setting is a problem, never silently ignored", () => {
+    /** A variant of `config` with keys set where the config types have none. */
+    const loose = (config: CampaignConfig, edit: (c: Record<string, any>) => void) => variant(config, (c) => edit(c as unknown as Record<string, any>));
+
+    type Case = [string, CampaignConfig, (c: Record<string, any>) => void, string[]];
+    it.each<Case>([
+      [
+        "at the top of an environment and in a section, listing the keys the section has",
+        dev,
+        (c) => {
+          c.netwrok = c.network;
+          c.database.instanceClas = "db.t3.small";
+          c.protection.preventDestory = true;
+        },
+        [
+          "dev.netwrok: unknown setting (allowed: project, environment, region, network, database, proxy, asterisk, redis, lambdas, monitoring, backend, protection, tags)",
+          "dev.database.instanceClas: unknown setting (allowed: identifier, instanceClass, engineVersion, databaseName, masterUsername, allocatedStorageGb, maxAllocatedStorageGb, multiAz, backupRetentionDays, deletionProtection, adminCidrs)",
+          "dev.protection.preventDestory: unknown setting (allowed: preventDestroy, secretRecoveryWindowDays)",
+        ],
+      ],
+      [
+        "in a stack section composed of a module's settings and the stack's own keys, and deeper (the removed keys are not offered)",
+        prod,
+        (c) => {
+          c.redis.maxmemmory = "1gb";
+          c.redis.backup.retention = 7;
+          c.lambdas.ari.usr = "dialer";
+          c.lambdas.functions.dispatcher.memory = 512;
+          c.proxy.requireTLS = true;
+          c.monitoring.alarmMail = "ops@example.com";
+        },
+        [
+          "prod.proxy.requireTLS: unknown setting (allowed: connectionBorrowTimeout, maxConnectionsPercent, maxIdleConnectionsPercent, idleClientTimeout, requireTls, enabled, allowedCidrs)",
+          "prod.redis.backup.retention: unknown setting (allowed: enabled, schedule, retentionDays, kmsKeyArn)",
+          "prod.redis.maxmemmory: unknown setting (allowed: port, allowedCidrs, backup, mode, elasticache)",
+          "prod.lambdas.functions.dispatcher.memory: unknown setting (allowed: memoryMb, timeoutSeconds, reservedConcurrency)",
+          "prod.lambdas.ari.usr: unknown setting (allowed: port, user)",
+          "prod.monitoring.alarmMail: unknown setting (allowed: alarmEmail)",
+        ],
+      ],
+      [
+        "in a mode's section: a key of another mode says which mode it belongs to",
+        dev,
+        (c) => {
+          c.network.vpcid = "vpc-0c0ffee0c0ffee000";
+          c.network.vpcId = "vpc-0c0ffee0c0ffee000";
+          c.network.secretsManagerEndpoint = { mode: "create", securityGroupId: "sg-0e0e0e0e0e0e0e0e4" };
+          c.backend.bucket = "campaign-terraform-state";
+        },
+        [
+          'dev.network.secretsManagerEndpoint.securityGroupId: only applies to mode "existing" (allowed: mode, clientCidrs)',
+          "dev.network.vpcid: unknown setting (allowed: mode, vpcCidr, availabilityZones, privateSubnetCidrs, publicSubnetCidr, egress, secretsManagerEndpoint)",
+          'dev.network.vpcId: only applies to mode "existing" (allowed: mode, vpcCidr, availabilityZones, privateSubnetCidrs, publicSubnetCidr, egress, secretsManagerEndpoint)',
+          'dev.backend.bucket: only applies to type "s3" (allowed: type, path)',
+        ],
+      ],
+      [
+        "in the existing network's mode",
+        prod,
+        (c) => (c.network.availabilityZones = ["us-east-1a", "us-east-1b"]),
+        ['prod.network.availabilityZones: only applies to mode "create" (allowed: mode, vpcId, vpcCidr, privateSubnetIds, asteriskSubnetId, egress, secretsManagerEndpoint)'],
+      ],
+    ])("%s", (_name, config, edit, expected) => {
+      expect(validateCampaignConfig(loose(config, edit))).toEqual(expected);
+    });
+
+    it("keeps the dedicated message of a removed setting", () => {
+      const bad = loose(dev, (c) => (c.redis.maxmemory = "1gb"));
+      expect(validateCampaignConfig(bad)).toEqual([expect.stringMatching(/^dev\.redis\.maxmemory: moved to the inventory: .* \(allowed: leave unset; set redis_maxmemory in inventory/)]);
+    });
+  });
+
+  describe("the network, protection, backend and tags sections are schemas", () => {
+    it("network: egress, the Secrets Manager endpoint by its mode, zones and subnets", () => {
+      const nat = variant(prod, (c) => (c.network.egress = "nat"));
+      expect(validateCampaignConfig(nat)).toEqual(['prod.network.secretsManagerEndpoint: only applies to egress "endpoint" (egress is "nat") (allowed: unset)']);
+      const bad = variant(dev, (c) => {
+        if (c.network.mode !== "create") return;
+        (c.network as { egress: string }).egress = "vpn";
+        c.network.secretsManagerEndpoint = { mode: "create", clientCidrs: ["10.20.0.0/33"] };
+        c.network.availabilityZones = ["us-east-1a", "us-east-1a"];
+      });
+      expect(validateCampaignConfig(bad)).toEqual([
+        "dev.network.availabilityZones: lists an availability zone twice",
+        'dev.network.egress: "vpn" is not supported (allowed: endpoint, nat)',
+        'dev.network.secretsManagerEndpoint.clientCidrs[0]: "10.20.0.0/33" is not a valid CIDR (allowed: an IPv4 CIDR such as 10.0.0.0/16)',
+        'dev.network.secretsManagerEndpoint: only applies to egress "endpoint" (egress is "vpn") (allowed: unset)',
+      ]);
+      const endpoint = (secretsManagerEndpoint: unknown) => validateCampaignConfig(variant(prod, (c) => ((c.network as { secretsManagerEndpoint: unknown }).secretsManagerEndpoint = secretsManagerEndpoint)));
+      expect(endpoint({ mode: "shared" })).toEqual(['prod.network.secretsManagerEndpoint.mode: "shared" is not supported (allowed: create, existing)']);
+      expect(endpoint({ mode: "existing", securityGroupId: "sg-1" })).toEqual(['prod.network.secretsManagerEndpoint.securityGroupId: "sg-1" is not valid (allowed: sg- followed by 8 or 17 hex digits)']);
+      expect(validateCampaignConfig(variant(dev, (c) => ((c as { network: unknown }).network = undefined)))).toEqual(['dev.network: is required (allowed: mode "create" or "existing")']);
+      expect(validateCampaignConfig(variant(dev, (c) => ((c.network as { mode: string }).mode = "shared")))).toEqual(['dev.network.mode: "shared" is not supported (allowed: create, existing)']);
+      const ids = variant(prod, (c) => {
+        if (c.network.mode !== "existing") return;
+        c.network.privateSubnetIds = ["subnet-0a0a0a0a0a0a0a0a1", "subnet-x"];
+        (c.network as { asteriskSubnetId?: string }).asteriskSubnetId = undefined;
+      });
+      expect(validateCampaignConfig(ids)).toEqual([
+        'prod.network.privateSubnetIds[1]: "subnet-x" is not valid (allowed: subnet- followed by 8 or 17 hex digits)',
+        "prod.network.asteriskSubnetId: is required (allowed: subnet- followed by 8 or 17 hex digits)",
+      ]);
+    });
+
+    it("protection, backend and tags", () => {
+      const bad = variant(prod, (c) => {
+        c.protection = { preventDestroy: "yes" } as unknown as typeof c.protection;
+        c.backend = { type: "s3", bucket: "campaign-terraform-state", key: "campaign/prod/terraform.tfstate", region: "us-east-1", useLockfile: "on" as unknown as boolean };
+        c.tags = { Team: 7 as unknown as string };
+      });
+      expect(validateCampaignConfig(bad)).toEqual([
+        "prod.backend.useLockfile: must be true or false",
+        "prod.protection.preventDestroy: must be true or false",
+        "prod.protection.secretRecoveryWindowDays: is required (allowed: 0 (delete at once) or 7..30 days)",
+        "prod.tags.Team: must be a string of at most 256 characters",
+      ]);
+      const backend = (b: unknown) => validateCampaignConfig(variant(dev, (c) => ((c as { backend: unknown }).backend = b)));
+      expect(backend(undefined)).toEqual(['dev.backend: is required (allowed: type "local" or "s3")']);
+      expect(backend({ type: "consul" })).toEqual(['dev.backend.type: "consul" is not supported (allowed: local, s3)']);
+      expect(backend({ type: "local", path: "/tmp/state.tfstate" })).toEqual(['dev.backend.path: "/tmp/state.tfstate" must be relative to the project root (allowed: a relative path such as terraform.<stack>.tfstate)']);
+      expect(validateCampaignConfig(variant(dev, (c) => ((c as { tags: unknown }).tags = ["Team=voice"])))).toEqual(["dev.tags: must be a map of strings"]);
+    });
+  });
+
   it("stops synth with ONE error listing the problems of every environment, before any stack exists", () => {
     const badDev = variant(dev, (c) => (c.database.instanceClass = "db.x9.huge"));
     const badProd = variant(prod, (c) => (c.region = "mars-1"));

@@ -165,6 +165,23 @@ describe("PythonIDE (us-east-2)", () => {
     expect(part(production, "aws_appautoscaling_policy.cpu_target", "alarms").monthly).toBeCloseTo(0.2, 6);
   });
 
+  it("a new account's production pays for the database it builds: db.t4g.small 0.032 × 730 + 20 GB × $0.115 + the RDS-managed secret = $26.06", () => {
+    // The adopted pythonide-db is not managed by the default stack, so not in its total.
+    expect(production.resources.filter((r) => r.type === "aws_db_instance")).toEqual([]);
+    const created = synthScenario(COST_SCENARIOS["pythonide-new-account"]).find((s) => s.name === "pythonide-production")!;
+    const fresh = costStack("pythonide-production", created.json, usage);
+    expect(part(fresh, "aws_db_instance.main", "instance")).toMatchObject({ quantity: 730, unitPrice: 0.032 });
+    expect(part(fresh, "aws_db_instance.main", "instance").monthly).toBeCloseTo(0.032 * 730, 6);
+    expect(part(fresh, "aws_db_instance.main", "storage").monthly).toBeCloseTo(20 * 0.115, 6);
+    expect(part(fresh, "aws_db_instance.main", "master_secret").monthly).toBe(0.4);
+    expect(resource(fresh, "aws_db_instance.main").monthly).toBeCloseTo(26.06, 6);
+    // db.t4g.small is a list price not re-checked on this machine, and says so.
+    expect(PRICES["us-east-1"].rdsInstance["db.t4g.small"].source).toMatch(/not re-checked here/);
+    // What the new account adds over the adopt config: the ALB and the database.
+    const adopted = new Set(production.resources.map((r) => r.address));
+    expect(fresh.resources.filter((r) => !adopted.has(r.address) && (r.monthly ?? 0) > 0).map((r) => r.address)).toEqual(["aws_db_instance.main", "aws_lb.pythonide"]);
+  });
+
   it("staging at desired 0 pays nothing for tasks but its database db.t4g.micro + 20 GB", () => {
     expect(resource(staging, "aws_ecs_service.service").monthly).toBe(0);
     expect(part(staging, "aws_db_instance.main", "instance").monthly).toBeCloseTo(0.016 * 730, 6);

@@ -5,7 +5,7 @@
 import { Testing } from "cdktf";
 import { validateCampaignConfig } from "../stacks/config";
 import { dev, prod } from "../stacks/environments";
-import { validatePythonideConfig } from "../stacks/pythonide-config";
+import { validatePythonideConfig, type PythonideConfig, type PythonideCreatedDatabaseConfig } from "../stacks/pythonide-config";
 import { pythonide, pythonideNewAccount } from "../stacks/pythonide-environments";
 import { addPythonideStacks } from "../stacks/pythonide-stack";
 import { synthCampaign, variant } from "./helpers/synth";
@@ -108,6 +108,22 @@ describe("4e, 4g: prod protected, dev disposable", () => {
     expect(staging.resource.aws_efs_file_system.main.lifecycle).toBeUndefined();
   });
 
+  it("pythonide: a new account's production database survives any plan (and a destroy leaves a snapshot), staging's is disposable", () => {
+    const [newProduction, newStaging] = synthPythonide(pythonideNewAccount);
+    expect(newProduction.resource.aws_db_instance.main).toMatchObject({
+      lifecycle: { prevent_destroy: true },
+      deletion_protection: true,
+      skip_final_snapshot: false,
+      final_snapshot_identifier: "pythonide-db-final",
+      backup_retention_period: 7,
+    });
+    for (const db of [staging.resource.aws_db_instance.main, newStaging.resource.aws_db_instance.main]) {
+      expect(db).toMatchObject({ deletion_protection: false, skip_final_snapshot: true, backup_retention_period: 0 });
+      expect(db.lifecycle).toBeUndefined();
+      expect(db.final_snapshot_identifier).toBeUndefined();
+    }
+  });
+
   it("rejects a recovery window AWS does not allow", () => {
     expect(validateCampaignConfig(variant(dev, (c) => (c.protection = { preventDestroy: false, secretRecoveryWindowDays: 3 })))).toEqual([
       "dev.protection.secretRecoveryWindowDays: 3 is not a recovery window (allowed: 0 (delete at once) or 7..30 days)",
@@ -140,10 +156,62 @@ describe("4f: pythonide-production adopts the running system", () => {
     expect(synthPythonide(pythonideNewAccount)[0].import).toBeUndefined();
   });
 
+  it("a new account's tasks reach their database: the stack builds it in its new VPC, 5432 from the tasks", () => {
+    const [created] = synthPythonide(pythonideNewAccount);
+    expect(created.data?.aws_db_instance).toBeUndefined();
+    expect(created.resource.aws_security_group.rds).toMatchObject({ vpc_id: "${aws_vpc.pythonide.id}", ingress: [expect.objectContaining({ from_port: 5432, security_groups: ["${aws_security_group.tasks.id}"] })] });
+    expect(created.resource.aws_db_subnet_group.main.subnet_ids).toEqual(["${aws_subnet.private_a.id}", "${aws_subnet.private_b.id}"]);
+    expect(created.resource.aws_ecs_task_definition.service.container_definitions).toContain('{"name":"DATABASE_HOST","value":"${aws_db_instance.main.address}"}');
+  });
+
+  it("a new VPC with an existing database is refused: one line naming both keys and why", () => {
+    const unreachable = structuredClone(pythonideNewAccount);
+    unreachable.production.database = { mode: "existing", identifier: "pythonide-db", databaseName: "pythonide", secretArn: "arn:aws:secretsmanager:us-east-2:123456789012:secret:pythonide/production/db-AbCdEf" };
+    expect(validatePythonideConfig(unreachable)).toEqual([
+      'pythonide.production.database.mode: "existing" with network.mode "create": the VPC this stack creates has no route to an existing database and no 5432 rule on it, so the tasks could not reach it (allowed: "create" (the stack builds the database in its VPC), or network.mode "existing" (the database\'s VPC))',
+    ]);
+    // The same without a mode: "existing" is the default.
+    delete (unreachable.production.database as { mode?: string }).mode;
+    expect(validatePythonideConfig(unreachable)).toHaveLength(1);
+  });
+
+  it("an adopted service keeps the database its data is in; a created database is checked with the module's schema", () => {
+    const adoptCreate = structuredClone(pythonide);
+    adoptCreate.production.database = structuredClone(pythonideNewAccount.production.database);
+    expect(validatePythonideConfig(adoptCreate)).toEqual([
+      'pythonide.production.database.mode: "create" with production.mode "adopt": the running service would switch to a new, empty database (allowed: "existing" (the database it runs on), or production.mode "create")',
+    ]);
+    const created = pythonideNewAccount.production.database as PythonideCreatedDatabaseConfig;
+    const bad = structuredClone(pythonideNewAccount);
+    bad.production.database = { ...created, instanceClass: "db.r5.large", finalSnapshot: undefined as unknown as boolean };
+    expect(validatePythonideConfig(bad)).toEqual([
+      'pythonide.production.database.instanceClass: "db.r5.large" is not supported (allowed: db.t4g.micro, db.t4g.small, db.t4g.medium, db.t3.micro, db.t3.small, db.t3.medium)',
+      "pythonide.production.database.finalSnapshot: must be true or false",
+    ]);
+    // The module checks its own settings too (a stack built without the config check).
+    const unchecked = structuredClone(pythonideNewAccount);
+    unchecked.production.database = { ...created, deletionProtection: "yes" as unknown as boolean };
+    expect(() => synthPythonide(unchecked)).toThrow("pythonide-production/database: deletionProtection: must be true or false");
+    const sameName = structuredClone(pythonide);
+    sameName.staging.database.identifier = "pythonide-db";
+    expect(validatePythonideConfig(sameName)).toEqual(['pythonide.staging.database.identifier: "pythonide-db" is production\'s database too (allowed: a value of its own)']);
+    const shared = { ...pythonide, production: { ...pythonide.production, database: { ...pythonide.production.database, mode: "shared" } } } as unknown as PythonideConfig;
+    expect(validatePythonideConfig(shared)).toEqual([
+      'pythonide.production.database.mode: "shared" is not supported (allowed: existing, create)',
+    ]);
+  });
+
+  it("the adopt config is the same with database.mode left to its default", () => {
+    const implicit = structuredClone(pythonide);
+    delete (implicit.production.database as { mode?: string }).mode;
+    expect(validatePythonideConfig(implicit)).toEqual([]);
+    expect(synthPythonide(implicit)).toEqual([production, staging]);
+  });
+
   it("adopting needs the existing network, ALB, the database's security group and every id", () => {
     const broken = structuredClone(pythonide);
     broken.network = pythonideNewAccount.network;
-    broken.production.database.securityGroupId = undefined;
+    if (broken.production.database.mode !== "create") broken.production.database.securityGroupId = undefined;
     broken.production.adopt!.efs.mountTargetIds = ["fsmt-0a1b2c3d4e5f60741"];
     broken.production.adopt!.taskDefinitionArn = "arn:aws:ecs:us-east-2:123456789012:task-definition/other:1";
     expect(validatePythonideConfig(broken)).toEqual(

@@ -11,7 +11,7 @@ import { PythonideDatabase } from "../modules/pythonide-database";
 import { PythonideEfs } from "../modules/pythonide-efs";
 import { PythonideMonitoring } from "../modules/pythonide-monitoring";
 import { PythonideService } from "../modules/pythonide-service";
-import { integer, oneOf, problemsOf, requiring, section } from "../modules/settings";
+import { integer, modes, oneOf, problemsOf, removed, requiring, section, settingsOf } from "../modules/settings";
 
 const wiring = { name: "t-x", region: "us-east-1", vpcId: "vpc-0a0a0a0a0a0a0a0a0", vpcCidr: "10.0.0.0/16" };
 const stack = () => new TerraformStack(Testing.app(), "s");
@@ -196,6 +196,27 @@ describe("modules validate their own settings (the same schemas the environments
     expect(problemsOf("dev.database", DatabaseSettings, {})).toEqual([]);
     const Env = requiring(DatabaseSettings, ["databaseName"]);
     expect(problemsOf("dev.database", Env, {})).toEqual(["dev.database.databaseName: is required (allowed: lowercase letters, digits and underscores)"]);
+  });
+
+  it("a section is strict; a construct's wiring beside its settings is not a setting", () => {
+    const s = section({ port: integer(1, 9).optional(), kind: oneOf(["a", "b"]).optional(), old: removed("moved", "leave unset") });
+    expect(problemsOf("env.x", s, { prot: 1, kind: "a", knd: "b" })).toEqual(["env.x.prot: unknown setting (allowed: port, kind)", "env.x.knd: unknown setting (allowed: port, kind)"]);
+    expect(problemsOf("env.x", s.safeExtend({ extra: integer(0, 1).optional() }), { more: 1 })).toEqual(["env.x.more: unknown setting (allowed: port, kind, extra)"]);
+    expect(problemsOf("env.x", s, { old: 1 })).toEqual(["env.x.old: moved (allowed: leave unset)"]);
+    // settingsOf reads a section's own keys of the props: a construct passes ids and names beside them.
+    expect(settingsOf("s/x", s, { port: 3, vpcId: "vpc-1" })).toEqual({ port: 3 });
+    expect(() => settingsOf("s/x", s, { port: 30, vpcId: "vpc-1" })).toThrow("s/x: port: 30 is out of range (allowed: an integer 1..9)");
+    const data = new Data(stack(), "data", { ...wiring, privateSubnetIds: ["subnet-1", "subnet-2"], proxy: { requireTls: true, ...({ endpointName: "wired" } as object) } });
+    expect(resources(data).aws_db_proxy).toBeDefined();
+  });
+
+  it("each mode of a section is strict: a key of another mode says which mode it belongs to", () => {
+    const m = modes({ a: section({ mode: oneOf(["a"] as const), size: integer(1, 2) }), b: section({ mode: oneOf(["b"] as const), name: oneOf(["x"] as const) }) }, "{ mode }");
+    expect(problemsOf("env.m", m, { mode: "a", size: 1, name: "x", nme: "x" })).toEqual([
+      'env.m.name: only applies to mode "b" (allowed: mode, size)',
+      "env.m.nme: unknown setting (allowed: mode, size)",
+    ]);
+    expect(problemsOf("env.m", m, { mode: "c" })).toEqual(['env.m.mode: "c" is not supported (allowed: a, b)']);
   });
 
   it("formats every issue as prefix.path: message (allowed: ...), with list indexes in brackets", () => {

@@ -171,14 +171,57 @@ describe("pythonide-production", () => {
     expect(production.resource.aws_lb_listener.http.default_action[0].redirect).toMatchObject({ protocol: "HTTPS", status_code: "HTTP_301" });
   });
 
-  it("gives the task the existing database's secret by ARN only", () => {
-    const [container] = containers(production);
-    expect(container.environment).toContainEqual({ name: "ENVIRONMENT", value: "production" });
-    expect(container.secrets).toEqual([
-      { name: "DATABASE_PASSWORD", valueFrom: `${pythonide.production.database.secretArn}:password::` },
-      { name: "DATABASE_USERNAME", valueFrom: `${pythonide.production.database.secretArn}:username::` },
+  it("builds its own PostgreSQL in the VPC it creates: private subnets, the tasks its only 5432 client", () => {
+    expect(production.data?.aws_db_instance).toBeUndefined();
+    expect(production.resource.aws_vpc_security_group_ingress_rule).toBeUndefined();
+    expect(production.resource.aws_db_subnet_group.main.subnet_ids).toEqual(["${aws_subnet.private_a.id}", "${aws_subnet.private_b.id}"]);
+    expect(production.resource.aws_security_group.rds).toMatchObject({ name: "pythonide-db-rds", vpc_id: "${aws_vpc.pythonide.id}" });
+    expect(production.resource.aws_security_group.rds.ingress).toEqual([
+      expect.objectContaining({ from_port: 5432, to_port: 5432, protocol: "tcp", security_groups: ["${aws_security_group.tasks.id}"], cidr_blocks: [] }),
     ]);
-    expect(production.data!.aws_db_instance.production.db_instance_identifier).toBe("pythonide-db");
+    expect(production.resource.aws_db_instance.main).toMatchObject({
+      identifier: "pythonide-db",
+      instance_class: "db.t4g.small",
+      engine: "postgres",
+      engine_version: "16",
+      db_subnet_group_name: "${aws_db_subnet_group.main.name}",
+      vpc_security_group_ids: ["${aws_security_group.rds.id}"],
+      publicly_accessible: false,
+      manage_master_user_password: true,
+    });
+    expect(production.resource.aws_db_instance.main.password).toBeUndefined();
+  });
+
+  it("keeps production data: 7-day backups, deletion protection, a final snapshot, encrypted storage, prevent_destroy", () => {
+    expect(production.resource.aws_db_instance.main).toMatchObject({
+      backup_retention_period: 7,
+      deletion_protection: true,
+      skip_final_snapshot: false,
+      final_snapshot_identifier: "pythonide-db-final",
+      copy_tags_to_snapshot: true,
+      storage_encrypted: true,
+      lifecycle: { prevent_destroy: true },
+    });
+  });
+
+  it("wires the tasks to it: endpoint from the instance, the RDS-managed secret by ARN only", () => {
+    const [container] = containers(production);
+    const secretArn = "${aws_db_instance.main.master_user_secret[0].secret_arn}";
+    expect(container.environment).toEqual(
+      expect.arrayContaining([
+        { name: "ENVIRONMENT", value: "production" },
+        { name: "DATABASE_HOST", value: "${aws_db_instance.main.address}" },
+        { name: "DATABASE_PORT", value: "${aws_db_instance.main.port}" },
+        { name: "DATABASE_NAME", value: "pythonide" },
+      ]),
+    );
+    expect(container.secrets).toEqual([
+      { name: "DATABASE_PASSWORD", valueFrom: `${secretArn}:password::` },
+      { name: "DATABASE_USERNAME", valueFrom: `${secretArn}:username::` },
+    ]);
+    expect(JSON.parse(production.resource.aws_iam_role_policy.execution_secrets.policy).Statement[0].Resource).toEqual([secretArn]);
+    expect(production.output.database_endpoint.value).toBe("${aws_db_instance.main.address}");
+    expect(production.output.database_secret_arn.value).toBe(secretArn);
   });
 });
 
@@ -263,7 +306,8 @@ describe("pythonide with an existing VPC and ALB", () => {
     httpsListenerArn,
     securityGroupId: "sg-0123456789abcdef0",
   };
-  existing.production.database.securityGroupId = "sg-0fedcba9876543210";
+  const secretArn = "arn:aws:secretsmanager:us-east-2:123456789012:secret:pythonide/production/db-AbCdEf";
+  existing.production.database = { mode: "existing", identifier: "pythonide-db", databaseName: "pythonide", secretArn, securityGroupId: "sg-0fedcba9876543210" };
   const synthesized = synthAll(existing);
 
   it("creates no VPC, ALB or certificate and uses the configured ids in both stacks", () => {
@@ -280,6 +324,26 @@ describe("pythonide with an existing VPC and ALB", () => {
       referenced_security_group_id: "${aws_security_group.tasks.id}",
       from_port: 5432,
     });
+  });
+
+  it("an existing database: its endpoint looked up by identifier, its secret by ARN only, nothing built", () => {
+    const prod = synthesized.production;
+    expect(prod.data!.aws_db_instance.production.db_instance_identifier).toBe("pythonide-db");
+    expect(prod.resource.aws_db_instance).toBeUndefined();
+    expect(containers(prod)[0].environment).toContainEqual({ name: "DATABASE_HOST", value: "${data.aws_db_instance.production.address}" });
+    expect(containers(prod)[0].secrets).toEqual([
+      { name: "DATABASE_PASSWORD", valueFrom: `${secretArn}:password::` },
+      { name: "DATABASE_USERNAME", valueFrom: `${secretArn}:username::` },
+    ]);
+  });
+
+  it("or its own database, in the existing VPC's private subnets", () => {
+    const own = structuredClone(existing);
+    own.production.database = structuredClone(pythonide.production.database);
+    const prod = synthAll(own).production;
+    expect(prod.resource.aws_db_subnet_group.main.subnet_ids).toEqual(["subnet-0ccccccccccccccc3", "subnet-0ddddddddddddddd4"]);
+    expect(prod.resource.aws_security_group.rds.vpc_id).toBe("vpc-0123456789abcdef0");
+    expect(prod.resource.aws_vpc_security_group_ingress_rule).toBeUndefined();
   });
 });
 

@@ -2,23 +2,26 @@
  * Terraform itself plans the stacks, offline, with the real AWS provider from the machine's
  * mirror (TF_PLUGIN_MIRROR or the machine's; __tests__/setup.sh checks it up front): the first
  * deploy of each campaign stack, the takeover of the HCL modules' state, the guard against
- * losing stateful resources, and pythonide-production adopting the running system.
+ * losing stateful resources, pythonide-production adopting the running system, and a new
+ * account's pythonide-production building everything (its database too).
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { CampaignConfig } from "../stacks/config";
 import { prod } from "../stacks/environments";
+import { pythonideNewAccount } from "../stacks/pythonide-environments";
+import type { PythonideConfig } from "../stacks/pythonide-config";
 import { synthOffline } from "../stacks/offline";
 import { planStack, type StackPlan } from "../stacks/plan";
 import { findMirror, inParallel } from "../stacks/terraform";
 
 const fixture = (name: string) => join(__dirname, "fixtures", "old-state", `${name}.tfstate`);
 const dirs: string[] = [];
-function synth(campaign?: CampaignConfig[]): string {
+function synth(campaign?: CampaignConfig[], pythonide?: PythonideConfig): string {
   const outdir = mkdtempSync(join(tmpdir(), "campaign-infra-plan-test-"));
   dirs.push(outdir);
-  synthOffline(outdir, campaign ? { campaign } : {});
+  synthOffline(outdir, { ...(campaign ? { campaign } : {}), ...(pythonide ? { pythonide } : {}) });
   return outdir;
 }
 const json = (outdir: string, stack: string) => JSON.parse(readFileSync(join(outdir, "stacks", stack, "cdk.tf.json"), "utf8"));
@@ -29,6 +32,7 @@ const app = synth();
 const renamed = synth([{ ...prod, database: { ...prod.database, masterUsername: "campaign_owner" } }]);
 const unprotected = synth([{ ...prod, protection: { preventDestroy: false, secretRecoveryWindowDays: 7 }, database: { ...prod.database, masterUsername: "campaign_owner" } }]);
 const newIdentifier = synth([{ ...prod, database: { ...prod.database, identifier: "campaign-prod-2" } }]);
+const newAccount = synth([], pythonideNewAccount);
 
 const plans: Record<string, StackPlan> = {};
 beforeAll(async () => {
@@ -41,6 +45,7 @@ beforeAll(async () => {
     ["unprotected", { outdir: unprotected, stack: "campaign-prod", state: fixture("campaign-prod"), allow: ["aws_instance.asterisk"] }],
     ["newIdentifier", { outdir: newIdentifier, stack: "campaign-prod", state: fixture("campaign-prod") }],
     ["adopt", { outdir: app, stack: "pythonide-production", state: fixture("pythonide-production") }],
+    ["newAccount", { outdir: newAccount, stack: "pythonide-production" }],
   ];
   const results = await inParallel(runs, 2, ([, opts]) => planStack({ ...opts, offline: true, mirror }));
   runs.forEach(([name], i) => (plans[name] = results[i]));
@@ -140,5 +145,34 @@ describe("pythonide-production adopts the running system", () => {
     expect(change(plan, "aws_ecs_task_definition.service")?.change).toMatchObject({ before: { cpu: "2048", memory: "8192" }, after: { cpu: "1024", memory: "2048" } });
     expect(change(plan, "aws_ecs_service.service")?.change.actions).toEqual(["update"]);
     expect(plan.lines.join("\n")).toContain(`import blocks (${imports.length}, performed by the first online plan/deploy`);
+  });
+});
+
+describe("pythonide-production in a new account (production.mode, network.mode and database.mode \"create\")", () => {
+  it("adds every resource, its PostgreSQL among them, and destroys nothing", () => {
+    const plan = plans.newAccount;
+    const managed = plan.summary.changes.filter((c) => c.mode === "managed");
+    // Every resource of the stack is created (aws_efs_mount_target.main has one per subnet: count 2), nothing else happens.
+    const addresses = Object.entries(json(newAccount, "pythonide-production").resource as Record<string, object>).flatMap(([type, byName]) => Object.keys(byName).map((name) => `${type}.${name}`));
+    expect([...new Set(managed.map((c) => c.address.replace(/\[\d+\]$/, "")))].sort()).toEqual(addresses.sort());
+    expect(managed.filter((c) => c.change.actions.join() !== "create")).toEqual([]);
+    expect(plan.summary).toMatchObject({ add: managed.length, change: 0, replace: 0, destroy: 0, moved: 0, imported: 0 });
+    expect(plan.blocked).toEqual([]);
+    expect(json(newAccount, "pythonide-production").import).toBeUndefined();
+    const db = change(plan, "aws_db_instance.main")!;
+    expect(db.change.actions).toEqual(["create"]);
+    expect(db.change.after).toMatchObject({
+      identifier: "pythonide-db",
+      instance_class: "db.t4g.small",
+      backup_retention_period: 7,
+      deletion_protection: true,
+      skip_final_snapshot: false,
+      final_snapshot_identifier: "pythonide-db-final",
+      storage_encrypted: true,
+      publicly_accessible: false,
+      manage_master_user_password: true,
+    });
+    for (const address of ["aws_db_subnet_group.main", "aws_security_group.rds", "aws_vpc.pythonide"]) expect(change(plan, address)?.change.actions).toEqual(["create"]);
+    expect(plan.lines[0]).toBe(`pythonide-production: ${managed.length} to add, 0 to change, 0 to replace, 0 to destroy, 0 moved, 0 imported`);
   });
 });

@@ -12,7 +12,7 @@ type Issue = { input?: unknown };
 
 /** Absent: undefined, null or "" (what "is required" means). */
 export const missing = (input: unknown): boolean => input === undefined || input === null || input === "";
-const withAllowed = (message: string, allowed?: string): string => `${message}${allowed ? ` (allowed: ${allowed})` : ""}`;
+export const withAllowed = (message: string, allowed?: string): string => `${message}${allowed ? ` (allowed: ${allowed})` : ""}`;
 
 /** The error of a leaf: "is required" when absent (or ""), else `wrong(input)`. */
 function leafError(allowed: string | undefined, wrong: (input: unknown) => string) {
@@ -37,6 +37,16 @@ export function across<T>(
 
 /** Whether `v` is an integer in min..max: cross-field checks compare only values their leaves accept. */
 export const inRange = (v: unknown, min: number, max: number): v is number => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
+
+/** A value `test` accepts; `wrong(input)` says what is wrong with another (default: "... is not valid"). */
+export function satisfying<T>(test: (v: unknown) => boolean, allowed: string, wrong = (input: unknown) => `${JSON.stringify(input)} is not valid`) {
+  return accepting<T>(test, leafError(allowed, wrong));
+}
+
+/** The id of an AWS resource: `prefix-` and 8 or 17 hex digits (vpc-, subnet-, sg-, fs-, ...). */
+export function resourceId(prefix: string) {
+  return matching(new RegExp(`^${prefix}-[0-9a-f]{8,17}$`), `${prefix}- followed by 8 or 17 hex digits`);
+}
 
 /** Any value but absent (undefined, null or ""). */
 export function present(allowed?: string) {
@@ -86,17 +96,70 @@ export function cidrList(minItems = 0) {
     .min(minItems, { error: (issue) => `needs at least ${minItems} CIDR(s), got ${(issue.input as unknown[]).length}` });
 }
 
-/** A settings section (a map); `allowed` describes it when it is missing. */
+/** Subnet ids in at least two availability zones; `why` says who needs two. */
+export function subnetIds(why: string) {
+  const error = () => withAllowed(why, "two or more subnet ids");
+  return z.array(resourceId("subnet"), { error }).min(2, { error });
+}
+
+/** One subnet CIDR per availability zone (compared when both are lists: their schemas name one that is not). */
+export function onePerZone(azs: unknown, cidrs: unknown): string | undefined {
+  if (!Array.isArray(azs) || !Array.isArray(cidrs) || azs.length === cidrs.length) return undefined;
+  return `needs one CIDR per availability zone (${azs.length}), got ${cidrs.length}`;
+}
+
+/** What an unknown key of a section is told: the keys the section has. */
+function unknownSetting(inst: unknown): string {
+  const shape: Record<string, z.ZodType> = (inst as { _zod?: { def?: { shape?: Record<string, z.ZodType> } } } | undefined)?._zod?.def?.shape ?? {};
+  return withAllowed(UNKNOWN, Object.keys(shape).filter((key) => !REMOVED.has(shape[key])).join(", "));
+}
+const UNKNOWN = "unknown setting";
+
+/**
+ * A settings section (a map); `allowed` describes it when it is missing. Strict: a key it does
+ * not declare is a problem (`unknown setting`, listing the ones it has), so a misspelt setting is
+ * not silently ignored. A section extended with more keys (`safeExtend`) stays strict, and its
+ * message lists the extended keys. Constructs pass their wiring beside the settings: `settingsOf`
+ * reads only the section's own keys of their props.
+ */
 export function section<S extends z.core.$ZodLooseShape>(shape: S, allowed?: string) {
-  return z.object(shape, { error: (issue: Issue) => withAllowed(missing(issue.input) ? "is required" : "must be a map", allowed) });
+  return z.strictObject(shape, {
+    error: (issue: Issue & { code?: string; inst?: unknown }) =>
+      issue.code === "unrecognized_keys" ? unknownSetting(issue.inst) : withAllowed(missing(issue.input) ? "is required" : "must be a map", allowed),
+  });
+}
+
+/** A setting that was removed or moved elsewhere: setting it is a problem saying where it went. */
+export function removed(message: string, allowed: string) {
+  const schema = accepting<undefined>((v) => v === undefined, () => withAllowed(message, allowed)).optional();
+  REMOVED.add(schema);
+  return schema;
+}
+/** The removed settings: not listed among the ones a section allows. */
+const REMOVED = new WeakSet<z.ZodType>();
+
+type Flat = { path: PropertyKey[]; message: string; unknown?: true };
+
+/** zod's issues, one per problem: an `unrecognized_keys` issue becomes one per unknown key, at that key. */
+function flat(issues: readonly z.core.$ZodIssue[]): Flat[] {
+  return issues.flatMap((issue) =>
+    issue.code === "unrecognized_keys" ? issue.keys.map((key) => ({ path: [...issue.path, key], message: issue.message, unknown: true as const })) : [{ path: [...issue.path], message: issue.message }],
+  );
 }
 
 /**
- * A section in one of several modes: `mode` picks the schema the rest is checked with, so a bad
- * or missing mode is its one problem; `allowed` describes the section when it is missing.
+ * A section in one of several modes: the key `by` (default `mode`) picks the schema the rest is
+ * checked with, so a bad or missing mode is its one problem (unless a `fallback` mode applies when
+ * the key is left out); `allowed` describes the section when it is missing. Each variant is a
+ * strict section: a key of another mode is an unknown setting that says which mode it belongs to.
  */
-export function modes<const V extends Record<string, z.ZodObject>>(variants: V, allowed: string): z.ZodType<z.output<V[keyof V]>, z.input<V[keyof V]>> {
+export function modes<const V extends Record<string, z.ZodObject>>(
+  variants: V,
+  allowed: string,
+  { by = "mode", fallback }: { by?: string; fallback?: keyof V & string } = {},
+): z.ZodType<z.output<V[keyof V]>, z.input<V[keyof V]>> {
   const mode = oneOf(Object.keys(variants));
+  const modeOf = (value: unknown) => (value as Record<string, unknown>)[by] ?? fallback;
   return z
     .unknown()
     .superRefine((value, ctx) => {
@@ -104,11 +167,18 @@ export function modes<const V extends Record<string, z.ZodObject>>(variants: V, 
         ctx.addIssue({ code: "custom", message: withAllowed(missing(value) ? "is required" : "must be a map", allowed) });
         return;
       }
-      const m = (value as { mode?: unknown }).mode;
-      const problems = mode.safeParse(m).success ? variants[m as string].safeParse(value).error?.issues ?? [] : (mode.safeParse(m).error?.issues ?? []).map((i) => ({ ...i, path: ["mode"] }));
-      for (const issue of problems) ctx.addIssue({ code: "custom", path: issue.path, message: issue.message });
+      const m = modeOf(value);
+      const chosen = mode.safeParse(m);
+      const problems = chosen.success ? flat(variants[m as string].safeParse(value).error?.issues ?? []) : flat(chosen.error.issues).map((i) => ({ ...i, path: [by] }));
+      for (const issue of problems) ctx.addIssue({ code: "custom", path: issue.path, message: issue.unknown && issue.path.length === 1 ? ofOtherMode(issue.path[0], issue.message) : issue.message });
     })
-    .transform((value) => variants[(value as { mode: string }).mode].parse(value)) as never;
+    .transform((value) => variants[modeOf(value) as string].parse(value)) as never;
+
+  /** A key of another mode says which (e.g. `bucket: only applies to type "s3"`), not just "unknown setting". */
+  function ofOtherMode(key: PropertyKey, message: string): string {
+    const others = Object.keys(variants).filter((name) => (key as string) in variants[name].shape && !REMOVED.has(variants[name].shape[key as string]));
+    return others.length === 0 ? message : message.replace(UNKNOWN, `only applies to ${by} ${others.map((name) => JSON.stringify(name)).join(" or ")}`);
+  }
 }
 
 /** The same section with `keys` required: a module's optional setting an environment must set. */
@@ -123,7 +193,7 @@ export function requiring<S extends z.ZodRawShape, K extends keyof S & string>(s
 export function problemsOf(prefix: string, schema: z.ZodType, value: unknown): string[] {
   const result = schema.safeParse(value);
   if (result.success) return [];
-  return result.error.issues.map((issue) => `${at(prefix, issue.path)}: ${issue.message}`);
+  return flat(result.error.issues).map((issue) => `${at(prefix, issue.path)}: ${issue.message}`);
 }
 
 /** `prefix.key[0].other`: where an issue is. */
@@ -133,12 +203,22 @@ function at(prefix: string, path: readonly PropertyKey[]): string {
 
 /**
  * A construct's settings, validated, with their defaults: throws every problem of its props at
- * once (the stacks check an environment with the same schemas first, listing them all).
+ * once (the stacks check an environment with the same schemas first, listing them all). Of a
+ * section's props only its own keys are read: the wiring beside them (ids, names) is not a setting.
  */
 export function settingsOf<T extends z.ZodType>(path: string, schema: T, props: unknown): z.output<T> {
-  const result = schema.safeParse(props);
-  if (!result.success) throw new Error(`${path}: ${problemsOf("", schema, props).join("; ")}`);
+  const settings = schema instanceof z.ZodObject && isMap(props) ? Object.fromEntries(Object.entries(props).filter(([key]) => key in schema.shape)) : props;
+  const result = schema.safeParse(settings);
+  if (!result.success) throw new Error(`${path}: ${problemsOf("", schema, settings).join("; ")}`);
   return result.data;
+}
+
+/** Whether `v` is a map (an object, not a list). */
+export const isMap = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Only the unknown keys of a map, against the keys of `schema` (its sections are checked one by one, each with its own checks). */
+export function knownKeys(schema: z.ZodObject) {
+  return section(Object.fromEntries(Object.keys(schema.shape).map((key) => [key, z.unknown().optional()])));
 }
 
 /**

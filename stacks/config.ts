@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import { z } from "zod";
 import { AsteriskSettings, RedisSettings } from "../modules/compute";
 import { DatabaseSettings, ProxySettings } from "../modules/data";
 import { ElasticacheSettings } from "../modules/elasticache";
@@ -7,49 +7,37 @@ import { MonitoringSettings } from "../modules/monitoring";
 import { RedisBackupSettings } from "../modules/redis-backup";
 import { FUNCTION_NAMES, LAMBDA_FUNCTIONS } from "../lambdas/manifest";
 import { budgetProblem, connectionBudget } from "./budget";
-import { Problems, bool, cidr, cidrContains, integer, matching, oneOf, parseCidr, requiring, section, type Cidr } from "../modules/settings";
+import {
+  Problems,
+  across,
+  bool,
+  cidr,
+  cidrContains,
+  cidrList,
+  inRange,
+  integer,
+  isMap,
+  knownKeys,
+  matching,
+  modes,
+  oneOf,
+  onePerZone,
+  parseCidr,
+  removed,
+  requiring,
+  resourceId,
+  satisfying,
+  section,
+  subnetIds,
+  withAllowed,
+  type Cidr,
+} from "../modules/settings";
 import { availabilityZoneNames, subnetCidr } from "./validation";
 
-/** The network the campaign system lives in: a VPC this stack creates, or an existing one. */
-export type NetworkConfig =
-  | {
-      /** "create": a new VPC with its subnets; "existing": an existing VPC's ids. */
-      mode: "create";
-      /** CIDR of the new VPC. */
-      vpcCidr: string;
-      /** Availability zones, one private subnet each; at least two (RDS Proxy needs two). */
-      availabilityZones: string[];
-      /** One private subnet CIDR per availability zone, inside vpcCidr. */
-      privateSubnetCidrs: string[];
-      /** Public subnet for the Asterisk host (SIP/RTP reach it from the carrier), in the first AZ. */
-      publicSubnetCidr: string;
-      /** How the private subnets reach Secrets Manager. Default: "endpoint". */
-      egress?: EgressMode;
-      /** With egress "endpoint": the Secrets Manager endpoint. Default: { mode: "create" } (a new VPC has none). */
-      secretsManagerEndpoint?: SecretsManagerEndpointConfig;
-    }
-  | {
-      mode: "existing";
-      /** The existing VPC's id, `vpc-...`. */
-      vpcId: string;
-      /** The existing VPC's CIDR: the "inside the VPC" source for 5432 and 6379. */
-      vpcCidr: string;
-      /** Private subnets in at least two availability zones (RDS, RDS Proxy, Lambdas). */
-      privateSubnetIds: string[];
-      /** Subnet of the Asterisk host. */
-      asteriskSubnetId: string;
-      /**
-       * How the private subnets reach Secrets Manager. Default: "endpoint". "nat" on an existing
-       * VPC creates nothing: its private subnets must already route through a NAT gateway.
-       */
-      egress?: EgressMode;
-      /**
-       * With egress "endpoint": required, because an existing VPC may already have a Secrets
-       * Manager endpoint with private DNS (a second one fails to apply, and a new one takes the
-       * service's DNS name over for every workload in the VPC).
-       */
-      secretsManagerEndpoint?: SecretsManagerEndpointConfig;
-    };
+/** An AWS region name; the PythonIDE config checks its region and backend with these too. */
+export const REGION = /^[a-z]{2}(-gov)?-[a-z]+-\d$/;
+/** A project or environment name (stack names, resource name prefixes). */
+export const NAME = /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/;
 
 /**
  * The Secrets Manager interface endpoint (private DNS) the Lambdas and the Asterisk host call.
@@ -58,24 +46,91 @@ export type NetworkConfig =
  * - "existing": the VPC already has one; nothing is created. With `securityGroupId` (the
  *   endpoint's security group) the stack adds 443 rules from the Lambdas and the Asterisk host.
  */
-export type SecretsManagerEndpointConfig =
-  | {
+export const SecretsManagerEndpointConfig = modes(
+  {
+    create: section({
       /** "create": a new endpoint; "existing": the VPC's own (nothing is created). */
-      mode: "create";
+      mode: oneOf(["create"] as const),
       /** Sources admitted on 443. Default: [the VPC's CIDR]. */
-      clientCidrs?: string[];
-    }
-  | {
-      mode: "existing";
+      clientCidrs: cidrList().optional(),
+    }),
+    existing: section({
+      mode: oneOf(["existing"] as const),
       /** The existing endpoint's security group: the stack adds 443 from its clients. Default: none (it admits them already). */
-      securityGroupId?: string;
-    };
+      securityGroupId: resourceId("sg").optional(),
+    }),
+  },
+  '{ mode: "create" } or { mode: "existing", securityGroupId? }',
+);
+export type SecretsManagerEndpointConfig = z.input<typeof SecretsManagerEndpointConfig>;
 
 /**
  * "endpoint": a Secrets Manager interface endpoint in the private subnets (the only AWS API the
  * Lambdas call). "nat": a NAT gateway in the public subnet and a default route for the private ones.
  */
-export type EgressMode = "endpoint" | "nat";
+export const EGRESS_MODES = ["endpoint", "nat"] as const;
+export type EgressMode = (typeof EGRESS_MODES)[number];
+
+/** `secretsManagerEndpoint` goes with egress "endpoint", and an existing VPC must say which endpoint. */
+function endpointProblem(n: { mode?: unknown; egress?: unknown; secretsManagerEndpoint?: unknown }): string | undefined {
+  const e = n.secretsManagerEndpoint;
+  if ((n.egress ?? "endpoint") !== "endpoint") return e === undefined ? undefined : withAllowed(`only applies to egress "endpoint" (egress is ${JSON.stringify(n.egress)})`, "unset");
+  if (e !== undefined || n.mode !== "existing") return undefined;
+  return withAllowed(
+    "is required on an existing VPC: it may already have a Secrets Manager endpoint with private DNS (a second one fails to apply)",
+    '{ mode: "existing", securityGroupId?: "sg-..." } to reuse it, or { mode: "create" } if the VPC has none',
+  );
+}
+
+/** The network the campaign system lives in: a VPC this stack creates, or an existing one. */
+export const NetworkConfig = modes(
+  {
+    create: section({
+      /** "create": a new VPC with its subnets; "existing": an existing VPC's ids. */
+      mode: oneOf(["create"] as const),
+      /** CIDR of the new VPC. */
+      vpcCidr: cidr(),
+      /** Availability zones, one private subnet each; at least two (RDS Proxy needs two). */
+      availabilityZones: z
+        .array(z.string({ error: (issue) => `${JSON.stringify(issue.input)} is not an availability zone name` }), { error: () => "must be a list of availability zones" })
+        .refine((azs) => new Set(azs).size === azs.length, { error: () => "lists an availability zone twice" }),
+      /** One private subnet CIDR per availability zone, inside vpcCidr. */
+      privateSubnetCidrs: cidrList(),
+      /** Public subnet for the Asterisk host (SIP/RTP reach it from the carrier), in the first AZ. */
+      publicSubnetCidr: cidr(),
+      /** How the private subnets reach Secrets Manager. Default: "endpoint". */
+      egress: oneOf(EGRESS_MODES).optional(),
+      /** With egress "endpoint": the Secrets Manager endpoint. Default: { mode: "create" } (a new VPC has none). */
+      secretsManagerEndpoint: SecretsManagerEndpointConfig.optional(),
+    })
+      .refine(...across<{ availabilityZones?: unknown; privateSubnetCidrs?: unknown }>("privateSubnetCidrs", (n) => onePerZone(n.availabilityZones, n.privateSubnetCidrs)))
+      .refine(...across<Parameters<typeof endpointProblem>[0]>("secretsManagerEndpoint", endpointProblem)),
+    existing: section({
+      mode: oneOf(["existing"] as const),
+      /** The existing VPC's id, `vpc-...`. */
+      vpcId: resourceId("vpc"),
+      /** The existing VPC's CIDR: the "inside the VPC" source for 5432 and 6379. */
+      vpcCidr: cidr(),
+      /** Private subnets in at least two availability zones (RDS, RDS Proxy, Lambdas). */
+      privateSubnetIds: subnetIds("RDS Proxy needs private subnets in at least two availability zones"),
+      /** Subnet of the Asterisk host. */
+      asteriskSubnetId: resourceId("subnet"),
+      /**
+       * How the private subnets reach Secrets Manager. Default: "endpoint". "nat" on an existing
+       * VPC creates nothing: its private subnets must already route through a NAT gateway.
+       */
+      egress: oneOf(EGRESS_MODES).optional(),
+      /**
+       * With egress "endpoint": required, because an existing VPC may already have a Secrets
+       * Manager endpoint with private DNS (a second one fails to apply, and a new one takes the
+       * service's DNS name over for every workload in the VPC).
+       */
+      secretsManagerEndpoint: SecretsManagerEndpointConfig.optional(),
+    }).refine(...across<Parameters<typeof endpointProblem>[0]>("secretsManagerEndpoint", endpointProblem)),
+  },
+  'mode "create" or "existing"',
+);
+export type NetworkConfig = z.input<typeof NetworkConfig>;
 
 /**
  * An environment's `database` section: the Data module's settings (modules/data), each of which
@@ -116,35 +171,55 @@ export const RedisBackupConfig = section(
 );
 export type RedisBackupConfig = z.input<typeof RedisBackupConfig>;
 
-/** Redis on the Asterisk host (modules/compute's RedisSettings; port required), where it runs, and its backups. */
+/** Redis on the Asterisk host (modules/compute's RedisSettings; port required). */
 export const RedisHostConfig = requiring(RedisSettings, ["port"]);
-export type RedisConfig = z.input<typeof RedisHostConfig> & {
-  /** Backups to S3. Default: none (no bucket). */
-  backup?: RedisBackupConfig;
-  /** Default: "self-hosted". Switching changes only the Redis resources (docs/cost.md). */
-  mode?: RedisMode;
-  /** Settings of the ElastiCache replication group (mode "elasticache"). */
-  elasticache?: ElasticacheConfig;
-};
 
-export type BackendConfig =
-  | {
+/** A Redis setting provisioning owns now: a config that still sets one is told where it went. */
+const inInventory = (variable: string) =>
+  removed("moved to the inventory: provisioning owns Redis's running config (and checks maxmemory against the host's memory)", `leave unset; set ${variable} in inventory/<environment>/group_vars/asterisk.yml`);
+
+/** An environment's `redis` section: Redis on the Asterisk host, where it runs, and its backups. */
+export const RedisConfig = RedisHostConfig.safeExtend({
+  /** Backups to S3. Default: none (no bucket). */
+  backup: RedisBackupConfig.optional(),
+  /** Default: "self-hosted". Switching changes only the Redis resources (docs/cost.md). */
+  mode: oneOf(REDIS_MODES).optional(),
+  /** Settings of the ElastiCache replication group (mode "elasticache"). */
+  elasticache: ElasticacheSettings.optional(),
+  /** @deprecated Moved to the inventory (redis_maxmemory): provisioning checks it against the host's memory. */
+  maxmemory: inInventory("redis_maxmemory"),
+  /** @deprecated Moved to the inventory (redis_maxmemory_policy). */
+  maxmemoryPolicy: inInventory("redis_maxmemory_policy"),
+  /** @deprecated Moved to the inventory (redis_appendonly). */
+  appendonly: inInventory("redis_appendonly"),
+});
+export type RedisConfig = z.input<typeof RedisConfig>;
+
+/** Where a stack keeps its Terraform state. */
+export const BackendConfig = modes(
+  {
+    local: section({
       /** "local": a state file in the project; "s3": shared state in an S3 bucket. */
-      type: "local";
+      type: oneOf(["local"] as const),
       /** State file path relative to the project root. Default: terraform.<stack>.tfstate */
-      path?: string;
-    }
-  | {
-      type: "s3";
+      path: satisfying<string>((v) => typeof v === "string" && !v.startsWith("/"), "a relative path such as terraform.<stack>.tfstate", (input) => `${JSON.stringify(input)} must be relative to the project root`).optional(),
+    }),
+    s3: section({
+      type: oneOf(["s3"] as const),
       /** S3 bucket of the state (encrypted; versioning recommended). */
-      bucket: string;
+      bucket: matching(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "an S3 bucket name"),
       /** Object key of this environment's state. */
-      key: string;
+      key: matching(/^[^/].*\.tfstate$/, "an object key ending in .tfstate, e.g. campaign/prod/terraform.tfstate"),
       /** Region of the state bucket. */
-      region: string;
+      region: matching(REGION, "an AWS region such as us-east-1"),
       /** Terraform >= 1.10 native S3 locking (no DynamoDB table). Default: true. */
-      useLockfile?: boolean;
-    };
+      useLockfile: bool().optional(),
+    }),
+  },
+  'type "local" or "s3"',
+  { by: "type" },
+);
+export type BackendConfig = z.input<typeof BackendConfig>;
 
 /** Size and limits of one Lambda function (modules/lambdas), every field set by the environment (the budget needs reservedConcurrency). */
 export const LambdaFunctionConfig = requiring(FunctionSettings, ["memoryMb", "timeoutSeconds", "reservedConcurrency"]);
@@ -171,113 +246,76 @@ export const MonitoringConfig = section({ alarmEmail: MonitoringSettings.shape.a
 export type MonitoringConfig = z.input<typeof MonitoringConfig>;
 
 /** How hard the stateful resources (RDS instance, Asterisk host, secrets) are to lose. */
-export interface ProtectionConfig {
-  /**
-   * lifecycle.prevent_destroy on the RDS instance, the Asterisk host and the secrets, and EC2
-   * termination protection on the host: a plan that would destroy or replace one fails.
-   */
-  preventDestroy: boolean;
-  /**
-   * Days a deleted secret can still be restored (its name stays taken meanwhile): 0 deletes at
-   * once, so dev can be destroyed and rebuilt the same day; 7..30 otherwise.
-   */
-  secretRecoveryWindowDays: number;
-}
+export const ProtectionConfig = section(
+  {
+    /**
+     * lifecycle.prevent_destroy on the RDS instance, the Asterisk host and the secrets, and EC2
+     * termination protection on the host: a plan that would destroy or replace one fails.
+     */
+    preventDestroy: bool(),
+    /**
+     * Days a deleted secret can still be restored (its name stays taken meanwhile): 0 deletes at
+     * once, so dev can be destroyed and rebuilt the same day; 7..30 otherwise.
+     */
+    secretRecoveryWindowDays: satisfying<number>((v) => v === 0 || inRange(v, 7, 30), "0 (delete at once) or 7..30 days", (input) => `${JSON.stringify(input)} is not a recovery window`),
+  },
+  "{ preventDestroy, secretRecoveryWindowDays }",
+);
+export type ProtectionConfig = z.input<typeof ProtectionConfig>;
 
 /** Protection when a config sets none: production's. */
 export const DEFAULT_PROTECTION: ProtectionConfig = { preventDestroy: true, secretRecoveryWindowDays: 7 };
-
-export interface CampaignConfig {
-  /** Project name: first half of the stack name `<project>-<environment>` and of every resource name. */
-  project: string;
-  /** Environment name, e.g. dev or prod: the stack is `<project>-<environment>`. */
-  environment: string;
-  /** AWS region of every resource, e.g. us-east-1. */
-  region: string;
-  network: NetworkConfig;
-  database: DatabaseConfig;
-  proxy: ProxyConfig;
-  asterisk: AsteriskConfig;
-  redis: RedisConfig;
-  lambdas: LambdasConfig;
-  monitoring: MonitoringConfig;
-  backend: BackendConfig;
-  /** Default: DEFAULT_PROTECTION (prevent_destroy, 7-day secret recovery window). */
-  protection?: ProtectionConfig;
-  /** Extra tags on every resource (Project, Environment and ManagedBy are always set). */
-  tags?: Record<string, string>;
-}
-
-/** An AWS region name; the PythonIDE config checks its region and backend with these too. */
-export const REGION = /^[a-z]{2}(-gov)?-[a-z]+-\d$/;
-/** A project or environment name (stack names, resource name prefixes). */
-export const NAME = /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/;
-
-/** Every problem of one environment's configuration, as `environment.key: message (allowed: ...)`. */
-export function validateCampaignConfig(config: CampaignConfig): string[] {
-  const p = new Problems(config.environment || "<environment>");
-  p.check("project", matching(NAME, "lowercase letters, digits and dashes, 3-32 chars"), config.project);
-  p.check("environment", matching(NAME, "lowercase letters, digits and dashes, 3-32 chars"), config.environment);
-  p.check("region", matching(REGION, "an AWS region such as us-east-1"), config.region);
-  const vpcCidr = validateNetwork(p.at("network"), config.network, config.region);
-  if (p.check("database", DatabaseConfig, config.database)) vpcOnlyCidrs(p.at("database"), "adminCidrs", config.database.adminCidrs, vpcCidr, "the database instance");
-  if (p.check("proxy", ProxyConfig, config.proxy)) vpcOnlyCidrs(p.at("proxy"), "allowedCidrs", config.proxy.allowedCidrs, vpcCidr, "the proxy");
-  p.check("asterisk", AsteriskConfig, config.asterisk);
-  validateRedis(p.at("redis"), config.redis, vpcCidr);
-  if (validateLambdas(p.at("lambdas"), config.lambdas, config.redis?.port)) validateBudget(p.at("lambdas"), config);
-  p.check("monitoring", MonitoringConfig, config.monitoring);
-  validateBackend(p.at("backend"), config.backend);
-  validateProtection(p.at("protection"), config.protection);
-  validateTags(p, config.tags);
-  return [...p.all];
-}
-
-function validateProtection(p: Problems, x: ProtectionConfig | undefined): void {
-  if (x === undefined) return;
-  if (typeof x.preventDestroy !== "boolean") p.add("preventDestroy", "must be true or false");
-  const days = x.secretRecoveryWindowDays;
-  if (!(days === 0 || (Number.isInteger(days) && days >= 7 && days <= 30))) {
-    p.add("secretRecoveryWindowDays", `${JSON.stringify(days)} is not a recovery window`, "0 (delete at once) or 7..30 days");
-  }
-}
-
-function validateSecretsManagerEndpoint(p: Problems, n: NetworkConfig, vpcCidr: string | undefined): void {
-  const e = n.secretsManagerEndpoint;
-  if ((n.egress ?? "endpoint") !== "endpoint") {
-    if (e !== undefined) p.add("secretsManagerEndpoint", `only applies to egress "endpoint" (egress is ${JSON.stringify(n.egress)})`, "unset");
-    return;
-  }
-  if (e === undefined) {
-    if (n.mode === "existing") {
-      p.add(
-        "secretsManagerEndpoint",
-        "is required on an existing VPC: it may already have a Secrets Manager endpoint with private DNS (a second one fails to apply)",
-        '{ mode: "existing", securityGroupId?: "sg-..." } to reuse it, or { mode: "create" } if the VPC has none',
-      );
-    }
-    return;
-  }
-  if (!p.check("secretsManagerEndpoint.mode", oneOf(["create", "existing"] as const), e.mode)) return;
-  if (e.mode === "existing") {
-    if (e.securityGroupId !== undefined) p.check("secretsManagerEndpoint.securityGroupId", matching(/^sg-[0-9a-f]{8,17}$/, "sg- followed by 8 or 17 hex digits"), e.securityGroupId);
-    return;
-  }
-  vpcOnlyCidrs(p.at("secretsManagerEndpoint"), "clientCidrs", e.clientCidrs, vpcCidr, "the endpoint");
-}
 
 /** Tags the stacks set themselves; a config may not override them. */
 export const RESERVED_TAGS = ["Project", "Environment", "ManagedBy"] as const;
 
 /** Extra tags: AWS limits (key 1..128, value 0..256 chars, no aws: prefix), not the reserved ones. */
-export function validateTags(p: Problems, tags: Record<string, string> | undefined): void {
-  if (tags === undefined) return;
-  if (typeof tags !== "object" || tags === null || Array.isArray(tags)) return p.add("tags", "must be a map of strings");
+export const TagsConfig = z.record(z.string(), z.unknown(), { error: () => "must be a map of strings" }).superRefine((tags, ctx) => {
   for (const [key, value] of Object.entries(tags)) {
-    const where = `tags.${key}`;
-    if ((RESERVED_TAGS as readonly string[]).includes(key)) p.add(where, "is set by the stack itself", `any key but ${RESERVED_TAGS.join(", ")}`);
-    else if (key.length > 128 || /^aws:/i.test(key)) p.add(where, "is not a valid tag key", "1..128 characters, not starting with aws:");
-    if (typeof value !== "string" || value.length > 256) p.add(where, "must be a string of at most 256 characters");
+    const problem = (message: string) => ctx.addIssue({ code: "custom", path: [key], message });
+    if ((RESERVED_TAGS as readonly string[]).includes(key)) problem(withAllowed("is set by the stack itself", `any key but ${RESERVED_TAGS.join(", ")}`));
+    else if (key.length > 128 || /^aws:/i.test(key)) problem(withAllowed("is not a valid tag key", "1..128 characters, not starting with aws:"));
+    if (typeof value !== "string" || value.length > 256) problem("must be a string of at most 256 characters");
   }
+}) as unknown as z.ZodType<Record<string, string>, Record<string, string>>;
+
+/** One environment of the campaign system: every section, each a schema of its own. */
+export const CampaignConfig = section({
+  /** Project name: first half of the stack name `<project>-<environment>` and of every resource name. */
+  project: matching(NAME, "lowercase letters, digits and dashes, 3-32 chars"),
+  /** Environment name, e.g. dev or prod: the stack is `<project>-<environment>`. */
+  environment: matching(NAME, "lowercase letters, digits and dashes, 3-32 chars"),
+  /** AWS region of every resource, e.g. us-east-1. */
+  region: matching(REGION, "an AWS region such as us-east-1"),
+  network: NetworkConfig,
+  database: DatabaseConfig,
+  proxy: ProxyConfig,
+  asterisk: AsteriskConfig,
+  redis: RedisConfig,
+  lambdas: LambdasConfig,
+  monitoring: MonitoringConfig,
+  backend: BackendConfig,
+  /** Default: DEFAULT_PROTECTION (prevent_destroy, 7-day secret recovery window). */
+  protection: ProtectionConfig.optional(),
+  /** Extra tags on every resource (Project, Environment and ManagedBy are always set). */
+  tags: TagsConfig.optional(),
+});
+export type CampaignConfig = z.input<typeof CampaignConfig>;
+
+/** Every problem of one environment's configuration, as `environment.key: message (allowed: ...)`. */
+export function validateCampaignConfig(config: CampaignConfig): string[] {
+  const p = new Problems(config.environment || "<environment>");
+  const { shape } = CampaignConfig;
+  p.check("", knownKeys(CampaignConfig), config);
+  for (const key of ["project", "environment", "region"] as const) p.check(key, shape[key], config[key]);
+  const vpcCidr = validateNetwork(p.at("network"), config.network, config.region);
+  if (p.check("database", DatabaseConfig, config.database)) vpcOnlyCidrs(p.at("database"), "adminCidrs", config.database.adminCidrs, vpcCidr, "the database instance");
+  if (p.check("proxy", ProxyConfig, config.proxy)) vpcOnlyCidrs(p.at("proxy"), "allowedCidrs", config.proxy.allowedCidrs, vpcCidr, "the proxy");
+  p.check("asterisk", AsteriskConfig, config.asterisk);
+  if (p.check("redis", RedisConfig, config.redis) || isMap(config.redis)) vpcOnlyCidrs(p.at("redis"), "allowedCidrs", config.redis.allowedCidrs, vpcCidr, "Redis");
+  if (validateLambdas(p.at("lambdas"), config.lambdas, config.redis?.port)) validateBudget(p.at("lambdas"), config);
+  for (const key of ["monitoring", "backend", "protection", "tags"] as const) p.check(key, shape[key], config[key]);
+  return [...p.all];
 }
 
 /** The connection budget of an environment's config (undefined if the class is unknown). */
@@ -325,90 +363,33 @@ function validateLambdas(p: Problems, l: LambdasConfig | undefined, redisPort: n
   return ok;
 }
 
+/**
+ * What no schema of the network section can say: the zones' names and count in the region, and
+ * the subnets inside the VPC and apart. Returns the VPC's CIDR when it is valid.
+ */
 function validateNetwork(p: Problems, n: NetworkConfig | undefined, region: string): string | undefined {
-  if (!n) {
-    p.add("", "is required", "mode \"create\" or \"existing\"");
-    return undefined;
-  }
-  if (!p.check("mode", oneOf(["create", "existing"] as const), n.mode)) return undefined;
-  if (n.egress !== undefined) p.check("egress", oneOf(["endpoint", "nat"] as const), n.egress);
-  const vpcOk = p.check("vpcCidr", cidr(), n.vpcCidr);
-  validateSecretsManagerEndpoint(p, n, vpcOk ? n.vpcCidr : undefined);
-  if (n.mode === "existing") {
-    p.check("vpcId", matching(/^vpc-[0-9a-f]{8,17}$/, "vpc- followed by 8 or 17 hex digits"), n.vpcId);
-    if (!Array.isArray(n.privateSubnetIds) || n.privateSubnetIds.length < 2) {
-      p.add("privateSubnetIds", "RDS Proxy needs private subnets in at least two availability zones", "two or more subnet ids");
-    } else {
-      n.privateSubnetIds.forEach((id, i) =>
-        p.check(`privateSubnetIds[${i}]`, matching(/^subnet-[0-9a-f]{8,17}$/, "subnet- followed by 8 or 17 hex digits"), id),
-      );
-    }
-    p.check("asteriskSubnetId", matching(/^subnet-[0-9a-f]{8,17}$/, "subnet- followed by 8 or 17 hex digits"), n.asteriskSubnetId);
-    return vpcOk ? n.vpcCidr : undefined;
-  }
+  p.check("", NetworkConfig, n);
+  if (!isMap(n) || (n.mode !== "create" && n.mode !== "existing")) return undefined;
+  const parsed = typeof n.vpcCidr === "string" ? parseCidr(n.vpcCidr) : undefined;
+  const vpc = parsed && { cidr: parsed, text: n.vpcCidr };
+  const endpoint = n.secretsManagerEndpoint;
+  if ((n.egress ?? "endpoint") === "endpoint" && isMap(endpoint) && endpoint.mode === "create") vpcOnlyCidrs(p.at("secretsManagerEndpoint"), "clientCidrs", endpoint.clientCidrs, vpc?.text, "the endpoint");
+  if (n.mode === "existing") return vpc?.text;
   const azs = Array.isArray(n.availabilityZones) ? n.availabilityZones : [];
-  if (azs.length < 2) {
-    p.add("availabilityZones", `RDS Proxy needs at least two availability zones, got ${azs.length}`, `two or more of ${region}a, ${region}b, ...`);
-  }
-  if (new Set(azs).size !== azs.length) p.add("availabilityZones", "lists an availability zone twice");
+  if (azs.length < 2) p.add("availabilityZones", `RDS Proxy needs at least two availability zones, got ${azs.length}`, `two or more of ${region}a, ${region}b, ...`);
   availabilityZoneNames(p, azs, region);
-  const subnets = Array.isArray(n.privateSubnetCidrs) ? n.privateSubnetCidrs : [];
-  if (subnets.length !== azs.length) {
-    p.add("privateSubnetCidrs", `needs one CIDR per availability zone (${azs.length}), got ${subnets.length}`);
-  }
-  const vpc = vpcOk ? { cidr: parseCidr(n.vpcCidr)!, text: n.vpcCidr } : undefined;
   const seen: [string, Cidr][] = [];
-  subnets.forEach((cidr, i) => subnetCidr(p, `privateSubnetCidrs[${i}]`, cidr, vpc, seen));
+  (Array.isArray(n.privateSubnetCidrs) ? n.privateSubnetCidrs : []).forEach((cidr, i) => subnetCidr(p, `privateSubnetCidrs[${i}]`, cidr, vpc, seen));
   subnetCidr(p, "publicSubnetCidr", n.publicSubnetCidr, vpc, seen);
-  return vpcOk ? n.vpcCidr : undefined;
+  return vpc?.text;
 }
 
 /** An opt-in list of extra CIDR sources of a VPC-only port (valid CIDRs, per its schema): each must lie inside the VPC. */
-function vpcOnlyCidrs(p: Problems, key: string, cidrs: string[] | undefined, vpcCidr: string | undefined, what: string): void {
-  if (cidrs === undefined || !vpcCidr) return;
+function vpcOnlyCidrs(p: Problems, key: string, cidrs: unknown, vpcCidr: string | undefined, what: string): void {
+  if (!Array.isArray(cidrs) || !vpcCidr) return;
   const vpc = parseCidr(vpcCidr)!;
   cidrs.forEach((c, i) => {
-    const cidr = parseCidr(c);
+    const cidr = typeof c === "string" ? parseCidr(c) : undefined;
     if (cidr && !cidrContains(vpc, cidr)) p.add(`${key}[${i}]`, `${c} is outside the VPC ${vpcCidr}: ${what} is VPC-only`, `CIDRs inside ${vpcCidr}`);
   });
-}
-
-/** `redis.mode` and `redis.elasticache` (the ElastiCache rollback). */
-function validateRedisMode(p: Problems, r: RedisConfig): void {
-  if (r.mode !== undefined) p.check("mode", oneOf(REDIS_MODES), r.mode);
-  if (r.elasticache !== undefined) p.check("elasticache", ElasticacheSettings, r.elasticache);
-}
-
-/** Redis settings provisioning owns now: a config that still sets one fails rather than being ignored. */
-export const REDIS_SETTINGS_IN_INVENTORY = { maxmemory: "redis_maxmemory", maxmemoryPolicy: "redis_maxmemory_policy", appendonly: "redis_appendonly" } as const;
-
-function movedToInventory(p: Problems, r: RedisConfig): void {
-  for (const [key, variable] of Object.entries(REDIS_SETTINGS_IN_INVENTORY)) {
-    if (key in r) {
-      p.add(key, `moved to the inventory: provisioning owns Redis's running config (and checks maxmemory against the host's memory)`, `leave unset; set ${variable} in inventory/<environment>/group_vars/asterisk.yml`);
-    }
-  }
-}
-
-function validateRedis(p: Problems, r: RedisConfig | undefined, vpcCidr: string | undefined): void {
-  if (!p.check("", RedisHostConfig, r)) vpcCidr = undefined;
-  if (!r) return;
-  validateRedisMode(p, r);
-  movedToInventory(p, r);
-  vpcOnlyCidrs(p, "allowedCidrs", r.allowedCidrs, vpcCidr, "Redis");
-  if (r.backup !== undefined) p.check("backup", RedisBackupConfig, r.backup);
-}
-
-export function validateBackend(p: Problems, b: BackendConfig | undefined): void {
-  if (!b) return p.add("", "is required", "type \"local\" or \"s3\"");
-  if (!p.check("type", oneOf(["local", "s3"] as const), b.type)) return;
-  if (b.type === "local") {
-    if (b.path !== undefined && (typeof b.path !== "string" || b.path.startsWith("/"))) {
-      p.add("path", `${JSON.stringify(b.path)} must be relative to the project root`, "a relative path such as terraform.<stack>.tfstate");
-    }
-    return;
-  }
-  p.check("bucket", matching(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "an S3 bucket name"), b.bucket);
-  p.check("key", matching(/^[^/].*\.tfstate$/, "an object key ending in .tfstate, e.g. campaign/prod/terraform.tfstate"), b.key);
-  p.check("region", matching(REGION, "an AWS region such as us-east-1"), b.region);
 }

@@ -135,7 +135,7 @@ export function runCost(argv: string[]): string {
       help: { type: "boolean", short: "h" },
     },
   });
-  if (values.help) return `${USAGE}\nscenarios: current, ${Object.entries(COST_SCENARIOS).map(([n, s]) => `\n  ${n}: ${s.description}`).join("")}\n`;
+  if (values.help) return `${USAGE}\nscenarios (for --from and --compare):\n  current: the stacks the configuration synthesizes now${Object.entries(COST_SCENARIOS).map(([n, s]) => `\n  ${n}: ${s.description}`).join("")}\n`;
   if (values.prices) return values.json ? `${JSON.stringify(PRICES, null, 2)}\n` : formatPrices();
   if (values.usage && values["no-usage"]) throw new Error(`--usage and --no-usage exclude each other\n${USAGE}`);
   const usage = values["no-usage"] ? {} : readUsageFile(values.usage ?? DEFAULT_USAGE_FILE);

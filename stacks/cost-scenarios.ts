@@ -8,7 +8,7 @@ import type { CampaignConfig } from "./config";
 import type { Usage } from "./cost";
 import { prod } from "./environments";
 import type { PythonideConfig } from "./pythonide-config";
-import { pythonide } from "./pythonide-environments";
+import { pythonide, pythonideNewAccount } from "./pythonide-environments";
 
 export interface CostScenario {
   readonly description: string;
@@ -62,6 +62,11 @@ export const COST_SCENARIOS: Readonly<Record<string, CostScenario>> = {
     description: "PythonIDE as configured: production 1 task × 1 vCPU / 2 GB, staging at 0",
     campaign: [],
     pythonide,
+  },
+  "pythonide-new-account": {
+    description: "PythonIDE in a new account (pythonideNewAccount): production builds its VPC, ALB and PostgreSQL (db.t4g.small, 20 GB, 7-day backups); staging at 0",
+    campaign: [],
+    pythonide: pythonideNewAccount,
   },
   "pythonide-exam-week": {
     description: `PythonIDE as configured in a month with an exam week: 5 days × 8 h at 4 tasks (${EXAM_WEEK_TASK_HOURS} task-hours), staging at 0`,

@@ -78,6 +78,13 @@ function members(file: string, name: string): { name: string; node: ts.Node }[] 
     if (ts.isCallExpression(node)) {
       // section({...}).superRefine(...): the shape is the first object argument down the chain.
       const shape = node.arguments.find(ts.isObjectLiteralExpression);
+      // modes({ create: section({...}), existing: section({...}) }): every variant's keys.
+      if (shape && ts.isIdentifier(node.expression) && node.expression.text === "modes") {
+        for (const variant of shape.properties) if (ts.isPropertyAssignment(variant)) walk(variant.initializer);
+        return;
+      }
+      // X.safeExtend({...}): the keys it adds (X is documented where it is declared).
+      if (shape && ts.isPropertyAccessExpression(node.expression) && node.expression.name.text === "safeExtend") return fromObject(shape);
       if (shape && !ts.isPropertyAccessExpression(node.expression)) return fromObject(shape);
       if (ts.isPropertyAccessExpression(node.expression)) return walk(node.expression.expression);
       if (shape) return fromObject(shape);
@@ -123,6 +130,7 @@ export function settings(): Setting[] {
   for (const section of SECTIONS) {
     for (const m of members(section.file, section.name)) {
       if (section.only && !section.only.includes(m.name)) continue;
+      if (ts.getJSDocTags(m.node).some((t) => t.tagName.text === "deprecated")) continue; // a removed setting, kept to say where it went
       const key = section.key ? `${section.key}.${m.name}` : m.name;
       if (SECTIONS.some((s) => s.key === key)) continue; // a section of its own
       const d = describe(m.node);

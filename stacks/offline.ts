@@ -19,6 +19,7 @@ export function pinCampaign(config: CampaignConfig): CampaignConfig {
 
 export function pinPythonide(config: PythonideConfig): PythonideConfig {
   const db = config.production.database;
+  if (db.mode === "create") return config; // the stack builds it: nothing to look up
   return {
     ...config,
     production: {

@@ -74,7 +74,11 @@ const bySize = (source: string, rates: Record<string, number>): Record<string, P
 const US_EAST_1: RegionPrices = {
   region: "us-east-1",
   checked: CHECKED,
-  rdsInstance: bySize(checked("rds/postgresql"), { "db.t3.micro": 0.018, "db.t3.small": 0.036, "db.t3.medium": 0.072, "db.t4g.micro": 0.016 }),
+  rdsInstance: {
+    ...bySize(checked("rds/postgresql"), { "db.t3.micro": 0.018, "db.t3.small": 0.036, "db.t3.medium": 0.072, "db.t4g.micro": 0.016 }),
+    // A new account's PythonIDE production database (stacks/pythonide-environments.ts pythonideNewAccount).
+    ...bySize(listed("rds/postgresql"), { "db.t4g.small": 0.032 }),
+  },
   rdsStorageGp3: { usd: 0.115, unit: "GB-month", source: checked("rds/postgresql") },
   rdsStorageGp2: { usd: 0.115, unit: "GB-month", source: checked("rds/postgresql") },
   rdsIopsGp3: { usd: 0.02, unit: "IOPS-month", source: listed("rds/postgresql") },

@@ -14,7 +14,8 @@ const efsMount: Pick<PythonideEfsConfig, "containerPath"> = { containerPath: "/h
 
 /**
  * A new account (production.mode "create"): pythonide-production builds the VPC, the ALB with
- * its certificate, the cluster, the service and EFS. Kept as the reference for that path.
+ * its certificate, the cluster, the service, EFS and its own PostgreSQL in that VPC (an existing
+ * database would be out of the new VPC's reach). Kept as the reference for that path.
  */
 export const pythonideNewAccount: PythonideConfig = {
   project: "pythonide",
@@ -71,10 +72,18 @@ export const pythonideNewAccount: PythonideConfig = {
       responseTimeMinutes: 3,
     },
     mode: "create",
+    // Built in the new VPC; the tasks are its only 5432 clients, the password is RDS-managed.
     database: {
+      mode: "create",
       identifier: "pythonide-db",
+      instanceClass: "db.t4g.small",
+      engineVersion: "16",
       databaseName: "pythonide",
-      secretArn: "arn:aws:secretsmanager:us-east-2:123456789012:secret:pythonide/production/db-AbCdEf",
+      masterUsername: "pythonide_admin",
+      allocatedStorageGb: 20,
+      backupRetentionDays: 7,
+      deletionProtection: true,
+      finalSnapshot: true,
     },
     backend: { type: "local" },
   },
@@ -138,6 +147,12 @@ export const pythonide: PythonideConfig = {
       efs: { fileSystemId: "fs-0a1b2c3d4e5f60731", mountTargetIds: ["fsmt-0a1b2c3d4e5f60741", "fsmt-0a1b2c3d4e5f60742"] },
       logGroupExists: true,
     },
-    database: { ...pythonideNewAccount.production.database, securityGroupId: "sg-0a1b2c3d4e5f60751" },
+    database: {
+      mode: "existing",
+      identifier: "pythonide-db",
+      databaseName: "pythonide",
+      secretArn: "arn:aws:secretsmanager:us-east-2:123456789012:secret:pythonide/production/db-AbCdEf",
+      securityGroupId: "sg-0a1b2c3d4e5f60751",
+    },
   },
 };

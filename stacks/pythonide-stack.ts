@@ -5,13 +5,13 @@ import { Construct } from "constructs";
 import { at } from "../modules/address";
 import { applyGuardrails } from "../modules/guardrails";
 import { PythonideAutoscaling } from "../modules/pythonide-autoscaling";
-import { PythonideDatabase } from "../modules/pythonide-database";
+import { PythonideDatabase, type PythonideDatabaseSettings } from "../modules/pythonide-database";
 import { PythonideEfs } from "../modules/pythonide-efs";
 import { PythonideMonitoring } from "../modules/pythonide-monitoring";
 import { PythonidePlatform } from "../modules/pythonide-platform";
 import { PythonideService, PythonideServiceProps } from "../modules/pythonide-service";
 import { applyAwsProvider, applyBackend } from "./backend";
-import type { PythonideConfig, PythonideProductionConfig, PythonideStagingConfig } from "./pythonide-config";
+import type { PythonideConfig, PythonideExistingDatabaseConfig, PythonideProductionConfig, PythonideStagingConfig } from "./pythonide-config";
 
 type Environment = "production" | "staging";
 
@@ -67,13 +67,66 @@ function foundation(stack: TerraformStack, config: PythonideConfig, environment:
   return { platform, tasksSecurityGroupId: tasks.id, efs };
 }
 
+/** Where the tasks find their database: endpoint, database name and the secret with {"username", "password"}. */
+interface DatabaseWiring {
+  host: string;
+  port: string;
+  name: string;
+  secretArn: string;
+}
+
+/**
+ * A PostgreSQL the stack builds (staging's; production's in a new account) in the VPC the stack
+ * uses, on its private subnets, the tasks its only 5432 clients.
+ */
+function ownDatabase(stack: TerraformStack, base: Foundation, settings: PythonideDatabaseSettings, preventDestroy?: boolean): PythonideDatabase {
+  return new PythonideDatabase(stack, "database", {
+    ...settings,
+    vpcId: base.platform.vpcId,
+    subnetIds: base.platform.privateSubnetIds,
+    clientSecurityGroupIds: [base.tasksSecurityGroupId],
+    preventDestroy,
+  });
+}
+
+function ownDatabaseWiring(database: PythonideDatabase, name: string): DatabaseWiring {
+  return { host: database.instance.address, port: Token.asString(database.instance.port), name, secretArn: database.secretArn };
+}
+
+function ownDatabaseOutputs(database: PythonideDatabase, environment: string): Record<string, { value: unknown; description: string }> {
+  return {
+    database_endpoint: { value: database.instance.address, description: `${environment} PostgreSQL host` },
+    database_secret_arn: { value: database.secretArn, description: "RDS-managed secret ARN (not the secret itself)" },
+  };
+}
+
+/**
+ * Production's existing database: its endpoint is read by identifier (unless the config pins it)
+ * and, with its security group given, the tasks are granted 5432 on it.
+ */
+function existingDatabase(stack: TerraformStack, base: Foundation, database: PythonideExistingDatabaseConfig, serviceName: string): DatabaseWiring {
+  const pinned = database.address !== undefined && database.port !== undefined;
+  const db = pinned
+    ? { address: database.address!, port: database.port! }
+    : at(new DataAwsDbInstance(stack, "database", { dbInstanceIdentifier: database.identifier }), "production");
+  if (database.securityGroupId) {
+    at(
+      new VpcSecurityGroupIngressRule(stack, "database-from-tasks", {
+        securityGroupId: database.securityGroupId,
+        referencedSecurityGroupId: base.tasksSecurityGroupId,
+        ipProtocol: "tcp",
+        fromPort: 5432,
+        toPort: 5432,
+        description: `PostgreSQL from ${serviceName}`,
+      }),
+      "database_from_tasks",
+    );
+  }
+  return { host: db.address, port: Token.asString(db.port), name: database.databaseName, secretArn: database.secretArn };
+}
+
 /** The service props both environments share; the database wiring differs. */
-function serviceProps(
-  config: PythonideConfig,
-  environment: Environment,
-  base: Foundation,
-  database: { host: string; port: string; name: string; secretArn: string },
-): PythonideServiceProps {
+function serviceProps(config: PythonideConfig, environment: Environment, base: Foundation, database: DatabaseWiring): PythonideServiceProps {
   const env: PythonideProductionConfig | PythonideStagingConfig = config[environment];
   const { platform, efs } = base;
   return {
@@ -115,6 +168,8 @@ export class PythonideProductionStack extends TerraformStack {
   readonly service: PythonideService;
   readonly autoscaling: PythonideAutoscaling;
   readonly monitoring: PythonideMonitoring;
+  /** The database the stack built (production.database.mode "create"); undefined for an existing one. */
+  readonly database?: PythonideDatabase;
 
   constructor(scope: Construct, readonly config: PythonideConfig) {
     super(scope, `${config.project}-production`);
@@ -122,34 +177,18 @@ export class PythonideProductionStack extends TerraformStack {
     const base = foundation(this, config, "production");
     this.platform = base.platform;
 
-    // The production database exists; the stack reads its endpoint (unless the config pins it) and grants the tasks 5432.
-    const pinned = prod.database.address !== undefined && prod.database.port !== undefined;
-    const db = pinned
-      ? { address: prod.database.address!, port: prod.database.port! }
-      : at(new DataAwsDbInstance(this, "database", { dbInstanceIdentifier: prod.database.identifier }), "production");
-    if (prod.database.securityGroupId) {
-      at(
-        new VpcSecurityGroupIngressRule(this, "database-from-tasks", {
-          securityGroupId: prod.database.securityGroupId,
-          referencedSecurityGroupId: base.tasksSecurityGroupId,
-          ipProtocol: "tcp",
-          fromPort: 5432,
-          toPort: 5432,
-          description: `PostgreSQL from ${prod.serviceName}`,
-        }),
-        "database_from_tasks",
-      );
+    // An existing database (adopt, or a VPC it is in), or, in a new account, one the stack builds
+    // in its VPC: production data, so backups, deletion protection, a final snapshot (config) and
+    // prevent_destroy (always).
+    let wiring: DatabaseWiring;
+    if (prod.database.mode === "create") {
+      const { mode: _mode, ...settings } = prod.database;
+      this.database = ownDatabase(this, base, settings, true);
+      wiring = ownDatabaseWiring(this.database, settings.databaseName);
+    } else {
+      wiring = existingDatabase(this, base, prod.database, prod.serviceName);
     }
-    this.service = new PythonideService(
-      this,
-      "service",
-      serviceProps(config, "production", base, {
-        host: db.address,
-        port: Token.asString(db.port),
-        name: prod.database.databaseName,
-        secretArn: prod.database.secretArn,
-      }),
-    );
+    this.service = new PythonideService(this, "service", serviceProps(config, "production", base, wiring));
 
     this.autoscaling = new PythonideAutoscaling(this, "autoscaling", {
       ...prod.autoscaling,
@@ -181,6 +220,7 @@ export class PythonideProductionStack extends TerraformStack {
         value: `https://${config.region}.console.aws.amazon.com/cloudwatch/home?region=${config.region}#dashboards:name=${prod.monitoring.dashboardName}`,
         description: "CloudWatch dashboard",
       },
+      ...(this.database ? ownDatabaseOutputs(this.database, "Production") : {}),
     });
     if ((prod.mode ?? "adopt") === "adopt") this.addOverride("import", adoptionImports(config));
     applyGuardrails(this);
@@ -224,27 +264,12 @@ export class PythonideStagingStack extends TerraformStack {
     super(scope, `${config.project}-staging`);
     const staging = config.staging;
     const base = foundation(this, config, "staging");
-    this.database = new PythonideDatabase(this, "database", {
-      ...staging.database,
-      vpcId: base.platform.vpcId,
-      subnetIds: base.platform.privateSubnetIds,
-      clientSecurityGroupIds: [base.tasksSecurityGroupId],
-    });
-    this.service = new PythonideService(
-      this,
-      "service",
-      serviceProps(config, "staging", base, {
-        host: this.database.instance.address,
-        port: Token.asString(this.database.instance.port),
-        name: staging.database.databaseName,
-        secretArn: this.database.secretArn,
-      }),
-    );
+    this.database = ownDatabase(this, base, staging.database);
+    this.service = new PythonideService(this, "service", serviceProps(config, "staging", base, ownDatabaseWiring(this.database, staging.database.databaseName)));
     outputs(this, {
       url: { value: `https://${staging.hostname}`, description: "Staging URL (while started)" },
       service_name: { value: staging.serviceName, description: "ECS service (start/stop with --desired-count 1|0)" },
-      database_endpoint: { value: this.database.instance.address, description: "Staging PostgreSQL host" },
-      database_secret_arn: { value: this.database.secretArn, description: "RDS-managed secret ARN (not the secret itself)" },
+      ...ownDatabaseOutputs(this.database, "Staging"),
     });
     applyGuardrails(this);
   }

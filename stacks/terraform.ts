@@ -10,8 +10,50 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { homedir, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
-/** Terraform or the provider mirror is missing: what to install or set, in one message. */
+/** Terraform or the provider mirror is missing, or an input file is unusable: what to do, in one message. */
 export class TerraformSetupError extends Error {}
+
+/** `terraform plan` failed: its error diagnostics (a prevent_destroy among them, say). */
+export class PlanError extends Error {
+  constructor(
+    message: string,
+    readonly diagnostics: Diagnostic[],
+  ) {
+    super(message);
+  }
+}
+
+/** The state format versions Terraform 1.x reads (it upgrades 3 to 4 itself). */
+const STATE_FORMATS = [3, 4];
+
+/**
+ * A state file given with --state, read and checked before Terraform sees it: readable, JSON, a
+ * Terraform state of a format this Terraform reads. Throws a TerraformSetupError naming the file.
+ */
+export function readStateFile(path: string): { text: string; state: Record<string, any> } {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new TerraformSetupError(`--state ${path}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  let state: unknown;
+  try {
+    state = JSON.parse(text);
+  } catch (error) {
+    throw new TerraformSetupError(`--state ${path}: not a Terraform state (not JSON: ${(error as Error).message.split("\n")[0]})`);
+  }
+  const s = state as Record<string, any>;
+  if (!s || typeof s !== "object" || Array.isArray(s) || typeof s.version !== "number" || (s.resources !== undefined && !Array.isArray(s.resources))) {
+    throw new TerraformSetupError(`--state ${path}: not a Terraform state (no "version" number and "resources" list)`);
+  }
+  if (!STATE_FORMATS.includes(s.version)) {
+    throw new TerraformSetupError(
+      `--state ${path}: state format version ${s.version}${s.terraform_version ? ` (written by Terraform ${s.terraform_version})` : ""}; this Terraform reads versions ${STATE_FORMATS.join(" and ")}: plan with the Terraform that wrote it`,
+    );
+  }
+  return { text, state: s };
+}
 
 /** Where the machine images of this project put a provider mirror, searched in this order. */
 export const MIRROR_CANDIDATES = [
@@ -209,8 +251,13 @@ export function prepareWorkspace(stackDir: string, scratch: Scratch, opts: Works
   const notes: string[] = [];
   const standIns: Record<string, string> = {};
 
-  const config = JSON.parse(text) as Json;
-  const stateText = opts.state && opts.state !== "none" && opts.state !== "backend" ? readFileSync(opts.state, "utf8") : undefined;
+  let config: Json;
+  try {
+    config = JSON.parse(text) as Json;
+  } catch (error) {
+    throw new Error(`${stack}: ${join(stackDir, "cdk.tf.json")} is not JSON: ${(error as Error).message}`);
+  }
+  const stateText = opts.state && opts.state !== "none" && opts.state !== "backend" ? readStateFile(opts.state).text : undefined;
   const stateValues = stateText ? randomResults(stateText) : {};
   const required = (config.terraform?.required_providers ?? {}) as Record<string, { source?: string; version?: string }>;
   for (const [local, req] of Object.entries(required)) {
@@ -362,8 +409,11 @@ export interface ResourceChange {
   address: string;
   previous_address?: string;
   type: string;
+  name?: string;
   mode: "managed" | "data";
   action_reason?: string;
+  /** Set on a deposed object (left by an interrupted create_before_destroy replacement). */
+  deposed?: string;
   change: { actions: string[]; replace_paths?: (string | number)[][]; importing?: { id?: string }; before?: Record<string, any> | null; after?: Record<string, any> | null };
 }
 
@@ -375,6 +425,8 @@ export interface PlanSummary {
   moved: number;
   imported: number;
   changes: ResourceChange[];
+  /** Every address the plan knows (config and state, no-ops included). */
+  addresses: string[];
   diagnostics: Diagnostic[];
 }
 
@@ -383,7 +435,7 @@ export function isReplace(actions: string[]): boolean {
 }
 
 /** Count a plan the way Terraform's summary line does, plus moves and imports. */
-export function summarize(changes: ResourceChange[]): Omit<PlanSummary, "changes" | "diagnostics"> {
+export function summarize(changes: ResourceChange[]): Omit<PlanSummary, "changes" | "diagnostics" | "addresses"> {
   const managed = changes.filter((c) => c.mode === "managed");
   const count = (f: (a: string[]) => boolean) => managed.filter((c) => f(c.change.actions)).length;
   return {
@@ -391,27 +443,40 @@ export function summarize(changes: ResourceChange[]): Omit<PlanSummary, "changes
     change: count((a) => a.length === 1 && a[0] === "update"),
     destroy: count((a) => a.length === 1 && a[0] === "delete"),
     replace: count(isReplace),
-    moved: managed.filter((c) => c.previous_address && c.previous_address !== c.address).length,
+    moved: managed.filter((c) => !c.deposed && c.previous_address && c.previous_address !== c.address).length,
     imported: managed.filter((c) => c.change.importing).length,
   };
 }
 
-export function describeSummary(s: Omit<PlanSummary, "changes" | "diagnostics">): string {
+export function describeSummary(s: Omit<PlanSummary, "changes" | "diagnostics" | "addresses">): string {
   return `${s.add} to add, ${s.change} to change, ${s.replace} to replace, ${s.destroy} to destroy, ${s.moved} moved, ${s.imported} imported`;
 }
 
 /** `terraform plan` (no refresh when offline) and its JSON: every resource change and the counts. */
-export async function plan(ws: Workspace, scratch: Scratch, opts: { offline?: boolean } = {}): Promise<PlanSummary> {
+export async function plan(ws: Workspace, scratch: Scratch, opts: PlanRunOptions = {}): Promise<PlanSummary> {
   const { shown, diagnostics } = await planJson(ws, scratch, opts);
-  const changes = ((shown.resource_changes ?? []) as ResourceChange[]).filter(
-    (c) => !(c.change.actions.length === 1 && c.change.actions[0] === "no-op" && !c.previous_address && !c.change.importing),
-  );
-  return { ...summarize(changes), changes, diagnostics };
+  const all = (shown.resource_changes ?? []) as ResourceChange[];
+  const changes = all.filter((c) => !(c.change.actions.length === 1 && c.change.actions[0] === "no-op" && !c.previous_address && !c.change.importing));
+  return { ...summarize(changes), changes, addresses: [...new Set(all.map((c) => c.address))], diagnostics };
+}
+
+export interface PlanRunOptions {
+  offline?: boolean;
+  /** Addresses to plan as replaced (`terraform plan -replace=ADDRESS`). */
+  replace?: string[];
 }
 
 /** `terraform plan -out` then `terraform show -json`: the whole plan document. */
-export async function planJson(ws: Workspace, scratch: Scratch, opts: { offline?: boolean } = {}): Promise<{ shown: Json; diagnostics: Diagnostic[] }> {
-  const args = ["plan", "-input=false", "-no-color", "-lock=false", "-out=plan.bin", ...(opts.offline ? ["-refresh=false"] : [])];
+export async function planJson(ws: Workspace, scratch: Scratch, opts: PlanRunOptions = {}): Promise<{ shown: Json; diagnostics: Diagnostic[] }> {
+  const args = [
+    "plan",
+    "-input=false",
+    "-no-color",
+    "-lock=false",
+    "-out=plan.bin",
+    ...(opts.offline ? ["-refresh=false"] : []),
+    ...(opts.replace ?? []).map((a) => `-replace=${a}`),
+  ];
   const env = opts.offline
     ? {
         ...scratch.env,
@@ -436,7 +501,7 @@ export async function planJson(ws: Workspace, scratch: Scratch, opts: { offline?
   if (planned.code !== 0) {
     const errors = diagnostics.filter((d) => d.severity === "error");
     const detail = errors.length > 0 ? errors.map(describeDiagnostic).join("\n  ") : planned.stderr.trim();
-    throw new Error(`${ws.stack}: terraform plan failed:\n  ${detail}`);
+    throw new PlanError(`${ws.stack}: terraform plan failed:\n  ${detail}`, errors);
   }
   const shown = await run("terraform", ["show", "-json", "plan.bin"], { cwd: ws.dir, env, timeoutMs: 180_000 });
   if (shown.code !== 0) throw new Error(`${ws.stack}: terraform show failed: ${shown.stderr.trim()}`);

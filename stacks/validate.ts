@@ -36,8 +36,16 @@ export async function validateStacks(outdir: string, opts: { only?: string[]; co
     const missing = (opts.only ?? []).filter((name) => !stacks.some((s) => s.name === name));
     if (missing.length > 0) throw new TerraformSetupError(`no such stack: ${missing.join(", ")} (stacks: ${synthesizedStacks(outdir).map((s) => s.name).join(", ")})`);
     return await inParallel(stacks, opts.concurrency ?? 2, async ({ name, dir }) => {
-      const ws = prepareWorkspace(dir, scratch, { state: "backend" });
-      await init(ws, scratch);
+      let ws: ReturnType<typeof prepareWorkspace>;
+      try {
+        ws = prepareWorkspace(dir, scratch, { state: "backend" });
+        await init(ws, scratch);
+      } catch (error) {
+        // One broken stack (unreadable JSON, a config init rejects) is that stack's line, not the end of the run.
+        if (error instanceof TerraformSetupError) throw error;
+        const message = (error as Error).message.replace(new RegExp(`^${name}: `), "");
+        return { stack: name, valid: false, lines: [`${name}: INVALID`, ...message.split("\n").filter((l) => l.trim()).map((l) => `  ${l.trim()}`)] };
+      }
       const { valid, diagnostics } = await validate(ws, scratch);
       const lines = [
         `${name}: ${valid ? "valid" : "INVALID"}${diagnostics.length && valid ? ` (${diagnostics.length} warning${diagnostics.length > 1 ? "s" : ""})` : ""}`,

@@ -1,21 +1,22 @@
-import { Problems, cidr, cidrContains, cidrOverlaps, parseCidr, type Cidr } from "../modules/settings";
+import { Problems, cidrContains, cidrOverlaps, parseCidr, type Cidr } from "../modules/settings";
 
 /** Each zone must be `<region><letter>`, e.g. us-east-1a. */
 export function availabilityZoneNames(p: Problems, azs: readonly unknown[], region: string): void {
   azs.forEach((az, i) => {
-    if (typeof az !== "string" || !az.startsWith(region) || !/^[a-z]$/.test(az.slice(region.length))) {
+    if (typeof az !== "string") return; // its schema names it
+    if (!az.startsWith(region) || !/^[a-z]$/.test(az.slice(region.length))) {
       p.add(`availabilityZones[${i}]`, `${JSON.stringify(az)} is not an availability zone of ${region}`, `${region}a, ${region}b, ...`);
     }
   });
 }
 
 /**
- * One subnet CIDR of a VPC being created: valid, inside the VPC (when its CIDR parsed) and
- * overlapping none of the subnets `seen` so far, to which it is then added.
+ * One subnet CIDR of a VPC being created (valid, per its schema): inside the VPC (when its CIDR
+ * parsed) and overlapping none of the subnets `seen` so far, to which it is then added.
  */
 export function subnetCidr(p: Problems, key: string, value: unknown, vpc: { cidr: Cidr; text: string } | undefined, seen: [string, Cidr][]): void {
-  if (!p.check(key, cidr(), value)) return;
-  const c = parseCidr(value as string)!;
+  const c = typeof value === "string" ? parseCidr(value) : undefined;
+  if (!c) return;
   if (vpc && !cidrContains(vpc.cidr, c)) p.add(key, `${value} is not inside the VPC ${vpc.text}`);
   for (const [other, o] of seen) if (cidrOverlaps(c, o)) p.add(key, `${value} overlaps ${other}`);
   seen.push([key, c]);

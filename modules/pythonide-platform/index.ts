@@ -18,33 +18,42 @@ import { Subnet } from "@cdktf/provider-aws/lib/subnet";
 import { Vpc } from "@cdktf/provider-aws/lib/vpc";
 import { Fn, Token } from "cdktf";
 import { Construct } from "constructs";
-import type { z } from "zod";
+import { z } from "zod";
 import { at, nameTag } from "../address";
-import { bool, matching, modes, oneOf, section, settingsOf } from "../settings";
+import { across, bool, cidr, cidrList, matching, modes, oneOf, onePerZone, resourceId, section, settingsOf, subnetIds } from "../settings";
 import { allEgress, ingress } from "../rules";
 
-/** Where the VPC comes from. */
-export type PythonideNetworkConfig =
-  | {
-      mode: "create";
-      vpcCidr: string;
+/** Where the VPC comes from: an environment's `network` section. */
+export const PythonideNetworkSettings = modes(
+  {
+    create: section({
+      mode: oneOf(["create"] as const),
+      /** CIDR of the new VPC. */
+      vpcCidr: cidr(),
       /** At least two zones: the ALB and RDS need subnets in two availability zones. */
-      availabilityZones: string[];
+      availabilityZones: z.array(z.string({ error: (issue) => `${JSON.stringify(issue.input)} is not an availability zone name` }), { error: () => "must be a list of availability zones" }),
       /** One per zone: the ALB and the tasks (public IP, no NAT gateway to pay for). */
-      publicSubnetCidrs: string[];
+      publicSubnetCidrs: cidrList(),
       /** One per zone: RDS and EFS mount targets. */
-      privateSubnetCidrs: string[];
-    }
-  | {
-      mode: "existing";
-      vpcId: string;
+      privateSubnetCidrs: cidrList(),
+    })
+      .refine(...across<{ availabilityZones?: unknown; publicSubnetCidrs?: unknown }>("publicSubnetCidrs", (n) => onePerZone(n.availabilityZones, n.publicSubnetCidrs)))
+      .refine(...across<{ availabilityZones?: unknown; privateSubnetCidrs?: unknown }>("privateSubnetCidrs", (n) => onePerZone(n.availabilityZones, n.privateSubnetCidrs))),
+    existing: section({
+      mode: oneOf(["existing"] as const),
+      /** The existing VPC's id. */
+      vpcId: resourceId("vpc"),
       /** Public subnets of the ALB (used when the ALB is created). */
-      publicSubnetIds: string[];
+      publicSubnetIds: subnetIds("needs subnets in at least two availability zones (ALB, RDS)"),
       /** Private subnets: RDS, EFS mount targets, and the tasks when taskSubnets is "private". */
-      privateSubnetIds: string[];
+      privateSubnetIds: subnetIds("needs subnets in at least two availability zones (ALB, RDS)"),
       /** Where tasks run: "public" (with a public IP) or "private" (the VPC needs a NAT gateway or endpoints). */
-      taskSubnets: "public" | "private";
-    };
+      taskSubnets: oneOf(["public", "private"] as const),
+    }),
+  },
+  'mode "create" or "existing"',
+);
+export type PythonideNetworkConfig = z.input<typeof PythonideNetworkSettings>;
 
 const ARN = (service: string) => new RegExp(`^arn:aws[a-z-]*:${service}:[a-z0-9-]+:\\d{12}:.+$`);
 
@@ -82,7 +91,7 @@ export const PythonideLoadBalancerSettings = modes(
       /** ARN of its HTTPS (443) listener; the services add host-header rules to it. */
       httpsListenerArn: matching(ARN("elasticloadbalancing"), "the ARN of the ALB's 443 listener"),
       /** Security group of the ALB: the only source allowed to the tasks' port. */
-      securityGroupId: matching(/^sg-[0-9a-f]{8,17}$/, "sg- followed by 8 or 17 hex digits"),
+      securityGroupId: resourceId("sg"),
     }),
   },
   'mode "create" or "existing"',
@@ -148,7 +157,7 @@ export class PythonidePlatform extends Construct {
 
   constructor(scope: Construct, id: string, props: PythonidePlatformProps) {
     super(scope, id);
-    const { network } = props;
+    const network = settingsOf(`${this.node.path}.network`, PythonideNetworkSettings, props.network);
     const loadBalancer = settingsOf(`${this.node.path}.loadBalancer`, PythonideLoadBalancerSettings, props.loadBalancer);
     const cluster = settingsOf(`${this.node.path}.cluster`, PythonideClusterSettings, props.cluster);
     const own = (props.role ?? "own") === "own";
