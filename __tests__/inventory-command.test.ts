@@ -175,6 +175,13 @@ describe("npm run inventory", () => {
     expect(() => run("pythonide-production")).toThrow(/not a campaign stack/);
     expect(() => run("campaign-dev", "--address", "dns")).toThrow(/--address: must be ip or instance-id/);
     expect(() => run("campaign-dev", "--bogus")).toThrow(/bogus/);
+    // the stack is checked before any file is read
+    expect(() => run("campaign-nope", "--outputs", join(dir, "no-such.json"))).toThrow("campaign-nope: no such stack (the campaign stacks: campaign-dev, campaign-prod)");
+    expect(() => run("campaign-dev", "--outputs", join(dir, "no-such.json"))).toThrow(`${join(dir, "no-such.json")}: no such file`);
+    expect(() => run("campaign-dev", "--outputs", dir)).toThrow(`${dir}: is a directory, not a file`);
+    writeFileSync(join(dir, "broken.json"), "{not json");
+    expect(() => run("campaign-dev", "--outputs", join(dir, "broken.json"))).toThrow(/broken\.json: not valid JSON \(.*\); expected the output of `terraform output -json`$/);
+    expect(() => run("campaign-dev", "--state", join(dir, "broken.json"))).toThrow(/broken\.json: not valid JSON \(.*\); expected a Terraform state file$/);
     expect(run("--help")).toBe(0);
     expect(lines[0]).toMatch(/^usage: npm run inventory -- <stack>/);
   });

@@ -21,6 +21,7 @@ import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
 import { parseDocument } from "yaml";
 import { SECRET_ARN } from "../lambdas/contracts/secrets";
+import { campaignEnvironments } from "./environments";
 
 const USAGE = `usage: npm run inventory -- <stack> [options]
 
@@ -188,10 +189,17 @@ function readOutputs(values: { outputs?: string; state?: string }, stack: string
   const file = values.outputs ?? values.state;
   if (file) {
     let json: unknown;
+    let text: string;
     try {
-      json = JSON.parse(readFileSync(file, "utf8"));
+      text = readFileSync(file, "utf8");
     } catch (e) {
-      throw new InventoryError(`${file}: ${(e as Error).message}`);
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new InventoryError(`${file}: ${code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory, not a file" : (e as Error).message}`);
+    }
+    try {
+      json = JSON.parse(text);
+    } catch (e) {
+      throw new InventoryError(`${file}: not valid JSON (${(e as Error).message}); expected ${values.state ? "a Terraform state file" : "the output of `terraform output -json`"}`);
     }
     return factsFromOutputs(values.state ? (json as { outputs?: unknown }).outputs : json, file);
   }
@@ -225,6 +233,8 @@ export function main(argv: string[], log: (s: string) => void = (s) => process.s
   const stack = positionals[0];
   const env = /^campaign-([a-z0-9-]+)$/.exec(stack)?.[1];
   if (!env) throw new InventoryError(`${stack}: not a campaign stack (campaign-<env>)`);
+  const known = campaignEnvironments.map((c) => `campaign-${c.environment}`);
+  if (!known.includes(stack)) throw new InventoryError(`${stack}: no such stack (the campaign stacks: ${known.join(", ")})`);
   if (values.address !== undefined && values.address !== "ip" && values.address !== "instance-id") {
     throw new InventoryError(`--address: must be ip or instance-id (got ${JSON.stringify(values.address)})`);
   }
