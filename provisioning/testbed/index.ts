@@ -148,15 +148,27 @@ async function waitForSsh(ip: string, timeoutMs: number): Promise<void> {
 
 /**
  * Resolves when ec2-user can log in: sshd answers before boot has finished, and pam_nologin refuses
- * logins ("System is booting up") until systemd-user-sessions has run.
+ * logins ("System is booting up") until systemd-user-sessions has run. The bound covers a boot job
+ * that waits out systemd's default 90 s start timeout (seen twice in CI, on a quiet machine too);
+ * a host that still refuses is reported with the end of its console, which names the job.
  */
-async function waitForLogin(tb: Testbed, ip: string, timeoutMs: number): Promise<void> {
+async function waitForLogin(tb: Testbed, host: TestHost, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const r = await run("ssh", ["-i", tb.key, "-o", `UserKnownHostsFile=${tb.knownHosts}`, "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", `ec2-user@${ip}`, "true"]);
+    const r = await run("ssh", ["-i", tb.key, "-o", `UserKnownHostsFile=${tb.knownHosts}`, "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", `ec2-user@${host.ip}`, "true"]);
     if (r.code === 0) return;
-    if (Date.now() > deadline) throw new Error(`host ${ip} does not accept logins after ${timeoutMs / 1000} s: ${r.stderr.trim()}`);
+    if (Date.now() > deadline) {
+      throw new Error(`host ${host.ip} does not accept logins after ${timeoutMs / 1000} s: ${r.stderr.trim()}\nits console, last lines:\n${consoleTail(tb, host)}`);
+    }
     await sleep(300);
+  }
+}
+
+function consoleTail(tb: Testbed, host: TestHost): string {
+  try {
+    return readFileSync(join(tb.dir, `${host.name}.console.log`), "utf8").split("\n").slice(-25).join("\n");
+  } catch (e) {
+    return `(no console log: ${(e as Error).message})`;
   }
 }
 
@@ -261,7 +273,7 @@ export async function up(opts: UpOptions): Promise<Testbed> {
     writeFileSync(tb.knownHosts, tb.hosts.map((h) => `${h.ip} ${hostKey}\n`).join(""));
     writeInventory(tb, opts.groupVars ?? {});
     await Promise.all(tb.hosts.map((h) => waitForSsh(h.ip, 60_000)));
-    await Promise.all(tb.hosts.map((h) => waitForLogin(tb, h.ip, 120_000)));
+    await Promise.all(tb.hosts.map((h) => waitForLogin(tb, h, 240_000)));
     log(`test bed ${id}: ${tb.hosts.map((h) => `${h.name}=${h.ip}`).join(" ")}; inventory ${tb.inventory}`);
     return tb;
   } catch (e) {
