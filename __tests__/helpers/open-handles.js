@@ -36,7 +36,9 @@ module.exports = async () => {
   const deadline = Date.now() + 1000;
   let left = open();
   while (left.length > 0 && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 50).unref());
+    // A referenced timer: with an unref'd one, a loop with nothing else left would end the process
+    // here, before Jest sets its exit code, and a failed run would exit 0.
+    await new Promise((r) => setTimeout(r, 50));
     left = open();
   }
   if (left.length > 0) {
