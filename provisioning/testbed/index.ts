@@ -185,6 +185,11 @@ async function bootHost(tb: Testbed, host: TestHost, base: string, pubKey: strin
   writeFileSync(join(etc, "hostname"), `${host.name}\n`);
   writeFileSync(join(etc, "hosts"), `127.0.0.1 localhost\n127.0.1.1 ${host.name}\n`);
   writeFileSync(join(etc, "apt/sources.list"), `deb [trusted=yes] ${tb.mirrorUrl} ./\n`);
+  // systemd-user-sessions (it removes /run/nologin) sometimes fails to start in these containers
+  // (seen in CI: boot reaches multi-user, logins stay refused with "System is booting up"): retry it.
+  const sessions = join(etc, "systemd/system/systemd-user-sessions.service.d");
+  mkdirSync(sessions, { recursive: true });
+  writeFileSync(join(sessions, "testbed-retry.conf"), "[Unit]\nStartLimitIntervalSec=0\n\n[Service]\nRestart=on-failure\nRestartSec=1\n");
   const home = join(host.dir, "home/ec2-user/.ssh");
   mkdirSync(home, { recursive: true, mode: 0o700 });
   writeFileSync(join(home, "authorized_keys"), pubKey, { mode: 0o600 });
