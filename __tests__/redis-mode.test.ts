@@ -9,6 +9,7 @@ import { LAMBDA_FUNCTIONS } from "../lambdas/manifest";
 import { ELASTICACHE_ADDRESSES, Elasticache } from "../modules/elasticache";
 import { applyGuardrails } from "../modules/guardrails";
 import { validateCampaignConfig, type CampaignConfig } from "../stacks/config";
+import { findMirror } from "../stacks/terraform";
 import { dev, prod } from "../stacks/environments";
 import { addresses, synthCampaign, variant, type Synthesized } from "./helpers/synth";
 
@@ -245,25 +246,26 @@ const oldState = () =>
   });
 
 /**
- * Terraform with the real AWS provider from the machine's mirror (/opt/tf-plugins, hashicorp/aws
- * 5.100.0): the version constraint is rewritten to the mirror's, random_password is stood in by
+ * Terraform with the real AWS provider from the machine's mirror (findMirror; hashicorp/aws 5.100.0
+ * here): the version constraint is rewritten to the mirror's, random_password is stood in by
  * terraform_data (no random provider offline), the AMI is pinned (no data source to read) and the
  * provider gets fake credentials with every AWS call skipped (`plan -refresh=false`).
  */
 describe("Terraform plans both modes and adopts an old module.data ElastiCache", () => {
-  const MIRROR = "/opt/tf-plugins";
+  const mirror = findMirror();
+  const MIRROR = mirror.path;
+  const AWS_VERSION = mirror.providers["hashicorp/aws"].at(-1)!;
   const work = mkdtempSync(join(tmpdir(), "redis-mode-tf-"));
   afterAll(() => rmSync(work, { recursive: true, force: true }));
   const cli = join(work, "terraform.rc");
-  writeFileSync(cli, `provider_installation {\n  filesystem_mirror { path = "${MIRROR}" }\n}\nplugin_cache_dir = "${join(work, "plugins")}"\n`);
-  mkdirSync(join(work, "plugins"));
+  writeFileSync(cli, `provider_installation {\n  filesystem_mirror { path = ${JSON.stringify(MIRROR)} }\n}\n`);
   const env = { ...process.env, TF_CLI_CONFIG_FILE: cli, TF_IN_AUTOMATION: "1", CHECKPOINT_DISABLE: "1" };
   const terraform = (dir: string, args: string[]) => execFileSync("terraform", args, { cwd: dir, env, timeout: 120_000, encoding: "utf8", stdio: "pipe" });
   const pinned = variant(prod, (c) => void (c.asterisk.amiId = "ami-0123456789abcdef0"));
 
   const offline = (json: Synthesized): string => {
     const j = structuredClone(json) as Synthesized & Record<string, any>;
-    j.terraform = { required_providers: { aws: { source: "hashicorp/aws", version: "5.100.0" } } };
+    j.terraform = { required_providers: { aws: { source: "hashicorp/aws", version: AWS_VERSION } } };
     delete j.provider.random;
     j.provider.aws[0] = { ...j.provider.aws[0], access_key: "AKIAFAKEFAKEFAKE", secret_key: "fake", skip_credentials_validation: true, skip_requesting_account_id: true, skip_metadata_api_check: true };
     j.resource.terraform_data = Object.fromEntries(Object.keys(j.resource.random_password).map((n) => [n, { input: "stand-in" }]));

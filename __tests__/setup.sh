@@ -9,8 +9,9 @@
 #        ansible-core shellcheck
 #    The packages' init scripts are kept from starting servers (policy-rc.d): the tests start their
 #    own on random ports.
-#  - Terraform on PATH and a provider mirror with hashicorp/aws (TF_PLUGIN_MIRROR, else the places the
-#    machine images use); without them it stops and says what to install or set.
+#  - Terraform on PATH and a provider mirror with hashicorp/aws, found the way the tools find it
+#    (stacks/terraform.ts findMirror: TF_PLUGIN_MIRROR, else the usual places, else a short search);
+#    without them it stops and says what to install or set.
 # Idempotent: with everything present it runs one dpkg-query and a few file tests.
 set -euo pipefail
 
@@ -19,7 +20,6 @@ PACKAGES=(
   debootstrap systemd-container iproute2 dpkg-dev openssh-client ca-certificates curl
   shellcheck ansible-core
 )
-MIRROR_CANDIDATES=(/opt/tf-plugins /usr/share/terraform/plugins /usr/local/share/terraform/plugins "$HOME/.terraform.d/plugins")
 
 fail() {
   printf 'npm test: %s\n' "$@" >&2
@@ -66,23 +66,10 @@ fi
 command -v terraform >/dev/null ||
   fail "terraform is not on PATH: the stack tests run the real binary (Terraform 1.11 or later; https://developer.hashicorp.com/terraform/install)"
 
-# A filesystem mirror in the unpacked layout: <root>/registry.terraform.io/hashicorp/aws/<version>/linux_amd64/
-has_aws() {
-  compgen -G "$1/registry.terraform.io/hashicorp/aws/*/linux_amd64" >/dev/null
-}
-if [ -n "${TF_PLUGIN_MIRROR:-}" ]; then
-  has_aws "$TF_PLUGIN_MIRROR" ||
-    fail "TF_PLUGIN_MIRROR=$TF_PLUGIN_MIRROR holds no registry.terraform.io/hashicorp/aws/<version>/linux_amd64/ provider:" \
-      "point it at a filesystem mirror (the folder that contains registry.terraform.io/)"
-else
-  found=""
-  for dir in "${MIRROR_CANDIDATES[@]}"; do
-    if has_aws "$dir"; then
-      found=$dir
-      break
-    fi
-  done
-  [ -n "$found" ] ||
-    fail "no Terraform provider mirror with hashicorp/aws: set TF_PLUGIN_MIRROR to a filesystem mirror" \
-      "(searched ${MIRROR_CANDIDATES[*]}; the tests have no network to download the provider)"
-fi
+# The same lookup as `npm run validate` and `npm run plan` (one declaration of where a mirror may be).
+# shellcheck disable=SC2016 # the JavaScript is single-quoted on purpose
+mirror=$(node --require tsx/cjs -e '
+  try { process.stdout.write(require("./stacks/terraform").findMirror().path); }
+  catch (error) { process.stderr.write(`${error.message} (the tests have no network to download the provider)\n`); process.exit(1); }') ||
+  fail "no Terraform provider mirror (see above)"
+printf 'npm test: provider mirror %s\n' "$mirror"

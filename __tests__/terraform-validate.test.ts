@@ -7,14 +7,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildApp } from "../stacks/app";
 import { pythonideNewAccount } from "../stacks/pythonide-environments";
-import { TerraformSetupError, findMirror, readMirror } from "../stacks/terraform";
+import { TerraformSetupError, createScratch, findMirror, mirrorCandidates, readMirror } from "../stacks/terraform";
 import { validateStacks, type StackValidation } from "../stacks/validate";
 
 const outdir = mkdtempSync(join(tmpdir(), "campaign-infra-validate-test-"));
 // A new account (stacks/pythonide-environments.ts pythonideNewAccount): its production stack builds VPC, ALB and database.
 const newAccount = mkdtempSync(join(tmpdir(), "campaign-infra-validate-test-new-account-"));
 // Hand-broken copies: an argument the provider does not have (campaign-dev), a file that is not JSON (pythonide-staging),
-// validated as on a fresh machine (an empty HOME and plugin cache).
+// validated as on a fresh machine (an empty HOME; TF_PLUGIN_CACHE_DIR set, and unused with a mirror).
 const broken = mkdtempSync(join(tmpdir(), "campaign-infra-validate-test-broken-"));
 const fresh = mkdtempSync(join(tmpdir(), "campaign-infra-validate-test-home-"));
 let results: StackValidation[];
@@ -72,8 +72,14 @@ describe("npm run validate with broken stacks, on a fresh machine", () => {
     expect(brokenResults[2].lines[1]).toMatch(/^ {2}\/.*\/stacks\/pythonide-staging\/cdk\.tf\.json is not JSON: /);
   });
 
-  it("filled the empty plugin cache from the mirror", () => {
-    expect(readdirSync(join(fresh, "plugin-cache"))).toEqual(["registry.terraform.io"]);
+  it("wrote no plugin cache: each stack's init links the read-only mirror, so no init can pull a provider from under another stack's validate", () => {
+    expect(readdirSync(fresh)).toEqual([]);
+    const scratch = createScratch(findMirror());
+    try {
+      expect(readFileSync(join(scratch.dir, "terraform.rc"), "utf8")).not.toContain("plugin_cache_dir");
+    } finally {
+      scratch.cleanup();
+    }
   });
 });
 
@@ -86,6 +92,22 @@ describe("finding the provider mirror", () => {
     writeFileSync(join(root, "registry.terraform.io", "hashicorp", "aws", "5.100.0", "linux_amd64", "terraform-provider-aws_v5.100.0_x5"), "");
     expect(readMirror(root).providers).toEqual({ "hashicorp/aws": ["5.100.0"] });
     expect(findMirror({ TF_PLUGIN_MIRROR: root }).path).toBe(root);
+  });
+
+  it("looks where Terraform looks for an implied mirror, then searches a few levels down", () => {
+    expect(mirrorCandidates({ HOME: "/home/u", XDG_DATA_DIRS: "/a:/b" })).toEqual([
+      "/opt/tf-plugins",
+      "/home/u/.terraform.d/plugins",
+      "/home/u/.local/share/terraform/plugins",
+      "/a/terraform/plugins",
+      "/b/terraform/plugins",
+    ]);
+    const image = join(root, "image");
+    mkdirSync(join(image, "srv", "tf", "registry.terraform.io", "hashicorp", "aws", "5.99.0", "linux_amd64"), { recursive: true });
+    expect(findMirror({}, { candidates: [join(root, "none")], searchRoots: [image] })).toEqual({ path: join(image, "srv", "tf"), providers: { "hashicorp/aws": ["5.99.0"] } });
+    expect(() => findMirror({}, { candidates: [join(root, "none")], searchRoots: [join(image, "srv", "tf", "registry.terraform.io", "hashicorp")] })).toThrow(
+      `No Terraform provider mirror with hashicorp/aws: set TF_PLUGIN_MIRROR to a filesystem mirror (the folder that contains registry.terraform.io/; looked in ${join(root, "none")} and 4 levels below ${join(image, "srv", "tf", "registry.terraform.io", "hashicorp")})`,
+    );
   });
 
   it("names TF_PLUGIN_MIRROR when it points at no mirror", () => {

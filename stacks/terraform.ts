@@ -6,7 +6,7 @@
  * (random), the backend replaced by a local state file.
  */
 import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { type Dirent, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -55,13 +55,22 @@ export function readStateFile(path: string): { text: string; state: Record<strin
   return { text, state: s };
 }
 
-/** Where the machine images of this project put a provider mirror, searched in this order. */
-export const MIRROR_CANDIDATES = [
-  "/opt/tf-plugins",
-  "/usr/share/terraform/plugins",
-  "/usr/local/share/terraform/plugins",
-  join(homedir(), ".terraform.d", "plugins"),
-];
+/**
+ * Where a provider mirror is looked for, in this order: where this project's machine images put one,
+ * then the implied local mirror directories Terraform itself searches on Linux
+ * (~/.terraform.d/plugins, $XDG_DATA_HOME/terraform/plugins, each $XDG_DATA_DIRS/terraform/plugins).
+ */
+export function mirrorCandidates(env: NodeJS.ProcessEnv = process.env): string[] {
+  const home = env.HOME || homedir();
+  const dataHome = env.XDG_DATA_HOME || join(home, ".local", "share");
+  const dataDirs = (env.XDG_DATA_DIRS || "/usr/local/share:/usr/share").split(":").filter(Boolean);
+  return [...new Set(["/opt/tf-plugins", join(home, ".terraform.d", "plugins"), join(dataHome, "terraform", "plugins"), ...dataDirs.map((d) => join(d, "terraform", "plugins"))])];
+}
+
+/** Folders searched (a few levels down) for a mirror none of the candidates holds. */
+export const MIRROR_SEARCH_ROOTS = ["/opt", "/usr/local", "/usr/share", "/usr/lib", "/srv", "/var/lib", "/var/cache"];
+const MIRROR_SEARCH_DEPTH = 4;
+const MIRROR_SEARCH_MAX_DIRS = 50_000;
 
 /** The providers the stacks use, as `registry.terraform.io/<namespace>/<type>`. */
 const REGISTRY = "registry.terraform.io";
@@ -103,10 +112,14 @@ function compareVersions(a: string, b: string): number {
 }
 
 /**
- * The provider mirror: TF_PLUGIN_MIRROR, else the first of MIRROR_CANDIDATES that holds
- * hashicorp/aws. Throws a TerraformSetupError naming what was searched.
+ * The provider mirror: TF_PLUGIN_MIRROR, else the first of mirrorCandidates() that holds hashicorp/aws,
+ * else one found below MIRROR_SEARCH_ROOTS (and HOME) in the unpacked layout. Throws a
+ * TerraformSetupError naming what was searched.
  */
-export function findMirror(env: NodeJS.ProcessEnv = process.env): Mirror {
+export function findMirror(
+  env: NodeJS.ProcessEnv = process.env,
+  where: { candidates?: string[]; searchRoots?: string[] } = {},
+): Mirror {
   const configured = env.TF_PLUGIN_MIRROR;
   if (configured) {
     const mirror = readMirror(resolve(configured));
@@ -117,13 +130,43 @@ export function findMirror(env: NodeJS.ProcessEnv = process.env): Mirror {
     }
     return mirror;
   }
-  for (const candidate of MIRROR_CANDIDATES) {
+  const candidates = where.candidates ?? mirrorCandidates(env);
+  const searchRoots = where.searchRoots ?? [...MIRROR_SEARCH_ROOTS, env.HOME || homedir()];
+  for (const candidate of candidates) {
     const mirror = readMirror(candidate);
     if (mirror.providers["hashicorp/aws"]) return mirror;
   }
+  const found = searchMirror(searchRoots);
+  if (found) return found;
   throw new TerraformSetupError(
-    `No Terraform provider mirror with hashicorp/aws: set TF_PLUGIN_MIRROR to a filesystem mirror (searched ${MIRROR_CANDIDATES.join(", ")})`,
+    `No Terraform provider mirror with hashicorp/aws: set TF_PLUGIN_MIRROR to a filesystem mirror (the folder that contains ${REGISTRY}/; looked in ${candidates.join(", ")} and ${MIRROR_SEARCH_DEPTH} levels below ${searchRoots.join(", ")})`,
   );
+}
+
+/** Breadth-first, a few levels down, for a `registry.terraform.io` folder holding hashicorp/aws; symlinks not followed. */
+function searchMirror(roots: string[]): Mirror | undefined {
+  let level = roots.filter((r) => existsSync(r));
+  let visited = 0;
+  for (let depth = 0; depth <= MIRROR_SEARCH_DEPTH && level.length > 0; depth++) {
+    const next: string[] = [];
+    for (const dir of level) {
+      let entries: Dirent[];
+      try {
+        entries = readdirSync(dir, { withFileTypes: true });
+      } catch {
+        continue;
+      }
+      for (const entry of entries) {
+        if (!entry.isDirectory() || entry.name === "node_modules" || entry.name.startsWith(".")) continue;
+        if (entry.name === REGISTRY) {
+          const mirror = readMirror(dir);
+          if (mirror.providers["hashicorp/aws"]) return mirror;
+        } else if (++visited <= MIRROR_SEARCH_MAX_DIRS) next.push(join(dir, entry.name));
+      }
+    }
+    level = next;
+  }
+  return undefined;
 }
 
 /** Run a program; resolves with its output whatever the exit code, rejects only if it cannot start or times out. */
@@ -160,7 +203,7 @@ export async function terraformVersion(): Promise<string> {
   }
 }
 
-/** The scratch area of one run: the CLI config, the plugin cache, one folder per stack. */
+/** The scratch area of one run: the CLI config, one folder per stack. */
 export interface Scratch {
   readonly dir: string;
   readonly env: NodeJS.ProcessEnv;
@@ -169,16 +212,23 @@ export interface Scratch {
 }
 
 /**
- * A scratch folder with a Terraform CLI config that installs providers from the mirror only
- * (no network) and caches them, so each stack's init links the provider instead of copying it.
- * Without a mirror (`mirror` undefined) Terraform installs from the registry as usual.
+ * A scratch folder with a Terraform CLI config. With a mirror, providers come from it only (no network)
+ * and each stack's init links its provider straight to the read-only mirror: nothing shared is written.
+ * (A plugin_cache_dir is not used then: every init without a lock file re-creates the cache's entry,
+ * and a plan or validate of another stack reading it at that moment fails with "there is no package
+ * ... cached in .terraform/providers".) Without a mirror (`mirror` undefined) Terraform installs from
+ * the registry into a plugin cache (`TF_PLUGIN_CACHE_DIR`, else ~/.cache/campaign-infra/terraform-plugins),
+ * so a second init links the 675 MB provider instead of downloading it again.
  */
 export function createScratch(mirror: Mirror | undefined, opts: { keep?: boolean } = {}): Scratch {
   const dir = mkdtempSync(join(tmpdir(), "campaign-infra-terraform-"));
-  const cache = process.env.TF_PLUGIN_CACHE_DIR || join(homedir(), ".cache", "campaign-infra", "terraform-plugins");
-  mkdirSync(cache, { recursive: true });
-  const lines = [`plugin_cache_dir = ${JSON.stringify(cache)}`];
+  const lines: string[] = [];
   if (mirror) lines.push("provider_installation {", `  filesystem_mirror {`, `    path = ${JSON.stringify(mirror.path)}`, "  }", "}");
+  else {
+    const cache = process.env.TF_PLUGIN_CACHE_DIR || join(homedir(), ".cache", "campaign-infra", "terraform-plugins");
+    mkdirSync(cache, { recursive: true });
+    lines.push(`plugin_cache_dir = ${JSON.stringify(cache)}`);
+  }
   const cliConfig = join(dir, "terraform.rc");
   writeFileSync(cliConfig, `${lines.join("\n")}\n`);
   const env: NodeJS.ProcessEnv = {
@@ -378,9 +428,9 @@ export function describeDiagnostic(d: Diagnostic): string {
 }
 
 /**
- * Inits run one at a time: Terraform's plugin_cache_dir is not safe for concurrent installs (two inits
- * filling it at once fail with "still not detected in .terraform/providers"). Validate and plan still
- * run in parallel.
+ * Inits run one at a time: without a mirror they fill the plugin cache, which Terraform does not make
+ * safe for concurrent installs (two at once fail with "still not detected in .terraform/providers").
+ * With a mirror they only link (well under a second each). Validate and plan still run in parallel.
  */
 let initQueue: Promise<unknown> = Promise.resolve();
 
