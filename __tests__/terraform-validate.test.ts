@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildApp } from "../stacks/app";
 import { pythonideNewAccount } from "../stacks/pythonide-environments";
-import { TerraformSetupError, createScratch, findMirror, mirrorCandidates, readMirror } from "../stacks/terraform";
+import { PLATFORM, TerraformSetupError, createScratch, findMirror, mirrorCandidates, readMirror } from "../stacks/terraform";
 import { validateStacks, type StackValidation } from "../stacks/validate";
 
 const outdir = mkdtempSync(join(tmpdir(), "campaign-infra-validate-test-"));
@@ -88,8 +88,8 @@ describe("finding the provider mirror", () => {
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
   it("reads the versions of an unpacked mirror", () => {
-    mkdirSync(join(root, "registry.terraform.io", "hashicorp", "aws", "5.100.0", "linux_amd64"), { recursive: true });
-    writeFileSync(join(root, "registry.terraform.io", "hashicorp", "aws", "5.100.0", "linux_amd64", "terraform-provider-aws_v5.100.0_x5"), "");
+    mkdirSync(join(root, "registry.terraform.io", "hashicorp", "aws", "5.100.0", PLATFORM), { recursive: true });
+    writeFileSync(join(root, "registry.terraform.io", "hashicorp", "aws", "5.100.0", PLATFORM, "terraform-provider-aws_v5.100.0_x5"), "");
     expect(readMirror(root).providers).toEqual({ "hashicorp/aws": ["5.100.0"] });
     expect(findMirror({ TF_PLUGIN_MIRROR: root }).path).toBe(root);
   });
@@ -103,7 +103,7 @@ describe("finding the provider mirror", () => {
       "/b/terraform/plugins",
     ]);
     const image = join(root, "image");
-    mkdirSync(join(image, "srv", "tf", "registry.terraform.io", "hashicorp", "aws", "5.99.0", "linux_amd64"), { recursive: true });
+    mkdirSync(join(image, "srv", "tf", "registry.terraform.io", "hashicorp", "aws", "5.99.0", PLATFORM), { recursive: true });
     expect(findMirror({}, { candidates: [join(root, "none")], searchRoots: [image] })).toEqual({ path: join(image, "srv", "tf"), providers: { "hashicorp/aws": ["5.99.0"] } });
     expect(() => findMirror({}, { candidates: [join(root, "none")], searchRoots: [join(image, "srv", "tf", "registry.terraform.io", "hashicorp")] })).toThrow(
       `No Terraform provider mirror with hashicorp/aws: set TF_PLUGIN_MIRROR to a filesystem mirror (the folder that contains registry.terraform.io/; looked in ${join(root, "none")} and 4 levels below ${join(image, "srv", "tf", "registry.terraform.io", "hashicorp")})`,
@@ -114,6 +114,6 @@ describe("finding the provider mirror", () => {
     const empty = join(root, "empty");
     mkdirSync(empty);
     expect(() => findMirror({ TF_PLUGIN_MIRROR: empty })).toThrow(TerraformSetupError);
-    expect(() => findMirror({ TF_PLUGIN_MIRROR: empty })).toThrow(`TF_PLUGIN_MIRROR=${empty} holds no registry.terraform.io/hashicorp/aws/<version>/linux_amd64/ provider`);
+    expect(() => findMirror({ TF_PLUGIN_MIRROR: empty })).toThrow(`TF_PLUGIN_MIRROR=${empty} holds no registry.terraform.io/hashicorp/aws/<version>/${PLATFORM}/ provider`);
   });
 });

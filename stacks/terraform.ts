@@ -72,6 +72,9 @@ export const MIRROR_SEARCH_ROOTS = ["/opt", "/usr/local", "/usr/share", "/usr/li
 const MIRROR_SEARCH_DEPTH = 4;
 const MIRROR_SEARCH_MAX_DIRS = 50_000;
 
+/** This machine's platform in Terraform's naming (linux_amd64, linux_arm64, darwin_arm64, ...). */
+export const PLATFORM = `${process.platform}_${({ x64: "amd64", ia32: "386" } as Record<string, string>)[process.arch] ?? process.arch}`;
+
 /** The providers the stacks use, as `registry.terraform.io/<namespace>/<type>`. */
 const REGISTRY = "registry.terraform.io";
 
@@ -89,7 +92,7 @@ export function readMirror(path: string): Mirror {
   if (!existsSync(host)) return { path, providers };
   for (const namespace of readdirSync(host)) {
     for (const type of safeList(join(host, namespace))) {
-      const versions = safeList(join(host, namespace, type)).filter((v) => existsSync(join(host, namespace, type, v, "linux_amd64")));
+      const versions = safeList(join(host, namespace, type)).filter((v) => existsSync(join(host, namespace, type, v, PLATFORM)));
       if (versions.length > 0) providers[`${namespace}/${type}`] = versions.sort(compareVersions);
     }
   }
@@ -125,7 +128,7 @@ export function findMirror(
     const mirror = readMirror(resolve(configured));
     if (!mirror.providers["hashicorp/aws"]) {
       throw new TerraformSetupError(
-        `TF_PLUGIN_MIRROR=${configured} holds no ${REGISTRY}/hashicorp/aws/<version>/linux_amd64/ provider: point it at a filesystem mirror (the folder that contains ${REGISTRY}/)`,
+        `TF_PLUGIN_MIRROR=${configured} holds no ${REGISTRY}/hashicorp/aws/<version>/${PLATFORM}/ provider: point it at a filesystem mirror (the folder that contains ${REGISTRY}/)`,
       );
     }
     return mirror;
