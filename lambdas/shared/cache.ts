@@ -10,12 +10,17 @@ import { isIP } from "node:net";
 import Redis from "ioredis";
 import type { RedisClientConfig } from "./config";
 import type { Logger } from "./logging";
-import { resolvePassword } from "./secrets";
+import { readPassword, refetchPassword } from "./secrets";
 
 export interface CacheStats {
   hits: number;
   misses: number;
   errors: number;
+}
+
+/** Redis refused the credentials (WRONGPASS, or NOAUTH when it asks for a password we did not send). */
+function isAuthError(e: unknown): boolean {
+  return /^(WRONGPASS|NOAUTH)\b|invalid password/i.test(String((e as { message?: unknown } | null)?.message ?? ""));
 }
 
 function timeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -52,6 +57,10 @@ export class Cache {
     const cooldownMs = this.cfg?.retryCooldownMs ?? 0;
     this.log.warn("redis unavailable; treating as cache miss", { error, endpoint: this.endpoint, cooldownMs });
     this.downUntil = Date.now() + cooldownMs;
+    this.dropClient();
+  }
+
+  private dropClient(): void {
     const c = this.client;
     this.client = undefined;
     // A client whose socket already closed (refused, reset) is "end": ioredis's disconnect() would
@@ -59,42 +68,62 @@ export class Cache {
     if (c && c.status !== "end") c.disconnect();
   }
 
+  /**
+   * Connected, or null (a miss; the cool-down has started). The password secret is read within the
+   * connect timeout (a hung Secrets Manager is a miss too; the fetch goes on and serves the next
+   * connect). A password Redis refuses is re-read once (a rotated secret) and, when it changed,
+   * tried once more at once; a value still refused waits for the cool-down, so Secrets Manager is
+   * asked at most once per cool-down.
+   */
   private async connect(cfg: RedisClientConfig): Promise<Redis | null> {
     try {
-      const password = await resolvePassword(cfg.password);
-      const client = new Redis({
-        host: cfg.host,
-        port: cfg.port,
-        password: password === "" ? undefined : password,
-        // ElastiCache with in-transit encryption (REDIS_TLS); the host name is checked against the certificate.
-        ...(cfg.tls ? { tls: { ...cfg.tls, servername: isIP(cfg.host) ? undefined : cfg.host } } : {}),
-        lazyConnect: true,
-        connectTimeout: cfg.connectTimeoutMs,
-        // A socket that never answered (a hung server, plain TCP to a TLS port) is destroyed this long
-        // after disconnect() instead of ioredis's 2 s, which would keep a frozen environment's timer.
-        disconnectTimeout: cfg.connectTimeoutMs,
-        commandTimeout: cfg.commandTimeoutMs,
-        enableOfflineQueue: false,
-        maxRetriesPerRequest: 0,
-        retryStrategy: () => null, // no reconnect loop; we reconnect on demand after the cool-down
-        reconnectOnError: () => false,
-        autoResubscribe: false,
-      });
-      let cause: unknown;
-      client.on("error", (error) => {
-        cause = error;
-        this.log.debug("redis client error", { error });
-      });
-      this.client = client;
-      // connect() resolves on "ready" (after AUTH and the ready check); bound the whole handshake.
-      await timeout(client.connect(), cfg.connectTimeoutMs, "redis connect").catch((e) => {
-        throw cause ?? e; // "Connection is closed." hides the reason (WRONGPASS, ECONNREFUSED, ...)
-      });
-      return client;
+      const used = await timeout(readPassword(cfg.password), cfg.connectTimeoutMs, "reading the redis password secret");
+      try {
+        return await this.open(cfg, used.password);
+      } catch (e) {
+        if (!isAuthError(e)) throw e;
+        const fresh = await timeout(refetchPassword(cfg.password, used), cfg.connectTimeoutMs, "re-reading the redis password secret").catch(() => undefined);
+        if (fresh === undefined) throw e;
+        this.log.warn("redis refused the password; connecting again with the re-read secret", { error: e, endpoint: this.endpoint });
+        this.dropClient();
+        return await this.open(cfg, fresh);
+      }
     } catch (e) {
       this.markDown(e);
       return null;
     }
+  }
+
+  private async open(cfg: RedisClientConfig, password: string): Promise<Redis> {
+    const client = new Redis({
+      host: cfg.host,
+      port: cfg.port,
+      password: password === "" ? undefined : password,
+      // ElastiCache with in-transit encryption (REDIS_TLS); the host name is checked against the certificate.
+      ...(cfg.tls ? { tls: { ...cfg.tls, servername: isIP(cfg.host) ? undefined : cfg.host } } : {}),
+      lazyConnect: true,
+      connectTimeout: cfg.connectTimeoutMs,
+      // A socket that never answered (a hung server, plain TCP to a TLS port) is destroyed this long
+      // after disconnect() instead of ioredis's 2 s, which would keep a frozen environment's timer.
+      disconnectTimeout: cfg.connectTimeoutMs,
+      commandTimeout: cfg.commandTimeoutMs,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null, // no reconnect loop; we reconnect on demand after the cool-down
+      reconnectOnError: () => false,
+      autoResubscribe: false,
+    });
+    let cause: unknown;
+    client.on("error", (error) => {
+      cause = error;
+      this.log.debug("redis client error", { error });
+    });
+    this.client = client;
+    // connect() resolves on "ready" (after AUTH and the ready check); bound the whole handshake.
+    await timeout(client.connect(), cfg.connectTimeoutMs, "redis connect").catch((e) => {
+      throw cause ?? e; // "Connection is closed." hides the reason (WRONGPASS, ECONNREFUSED, ...)
+    });
+    return client;
   }
 
   private ready(): Promise<Redis | null> {

@@ -15,7 +15,7 @@ import { loadConfig, type Config, type Env } from "./config";
 import { Database } from "./db";
 import { actionIssue, checkHealth, isHealthEvent, type HealthReport } from "./health";
 import { createLogger, type Logger } from "./logging";
-import { resolvePassword } from "./secrets";
+import { readPassword, refetchPassword } from "./secrets";
 import { InvalidEventError } from "./validate";
 
 export interface Runtime {
@@ -42,7 +42,18 @@ export function createRuntime(name: FunctionName, env: Env = process.env): Runti
       const ari = config.ari;
       if (!ari) throw new Error(`${name} is not configured for ARI`);
       // secrets.ts caches the secret per ARN (one fetch, shared in flight, a failure retried next time).
-      return originate(ari, await resolvePassword(ari.password), req);
+      const used = await readPassword(ari.password);
+      const first = await originate(ari, used.password, req);
+      if (first.ok || first.status !== 401) return first;
+      // A 401 placed no call: the password may have been rotated. Re-read the secret (once for all
+      // the originations that were refused with this value) and, when it changed, try once more.
+      const fresh = await refetchPassword(ari.password, used).catch((error: Error) => {
+        log.warn("ARI refused the password and re-reading its secret failed", { error });
+        return undefined;
+      });
+      if (fresh === undefined) return first;
+      log.debug("ARI refused the password; originating again with the re-read secret", { channelId: req.channelId });
+      return originate(ari, fresh, req);
     },
     async close() {
       await Promise.all([db.close(), cache.close()]);
