@@ -10,7 +10,7 @@ import type { Cache } from "../shared/cache";
 import type { CampaignSettings } from "../shared/campaign";
 import { defineHandler } from "../shared/runtime";
 import { custom, optional, pipe, transform } from "valibot";
-import { int, list, parseEvent, struct, uuid, type Schema } from "../shared/validate";
+import { int, InvalidEventError, list, parseEvent, struct, uuid, type Schema } from "../shared/validate";
 
 export type EnrichEvent = { taskIds: number[] } | { campaignId: string; limit: number };
 
@@ -30,8 +30,16 @@ const BY_TASKS: Schema<EnrichEvent> = struct({
   taskIds: pipe(custom<unknown>((v) => v !== undefined, "is required (or give taskId, or campaignId)"), list(TASK_ID, 1, 10_000)),
 });
 
+/** The fields that choose the shape, in the order they are chosen by. */
+const SELECTORS = ["campaignId", "taskId", "taskIds"] as const;
+
 export function parseEnrichEvent(event: unknown): EnrichEvent {
   const e = event !== null && typeof event === "object" ? (event as Record<string, unknown>) : {};
+  // Two shapes at once ({"taskId": 1, "taskIds": [2]}) would enrich one and silently drop the other.
+  const given = SELECTORS.filter((k) => e[k] !== undefined);
+  if (given.length > 1) {
+    throw new InvalidEventError("enrich-dial-task", given.slice(1).map((k) => ({ path: k, message: `cannot be combined with ${given[0]} (give one of ${SELECTORS.join(", ")})` })));
+  }
   const schema = e.campaignId !== undefined ? BY_CAMPAIGN : e.taskId !== undefined ? BY_TASK : BY_TASKS;
   return parseEvent("enrich-dial-task", schema, event);
 }
