@@ -2,7 +2,8 @@
  * The Asterisk-side worker: closes the call loop on the Asterisk host.
  *
  * - ARI events: one WebSocket to {ARI_URL}/ari/events?app=<ARI_APP> (basic auth on the upgrade
- *   request, so the password is in no URL). It reconnects with exponential backoff and jitter;
+ *   request, so the password is in no URL). It reconnects with exponential backoff and jitter
+ *   (a connection whose reconciliation fails counts as a failed one: the backoff goes on);
  *   a ping every 15 s finds a dead connection. Events sent while no WebSocket is connected are
  *   lost (ARI does not replay them), so every (re)connect is followed by a reconciliation
  *   through REST: GET /ari/channels lists the live channels; a tracked call missing from it ended
@@ -207,7 +208,8 @@ export class AsteriskWorker {
     let ping: NodeJS.Timeout | undefined;
     ws.on("open", () => {
       this.ariOpen = true;
-      this.failures = 0;
+      // failures is reset by a successful reconciliation, not here: a connection whose
+      // reconciliation fails is dropped at once, and must back off like a failed connect.
       this.stats.connects++;
       this.log.info("ARI events connected", { app: this.cfg.ari.app });
       this.firstAriOpen?.();
@@ -284,6 +286,7 @@ export class AsteriskWorker {
       this.ws?.terminate();
       return;
     }
+    this.failures = 0; // connected and in step with ARI: the next disconnect starts the backoff afresh
     const now = this.ariNow();
     const ids = new Set(live.map((c) => c.id));
     for (const s of [...this.calls.values()]) {
