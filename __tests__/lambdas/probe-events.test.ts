@@ -31,3 +31,19 @@ describe("enrich-dial-task: one shape per event", () => {
     expect(await taskCounts(f.admin, c.campaignId)).toEqual({ pending: 2 });
   });
 });
+
+describe("an event passed as its JSON text", () => {
+  const id = "7d1f7c55-3b1a-4c55-9c55-1f2b3c4d5e6f";
+  test("is refused saying it is a string holding JSON, and nothing is dispatched", async () => {
+    const e = (await dispatch(f.rts.dispatch, JSON.stringify({ campaignId: id })).catch((x: unknown) => x)) as InvalidEventError;
+    expect(e).toBeInstanceOf(InvalidEventError);
+    expect(e.message).toBe("dispatcher: invalid event: $: must be an object, got a string holding JSON (pass the object itself, not its text)");
+    const { rows } = await f.admin.query("SELECT 1 FROM dial_tasks WHERE campaign_id = $1", [id]);
+    expect(rows).toEqual([]);
+  });
+  test("a nested field too; other scalars say what they were", async () => {
+    const v = (await validate(f.rts.validate, { ...campaignEvent(1), callingWindow: '{"start": "09:00"}' })) as ValidateResult;
+    expect(v).toEqual({ valid: false, errors: [{ path: "callingWindow", message: "must be an object, got a string holding JSON (pass the object itself, not its text)" }] });
+    await expect(enrich(f.rts.enrich, 42)).rejects.toThrow("enrich-dial-task: invalid event: $: must be an object, got a number");
+  });
+});

@@ -81,13 +81,23 @@ function firstProblem<T>(base: Schema<T>, ...checks: Step<T>[]): Schema<T> {
 const isRecord = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === "object" && !Array.isArray(x);
 
 /**
+ * What a non-object was, for the message: a string holding JSON is the usual mistake (an event
+ * passed as its JSON text, e.g. a CLI payload quoted twice or an API body not parsed).
+ */
+function notAnObject(x: unknown): string {
+  if (typeof x === "string") return /^\s*\{/.test(x) ? ", got a string holding JSON (pass the object itself, not its text)" : ", got a string";
+  if (typeof x === "number" || typeof x === "boolean") return `, got a ${typeof x}`;
+  return "";
+}
+
+/**
  * An object with these fields (others are ignored). A missing field is checked as undefined, so it
  * gets its own schema's message ("must be a string (a UUID)"), not a generic "key missing".
  */
 export function struct<E extends v.ObjectEntries>(entries: E): Schema<v.InferOutput<v.ObjectSchema<E, undefined>>> {
   const keys = Object.keys(entries);
   return v.pipe(
-    v.custom<Record<string, unknown>>(isRecord, "must be an object"),
+    v.custom<Record<string, unknown>>(isRecord, (i) => `must be an object${notAnObject(i.input)}`),
     v.transform((o) => ({ ...Object.fromEntries(keys.map((k) => [k, undefined])), ...o })),
     v.object(entries),
   ) as unknown as Schema<v.InferOutput<v.ObjectSchema<E, undefined>>>;
