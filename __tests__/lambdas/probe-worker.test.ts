@@ -48,7 +48,7 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-test("reconciliation failing after every connect: the reconnects back off (doubling), and recover once it succeeds", async () => {
+function newWorker(): AsteriskWorker {
   const port = (server.address() as { port: number }).port;
   const cfg = loadWorkerConfig({
     ARI_URL: `http://127.0.0.1:${port}`,
@@ -62,7 +62,11 @@ test("reconciliation failing after every connect: the reconnects back off (doubl
     OUTCOME_SETTLE_MS: "30",
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
   });
-  const worker = new AsteriskWorker(cfg, createLogger(cfg.logLevel, { fn: "asterisk-worker" }));
+  return new AsteriskWorker(cfg, createLogger(cfg.logLevel, { fn: "asterisk-worker" }));
+}
+
+test("reconciliation failing after every connect: the reconnects back off (doubling), and recover once it succeeds", async () => {
+  const worker = newWorker();
   try {
     await worker.start();
     while (opened.length < 5) await new Promise((r) => setTimeout(r, 10));
@@ -73,10 +77,33 @@ test("reconciliation failing after every connect: the reconnects back off (doubl
     expect(gaps[2]).toBeGreaterThanOrEqual(80);
     // REST back: the next connect reconciles and the worker stays connected.
     restFails = false;
+    const before = opened.length; // a connection opened before this may still get its 500
     const deadline = Date.now() + 10_000;
-    while (!(await worker.health()).ari.connected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    while (!(opened.length > before && (await worker.health()).ari.connected) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     const connects = opened.length;
     await new Promise((r) => setTimeout(r, 100));
+    expect((await worker.health()).ari.connected).toBe(true);
+    expect(opened.length).toBe(connects);
+  } finally {
+    worker.crash();
+  }
+}, 20_000);
+
+test("messages that are JSON but not an event (null, a number, an array, a string, a channel that is not an object) are ignored; the worker stays up", async () => {
+  restFails = false;
+  const worker = newWorker();
+  try {
+    await worker.start();
+    expect((await worker.health()).ari.connected).toBe(true);
+    const connects = opened.length;
+    const ws = [...wss.clients].filter((c) => c.readyState === c.OPEN).pop()!;
+    const events = worker.stats.events;
+    for (const m of ["null", "5", "[]", '"ChannelDestroyed"', '{"type": "ChannelDestroyed", "channel": null}', '{"type": "ChannelDestroyed", "channel": "cmp-1"}', '{"type": "Dial", "peer": 7}']) ws.send(m);
+    ws.send(JSON.stringify({ type: "ChannelCreated", timestamp: new Date().toISOString(), channel: { id: "cmp-probe-1", state: "Down" }, application: "campaign-dialer" }));
+    const deadline = Date.now() + 5000;
+    while ((await worker.health()).calls < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect((await worker.health()).calls).toBe(1); // the good event after the bad ones was taken
+    expect(worker.stats.events - events).toBeGreaterThanOrEqual(1);
     expect((await worker.health()).ari.connected).toBe(true);
     expect(opened.length).toBe(connects);
   } finally {

@@ -228,6 +228,9 @@ export class AsteriskWorker {
       } catch {
         return this.log.warn("ARI sent a message that is not JSON; ignored");
       }
+      // JSON but not an event (null, a number, an array): reading its fields would throw inside
+      // the WebSocket's listener, an uncaught exception that ends the process.
+      if (e === null || typeof e !== "object" || Array.isArray(e)) return this.log.warn("ARI sent a message that is not an event object; ignored", { got: Array.isArray(e) ? "array" : e === null ? "null" : typeof e });
       this.onEvent(e);
     });
     ws.on("unexpected-response", (_req, res) => {
