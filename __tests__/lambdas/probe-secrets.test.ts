@@ -13,8 +13,10 @@ import { createServer, type Server } from "node:http";
 import Redis from "ioredis";
 import { run as dial, type DialResult } from "../../lambdas/dialer-worker/handler";
 import { run as report, type CampaignReport } from "../../lambdas/report-generator/handler";
+import { createRuntime } from "../../lambdas/shared/runtime";
 import { resolvePassword } from "../../lambdas/shared/secrets";
 import { readyCampaign, serversForFile } from "./helpers";
+import { APP_USER, startTcpProxy } from "./servers";
 
 const ARN = (name: string) => `arn:aws:secretsmanager:us-east-1:123456789012:secret:probe-${name}-AbCdEf`;
 
@@ -168,4 +170,40 @@ describe("malformed and unreachable secrets", () => {
     expect(e.message).toMatch(/RDS_SECRET_ARN/);
     expect(e.message).toMatch(/did not answer/);
   }, 20_000);
+});
+
+describe("database password rotated (straight to PostgreSQL, through a TCP proxy that can sever)", () => {
+  test("a dead connection, then an authentication failure on the new one: the secret is re-read once and the invocation succeeds; a secret still behind fails clearly, one re-read per invocation", async () => {
+    const arn = ARN("rds");
+    sm.secrets[arn] = JSON.stringify({ username: APP_USER, password: f.s.pg.appPassword });
+    const proxy = await startTcpProxy(f.s.pg.port);
+    const rt = createRuntime("report-generator", f.s.directEnv({ RDS_SECRET_ARN: arn, DATABASE_PORT: String(proxy.port) }));
+    const rotate = (pw: string) => f.admin.query(`ALTER ROLE ${APP_USER} PASSWORD '${pw}'`);
+    try {
+      const campaignId = await readyCampaign(f.rts, 1);
+      expect(((await report(rt, { campaignId, refresh: true })) as CampaignReport).contacts).toBe(1);
+      expect(sm.fetches[arn]).toBe(1);
+
+      // Rotation while the environment was frozen: the password changed and its connection is gone.
+      await rotate("rotated-db-password-1");
+      sm.secrets[arn] = JSON.stringify({ username: APP_USER, password: "rotated-db-password-1" });
+      proxy.sever();
+      expect(((await report(rt, { campaignId, refresh: true })) as CampaignReport).contacts).toBe(1);
+      expect(sm.fetches[arn]).toBe(2);
+      expect(rt.db.stats.retries).toBe(1);
+
+      await rotate("rotated-db-password-2"); // the secret not (yet)
+      proxy.sever();
+      for (const n of [3, 4]) {
+        const e = (await report(rt, { campaignId, refresh: true }).catch((x: Error) => x)) as Error & { code?: string };
+        expect(e.code).toBe("28P01");
+        expect(e.message).toBe(`password authentication failed for user "${APP_USER}"`);
+        expect(sm.fetches[arn]).toBe(n);
+      }
+    } finally {
+      await rotate(f.s.pg.appPassword);
+      await rt.close();
+      await proxy.close();
+    }
+  });
 });

@@ -235,14 +235,19 @@ export class Database implements Queryable {
   }
 
   private async withClient<T>(fn: (c: CountingClient) => Promise<T>, opts: RunOptions, inTransaction: boolean): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
+    // Each at most once, and independent: a connection found dead (retried on a new one) is often
+    // what a rotation looks like, and the new connection's authentication failure still gets its re-read.
+    let refetched = false;
+    let retried = false;
+    for (;;) {
       const pool = await this.getPool();
       let client: PoolClient;
       try {
         client = await this.checkout(pool);
       } catch (e) {
-        if (attempt === 1 && isAuthError(e) && this.cfg.credentials.kind === "secret") {
+        if (!refetched && isAuthError(e) && this.cfg.credentials.kind === "secret") {
           // The secret may have been rotated since we cached it: refetch once.
+          refetched = true;
           this.log.warn("database authentication failed; refetching the secret once", { error: e });
           invalidateSecret(this.cfg.credentials.arn);
           await this.resetPool();
@@ -280,7 +285,8 @@ export class Database implements Queryable {
         if (dead) this.stats.discarded++;
         // In a transaction, a failure on BEGIN means nothing was executed on the dead connection.
         const nothingRan = inTransaction && counting.statements <= 1;
-        if (dead && attempt === 1 && (opts.idempotent || nothingRan)) {
+        if (dead && !retried && (opts.idempotent || nothingRan)) {
+          retried = true;
           this.stats.retries++;
           this.log.warn("database connection lost; retrying once on a new connection", { error: e, statements: counting.statements });
           continue;
