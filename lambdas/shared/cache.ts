@@ -69,28 +69,33 @@ export class Cache {
   }
 
   /**
-   * Connected, or null (a miss; the cool-down has started). The password secret is read within the
-   * connect timeout (a hung Secrets Manager is a miss too; the fetch goes on and serves the next
-   * connect). A password Redis refuses is re-read once (a rotated secret) and, when it changed,
-   * tried once more at once; a value still refused waits for the cool-down, so Secrets Manager is
-   * asked at most once per cool-down.
+   * Connected, or null (a miss; the cool-down has started). The whole of it (reading the password
+   * secret, the handshake, and a re-read and second handshake after a refused password) is bounded
+   * by REDIS_CONNECT_TIMEOUT_MS: a hung Secrets Manager is a miss too (its fetch goes on and serves
+   * the next connect). A password Redis refuses is re-read once (a rotated secret) and, when it
+   * changed, tried once more at once; a value still refused waits for the cool-down, so Secrets
+   * Manager is asked at most once per cool-down.
    */
   private async connect(cfg: RedisClientConfig): Promise<Redis | null> {
     try {
-      const used = await timeout(readPassword(cfg.password), cfg.connectTimeoutMs, "reading the redis password secret");
-      try {
-        return await this.open(cfg, used.password);
-      } catch (e) {
-        if (!isAuthError(e)) throw e;
-        const fresh = await timeout(refetchPassword(cfg.password, used), cfg.connectTimeoutMs, "re-reading the redis password secret").catch(() => undefined);
-        if (fresh === undefined) throw e;
-        this.log.warn("redis refused the password; connecting again with the re-read secret", { error: e, endpoint: this.endpoint });
-        this.dropClient();
-        return await this.open(cfg, fresh);
-      }
+      return await timeout(this.establish(cfg), cfg.connectTimeoutMs, "redis connect");
     } catch (e) {
       this.markDown(e);
       return null;
+    }
+  }
+
+  private async establish(cfg: RedisClientConfig): Promise<Redis> {
+    const used = await readPassword(cfg.password);
+    try {
+      return await this.open(cfg, used.password);
+    } catch (e) {
+      if (!isAuthError(e)) throw e;
+      const fresh = await refetchPassword(cfg.password, used).catch(() => undefined);
+      if (fresh === undefined) throw e;
+      this.log.warn("redis refused the password; connecting again with the re-read secret", { error: e, endpoint: this.endpoint });
+      this.dropClient();
+      return await this.open(cfg, fresh);
     }
   }
 
