@@ -10,7 +10,7 @@ import { dirname, join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { DEFAULTS, ROLE_VAR_NAMES, RoleVars, TARGET_GROUP } from "../defaults";
 import { displayPath } from "./display";
-import { parseIni, shlex as shlexOf } from "./ini";
+import { notKeyValue, parseIni, shlex as shlexOf } from "./ini";
 import { PatternError, applyLimit } from "./patterns";
 import { type InventorySource, InventoryError, type Vars } from "./source";
 import { Source, checkVar, groupDepths, loadVarsFiles, resolveTemplating } from "./vars";
@@ -111,10 +111,10 @@ export function parseExtraVars(values: string[]): Source[] {
       problems.push(`${where}: unterminated quote`);
       return;
     }
-    for (const kv of tokens) {
+    for (const [n, kv] of tokens.entries()) {
       const eq = kv.indexOf("=");
       if (eq < 1) {
-        problems.push(`${where}: expected key=value, got ${kv.includes("assword") ? "<hidden>" : kv}`);
+        problems.push(`${where}: expected key=value, got ${notKeyValue(tokens, n)}`);
         continue;
       }
       vars[kv.slice(0, eq)] = kv.slice(eq + 1);

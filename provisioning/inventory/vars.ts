@@ -4,7 +4,7 @@
  * against the role's schema (defaults.ts) or the connection variables (connection.ts).
  */
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { extname, join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { ACCEPTED_ANSIBLE_VARS, CONNECTION_VARS, ROLE_VAR_NAMES, checkRoleVar, isRoleVar } from "../defaults";
 import { CONNECTION_VALIDATORS } from "./connection";
@@ -18,32 +18,51 @@ export interface Source {
 
 const JINJA_ENV = /^\{\{\s*lookup\(\s*['"]env['"]\s*,\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\)\s*\}\}$/;
 
-/** Reads group_vars/NAME.yml|.yaml|NAME (file) or a directory of such files. */
+/** The extensions Ansible reads variable files with (C.YAML_FILENAME_EXTENSIONS, and none). */
+const VARS_EXTENSIONS = ["", ".yml", ".yaml", ".json"];
+
+/** A directory's variable files as Ansible lists them: sorted, recursing into subdirectories, skipping hidden files and `~` backups. */
+function varsFilesIn(dir: string): string[] {
+  return readdirSync(dir)
+    .sort()
+    .filter((f) => !f.startsWith(".") && !f.endsWith("~"))
+    .flatMap((f) => {
+      const p = join(dir, f);
+      const ext = extname(f);
+      if (statSync(p).isDirectory()) return ext ? [] : varsFilesIn(p);
+      return VARS_EXTENSIONS.includes(ext) ? [p] : [];
+    });
+}
+
+/**
+ * Reads group_vars/NAME, NAME.yml, NAME.yaml or NAME.json (a file, or a directory of such files) as
+ * Ansible does: the first of them that exists is read. Ansible skips the others without a word, so
+ * a second one is an error here: its variables would silently not apply.
+ */
 export function loadVarsFiles(base: string, name: string, problems: string[]): Source[] {
   const out: Source[] = [];
-  const candidates = [`${name}.yml`, `${name}.yaml`, name].map((f) => join(base, f));
-  for (const p of candidates) {
-    if (!existsSync(p)) continue;
-    const files = statSync(p).isDirectory()
-      ? readdirSync(p).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => join(p, f))
-      : [p];
-    for (const f of files) {
-      const text = readFileSync(f, "utf8");
-      if (text.startsWith("$ANSIBLE_VAULT")) {
-        problems.push(`${displayPath(f)}: vault-encrypted variable files are not supported; use REDIS_PASSWORD or redis_password_secret_arn`);
+  const [p, ...shadowed] = VARS_EXTENSIONS.map((ext) => join(base, `${name}${ext}`)).filter((f) => existsSync(f));
+  if (p === undefined) return out;
+  for (const other of shadowed) {
+    problems.push(`${displayPath(other)}: not read, because ${displayPath(p)} exists (Ansible reads only the first of ${name}, ${name}.yml, ${name}.yaml, ${name}.json); merge them into one`);
+  }
+  const files = statSync(p).isDirectory() ? varsFilesIn(p) : [p];
+  for (const f of files) {
+    const text = readFileSync(f, "utf8");
+    if (text.startsWith("$ANSIBLE_VAULT")) {
+      problems.push(`${displayPath(f)}: vault-encrypted variable files are not supported; use REDIS_PASSWORD or redis_password_secret_arn`);
+      continue;
+    }
+    try {
+      const doc = parseYaml(text) as unknown;
+      if (doc === null || doc === undefined) continue;
+      if (typeof doc !== "object" || Array.isArray(doc)) {
+        problems.push(`${displayPath(f)}: must be a YAML mapping of variable: value`);
         continue;
       }
-      try {
-        const doc = parseYaml(text) as unknown;
-        if (doc === null || doc === undefined) continue;
-        if (typeof doc !== "object" || Array.isArray(doc)) {
-          problems.push(`${displayPath(f)}: must be a YAML mapping of variable: value`);
-          continue;
-        }
-        out.push({ file: f, vars: doc as Vars });
-      } catch (e) {
-        problems.push(`${displayPath(f)}: invalid YAML: ${(e as Error).message.split("\n")[0]}`);
-      }
+      out.push({ file: f, vars: doc as Vars });
+    } catch (e) {
+      problems.push(`${displayPath(f)}: invalid YAML: ${(e as Error).message.split("\n")[0]}`);
     }
   }
   return out;
