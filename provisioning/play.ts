@@ -25,7 +25,7 @@ import { HostSecrets, registerSecret } from "./secrets";
 import { ExecResult, Session, connect } from "./ssh";
 import { ARI_HANDLER, ARI_TASK, ariGather, planAri } from "./tasks/ari";
 import { BACKUP_TASK, planBackup } from "./tasks/backup";
-import { AOF_REWRITE_TIMEOUT_S, dataSafetyProblems } from "./tasks/config";
+import { AOF_REWRITE_TIMEOUT_S, dataLocationProblem, dataSafetyProblems } from "./tasks/config";
 import { HostFacts, ProfileFacts, parseFacts, runtimeFrom, gatherScript } from "./tasks/facts";
 import { installScript } from "./tasks/install";
 import { checkMemory } from "./tasks/memory";
@@ -350,7 +350,8 @@ async function plan(run: HostRun, secrets: HostSecrets, facts: HostFacts, prep: 
   const problem = takeoverProblem(h, pf);
   if (problem) return emit({ task: ADOPT_TASK, status: "failed", msg: problem });
   const adopt = active && rt?.auth === "app";
-  const safety = configChanged ? dataSafetyProblems(v, rt) : [];
+  const moved = restart && active ? dataLocationProblem(desired, current, profile.configPath, profile.service, rt) : null;
+  const safety = [...(moved ? [moved] : []), ...(configChanged ? dataSafetyProblems(v, rt) : [])];
   if (safety.length) return emit({ task: "write config", status: "failed", msg: `${safety.join("; ")}; nothing changed` });
   const enabled = pf?.enabled === "enabled";
   const metrics = planMetrics(v, profile, facts.metrics, opts.check);

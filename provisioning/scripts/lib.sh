@@ -105,6 +105,9 @@ probe_commands() {
     printf 'CONFIG GET port\nCONFIG GET maxmemory\nCONFIG GET maxmemory-policy\nCONFIG GET appendonly\nCONFIG GET save\n'
   fi
   printf 'ECHO @@cfg-end@@\n'
+  # Where the running server keeps its data (any identity: a server the tool did not set up may keep it
+  # elsewhere, and a restart into the role's config would then start empty). Refused = an error line.
+  printf 'CONFIG GET dir\nCONFIG GET dbfilename\nCONFIG GET appendfilename\nCONFIG GET appenddirname\nECHO @@files-end@@\n'
   # Authenticated with the application password only (a host the tool did not set up): may it create our ACL user?
   if [ "$RC_AUTH" = app ]; then printf 'ACL USERS\n'; fi
   printf 'ECHO @@acl-end@@\nINFO\n'
@@ -129,6 +132,8 @@ probe() {
   out=${out//$'\r'/}
   if [ "$RC_AUTH" = admin ] || [ "$RC_AUTH" = none ]; then fact "${RT_PREFIX:-}rt_config" "${out%%$'\n'@@cfg-end@@*}"; fi
   rest=${out#*@@cfg-end@@$'\n'}
+  fact "${RT_PREFIX:-}rt_files" "${rest%%@@files-end@@*}"
+  rest=${rest#*@@files-end@@$'\n'}
   if [ "$RC_AUTH" = app ]; then fact "${RT_PREFIX:-}rt_acl" "${rest%%$'\n'*}"; fi
   fact "${RT_PREFIX:-}rt_info" "${rest#*@@acl-end@@$'\n'}"
 }
