@@ -40,14 +40,22 @@ interface OldHost {
 const dirs: string[] = [];
 const servers: ChildProcess[] = [];
 
-/** A redis-server started from `lines` (plus port, bind and the plaintext requirepass), with 50 keys. */
-async function oldHost(lines: (dir: string) => string[]): Promise<OldHost> {
+/**
+ * A redis-server started from `lines` (plus port, bind and the plaintext requirepass), with 50 keys.
+ * With `portIn` the port it listens on is set by an included file, and the main file names another one.
+ */
+async function oldHost(lines: (dir: string) => string[], portIn?: "include"): Promise<OldHost> {
   const dir = mkdtempSync(join(tmpdir(), "old-host-"));
   dirs.push(dir);
   mkdirSync(join(dir, "data"));
   const port = await freePort();
   const conf = join(dir, "redis.conf");
-  const text = [`port ${port}`, "bind 127.0.0.1", "daemonize no", "save 300 1", `requirepass ${PASSWORD}`, ...lines(dir), ""].join("\n");
+  let portLines = [`port ${port}`];
+  if (portIn === "include") {
+    writeFileSync(join(dir, "port.conf"), `# the old playbook's local settings\nport ${port}\n`);
+    portLines = [`port ${await freePort()}`, `include "${dir}/port.conf"`];
+  }
+  const text = [...portLines, "bind 127.0.0.1", "daemonize no", "save 300 1", `requirepass ${PASSWORD}`, ...lines(dir), ""].join("\n");
   writeFileSync(conf, text);
   const server = spawn("redis-server", [conf], { stdio: "ignore" });
   servers.push(server);
@@ -94,8 +102,15 @@ describe("a running server that keeps its data elsewhere", () => {
       return [`include ${d}/local.conf`, 'rename-command CONFIG ""'];
     });
     expect(dataLocationProblem(desired, host.text, host.conf, profile.service, gathered(host))).toMatch(
-      new RegExp(`^cannot tell where the running redis-server keeps its 50 keys: CONFIG GET dir answered "ERR unknown command 'CONFIG'.*" and ${host.conf}:6 includes other files; restarting it into dir /var/lib/redis could start it EMPTY, refusing$`),
+      new RegExp(`^cannot tell where the running redis-server keeps its 50 keys: CONFIG GET dir answered "ERR unknown command 'CONFIG'.*" and ${host.conf}:6 includes other files; restarting it into dir /var/lib/redis could start it EMPTY, refusing \\(let it answer CONFIG GET dir: no rename-command CONFIG\\)$`),
     );
+  });
+
+  it("is reached where it listens when its port is set in an included file (not refused as a wrong password)", async () => {
+    const host = await oldHost(() => [], "include");
+    const rt = gathered(host);
+    expect(rt.ping).toBe("PONG");
+    expect(rt.files?.settings.dbfilename).toBe("dump.rdb");
   });
 
   it("is no problem when it already keeps its data where the role's config does", () => {

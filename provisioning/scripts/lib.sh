@@ -74,17 +74,28 @@ rc() {
 }
 # shellcheck disable=SC2120 # the other scripts call it with arguments
 app() { REDISCLI_AUTH="$APP_PW" bounded "$CLI" -h "$RC_HOST" -p "$RC_PORT" "$@" 2>&1; }
-# Where the server configured in file $1 listens: its last `port`, its first `bind` address (bash only).
+# Where the server configured in file $1 listens, as redis-server reads it: `include` files in place
+# (globs, nested up to 5 deep), the last `port` and the first address of the last `bind` (bash only).
 rc_target() {
-  local k v b="" seen="" p=""
+  local b
+  RT_PORT=""; RT_BIND=""
+  rc_target_read "$1" 0
+  RC_PORT=${RT_PORT:-6379}; b=${RT_BIND#-}
+  case "$b" in ""|0.0.0.0|"*"|::|"::*") RC_HOST=127.0.0.1;; *) RC_HOST=$b;; esac
+}
+rc_target_read() {
+  local k v f
+  [ "$2" -le 5 ] || return 0
   while read -r k v _; do
     case "$k" in
-      port) p=$v;;
-      bind) [ -n "$seen" ] || { b=$v; seen=1; };;
+      port) RT_PORT=$v;;
+      bind) RT_BIND=$v;;
+      include)
+        v=${v#[\"\']}; v=${v%[\"\']}
+        # shellcheck disable=SC2086 # unquoted on purpose: redis-server expands an include glob
+        for f in $v; do [ -r "$f" ] && rc_target_read "$f" $(( $2 + 1 )); done;;
     esac
   done 2>/dev/null < "$1"
-  RC_PORT=${p:-6379}; b=${b#-}
-  case "$b" in ""|0.0.0.0|"*"|::|"::*") RC_HOST=127.0.0.1;; *) RC_HOST=$b;; esac
 }
 # Picks the strongest identity the running server accepts: our admin user ($1), the app password, none.
 # A server whose disk writes fail answers PING with MISCONF: it is there and the login worked.

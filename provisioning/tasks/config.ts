@@ -63,7 +63,7 @@ export function dataLocationProblem(desired: string, current: string | null, con
     if (file.includes.length || !file.settings.dir) {
       const why = rt.files?.refused ? `CONFIG GET dir answered ${JSON.stringify(rt.files.refused)}` : "the server did not say (CONFIG GET dir)";
       const where = file.includes.length ? `${configPath}:${file.includes[0]} includes other files` : `${configPath} has no dir line`;
-      return `cannot tell where the running ${service} keeps its ${keys} keys: ${why} and ${where}; restarting it into dir ${want.dir.value} could start it EMPTY, refusing`;
+      return `cannot tell where the running ${service} keeps its ${keys} keys: ${why} and ${where}; restarting it into dir ${want.dir.value} could start it EMPTY, refusing (let it answer CONFIG GET dir: no rename-command CONFIG)`;
     }
     have = Object.fromEntries(Object.entries(file.settings).map(([k, v]) => [k, v.value]));
   }
