@@ -113,9 +113,16 @@ describe("a running server that keeps its data elsewhere", () => {
     expect(rt.files?.settings.dbfilename).toBe("dump.rdb");
   });
 
+  it("is refused also when INFO is renamed, so the keys cannot be counted", async () => {
+    const host = await oldHost((d) => [`dir ${d}/data`, 'rename-command INFO ""']);
+    expect(dataLocationProblem(desired, host.text, host.conf, profile.service, gathered(host))).toMatch(
+      /^the running redis-server keeps its data \(INFO did not answer: how much is unknown\) at dir /,
+    );
+  });
+
   it("is no problem when it already keeps its data where the role's config does", () => {
-    const rt = { info: { db0: "keys=5,expires=0,avg_ttl=0" }, files: { settings: { dir: `${profile.dataDir}/`, dbfilename: "dump.rdb", appendfilename: "appendonly.aof", appenddirname: "appendonlydir" } } };
+    const rt = { info: { redis_version: "7.0.15", db0: "keys=5,expires=0,avg_ttl=0" }, files: { settings: { dir: `${profile.dataDir}/`, dbfilename: "dump.rdb", appendfilename: "appendonly.aof", appenddirname: "appendonlydir" } } };
     expect(dataLocationProblem(desired, null, profile.configPath, profile.service, rt)).toBeNull();
-    expect(dataLocationProblem(desired, null, profile.configPath, profile.service, { ...rt, info: { db0: "keys=0,expires=0" }, files: { settings: { dir: "/srv" } } })).toBeNull();
+    expect(dataLocationProblem(desired, null, profile.configPath, profile.service, { ...rt, info: { redis_version: "7.0.15" }, files: { settings: { dir: "/srv" } } })).toBeNull();
   });
 });

@@ -53,8 +53,11 @@ const keysIn = (info: Record<string, string> | undefined): number =>
  * file `current`, unless that includes other files (then it cannot be told, and that is the problem).
  */
 export function dataLocationProblem(desired: string, current: string | null, configPath: string, service: string, rt: RuntimeFacts | undefined): string | null {
-  const keys = keysIn(rt?.info);
-  if (!rt || keys === 0) return null;
+  if (!rt) return null;
+  // A server that answers INFO and holds no key loses nothing; one that does not answer it (a renamed INFO) may.
+  const counted = rt.info?.redis_version !== undefined || rt.info?.valkey_version !== undefined;
+  if (counted && keysIn(rt.info) === 0) return null;
+  const keys = counted ? `${keysIn(rt.info)} keys` : "data (INFO did not answer: how much is unknown)";
   const want = locationInText(desired).settings;
   const file = current === null ? { settings: {}, includes: [] } : locationInText(current);
   const at = (k: string) => (file.settings[k] ? ` (${configPath}:${file.settings[k].line})` : "");
@@ -63,7 +66,7 @@ export function dataLocationProblem(desired: string, current: string | null, con
     if (file.includes.length || !file.settings.dir) {
       const why = rt.files?.refused ? `CONFIG GET dir answered ${JSON.stringify(rt.files.refused)}` : "the server did not say (CONFIG GET dir)";
       const where = file.includes.length ? `${configPath}:${file.includes[0]} includes other files` : `${configPath} has no dir line`;
-      return `cannot tell where the running ${service} keeps its ${keys} keys: ${why} and ${where}; restarting it into dir ${want.dir.value} could start it EMPTY, refusing (let it answer CONFIG GET dir: no rename-command CONFIG)`;
+      return `cannot tell where the running ${service} keeps its ${keys}: ${why} and ${where}; restarting it into dir ${want.dir.value} could start it EMPTY, refusing (let it answer CONFIG GET dir: no rename-command CONFIG)`;
     }
     have = Object.fromEntries(Object.entries(file.settings).map(([k, v]) => [k, v.value]));
   }
@@ -72,7 +75,7 @@ export function dataLocationProblem(desired: string, current: string | null, con
   if (!moved.length) return null;
   const list = (side: (k: string) => string) => moved.map((k) => `${k} ${side(k)}`).join(", ");
   return (
-    `the running ${service} keeps its ${keys} keys at ${list((k) => `${have[k]}${at(k)}`)}, but the new config reads ${list((k) => want[k].value)}: ` +
+    `the running ${service} keeps its ${keys} at ${list((k) => `${have[k]}${at(k)}`)}, but the new config reads ${list((k) => want[k].value)}: ` +
     `restarting into it would start EMPTY. Move the data first (stop ${service}, move its files to those names, set them in ${configPath}, start it), then run again; refusing`
   );
 }
