@@ -90,12 +90,18 @@ rc_target_read() {
     case "$k" in
       port) RT_PORT=$v;;
       bind) RT_BIND=$v;;
-      include)
-        v=${v#[\"\']}; v=${v%[\"\']}
-        # shellcheck disable=SC2086 # unquoted on purpose: redis-server expands an include glob
-        for f in $v; do [ -r "$f" ] && rc_target_read "$f" $(( $2 + 1 )); done;;
+      include) include_paths "$v"; for f in "${INCLUDED[@]}"; do rc_target_read "$f" $(( $2 + 1 )); done;;
     esac
   done 2>/dev/null < "$1"
+}
+# INCLUDED=the readable files an `include` value $1 names, as redis-server expands it (quotes, globs).
+include_paths() {
+  local v=$1 f
+  v=${v#[\"\']}; v=${v%[\"\']}
+  INCLUDED=()
+  # shellcheck disable=SC2086 # unquoted on purpose: redis-server expands an include glob
+  for f in $v; do [ -f "$f" ] && [ -r "$f" ] && INCLUDED+=("$f"); done
+  return 0
 }
 # Picks the strongest identity the running server accepts: our admin user ($1), the app password, none.
 # A server whose disk writes fail answers PING with MISCONF: it is there and the login worked.
