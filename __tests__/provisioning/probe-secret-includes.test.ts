@@ -66,6 +66,11 @@ describe("secret lines in files the replaced config included", () => {
     expect(left).toBe("");
   });
 
+  it("do not repeat the first-boot password.conf, which the task removes whole", () => {
+    const plan = planRetire(OS_PROFILES.debian, { paths: ["/etc/redis/password.conf"], unitState: "", secretIncludes: ["/etc/redis/password.conf"] }, true);
+    expect(plan.result?.msg).toBe("would remove /etc/redis/password.conf (plaintext requirepass)");
+  });
+
   it("are reported by --check's plan without touching anything", () => {
     expect(planRetire(OS_PROFILES.debian, { paths: [], unitState: "", secretIncludes: [auth] }, true).result?.msg).toMatch(
       new RegExp(`^would remove the plaintext secret lines .* of ${auth}, included by the config it replaces`),

@@ -87,7 +87,8 @@ export function planRetire(profile: OsProfile, rf: RetireFacts, check: boolean):
   const unitFile = rf.paths.includes(LEGACY_UNIT_PATH);
   const links = rf.paths.filter(isUnitLink);
   const script = rf.paths.includes(LEGACY_SCRIPT);
-  const secrets = rf.secretIncludes ?? [];
+  // password.conf is one of them, removed whole above.
+  const secrets = (rf.secretIncludes ?? []).filter((f) => !files.includes(f));
   if (!unitFile && !links.length && !script && !files.length && !secrets.length) {
     return { result: { task: RETIRE_TASK, status: "ok", msg: `no ${LEGACY_UNIT}, no ${LEGACY_FILES.join(" or ")} in ${dir}` } };
   }
