@@ -40,7 +40,10 @@ const FILES = {
   "group_vars/asterisk/.hidden.yml": "redis_databases: 99\n",
   "group_vars/asterisk/40-old.yml~": "redis_databases: 98\n",
   "group_vars/asterisk/notes.txt": "redis_databases: 97\n",
-  "host_vars/ast2.json": '{"redis_appendfsync": "always"}\n',
+  "host_vars/ast1.json": '{"redis_appendfsync": "always"}\n',
+  // YAML 1.1 merge keys (PyYAML), and !unsafe: a string Ansible never templates.
+  "group_vars/asterisk/50-merge.yml": "common: &common\n  redis_metrics_interval_seconds: 120\n  redis_backup_prefix: old/redis\n<<: *common\nredis_backup_schedule: !unsafe '*-*-* 02:30:00'\n",
+  "host_vars/ast2.yml": "redis_password: !unsafe 'pw{{not-jinja}}2'\n",
 };
 
 /** Ansible's own reading: hostvars of every host, from `ansible-inventory --list`. */
@@ -50,7 +53,9 @@ function ansibleHostvars(dir: string): Record<string, Record<string, unknown>> {
     env: { ...process.env, ANSIBLE_INVENTORY_ENABLED: "ini", ANSIBLE_LOCAL_TEMP: join(dir, ".ansible-tmp"), ANSIBLE_HOME: join(dir, ".ansible") },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  return (JSON.parse(out) as { _meta: { hostvars: Record<string, Record<string, unknown>> } })._meta.hostvars;
+  // ansible-inventory writes an !unsafe string as {"__ansible_unsafe": "..."}.
+  const plain = (_: string, v: unknown) => (v !== null && typeof v === "object" && "__ansible_unsafe" in v ? (v as { __ansible_unsafe: unknown }).__ansible_unsafe : v);
+  return (JSON.parse(out, plain) as { _meta: { hostvars: Record<string, Record<string, unknown>> } })._meta.hostvars;
 }
 
 describe("an old playbook's INI inventory reads as Ansible reads it", () => {
@@ -74,9 +79,8 @@ describe("an old playbook's INI inventory reads as Ansible reads it", () => {
   });
 
   it("keeps a password's #, backslashes, quotes and % exactly, and ProxyCommand as one argument", () => {
-    const [ast1, ast2] = inv.hosts;
+    const [ast1] = inv.hosts;
     expect(ast1.vars.redis_password).toBe(String.raw`abc #def\ghi`);
-    expect(ast2.vars.redis_password).toBe("plain-pass-2");
     expect(ast1.vars.asterisk_ari_password).toBe(String.raw`it's"quoted"\and%s$HOME`);
     expect(ast1.connection.sshArgs).toEqual(["-o", "ProxyCommand=ssh -W %h:%p -q bastion", "-o", "StrictHostKeyChecking=no"]);
     expect(ast1.vars.redis_save_intervals).toEqual(["900 1", "300 10"]);
@@ -90,8 +94,16 @@ describe("an old playbook's INI inventory reads as Ansible reads it", () => {
     expect(ast1.vars.redis_maxmemory_policy).toBe("allkeys-lfu");
     expect(ast1.vars.redis_tcp_keepalive).toBe(120);
     expect(ast1.vars.redis_databases).toBe(4);
-    expect(ast2.vars.redis_appendfsync).toBe("always");
-    expect(ast1.vars.redis_appendfsync).toBe(DEFAULTS.redis_appendfsync);
+    expect(ast1.vars.redis_appendfsync).toBe("always");
+    expect(ast2.vars.redis_appendfsync).toBe(DEFAULTS.redis_appendfsync);
+  });
+
+  it("merges YAML << keys and takes !unsafe strings as written", () => {
+    const [ast1, ast2] = inv.hosts;
+    expect(ast1.vars.redis_metrics_interval_seconds).toBe(120);
+    expect(ast1.vars.redis_backup_prefix).toBe("old/redis");
+    expect(ast2.vars.redis_password).toBe("pw{{not-jinja}}2");
+    expect(inv.ignored).toEqual(["common"]);
   });
 });
 
@@ -138,6 +150,19 @@ describe("a word that is not key=value", () => {
     const extra = problems(() => parseExtraVars([`redis_password = ${secret}`, `redis_password =${secret}`]));
     expect(extra.join("\n")).toMatch(/--extra-vars #1: expected key=value/);
     expect(extra.join("\n")).not.toContain(secret);
+  });
+});
+
+describe("YAML inventories and !vault", () => {
+  it("merge << keys in a YAML inventory's hosts and vars", () => {
+    const dir = inventory({ "hosts.yml": "all:\n  children:\n    asterisk:\n      vars:\n        <<: &net {redis_port: 6391}\n      hosts:\n        ast1:\n          <<: {redis_timeout: 5}\n" });
+    const [ast1] = loadInventory(dir, {}).hosts;
+    expect([ast1.vars.redis_port, ast1.vars.redis_timeout]).toEqual([6391, 5]);
+  });
+
+  it("an inline !vault value is refused naming the file and variable, not as a short password", () => {
+    const dir = inventory({ hosts: "[asterisk]\nast1\n", "group_vars/asterisk.yml": "redis_password: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  6162636465\n" });
+    expect(problems(() => loadInventory(dir, {}))).toEqual([expect.stringMatching(/group_vars\/asterisk\.yml: redis_password: vault-encrypted values \(!vault\) are not supported/)]);
   });
 });
 

@@ -9,6 +9,7 @@ import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { DEFAULTS, ROLE_VAR_NAMES, RoleVars, TARGET_GROUP } from "../defaults";
+import { ANSIBLE_YAML } from "./ansible-yaml";
 import { displayPath } from "./display";
 import { notKeyValue, parseIni, shlex as shlexOf } from "./ini";
 import { PatternError, applyLimit } from "./patterns";
@@ -84,7 +85,7 @@ export function parseExtraVars(values: string[]): Source[] {
         return;
       }
       try {
-        const doc = parseYaml(readFileSync(f, "utf8")) as unknown;
+        const doc = parseYaml(readFileSync(f, "utf8"), ANSIBLE_YAML) as unknown;
         if (doc === null || doc === undefined) return;
         if (typeof doc !== "object" || Array.isArray(doc)) problems.push(`${displayPath(f)}: must be a YAML mapping of variable: value`);
         else out.push({ file: displayPath(f), vars: doc as Vars });
@@ -95,7 +96,7 @@ export function parseExtraVars(values: string[]): Source[] {
     }
     if (v.startsWith("{")) {
       try {
-        const doc = parseYaml(v) as unknown;
+        const doc = parseYaml(v, ANSIBLE_YAML) as unknown;
         if (!doc || typeof doc !== "object" || Array.isArray(doc)) problems.push(`${where}: must be a mapping`);
         else out.push({ file: where, vars: doc as Vars });
       } catch (e) {

@@ -7,6 +7,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { extname, join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { ACCEPTED_ANSIBLE_VARS, CONNECTION_VARS, ROLE_VAR_NAMES, checkRoleVar, isRoleVar } from "../defaults";
+import { ANSIBLE_YAML, UnsafeString, VaultValue } from "./ansible-yaml";
 import { CONNECTION_VALIDATORS } from "./connection";
 import { displayPath } from "./display";
 import type { Vars } from "./source";
@@ -54,7 +55,7 @@ export function loadVarsFiles(base: string, name: string, problems: string[]): S
       continue;
     }
     try {
-      const doc = parseYaml(text) as unknown;
+      const doc = parseYaml(text, ANSIBLE_YAML) as unknown;
       if (doc === null || doc === undefined) continue;
       if (typeof doc !== "object" || Array.isArray(doc)) {
         problems.push(`${displayPath(f)}: must be a YAML mapping of variable: value`);
@@ -68,13 +69,25 @@ export function loadVarsFiles(base: string, name: string, problems: string[]): S
   return out;
 }
 
-/** Resolves `{{ lookup('env', 'X') }}` (the only templating supported); other Jinja is an error. */
+/**
+ * Resolves `{{ lookup('env', 'X') }}` (the only templating supported; other Jinja is an error), in
+ * lists and maps too; `!unsafe` strings are taken as written, an inline `!vault` value is an error.
+ */
 export function resolveTemplating(file: string, key: string, v: unknown, env: NodeJS.ProcessEnv, problems: string[]): unknown {
+  const bad = (msg: string) => (problems.push(`${file}: ${key}: ${msg}`), undefined);
+  if (v instanceof UnsafeString) return v.value;
+  if (v instanceof VaultValue) return bad("vault-encrypted values (!vault) are not supported; use REDIS_PASSWORD or the *_secret_arn variables");
+  if (Array.isArray(v) || (v !== null && typeof v === "object")) {
+    const before = problems.length;
+    const out = Array.isArray(v)
+      ? v.map((x) => resolveTemplating(file, key, x, env, problems))
+      : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, resolveTemplating(file, key, x, env, problems)]));
+    return problems.length > before ? undefined : out;
+  }
   if (typeof v !== "string" || !v.includes("{{")) return v;
   const m = JINJA_ENV.exec(v.trim());
   if (m) return env[m[1]] ?? undefined;
-  problems.push(`${file}: ${key}: Jinja templating is not supported (only {{ lookup('env', 'NAME') }})`);
-  return undefined;
+  return bad("Jinja templating is not supported (only {{ lookup('env', 'NAME') }})");
 }
 
 /** Group depth for Ansible's precedence: all=0, a group = 1 + depth of its deepest parent. */
