@@ -8,7 +8,7 @@
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { DEFAULTS, checkRoleVar, isRoleVar } from "../../provisioning/defaults";
-import { loadInventory, parseExtraVars, shlex } from "../../provisioning/inventory";
+import { loadInventory, parseExtraVars, selectHosts, shlex } from "../../provisioning/inventory";
 import { iniValue } from "../../provisioning/inventory/literal";
 import { inventory, problems } from "./inventories";
 
@@ -172,5 +172,13 @@ describe("group_vars files Ansible would skip", () => {
     const [p, ...rest] = problems(() => loadInventory(dir, {}));
     expect(rest).toEqual([]);
     expect(p).toMatch(/group_vars\/asterisk\.yaml: not read, because .*group_vars\/asterisk\.yml exists .*merge them into one$/);
+  });
+});
+
+describe("--limit", () => {
+  it("given but empty (an unset shell variable) is an error, not every host", () => {
+    const inv = loadInventory(inventory({ hosts: "[asterisk]\nast1\nast2\n" }), {});
+    for (const limit of ["", "  "]) expect(problems(() => selectHosts(inv, limit))).toEqual([expect.stringMatching(/^--limit ".*" is empty \(an unset variable\?\): it would select every host/)]);
+    expect(selectHosts(inv).map((h) => h.name)).toEqual(["ast1", "ast2"]);
   });
 });

@@ -225,6 +225,8 @@ export function selectHosts(inv: Inventory, limit?: string): HostSpec[] {
   const target = new Set(inv.groups[TARGET_GROUP] ?? []);
   if (target.size === 0) throw new InventoryError([`${displayPath(inv.file)}: no hosts in group [${TARGET_GROUP}]`]);
   let names = [...target];
+  // Ansible runs every host on `--limit ''`; an empty pattern is far more often an unset shell variable.
+  if (limit !== undefined && !limit.trim()) throw new InventoryError([`--limit ${JSON.stringify(limit)} is empty (an unset variable?): it would select every host; leave --limit out to run them all`]);
   if (limit) {
     let wanted: Set<string>;
     try {
