@@ -115,7 +115,10 @@ class HostRun {
       return null;
     }
     if (r.unreachable) {
-      this.emit({ task, status: "unreachable", msg: lastLines(r.stderr, 1) });
+      const why = lastLines(r.stderr, 1);
+      // Once the host has the step, what it did after the lines it reported is not known here.
+      const lost = `the connection dropped during this step (${why === "no output" ? "ssh exited without a message" : why}); what the host did after the lines above is not known, and the next run sees it (a pending restart included)`;
+      this.emit({ task, status: "unreachable", msg: task === "gather facts" ? why : lost });
       return null;
     }
     return { r, out };

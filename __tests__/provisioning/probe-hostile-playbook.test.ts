@@ -12,9 +12,9 @@ import { join } from "node:path";
 const CONTROL = mkdtempSync(join(tmpdir(), "prov-ssh-hostile-"));
 process.env.PROVISION_SSH_CONTROL_DIR = CONTROL;
 
-import type { Testbed } from "../../provisioning/testbed";
+import { setLink, type Testbed } from "../../provisioning/testbed";
 import { playbookHost } from "../../provisioning/testbed/playbook";
-import { filesWith, keyspace, onHost, provisionIn, realHostSuite, recap, serverInfo, setHostVars, tearDown, upTestbed } from "./realhost";
+import { filesWith, keyspace, onHost, provisionIn, provisionProcess, realHostSuite, recap, serverInfo, setHostVars, tearDown, upTestbed } from "./realhost";
 
 const PASSWORD = String.raw`Pb%s$HOME;|&\x` + "`id`-42";
 const env = { REDIS_PASSWORD: PASSWORD, PROVISION_SSH_CONTROL_DIR: CONTROL };
@@ -90,6 +90,28 @@ realHostSuite("an old playbook's own redis.conf (one real Debian 12 host)", () =
       expect(await sh("sudo ls /var/lib/redis-provision")).not.toMatch(/restart-pending/);
     } finally {
       await sh("sudo sh -c 'rm -f /etc/systemd/system/redis-server.service.d/hide.conf; systemctl daemon-reload'");
+      setHostVars(tb, {});
+    }
+  }, 180_000);
+
+  it("a host that drops off the network mid-run: bounded, says what is unknown; the next run breaks the stale lock and converges", async () => {
+    setHostVars(tb, { host1: { redis_loglevel: "warning" } });
+    try {
+      let cut: Promise<void> | undefined;
+      const r = await provisionProcess(tb, env, ["--step-timeout", "3"], (chunk) => {
+        if (!cut && chunk.includes("install packages")) cut = setLink(tb.hosts[0], false);
+      });
+      await cut;
+      await setLink(tb.hosts[0], true);
+      expect(r.code).toBe(2);
+      expect(r.out).toMatch(/unreachable: \[host1\] apply => the connection dropped during this step \(.*\); what the host did after the lines above is not known, and the next run sees it/);
+      const next = await provision();
+      expect(next.code).toBe(0);
+      expect(next.out).toMatch(/broke a stale lock/);
+      expect(await sh("sudo grep ^loglevel /etc/redis/redis.conf")).toBe("loglevel warning\n");
+      expect(await keys()).toBe(500);
+    } finally {
+      await setLink(tb.hosts[0], true);
       setHostVars(tb, {});
     }
   }, 180_000);
