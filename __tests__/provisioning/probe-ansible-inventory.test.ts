@@ -182,3 +182,28 @@ describe("--limit", () => {
     expect(selectHosts(inv).map((h) => h.name)).toEqual(["ast1", "ast2"]);
   });
 });
+
+describe("ansible_ssh_common_args / ansible_ssh_extra_args", () => {
+  const connect = (args: string) => {
+    const dir = inventory({ hosts: "[asterisk]\nast1\n", "group_vars/asterisk.yml": `ansible_ssh_extra_args: ${JSON.stringify(args)}\n` });
+    return loadInventory(dir, {}).hosts[0].connection.sshArgs;
+  };
+  const refused = (args: unknown) => {
+    const dir = inventory({ hosts: "[asterisk]\nast1\n", "group_vars/asterisk.yml": `ansible_ssh_extra_args: ${JSON.stringify(args)}\n` });
+    return problems(() => loadInventory(dir, {})).join("\n");
+  };
+
+  it("take ssh options with their values, attached or not", () => {
+    expect(connect("-vvv -C -o ServerAliveInterval=5 -J bastion -oProxyJump=b2 -p 2222 -4")).toEqual(["-vvv", "-C", "-o", "ServerAliveInterval=5", "-J", "bastion", "-oProxyJump=b2", "-p", "2222", "-4"]);
+  });
+
+  it("refuse a stray word (ssh would connect to it and run the host's address as a command), a list, a map, an option the session cannot work with", () => {
+    expect(refused("-o ProxyJump=x bastion")).toMatch(/group_vars\/asterisk\.yml: ansible_ssh_extra_args: "bastion" is not an ssh option \(ssh would take it for the host to connect to\)/);
+    expect(refused(["-o", "X=y"])).toMatch(/ansible_ssh_extra_args: must be a string of ssh options/);
+    expect(refused({ a: 1 })).toMatch(/ansible_ssh_extra_args: must be a string of ssh options/);
+    expect(refused("-n")).toMatch(/ssh option -n reads stdin from \/dev\/null .*: not supported/);
+    expect(refused("-vN")).toMatch(/ssh option -N runs no command: not supported/);
+    expect(refused("-C -p")).toMatch(/ssh option -p needs a value/);
+    expect(refused("-Z")).toMatch(/-Z is not an ssh option/);
+  });
+});
