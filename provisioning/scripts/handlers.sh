@@ -88,7 +88,9 @@ restart_handler() {
     keys_after=$(keys_no_ttl)
     if [ "${keys_before:-0}" -gt 0 ] && [ "$keys_after" -eq 0 ]; then
       # The new config reads its data somewhere else than the old one wrote it: back to the old one,
-      # whose files are untouched, rather than leave an empty server running.
+      # whose files are untouched, rather than leave an empty server running. Its stop must not save
+      # the empty dataset (over the old files, should they share a name): no save points first.
+      rc CONFIG SET save "" >/dev/null 2>&1 || true
       rollback_config "restarted with the new config but the dataset was EMPTY (had $keys_before keys without TTL; the new config reads $DATA_DIR)" "$logsize" "$since"
     fi
     rm -f "$STATE/restart-pending" "$STATE/config.prev"
