@@ -27,12 +27,16 @@ export function accepting<T>(test: (v: unknown) => boolean, error: (issue: Issue
   return z.unknown().refine(test, { error }) as unknown as z.ZodType<T, T>;
 }
 
-/** A check across the fields of a section, run even when some field is wrong (so every problem is listed). */
+/**
+ * A check across the fields of a section, run even when some field is wrong (so every problem is
+ * listed), but only on a map: a section left out or null is its own problem ("is required").
+ */
 export function across<T>(
   key: string,
   problem: (value: T) => string | undefined,
 ): [(value: T) => boolean, { path: PropertyKey[]; error: (issue: Issue) => string; when: () => boolean }] {
-  return [(value) => problem(value) === undefined, { path: [key], error: (issue) => problem(issue.input as T) ?? "", when: () => true }];
+  const check = (value: unknown) => (isMap(value) ? problem(value as T) : undefined);
+  return [(value) => check(value) === undefined, { path: [key], error: (issue) => check(issue.input) ?? "", when: () => true }];
 }
 
 /** Whether `v` is an integer in min..max: cross-field checks compare only values their leaves accept. */
