@@ -16,6 +16,7 @@
  * once more without it to name the attribute that forces the replacement.
  */
 import { commandLine, UsageError } from "../lambdas/contracts/cli";
+import { refuseRepeated } from "./command-line";
 import { synthOffline } from "./offline";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -69,15 +70,28 @@ export interface GuardFinding {
 
 type Json = Record<string, any>;
 
-/** The address a stood-in resource has in the stack (terraform_data.random_password_redis -> random_password.redis). */
+/** An address with `from` (type.name, at any module, of any count/for_each instance) renamed to `to`. */
+function renamed(address: string, from: string, to: string): string | undefined {
+  const [, resource, key] = /^(.*?)(\[[^\]]*\])?$/.exec(address)!;
+  if (resource !== from && !resource.endsWith(`.${from}`)) return undefined;
+  return resource.slice(0, resource.length - from.length) + to + (key ?? "");
+}
+
+/** The address a stood-in resource has in the stack (terraform_data.random_password_redis[0] -> random_password.redis[0]). */
 function stackAddress(address: string, ws: Workspace): string {
-  for (const [from, to] of Object.entries(ws.standIns)) if (address === to || address.endsWith(`.${to}`)) return address.slice(0, address.length - to.length) + from;
+  for (const [from, to] of Object.entries(ws.standIns)) {
+    const stack = renamed(address, to, from);
+    if (stack) return stack;
+  }
   return address;
 }
 
 /** The address Terraform knows in the scratch copy (random_password.redis -> terraform_data.random_password_redis). */
 function copyAddress(address: string, ws: Workspace): string {
-  for (const [from, to] of Object.entries(ws.standIns)) if (address === from || address.endsWith(`.${from}`)) return address.slice(0, address.length - from.length) + to;
+  for (const [from, to] of Object.entries(ws.standIns)) {
+    const copy = renamed(address, from, to);
+    if (copy) return copy;
+  }
   return address;
 }
 
@@ -329,7 +343,7 @@ export async function planStack(opts: PlanOptions): Promise<StackPlan> {
   }
 }
 
-const PLAN_USAGE = `usage: npm run plan -- STACK [--state FILE] [--offline] [--allow ADDRESS]...
+const PLAN_USAGE = `usage: npm run plan -- STACK [--state FILE] [--offline] [--allow ADDRESS]... [--replace ADDRESS]...
 
 A terraform plan of one stack in a scratch copy (nothing applied, no state written) that fails when it
 would destroy or replace a stateful resource not allowed with --allow.
@@ -342,13 +356,15 @@ would destroy or replace a stateful resource not allowed with --allow.
   -h, --help         this text`;
 
 /** Parses plan's arguments (undefined after printing the usage for --help); throws a UsageError on bad input. */
-function parsePlanArgs(argv: string[]): { stack: string; state?: string; offline: boolean; allow: string[]; replace: string[] } | undefined {
-  const parsed = commandLine(PLAN_USAGE, {
+export function parsePlanArgs(argv: string[]): { stack: string; state?: string; offline: boolean; allow: string[]; replace: string[] } | undefined {
+  const config = {
     args: argv,
     allowPositionals: true,
     options: { state: { type: "string" }, offline: { type: "boolean" }, allow: { type: "string", multiple: true }, replace: { type: "string", multiple: true } },
-  });
+  } as const;
+  const parsed = commandLine(PLAN_USAGE, config);
   if (!parsed) return undefined;
+  refuseRepeated(config, PLAN_USAGE);
   const { values, positionals } = parsed;
   if (positionals.length !== 1) throw new UsageError(positionals.length ? `one stack at a time, got ${positionals.join(", ")}` : "no stack named", PLAN_USAGE);
   return { stack: positionals[0], state: values.state, offline: values.offline ?? false, allow: values.allow ?? [], replace: values.replace ?? [] };

@@ -25,6 +25,8 @@ export class PlanError extends Error {
 
 /** The state format versions Terraform 1.x reads (it upgrades 3 to 4 itself). */
 const STATE_FORMATS = [3, 4];
+/** The format the guard's own checks read (resources with module, type, name, instances). */
+const GUARD_FORMAT = 4;
 
 /**
  * A state file given with --state, read and checked before Terraform sees it: readable, JSON, a
@@ -47,11 +49,20 @@ export function readStateFile(path: string): { text: string; state: Record<strin
   if (!s || typeof s !== "object" || Array.isArray(s) || typeof s.version !== "number" || (s.resources !== undefined && !Array.isArray(s.resources))) {
     throw new TerraformSetupError(`--state ${path}: not a Terraform state (no "version" number and "resources" list)`);
   }
+  const writtenBy = s.terraform_version ? ` (written by Terraform ${s.terraform_version})` : "";
   if (!STATE_FORMATS.includes(s.version)) {
     throw new TerraformSetupError(
-      `--state ${path}: state format version ${s.version}${s.terraform_version ? ` (written by Terraform ${s.terraform_version})` : ""}; this Terraform reads versions ${STATE_FORMATS.join(" and ")}: plan with the Terraform that wrote it`,
+      `--state ${path}: state format version ${s.version}${writtenBy}; this Terraform reads versions ${STATE_FORMATS.join(" and ")}: plan with the Terraform that wrote it`,
     );
   }
+  if (s.version < GUARD_FORMAT) {
+    // Its modules/resources layout (and legacy "-/aws" providers) are not what the checks here read.
+    throw new TerraformSetupError(
+      `--state ${path}: state format version ${s.version}${writtenBy}, a Terraform 0.11 state; the guard reads format ${GUARD_FORMAT}: upgrade it first (an apply with Terraform 0.12, then 0.13's terraform state replace-provider) and plan against the state that writes`,
+    );
+  }
+  const bad = (s.resources ?? []).findIndex((r: unknown) => !r || typeof r !== "object" || typeof (r as Record<string, unknown>).type !== "string" || typeof (r as Record<string, unknown>).name !== "string");
+  if (bad >= 0) throw new TerraformSetupError(`--state ${path}: not a Terraform state (resources[${bad}] is not a resource with a type and a name)`);
   return { text, state: s };
 }
 

@@ -1,0 +1,67 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parsePlanArgs, statefulChanges } from "../stacks/plan";
+import { readStateFile, type ResourceChange, type Workspace } from "../stacks/terraform";
+
+const work = mkdtempSync(join(tmpdir(), "probe-stacks-plan-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const file = (name: string, state: unknown) => {
+  const path = join(work, name);
+  writeFileSync(path, JSON.stringify(state));
+  return path;
+};
+
+describe("--state files the guard cannot read: one message naming the file, no TypeError", () => {
+  it("a format 3 state (Terraform 0.11: modules[], no resources[]; was 'state.resources is not iterable')", () => {
+    const path = file("v3.tfstate", { version: 3, terraform_version: "0.11.14", serial: 5, lineage: "x", modules: [{ path: ["root", "compute"], outputs: {}, resources: {} }] });
+    expect(() => readStateFile(path)).toThrow(`--state ${path}: state format version 3 (written by Terraform 0.11.14), a Terraform 0.11 state; the guard reads format 4`);
+  });
+
+  it("a resources entry that is not a resource (Terraform itself failed only at init)", () => {
+    const path = file("string.tfstate", { version: 4, resources: [{ mode: "managed", type: "aws_instance", name: "asterisk", instances: [] }, "hello"] });
+    expect(() => readStateFile(path)).toThrow(`--state ${path}: not a Terraform state (resources[1] is not a resource with a type and a name)`);
+  });
+});
+
+describe("the guard on a stood-in random_password of count/for_each form", () => {
+  const ws: Workspace = { stack: "campaign-prod", dir: work, notes: [], standIns: { "random_password.redis": "terraform_data.random_password_redis" }, imports: [] };
+  const change = (address: string, actions: string[]): ResourceChange =>
+    ({ address, mode: "managed", type: "terraform_data", name: "random_password_redis", change: { actions }, action_reason: "delete_because_no_resource_config" }) as ResourceChange;
+
+  it.each(["terraform_data.random_password_redis[0]", 'module.compute.terraform_data.random_password_redis["main"]'])(
+    "a destroy of %s is a finding at its stack address (was missed: not taken for a random_password)",
+    (address) => {
+      const [finding] = statefulChanges([change(address, ["delete"])], ws);
+      expect(finding).toMatchObject({ action: "destroy", what: "a generated password (a new one locks clients out)", address: address.replace("terraform_data.random_password_redis", "random_password.redis") });
+    },
+  );
+});
+
+describe("npm run plan's arguments", () => {
+  it("refuses --state given twice (the first file was silently dropped)", () => {
+    expect(() => parsePlanArgs(["campaign-prod", "--state", "old.tfstate", "--state", "new.tfstate"])).toThrow(/^--state given twice \(old\.tfstate, new\.tfstate\): give it once\nusage: npm run plan/);
+  });
+
+  it("still takes --allow and --replace more than once, and --offline twice is harmless", () => {
+    expect(parsePlanArgs(["campaign-prod", "--offline", "--offline", "--allow", "a.b", "--allow", "c.d", "--replace", "e.f", "--replace", "g.h"])).toEqual({
+      stack: "campaign-prod",
+      offline: true,
+      allow: ["a.b", "c.d"],
+      replace: ["e.f", "g.h"],
+      state: undefined,
+    });
+  });
+
+  it("--help's synopsis names every option it takes", () => {
+    const out: string[] = [];
+    const write = jest.spyOn(process.stdout, "write").mockImplementation((s) => (out.push(String(s)), true));
+    try {
+      expect(parsePlanArgs(["--help"])).toBeUndefined();
+    } finally {
+      write.mockRestore();
+    }
+    const synopsis = out.join("").split("\n")[0];
+    for (const option of ["--state", "--offline", "--allow", "--replace"]) expect(synopsis).toContain(option);
+  });
+});
