@@ -20,7 +20,9 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
 import { parseDocument } from "yaml";
+import { UsageError } from "../lambdas/contracts/cli";
 import { SECRET_ARN } from "../lambdas/contracts/secrets";
+import { refuseRepeated } from "./command-line";
 import { campaignEnvironments } from "./environments";
 
 const USAGE = `usage: npm run inventory -- <stack> [options]
@@ -216,7 +218,7 @@ function readOutputs(values: { outputs?: string; state?: string }, stack: string
 }
 
 export function main(argv: string[], log: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): number {
-  const { values, positionals } = parseArgs({
+  const config = {
     args: argv,
     allowPositionals: true,
     options: {
@@ -227,9 +229,17 @@ export function main(argv: string[], log: (s: string) => void = (s) => process.s
       check: { type: "boolean", short: "C" },
       help: { type: "boolean", short: "h" },
     },
-  });
+  } as const;
+  let parsed: ReturnType<typeof parseArgs<typeof config>>;
+  try {
+    parsed = parseArgs(config);
+  } catch (error) {
+    throw new UsageError((error as Error).message, USAGE);
+  }
+  const { values, positionals } = parsed;
   if (values.help) return log(USAGE), 0;
-  if (positionals.length !== 1) throw new InventoryError(`give exactly one stack name\n${USAGE}`);
+  refuseRepeated(config, USAGE);
+  if (positionals.length !== 1) throw new UsageError("give exactly one stack name", USAGE);
   const stack = positionals[0];
   const env = /^campaign-([a-z0-9-]+)$/.exec(stack)?.[1];
   if (!env) throw new InventoryError(`${stack}: not a campaign stack (campaign-<env>)`);
@@ -258,7 +268,8 @@ if (require.main === module) {
   try {
     process.exitCode = main(process.argv.slice(2));
   } catch (error) {
+    // Every error here is bad input (command line, outputs, inventory files): nothing was written.
     process.stderr.write(`inventory: ${(error as Error).message}\n`);
-    process.exitCode = 1;
+    process.exitCode = 2;
   }
 }

@@ -1,0 +1,50 @@
+import { spawnSync } from "node:child_process";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/** The stack commands as a user runs them: a bad command line is one message and exit 2, never a stack trace. */
+const root = join(__dirname, "..");
+const work = mkdtempSync(join(tmpdir(), "probe-stacks-cli-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function run(file: string, args: string[]): { status: number | null; stderr: string; stdout: string } {
+  const r = spawnSync(process.execPath, [join(root, "node_modules", "tsx", "dist", "cli.mjs"), join(root, file), ...args], {
+    cwd: root,
+    env: { ...process.env, CDKTF_OUTDIR: join(work, "cdktf.out") },
+    encoding: "utf8",
+    timeout: 60_000,
+  });
+  return { status: r.status, stderr: r.stderr, stdout: r.stdout };
+}
+const noTrace = /^\s+at |\.ts:\d+\n|UsageError|InventoryError/m;
+
+describe("bad command lines: exit 2, the problem and the usage, no stack trace", () => {
+  it.each([
+    ["docs", "stacks/docs.ts", ["--bogus"], /^Unknown option '--bogus'[^\n]*\nusage: npm run docs/],
+    ["synth", "main.ts", ["--bogus"], /^Unknown option '--bogus'[^\n]*\nusage: npm run synth/],
+    ["inventory", "stacks/inventory.ts", ["campaign-dev", "--bogus"], /^inventory: Unknown option '--bogus'[^\n]*\nusage: npm run inventory/],
+    ["inventory", "stacks/inventory.ts", [], /^inventory: give exactly one stack name\nusage: npm run inventory/],
+    ["inventory", "stacks/inventory.ts", ["campaign-dev", "--outputs", "a.json", "--outputs", "b.json"], /^inventory: --outputs given twice \(a\.json, b\.json\): give it once\nusage: npm run inventory/],
+  ])("%s %j", (_name, file, args, message) => {
+    const r = run(file, args as string[]);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toMatch(noTrace);
+    expect(r.status).toBe(2);
+  });
+});
+
+describe("npm run inventory: a bad outputs file is bad input (exit 2), and nothing is written", () => {
+  it("a saved terraform output -json without the needed outputs", () => {
+    const inventory = join(work, "dev");
+    cpSync(join(root, "inventory", "dev"), inventory, { recursive: true });
+    const before = readFileSync(join(inventory, "group_vars", "asterisk.yml"), "utf8");
+    const outputs = join(work, "outputs.json");
+    writeFileSync(outputs, JSON.stringify({ redis_password_secret_arn: { value: "x", sensitive: true }, extra: { value: 1 } }));
+    const r = run("stacks/inventory.ts", ["campaign-dev", "-i", inventory, "--outputs", outputs]);
+    expect(r.stderr).toMatch(/redis_password_secret_arn: marked sensitive; refusing to copy it/);
+    expect(r.stderr).not.toMatch(noTrace);
+    expect(r.status).toBe(2);
+    expect(readFileSync(join(inventory, "group_vars", "asterisk.yml"), "utf8")).toBe(before);
+  });
+});
