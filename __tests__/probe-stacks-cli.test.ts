@@ -48,3 +48,22 @@ describe("npm run inventory: a bad outputs file is bad input (exit 2), and nothi
     expect(readFileSync(join(inventory, "group_vars", "asterisk.yml"), "utf8")).toBe(before);
   });
 });
+
+describe("npm run cost: what it cannot cost is refused, not priced at $0", () => {
+  const { runCost } = require("../stacks/cost-cli") as typeof import("../stacks/cost-cli");
+  it("a Terraform state given as --from (was: a stack of nothing, $0.00, exit 0)", () => {
+    const state = join(work, "campaign-prod.tfstate");
+    writeFileSync(state, JSON.stringify({ version: 4, terraform_version: "1.11.4", resources: [{ mode: "managed", type: "aws_instance", name: "asterisk", instances: [] }] }));
+    expect(() => runCost(["--from", state, "--no-usage"])).toThrow(`${state}: not a synthesized stack (a Terraform state file; cost reads a stack's cdk.tf.json: its terraform and resource blocks)`);
+  });
+
+  it("JSON that is no stack", () => {
+    const list = join(work, "list.json");
+    writeFileSync(list, "[1, 2]");
+    expect(() => runCost(["--from", list, "--no-usage"])).toThrow(/list\.json: not a synthesized stack \(cost reads/);
+  });
+
+  it("--from given twice (the first was silently dropped)", () => {
+    expect(() => runCost(["--from", "current", "--from", "campaign-before"])).toThrow(/^--from given twice \(current, campaign-before\): give it once\nusage: npm run cost/);
+  });
+});
