@@ -67,3 +67,24 @@ describe("npm run cost: what it cannot cost is refused, not priced at $0", () =>
     expect(() => runCost(["--from", "current", "--from", "campaign-before"])).toThrow(/^--from given twice \(current, campaign-before\): give it once\nusage: npm run cost/);
   });
 });
+
+describe("npm run inventory: a state and a saved output mixed up, or a state it cannot read, is named as such", () => {
+  const { main, InventoryError } = require("../stacks/inventory") as typeof import("../stacks/inventory");
+  const save = (name: string, json: unknown) => {
+    const path = join(work, name);
+    writeFileSync(path, JSON.stringify(json));
+    return path;
+  };
+  const quiet = () => undefined;
+  it.each([
+    ["--state", { version: 3, modules: [{ path: ["root"], outputs: {} }] }, /v\.json: state format version 3: its outputs are read from format 4 \(Terraform 0\.12 and later\)$/],
+    ["--state", { redis_port: { value: 6379 } }, /: not a Terraform state .*; a saved `terraform output -json` goes with --outputs$/],
+    ["--state", { version: 4, resources: [] }, /: the state has no outputs \(is the stack deployed, and is this its state\?\)$/],
+    ["--state", { version: 5, resources: [], outputs: {} }, /: state format version 5: its outputs are read from format 4/],
+    ["--outputs", { version: 4, resources: [], outputs: {} }, /: a Terraform state, not a saved `terraform output -json`: pass it with --state$/],
+  ])("%s %j (was: 'not a JSON object of outputs', or every output 'missing')", (option, json, message) => {
+    const path = save("v.json", json);
+    expect(() => main(["campaign-dev", "-i", join(root, "inventory", "dev"), "--check", option, path], quiet)).toThrow(InventoryError);
+    expect(() => main(["campaign-dev", "-i", join(root, "inventory", "dev"), "--check", option, path], quiet)).toThrow(message);
+  });
+});

@@ -186,6 +186,24 @@ export function planInventory(dir: string, facts: StackFacts, address?: "ip" | "
   return { changes, kept, files };
 }
 
+const isMap = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+/** A Terraform state of any format (4: resources[], 3 and before: modules[]). */
+const isState = (v: unknown): v is { version: number; outputs?: unknown } => isMap(v) && typeof v.version === "number" && (Array.isArray(v.resources) || Array.isArray(v.modules));
+
+/** A saved `terraform output -json`: a state file given here instead is named as one. */
+function outputsOf(json: unknown, file: string): unknown {
+  if (isState(json)) throw new InventoryError(`${file}: a Terraform state, not a saved \`terraform output -json\`: pass it with --state`);
+  return json;
+}
+
+/** The outputs of a state file (format 4, Terraform 0.12 and later: { outputs: { name: { value } } }). */
+function stateOutputs(json: unknown, file: string): unknown {
+  if (!isState(json)) throw new InventoryError(`${file}: not a Terraform state (no "version" number and "resources" list)${isMap(json) && !("version" in json) ? "; a saved `terraform output -json` goes with --outputs" : ""}`);
+  if (json.version !== 4) throw new InventoryError(`${file}: state format version ${json.version}: its outputs are read from format 4 (Terraform 0.12 and later)`);
+  if (json.outputs === undefined) throw new InventoryError(`${file}: the state has no outputs (is the stack deployed, and is this its state?)`);
+  return json.outputs;
+}
+
 function readOutputs(values: { outputs?: string; state?: string }, stack: string): StackFacts {
   if (values.outputs && values.state) throw new InventoryError("--outputs and --state: give one of them");
   const file = values.outputs ?? values.state;
@@ -203,7 +221,7 @@ function readOutputs(values: { outputs?: string; state?: string }, stack: string
     } catch (e) {
       throw new InventoryError(`${file}: not valid JSON (${(e as Error).message}); expected ${values.state ? "a Terraform state file" : "the output of `terraform output -json`"}`);
     }
-    return factsFromOutputs(values.state ? (json as { outputs?: unknown }).outputs : json, file);
+    return factsFromOutputs(values.state ? stateOutputs(json, file) : outputsOf(json, file), file);
   }
   const dir = join("cdktf.out", "stacks", stack);
   if (!existsSync(dir)) throw new InventoryError(`${dir}: missing; run \`npm run synth\` and deploy the stack first (or pass --outputs / --state)`);
