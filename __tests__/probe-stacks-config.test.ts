@@ -30,3 +30,23 @@ describe("a section left out or set to null is a problem named by its key, not a
     expect(validatePythonideConfig(config)).toContainEqual(expect.stringMatching(/^pythonide\.production\.autoscaling: is required/));
   });
 });
+
+describe("a VPC or subnet the stack creates must be a size AWS creates (/16../28): a /8 failed only at apply", () => {
+  const dev = campaignEnvironments.find((c) => c.environment === "dev")!;
+  const network = (n: Record<string, unknown>) => ({ ...dev, network: { ...dev.network, ...n } }) as CampaignConfig;
+
+  it("campaign vpcCidr /8", () => {
+    expect(validateCampaignConfig(network({ vpcCidr: "10.0.0.0/8" }))).toContainEqual(
+      "dev.network.vpcCidr: 10.0.0.0/8 is /8: AWS creates a VPC of /16 to /28 only (allowed: an IPv4 CIDR /16../28 such as 10.0.0.0/16)",
+    );
+  });
+
+  it("campaign publicSubnetCidr /29", () => {
+    expect(validateCampaignConfig(network({ publicSubnetCidr: "10.20.101.0/29" }))).toContainEqual(expect.stringMatching(/^dev\.network\.publicSubnetCidr: 10\.20\.101\.0\/29 is \/29: AWS creates a subnet of \/16 to \/28 only/));
+  });
+
+  it("the shipped environments still pass", () => {
+    for (const c of campaignEnvironments) expect(validateCampaignConfig(c)).toEqual([]);
+    expect(validatePythonideConfig(pythonide)).toEqual([]);
+  });
+});

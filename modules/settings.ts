@@ -93,10 +93,25 @@ export function cidr() {
   return z.string({ error }).refine((v) => parseCidr(v) !== undefined, { error });
 }
 
-/** A list of CIDRs, with at least `minItems`. */
-export function cidrList(minItems = 0) {
+/** The block sizes AWS creates a VPC or a subnet with: /16 (65,536 addresses) to /28 (16). */
+export const AWS_BLOCK_PREFIXES = { min: 16, max: 28 } as const;
+
+/** The CIDR of a VPC or subnet the stack creates (`what`): valid, and of a size AWS accepts (a /8 fails only at apply). */
+export function createdCidr(what: string) {
+  const { min, max } = AWS_BLOCK_PREFIXES;
+  return cidr().refine(
+    (v) => {
+      const c = parseCidr(v);
+      return !c || (c.prefix >= min && c.prefix <= max);
+    },
+    { error: (issue) => withAllowed(`${issue.input} is /${parseCidr(String(issue.input))?.prefix}: AWS creates ${what} of /${min} to /${max} only`, `an IPv4 CIDR /${min}../${max} such as 10.0.0.0/16`) },
+  );
+}
+
+/** A list of CIDRs (each checked by `item`), with at least `minItems`. */
+export function cidrList(minItems = 0, item: z.ZodType<string, string> = cidr()) {
   return z
-    .array(cidr(), { error: () => withAllowed("must be a list of CIDRs", 'e.g. ["203.0.113.0/24"]') })
+    .array(item, { error: () => withAllowed("must be a list of CIDRs", 'e.g. ["203.0.113.0/24"]') })
     .min(minItems, { error: (issue) => `needs at least ${minItems} CIDR(s), got ${(issue.input as unknown[]).length}` });
 }
 
