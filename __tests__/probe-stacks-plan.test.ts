@@ -65,3 +65,29 @@ describe("npm run plan's arguments", () => {
     for (const option of ["--state", "--offline", "--allow", "--replace"]) expect(synopsis).toContain(option);
   });
 });
+
+describe("an --allow of a resource whose count/for_each instance the plan loses", () => {
+  const { unusedAllows } = require("../stacks/plan") as typeof import("../stacks/plan");
+  const finding = { address: "aws_instance.asterisk[0]", action: "destroy" as const, what: "the Asterisk host (Redis data, live calls)", forcedBy: [] };
+
+  it("says which instance to allow (was: 'this plan neither destroys nor replaces it', while it destroys [0])", () => {
+    expect(unusedAllows(["aws_instance.asterisk"], [finding])).toEqual([
+      "--allow aws_instance.asterisk: allows no instance; this plan loses aws_instance.asterisk[0]: pass --allow 'aws_instance.asterisk[0]' if that is intended",
+    ]);
+  });
+
+  it("an exact --allow is used; one of another resource is still 'nothing to allow'", () => {
+    expect(unusedAllows(["aws_instance.asterisk[0]"], [finding])).toEqual([]);
+    expect(unusedAllows(["aws_db_instance.main"], [finding])).toEqual(["--allow aws_db_instance.main: this plan neither destroys nor replaces it (nothing to allow)"]);
+  });
+});
+
+describe("the --allow the guard suggests can be pasted into a shell", () => {
+  const { shellArg } = require("../stacks/plan") as typeof import("../stacks/plan");
+  it("quotes a for_each key (bash made aws_secretsmanager_secret.x[main] of it: 'no such address')", () => {
+    expect(shellArg('aws_secretsmanager_secret.ari_password["main"]')).toBe(`'aws_secretsmanager_secret.ari_password["main"]'`);
+    expect(shellArg("aws_instance.asterisk[0]")).toBe("'aws_instance.asterisk[0]'");
+    expect(shellArg("module.data.aws_db_instance.main")).toBe("module.data.aws_db_instance.main");
+    expect(shellArg(`x["it's"]`)).toBe(`'x["it'\\''s"]'`);
+  });
+});

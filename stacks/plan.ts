@@ -159,6 +159,29 @@ export function preventDestroyAddresses(diagnostics: Diagnostic[]): string[] {
   return diagnostics.flatMap((d) => [...`${d.summary} ${d.detail ?? ""}`.matchAll(/Resource (\S+) has lifecycle\.prevent_destroy set/g)].map((m) => m[1]));
 }
 
+/** An address as a shell argument to copy: quoted when it holds [ ] or " (for_each keys: aws_secretsmanager_secret.x["main"]). */
+export function shellArg(address: string): string {
+  return /^[\w.\/-]+$/.test(address) ? address : `'${address.replace(/'/g, "'\\''")}'`;
+}
+
+/** `--allow A --allow B`, ready to paste into a shell. */
+const allowFlags = (addresses: string[]): string => addresses.map((a) => `--allow ${shellArg(a)}`).join(" ");
+
+/**
+ * An --allow no finding needs, in words. One that names a resource whose count/for_each instances the
+ * plan loses (--allow aws_instance.asterisk for aws_instance.asterisk[0]) says which to allow instead.
+ */
+export function unusedAllows(allow: string[], findings: GuardFinding[]): string[] {
+  return allow
+    .filter((address) => !findings.some((f) => f.address === address))
+    .map((address) => {
+      const instances = [...new Set(findings.filter((f) => f.address.replace(/\[[^\]]*\]$/, "") === address).map((f) => f.address))];
+      return instances.length > 0
+        ? `--allow ${address}: allows no instance; this plan loses ${instances.join(", ")}: pass ${allowFlags(instances)} if that is intended`
+        : `--allow ${address}: this plan neither destroys nor replaces it (nothing to allow)`;
+    });
+}
+
 export interface StackPlan {
   stack: string;
   summary: PlanSummary;
@@ -318,9 +341,7 @@ export async function planStack(opts: PlanOptions): Promise<StackPlan> {
       const allowed = !blocked.includes(f);
       lines.push(`  ${allowed ? "allowed" : "BLOCKED"}: ${describeFinding(f)}${f.preventDestroy ? " (lifecycle.prevent_destroy stops this plan too)" : ""}`);
     }
-    for (const address of allow) {
-      if (!findings.some((f) => f.address === address)) lines.push(`  warning: --allow ${address}: this plan neither destroys nor replaces it (nothing to allow)`);
-    }
+    lines.push(...unusedAllows(allow, findings).map((w) => `  warning: ${w}`));
     const lifted = blocked.filter((f) => f.preventDestroy && allow.includes(f.address));
     if (lifted.length > 0) {
       lines.push(
@@ -329,11 +350,11 @@ export async function planStack(opts: PlanOptions): Promise<StackPlan> {
     }
     const allowable = blocked.filter((f) => !f.preventDestroy);
     if (allowable.length > 0) {
-      lines.push(`  the plan would lose stateful resources: change the config back, or pass --allow ${[...new Set(allowable.map((f) => f.address))].join(" --allow ")} if that is intended`);
+      lines.push(`  the plan would lose stateful resources: change the config back, or pass ${allowFlags([...new Set(allowable.map((f) => f.address))])} if that is intended`);
     } else if (blocked.length > 0 && lifted.length === 0) {
       const protectedOnes = [...new Set(blocked.map((f) => f.address))];
       lines.push(
-        `  the plan would lose stateful resources that lifecycle.prevent_destroy protects: change the config back, or, if the loss is intended, set the environment's protection.preventDestroy to false for one deploy and pass --allow ${protectedOnes.join(" --allow ")}`,
+        `  the plan would lose stateful resources that lifecycle.prevent_destroy protects: change the config back, or, if the loss is intended, set the environment's protection.preventDestroy to false for one deploy and pass ${allowFlags(protectedOnes)}`,
       );
     }
     lines.push(...ws.notes.map((n) => `  note: ${n}`));
