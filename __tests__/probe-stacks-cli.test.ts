@@ -88,3 +88,23 @@ describe("npm run inventory: a state and a saved output mixed up, or a state it 
     expect(() => main(["campaign-dev", "-i", join(root, "inventory", "dev"), "--check", option, path], quiet)).toThrow(message);
   });
 });
+
+describe("npm run inventory keeps the files' permissions", () => {
+  const { main } = require("../stacks/inventory") as typeof import("../stacks/inventory");
+  it("a 0600 group_vars/asterisk.yml stays 0600 (was rewritten 0644)", () => {
+    const { chmodSync, statSync } = require("node:fs") as typeof import("node:fs");
+    const inventory = join(work, "perm");
+    cpSync(join(root, "inventory", "dev"), inventory, { recursive: true });
+    const vars = join(inventory, "group_vars", "asterisk.yml");
+    chmodSync(vars, 0o600);
+    const arn = (n: string) => ({ value: `arn:aws:secretsmanager:us-east-1:111122223333:secret:campaign-dev/${n}-XyZ123` });
+    const outputs = join(work, "perm-outputs.json");
+    writeFileSync(
+      outputs,
+      JSON.stringify({ redis_password_secret_arn: arn("redis-password"), ari_password_secret_arn: arn("ari-password"), asterisk_instance_id: { value: "i-0abcdef0123456789" }, asterisk_private_ip: { value: "10.20.101.7" } }),
+    );
+    expect(main(["campaign-dev", "-i", inventory, "--outputs", outputs], () => undefined)).toBe(0);
+    expect(readFileSync(vars, "utf8")).toContain("campaign-dev/redis-password-XyZ123");
+    expect(statSync(vars).mode & 0o777).toBe(0o600);
+  });
+});

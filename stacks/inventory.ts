@@ -16,7 +16,7 @@
  * `--check` prints what would change and writes nothing. Every bad input is named, and nothing is written.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
 import { parseDocument } from "yaml";
@@ -275,7 +275,10 @@ export function main(argv: string[], log: (s: string) => void = (s) => process.s
   if (!plan.changes.length) log(`ok: ${rel(dir)} already holds ${stack}'s outputs`);
   if (!values.check) {
     for (const [file, text] of Object.entries(plan.files)) {
-      writeFileSync(`${file}.tmp`, text);
+      // The new file keeps the old one's permissions (a 0600 group_vars file stays 0600).
+      const { mode } = statSync(file);
+      writeFileSync(`${file}.tmp`, text, { mode: 0o600 });
+      chmodSync(`${file}.tmp`, mode & 0o7777);
       renameSync(`${file}.tmp`, file);
     }
   }
