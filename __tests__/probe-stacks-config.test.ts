@@ -50,3 +50,20 @@ describe("a VPC or subnet the stack creates must be a size AWS creates (/16../28
     expect(validatePythonideConfig(pythonide)).toEqual([]);
   });
 });
+
+describe("an offline plan's synth with a section left out: the validation's message, not a TypeError", () => {
+  const { synthOffline } = require("../stacks/offline") as typeof import("../stacks/offline");
+  const { mkdtempSync, rmSync } = require("node:fs") as typeof import("node:fs");
+  const { tmpdir } = require("node:os") as typeof import("node:os");
+  const { join } = require("node:path") as typeof import("node:path");
+  const outdir = mkdtempSync(join(tmpdir(), "probe-stacks-offline-"));
+  afterAll(() => rmSync(outdir, { recursive: true, force: true }));
+
+  it("campaign asterisk left out (was: Cannot read properties of undefined (reading 'amiId'))", () => {
+    expect(() => synthOffline(outdir, { campaign: [without(prod, "asterisk", undefined) as CampaignConfig] })).toThrow(/^Invalid configuration: .*\n(.*\n)*  prod\.asterisk: is required/);
+  });
+
+  it("pythonide production null (was: Cannot read properties of null (reading 'database'))", () => {
+    expect(() => synthOffline(outdir, { pythonide: without(pythonide, "production", null) as PythonideConfig })).toThrow(/pythonide\.production: is required/);
+  });
+});
