@@ -91,3 +91,25 @@ describe("the --allow the guard suggests can be pasted into a shell", () => {
     expect(shellArg(`x["it's"]`)).toBe(`'x["it'\\''s"]'`);
   });
 });
+
+describe("a provider mirror whose version folder has no provider binary", () => {
+  const { createScratch, prepareWorkspace, readMirror, TerraformSetupError, PLATFORM } = require("../stacks/terraform") as typeof import("../stacks/terraform");
+  const { mkdirSync } = require("node:fs") as typeof import("node:fs");
+  it("is one setup error before Terraform runs (was: every stack's init failed, validate said INVALID per stack and exit 1)", () => {
+    const mirror = join(work, "mirror");
+    const folder = join(mirror, "registry.terraform.io", "hashicorp", "aws", "5.100.0", PLATFORM);
+    mkdirSync(folder, { recursive: true });
+    const stack = join(work, "stacks", "campaign-dev");
+    mkdirSync(stack, { recursive: true });
+    writeFileSync(join(stack, "cdk.tf.json"), JSON.stringify({ terraform: { required_providers: { aws: { source: "aws", version: "6.25.0" } } }, resource: {} }));
+    const scratch = createScratch(readMirror(mirror));
+    try {
+      expect(() => prepareWorkspace(stack, scratch)).toThrow(TerraformSetupError);
+      expect(() => prepareWorkspace(stack, scratch)).toThrow(`provider mirror ${mirror}: ${folder} holds no terraform-provider-aws binary (a half-copied mirror?)`);
+      writeFileSync(join(folder, "terraform-provider-aws_v5.100.0_x5"), "");
+      expect(prepareWorkspace(stack, scratch).notes).toContain("hashicorp/aws pinned at 6.25.0, the mirror has 5.100.0: constraint rewritten to 5.100.0");
+    } finally {
+      scratch.cleanup();
+    }
+  });
+});

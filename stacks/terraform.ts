@@ -303,6 +303,17 @@ export function standInAddress(type: string, name: string): string {
 }
 
 /**
+ * The provider binary of a mirror's version folder: a folder without it (a half-copied mirror) is a
+ * setup error said once, before every stack's init fails with "provider binary not found".
+ */
+function checkMirrorBinary(mirror: Mirror, source: string, version: string): void {
+  const dir = join(mirror.path, REGISTRY, source, version, PLATFORM);
+  const type = source.split("/").pop()!;
+  if (safeList(dir).some((f) => f.startsWith(`terraform-provider-${type}`))) return;
+  throw new TerraformSetupError(`provider mirror ${mirror.path}: ${dir} holds no terraform-provider-${type} binary (a half-copied mirror?): copy the provider's unpacked folder there again`);
+}
+
+/**
  * Copy a synthesized stack (cdktf.out/stacks/<stack>/) to `scratch/<stack>/` as Terraform with
  * the mirror can run it. Returns the notes to print.
  */
@@ -355,6 +366,7 @@ export function prepareWorkspace(stackDir: string, scratch: Scratch, opts: Works
       notes.push(`${source} pinned at ${req.version}, the mirror has ${versions.join(", ")}: constraint rewritten to ${use}`);
       req.version = use;
     }
+    checkMirrorBinary(scratch.mirror, source, req.version ?? versions[versions.length - 1]);
   }
 
   if (opts.dropPreventDestroy) {
