@@ -108,3 +108,11 @@ describe("npm run inventory keeps the files' permissions", () => {
     expect(statSync(vars).mode & 0o777).toBe(0o600);
   });
 });
+
+describe("--help says what the command does with bad input", () => {
+  it("validate: exit 1 for an invalid stack, 2 for an unknown one or a missing terraform/mirror (said 'exits 1 on any error')", () => {
+    const r = run("stacks/validate.ts", ["--help"]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/Exit 1: a stack is invalid .*; exit 2: an\nunknown stack, or no terraform or provider mirror\./);
+  });
+});
