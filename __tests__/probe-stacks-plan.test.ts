@@ -113,3 +113,41 @@ describe("a provider mirror whose version folder has no provider binary", () => 
     }
   });
 });
+
+describe("an interrupted plan or validate leaves no scratch copy behind (it holds the --state copy, secrets in it)", () => {
+  const { spawn } = require("node:child_process") as typeof import("node:child_process");
+  const { existsSync } = require("node:fs") as typeof import("node:fs");
+  const root = join(__dirname, "..");
+
+  it.each([
+    ["SIGINT", 130],
+    ["SIGTERM", 143],
+  ] as const)("%s: both scratch folders removed, exit %d (were left in /tmp)", async (signal, code) => {
+    const script = join(work, "interrupted.ts");
+    writeFileSync(
+      script,
+      `import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createScratch, runCli, withSynthDir } from ${JSON.stringify(join(root, "stacks", "terraform"))};
+runCli(() => withSynthDir(async (outdir) => {
+  const scratch = createScratch({ path: ${JSON.stringify(work)}, providers: {} });
+  writeFileSync(join(scratch.dir, "terraform.tfstate"), "secret");
+  process.stdout.write(JSON.stringify([outdir, scratch.dir]) + "\\n");
+  await new Promise(() => setInterval(() => undefined, 1000));
+  return 0;
+}));
+`,
+    );
+    const child = spawn(process.execPath, [join(root, "node_modules", "tsx", "dist", "cli.mjs"), script], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stderr.on("data", (d) => (err += d));
+    const dirs = await new Promise<string[]>((resolve) => child.stdout.on("data", (d) => ((out += d), out.includes("\n") && resolve(JSON.parse(out.split("\n")[0])))));
+    for (const dir of dirs) expect(existsSync(dir)).toBe(true);
+    const exit = new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));
+    child.kill(signal);
+    expect(await exit).toBe(code);
+    for (const dir of dirs) expect(existsSync(dir)).toBe(false);
+    expect(err).toContain(`interrupted (${signal})`);
+  }, 30_000);
+});

@@ -5,7 +5,7 @@
  * the provider version rewritten to the mirror's, a stand-in for a provider the mirror lacks
  * (random), the backend replaced by a local state file.
  */
-import { execFile } from "node:child_process";
+import { type ChildProcess, execFile } from "node:child_process";
 import { type Dirent, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -190,19 +190,24 @@ export function run(
   opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done, fail) => {
-    execFile(
+    const child = execFile(
       file,
       args,
       { cwd: opts.cwd, env: opts.env, timeout: opts.timeoutMs ?? 300_000, maxBuffer: 256 * 1024 * 1024, killSignal: "SIGKILL" },
       (error, stdout, stderr) => {
+        running.delete(child);
         if (error && (error as NodeJS.ErrnoException).code === "ENOENT") return fail(error);
         if (error && error.killed) return fail(new Error(`${file} ${args.join(" ")} timed out after ${(opts.timeoutMs ?? 300_000) / 1000} s`));
         const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
         done({ code, stdout, stderr });
       },
     );
+    running.add(child);
   });
 }
+
+/** The programs run() started that have not ended: stopped when this process is interrupted. */
+const running = new Set<ChildProcess>();
 
 /** The version of `terraform` on PATH; a TerraformSetupError when there is none. */
 export async function terraformVersion(): Promise<string> {
@@ -253,7 +258,24 @@ export function createScratch(mirror: Mirror | undefined, opts: { keep?: boolean
     CHECKPOINT_DISABLE: "1",
   };
   delete env.TF_PLUGIN_CACHE_DIR;
-  return { dir, env, mirror, cleanup: () => (opts.keep ? undefined : rmSync(dir, { recursive: true, force: true })) };
+  if (!opts.keep) removeAtExit(dir);
+  return { dir, env, mirror, cleanup: () => (opts.keep ? undefined : removeNow(dir)) };
+}
+
+/**
+ * Scratch folders not yet removed: a copy of a --state file (secrets in it) and the stand-ins'
+ * values. Removed when the process exits by any path, also Ctrl-C or SIGTERM under runCli.
+ */
+const pendingRemoval = new Set<string>();
+
+function removeAtExit(dir: string): void {
+  if (pendingRemoval.size === 0) process.once("exit", () => [...pendingRemoval].forEach(removeNow));
+  pendingRemoval.add(dir);
+}
+
+function removeNow(dir: string): void {
+  pendingRemoval.delete(dir);
+  rmSync(dir, { recursive: true, force: true });
 }
 
 /** What the offline copy pins instead of AWS: fake credentials, no account lookup, no metadata API. */
@@ -617,15 +639,24 @@ export function synthesizedStacks(outdir: string): { name: string; dir: string }
 /** Run `fn` with a fresh folder for a synthesized app, removed afterwards. */
 export async function withSynthDir<T>(fn: (outdir: string) => Promise<T>): Promise<T> {
   const outdir = mkdtempSync(join(tmpdir(), "campaign-infra-synth-"));
+  removeAtExit(outdir);
   try {
     return await fn(outdir);
   } finally {
-    rmSync(outdir, { recursive: true, force: true });
+    removeNow(outdir);
   }
 }
 
 /** A command line tool's main: its exit code, or 2 with the error's message (no stack trace for setup problems). */
 export function runCli(main: () => Promise<number>): void {
+  // Ctrl-C or a kill ends the run as an exit, so the scratch folders go with it (130/143 as a shell says).
+  for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    process.once(signal, () => {
+      for (const child of running) child.kill("SIGKILL");
+      process.stderr.write(`interrupted (${signal}): scratch copies removed, nothing applied\n`);
+      process.exit(code);
+    });
+  }
   main().then(
     (code) => process.exit(code),
     (error: unknown) => {
