@@ -67,3 +67,18 @@ describe("an offline plan's synth with a section left out: the validation's mess
     expect(() => synthOffline(outdir, { pythonide: without(pythonide, "production", null) as PythonideConfig })).toThrow(/pythonide\.production: is required/);
   });
 });
+
+describe("two environments that make one stack (a copied environment not renamed)", () => {
+  const { buildApp } = require("../stacks/app") as typeof import("../stacks/app");
+  const dev = campaignEnvironments.find((c) => c.environment === "dev")!;
+  it("is a config problem naming both (was cdktf's 'There is already a Construct with name campaign-dev', a stack trace)", () => {
+    expect(() => buildApp({ outdir: require("node:os").tmpdir(), campaign: [dev, { ...prod, environment: "dev" }] })).toThrow(
+      'dev.environment: "dev" (campaign environment #2) makes the stack campaign-dev, as campaign environment #1 does (allowed: a name of its own)',
+    );
+  });
+  it("a campaign environment named like a PythonIDE stack", () => {
+    expect(() => buildApp({ outdir: require("node:os").tmpdir(), campaign: [{ ...prod, project: "pythonide", environment: "staging" }] })).toThrow(
+      'staging.environment: "staging" (campaign environment #1) makes the stack pythonide-staging, as pythonide.staging does (allowed: a name of its own)',
+    );
+  });
+});
