@@ -151,3 +151,27 @@ runCli(() => withSynthDir(async (outdir) => {
     expect(err).toContain(`interrupted (${signal})`);
   }, 30_000);
 });
+
+describe("a state whose old modules had count/for_each (module.data[0].*)", () => {
+  const { checkStateBelongs } = require("../stacks/plan") as typeof import("../stacks/plan");
+  const config = {
+    resource: { aws_db_instance: { main: {} }, aws_instance: { asterisk: {} } },
+    moved: [
+      { from: "module.data.aws_db_instance.main", to: "aws_db_instance.main" },
+      { from: "module.compute.aws_instance.asterisk", to: "aws_instance.asterisk" },
+    ],
+  };
+  const resource = (module: string, type: string) => ({ module, mode: "managed", type, name: type === "aws_instance" ? "asterisk" : "main", instances: [{ attributes: {} }] });
+
+  it("says how to move them (was: 'holds none of campaign-prod's resources: another stack's state?')", () => {
+    const state = { version: 4, resources: [resource("module.data[0]", "aws_db_instance"), resource('module.compute["main"]', "aws_instance")] };
+    expect(() => checkStateBelongs("campaign-prod", config, state, "old.tfstate")).toThrow(
+      `--state old.tfstate: its resources are at module.compute["main"], module.data[0] (the old modules had count or for_each), campaign-prod's moved blocks move module.compute.*, module.data.*: in a copy of the state run terraform state mv 'module.compute["main"]' module.compute; terraform state mv 'module.data[0]' module.data, then plan against that copy`,
+    );
+  });
+
+  it("another stack's state is still said to be one", () => {
+    const state = { version: 4, resources: [resource("module.web[0]", "aws_lb")] };
+    expect(() => checkStateBelongs("campaign-prod", config, state, "other.tfstate")).toThrow(/holds none of campaign-prod's resources .*another stack's state\?$/);
+  });
+});

@@ -228,6 +228,15 @@ export function checkStateBelongs(stack: string, config: Json, state: Json, path
   if (inState.length === 0) return;
   const known = new Set(configAddresses(config));
   if (!inState.some((a) => known.has(a))) {
+    // The old modules called with count/for_each (module.data[0]): the moved blocks name module.data.
+    const unkeyed = (a: string) => a.replace(/(module\.[^.[]+)\[[^\]]*\]/g, "$1");
+    const keyed = [...new Set(inState.filter((a) => a !== unkeyed(a) && known.has(unkeyed(a))).map((a) => /^(.*module\.[^.[]+\[[^\]]*\])\./.exec(a)![1]))].sort();
+    if (keyed.length > 0) {
+      const moves = keyed.map((m) => `terraform state mv ${shellArg(m)} ${unkeyed(m)}`).join("; ");
+      throw new TerraformSetupError(
+        `--state ${path}: its resources are at ${keyed.join(", ")} (the old modules had count or for_each), ${stack}'s moved blocks move ${keyed.map((m) => `${unkeyed(m)}.*`).join(", ")}: in a copy of the state run ${moves}, then plan against that copy`,
+      );
+    }
     throw new TerraformSetupError(
       `--state ${path}: holds none of ${stack}'s resources (it holds ${inState.slice(0, 3).join(", ")}${inState.length > 3 ? `, ... ${inState.length} in all` : ""}): another stack's state?`,
     );
