@@ -116,3 +116,24 @@ describe("--help says what the command does with bad input", () => {
     expect(r.stdout).toMatch(/Exit 1: a stack is invalid .*; exit 2: an\nunknown stack, or no terraform or provider mirror\./);
   });
 });
+
+describe("an input file that is a FIFO or a device is refused, not read forever (plan, inventory and cost hung)", () => {
+  const { readStateFile } = require("../stacks/terraform") as typeof import("../stacks/terraform");
+  const { main } = require("../stacks/inventory") as typeof import("../stacks/inventory");
+  const { readUsageFile } = require("../stacks/cost-cli") as typeof import("../stacks/cost-cli");
+  const fifo = join(work, "state.fifo");
+  beforeAll(() => {
+    expect(spawnSync("mkfifo", [fifo]).status).toBe(0);
+  });
+  const refusal = "not a regular file (a FIFO or device: its read would wait or never end); save it to a file first";
+
+  it("plan --state FIFO", () => expect(() => readStateFile(fifo)).toThrow(`--state ${fifo}: ${refusal}`));
+  it("plan --state /dev/zero", () => expect(() => readStateFile("/dev/zero")).toThrow(`--state /dev/zero: ${refusal}`));
+  it("inventory --outputs /dev/zero", () =>
+    expect(() => main(["campaign-dev", "-i", join(root, "inventory", "dev"), "--check", "--outputs", "/dev/zero"], () => undefined)).toThrow(`/dev/zero: ${refusal}`));
+  it("inventory --state FIFO", () => expect(() => main(["campaign-dev", "-i", join(root, "inventory", "dev"), "--check", "--state", fifo], () => undefined)).toThrow(`${fifo}: ${refusal}`));
+  it("cost --usage FIFO", () => expect(() => readUsageFile(fifo)).toThrow(`usage file ${fifo}: ${refusal}`));
+  it("a regular file and a missing one still read or fail as before", () => {
+    expect(() => readStateFile(join(work, "nope.tfstate"))).toThrow("cannot read it (ENOENT)");
+  });
+});

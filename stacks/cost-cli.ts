@@ -14,7 +14,7 @@ import { basename, dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import YAML from "yaml";
 import { buildApp } from "./app";
-import { refuseRepeated } from "./command-line";
+import { notAFile, refuseRepeated } from "./command-line";
 import { campaignEnvironments } from "./environments";
 import { pythonide } from "./pythonide-environments";
 import { PRICES, type Price } from "./prices";
@@ -89,6 +89,8 @@ export function loadSource(spec: string): Source {
 }
 
 export function readUsageFile(file: string): Usage {
+  const special = notAFile(file);
+  if (special) throw new Error(`usage file ${file}: ${special}`);
   let text: string;
   try {
     text = readFileSync(file, "utf8");

@@ -22,7 +22,7 @@ import { parseArgs } from "node:util";
 import { parseDocument } from "yaml";
 import { UsageError } from "../lambdas/contracts/cli";
 import { SECRET_ARN } from "../lambdas/contracts/secrets";
-import { refuseRepeated } from "./command-line";
+import { notAFile, refuseRepeated } from "./command-line";
 import { campaignEnvironments } from "./environments";
 
 const USAGE = `usage: npm run inventory -- <stack> [options]
@@ -210,6 +210,8 @@ function readOutputs(values: { outputs?: string; state?: string }, stack: string
   if (file) {
     let json: unknown;
     let text: string;
+    const special = notAFile(file);
+    if (special) throw new InventoryError(`${file}: ${special}`);
     try {
       text = readFileSync(file, "utf8");
     } catch (e) {

@@ -9,6 +9,7 @@ import { type ChildProcess, execFile } from "node:child_process";
 import { type Dirent, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { notAFile } from "./command-line";
 
 /** Terraform or the provider mirror is missing, or an input file is unusable: what to do, in one message. */
 export class TerraformSetupError extends Error {}
@@ -33,6 +34,8 @@ const GUARD_FORMAT = 4;
  * Terraform state of a format this Terraform reads. Throws a TerraformSetupError naming the file.
  */
 export function readStateFile(path: string): { text: string; state: Record<string, any> } {
+  const special = notAFile(path);
+  if (special) throw new TerraformSetupError(`--state ${path}: ${special}`);
   let text: string;
   try {
     text = readFileSync(path, "utf8");
