@@ -56,7 +56,8 @@ describe("an offline plan's synth with a section left out: the validation's mess
   const { mkdtempSync, rmSync } = require("node:fs") as typeof import("node:fs");
   const { tmpdir } = require("node:os") as typeof import("node:os");
   const { join } = require("node:path") as typeof import("node:path");
-  const outdir = mkdtempSync(join(tmpdir(), "probe-stacks-offline-"));
+  let outdir = "";
+  beforeAll(() => (outdir = mkdtempSync(join(tmpdir(), "probe-stacks-offline-"))));
   afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 
   it("campaign asterisk left out (was: Cannot read properties of undefined (reading 'amiId'))", () => {
