@@ -28,6 +28,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`${error instanceof ConfigError || error instanceof UsageError ? error.message : error instanceof Error ? error.stack : String(error)}\n`);
-  process.exit(1);
+  // A bad command line or configuration is bad input (exit 2); anything else is a bug, with its stack.
+  const input = error instanceof ConfigError || error instanceof UsageError;
+  process.stderr.write(`${input ? error.message : error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(input ? 2 : 1);
 });

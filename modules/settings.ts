@@ -27,12 +27,16 @@ export function accepting<T>(test: (v: unknown) => boolean, error: (issue: Issue
   return z.unknown().refine(test, { error }) as unknown as z.ZodType<T, T>;
 }
 
-/** A check across the fields of a section, run even when some field is wrong (so every problem is listed). */
+/**
+ * A check across the fields of a section, run even when some field is wrong (so every problem is
+ * listed), but only on a map: a section left out or null is its own problem ("is required").
+ */
 export function across<T>(
   key: string,
   problem: (value: T) => string | undefined,
 ): [(value: T) => boolean, { path: PropertyKey[]; error: (issue: Issue) => string; when: () => boolean }] {
-  return [(value) => problem(value) === undefined, { path: [key], error: (issue) => problem(issue.input as T) ?? "", when: () => true }];
+  const check = (value: unknown) => (isMap(value) ? problem(value as T) : undefined);
+  return [(value) => check(value) === undefined, { path: [key], error: (issue) => check(issue.input) ?? "", when: () => true }];
 }
 
 /** Whether `v` is an integer in min..max: cross-field checks compare only values their leaves accept. */
@@ -89,10 +93,25 @@ export function cidr() {
   return z.string({ error }).refine((v) => parseCidr(v) !== undefined, { error });
 }
 
-/** A list of CIDRs, with at least `minItems`. */
-export function cidrList(minItems = 0) {
+/** The block sizes AWS creates a VPC or a subnet with: /16 (65,536 addresses) to /28 (16). */
+export const AWS_BLOCK_PREFIXES = { min: 16, max: 28 } as const;
+
+/** The CIDR of a VPC or subnet the stack creates (`what`): valid, and of a size AWS accepts (a /8 fails only at apply). */
+export function createdCidr(what: string) {
+  const { min, max } = AWS_BLOCK_PREFIXES;
+  return cidr().refine(
+    (v) => {
+      const c = parseCidr(v);
+      return !c || (c.prefix >= min && c.prefix <= max);
+    },
+    { error: (issue) => withAllowed(`${issue.input} is /${parseCidr(String(issue.input))?.prefix}: AWS creates ${what} of /${min} to /${max} only`, `an IPv4 CIDR /${min}../${max} such as 10.0.0.0/16`) },
+  );
+}
+
+/** A list of CIDRs (each checked by `item`), with at least `minItems`. */
+export function cidrList(minItems = 0, item: z.ZodType<string, string> = cidr()) {
   return z
-    .array(cidr(), { error: () => withAllowed("must be a list of CIDRs", 'e.g. ["203.0.113.0/24"]') })
+    .array(item, { error: () => withAllowed("must be a list of CIDRs", 'e.g. ["203.0.113.0/24"]') })
     .min(minItems, { error: (issue) => `needs at least ${minItems} CIDR(s), got ${(issue.input as unknown[]).length}` });
 }
 

@@ -165,6 +165,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   }
   const t0 = Date.now();
   const out = new Output({ json: opts.json, diff: opts.diff, check: opts.check, write: io.stdout });
+  running = { out, t0 };
   const timeouts = { stopTimeoutS: Number(io.env.PROVISION_STOP_TIMEOUT ?? 20), startTimeoutS: Number(io.env.PROVISION_START_TIMEOUT ?? 30) };
   if (restore) {
     out.start([hosts[0].name]);
@@ -177,10 +178,17 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   return out.failedHosts().length ? 2 : 0;
 }
 
-/** On SIGINT/SIGTERM: stop the steps still running on hosts, release the host locks this run holds (bounded), then exit 130. */
+/** The play in progress (what a signal reports). */
+let running: { out: Output; t0: number } | undefined;
+
+/**
+ * On SIGINT/SIGTERM: stop the steps still running on hosts, say what each host had changed and print
+ * the recap, release the host locks this run holds (bounded), then exit 130.
+ */
 function releaseLocksOnSignal(): void {
   const handler = (sig: NodeJS.Signals) => {
     stopSteps();
+    running?.out.interrupted(sig, Date.now() - running.t0);
     for (const c of heldLocks.values()) {
       spawnSync("ssh", [...sshArgs(c, ["-o", "ControlMaster=no"]), c.host, c.become ? "sudo -n -H bash -s" : "bash -s"], { input: releaseScript(), timeout: 5000, stdio: ["pipe", "ignore", "ignore"] });
     }

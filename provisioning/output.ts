@@ -77,6 +77,26 @@ export class Output {
     return [...this.hosts].filter(([, ts]) => ts.some((t) => t.status === "failed" || t.status === "unreachable")).map(([h]) => h);
   }
 
+  /**
+   * SIGINT/SIGTERM stopped the run: for each host still running, what it had changed (what those tasks
+   * notified stays pending on the host, in its marker files, and the next run does it), then the recap.
+   */
+  interrupted(signal: string, elapsedMs: number): void {
+    if (!this.opts.json) {
+      for (const [h, ts] of this.hosts) {
+        const last = ts[ts.length - 1];
+        if (last && (last.task === "verify" || last.status === "failed" || last.status === "unreachable")) continue;
+        const changed = ts.filter((t) => t.status === "changed").map((t) => (t.handler ? `handler ${t.task}` : t.task));
+        const msg =
+          this.opts.check || !changed.length
+            ? "stopped before any change"
+            : `stopped after these changed: ${changed.join(", ")}; what they notified (a restart, a reload) is still pending on the host, and the next run does it`;
+        this.write(`interrupted: [${h}] ${signal} => ${msg}\n`);
+      }
+    }
+    this.finish(elapsedMs);
+  }
+
   finish(elapsedMs: number): void {
     const report: Record<string, HostReport> = {};
     for (const [h, ts] of this.hosts) report[h] = { tasks: ts, recap: recapOf(ts) };

@@ -25,7 +25,7 @@ import { HostSecrets, registerSecret } from "./secrets";
 import { ExecResult, Session, connect } from "./ssh";
 import { ARI_HANDLER, ARI_TASK, ariGather, planAri } from "./tasks/ari";
 import { BACKUP_TASK, planBackup } from "./tasks/backup";
-import { AOF_REWRITE_TIMEOUT_S, dataSafetyProblems } from "./tasks/config";
+import { AOF_REWRITE_TIMEOUT_S, dataLocationProblem, dataSafetyProblems } from "./tasks/config";
 import { HostFacts, ProfileFacts, parseFacts, runtimeFrom, gatherScript } from "./tasks/facts";
 import { installScript } from "./tasks/install";
 import { checkMemory } from "./tasks/memory";
@@ -115,7 +115,10 @@ class HostRun {
       return null;
     }
     if (r.unreachable) {
-      this.emit({ task, status: "unreachable", msg: lastLines(r.stderr, 1) });
+      const why = lastLines(r.stderr, 1);
+      // Once the host has the step, what it did after the lines it reported is not known here.
+      const lost = `the connection dropped during this step (${why === "no output" ? "ssh exited without a message" : why}); what the host did after the lines above is not known, and the next run sees it (a pending restart included)`;
+      this.emit({ task, status: "unreachable", msg: task === "gather facts" ? why : lost });
       return null;
     }
     return { r, out };
@@ -350,7 +353,8 @@ async function plan(run: HostRun, secrets: HostSecrets, facts: HostFacts, prep: 
   const problem = takeoverProblem(h, pf);
   if (problem) return emit({ task: ADOPT_TASK, status: "failed", msg: problem });
   const adopt = active && rt?.auth === "app";
-  const safety = configChanged ? dataSafetyProblems(v, rt) : [];
+  const moved = restart && active ? dataLocationProblem(desired, current, profile.configPath, profile.service, rt) : null;
+  const safety = [...(moved ? [moved] : []), ...(configChanged ? dataSafetyProblems(v, rt) : [])];
   if (safety.length) return emit({ task: "write config", status: "failed", msg: `${safety.join("; ")}; nothing changed` });
   const enabled = pf?.enabled === "enabled";
   const metrics = planMetrics(v, profile, facts.metrics, opts.check);

@@ -5,6 +5,8 @@
  * configured maximum suffices, and the pre-scale command for exam day.
  */
 import { parseArgs } from "node:util";
+import { MAX_TASKS } from "../modules/pythonide-autoscaling";
+import { refuseRepeated } from "./command-line";
 import type { PythonideConfig } from "./pythonide-config";
 import { pythonide } from "./pythonide-environments";
 
@@ -57,9 +59,16 @@ export function capacityRow(students: number, p: CapacityParams): CapacityRow {
   };
 }
 
-/** Rows at every multiple of one task's students up to `students`, and `students` itself. */
+/** The most rows the table prints: beyond, its steps are several tasks wide. */
+export const MAX_TABLE_ROWS = 24;
+
+/**
+ * Rows at every multiple of one task's students up to `students` (of several tasks' when that would
+ * be more than MAX_TABLE_ROWS rows), and `students` itself.
+ */
 export function capacityTable(students: number, p: CapacityParams): CapacityRow[] {
-  const step = studentsPerTask(p);
+  const perTask = studentsPerTask(p);
+  const step = perTask * Math.max(1, Math.ceil(Math.ceil(students / perTask) / MAX_TABLE_ROWS));
   const sizes = new Set<number>();
   for (let s = step; s < students; s += step) sizes.add(s);
   sizes.add(students);
@@ -94,11 +103,19 @@ export function formatCapacityPlan(students: number, config: PythonideConfig, p:
   const line = (c: string[]) => c.map((v, i) => v.padStart(widths[i])).join("  ").trimEnd();
   const plan = rows[rows.length - 1];
   const target = `--service-namespace ecs --scalable-dimension ecs:service:DesiredCount --resource-id service/${config.cluster.name}/${prod.serviceName} --region ${config.region}`;
-  return [
+  const table = [
     `PythonIDE capacity plan: ${prod.serviceName}, ${p.cpu} CPU / ${p.memoryMiB} MiB per task, ${studentsPerTask(p)} students per task (${p.studentsPerVcpu} per vCPU), autoscaling ${p.minCapacity}..${p.maxCapacity}`,
     line(header),
     ...cells.map(line),
     "",
+  ];
+  if (plan.tasks > MAX_TASKS) {
+    // No maxCapacity the config accepts reaches it: no pre-scale command to print.
+    const advice = `more than the ${MAX_TASKS} tasks autoscaling.maxCapacity allows: use bigger tasks (production.cpu and memoryMiB) or split the class across services`;
+    return [...table, `${students} students: ${plan.tasks} task(s), ${advice}.`, ""].join("\n");
+  }
+  return [
+    ...table,
     `${students} students: ${plan.tasks} task(s)${plan.maxSuffices ? `, within max ${p.maxCapacity}` : `: raise autoscaling.maxCapacity to at least ${plan.tasks} (config) before exam day`}.`,
     `Pre-scale:  aws application-autoscaling register-scalable-target ${target} --min-capacity ${plan.minCapacity} --max-capacity ${plan.maxCapacity}`,
     `Scale back: aws application-autoscaling register-scalable-target ${target} --min-capacity ${p.minCapacity} --max-capacity ${p.maxCapacity}`,
@@ -119,14 +136,16 @@ exam-day pre-scale and scale-back commands.
 
 export function parseCapacityArgs(argv: string[]): { help: true } | { students: number; studentsPerVcpu?: number } {
   const usage = CAPACITY_USAGE;
-  const { values } = parseArgs({
+  const config = {
     args: argv,
     options: { students: { type: "string" }, "students-per-vcpu": { type: "string" }, help: { type: "boolean", short: "h" } },
-  });
+  } as const;
+  const { values } = parseArgs(config);
   if (values.help) return { help: true };
+  refuseRepeated(config, usage);
   const positive = (name: string, text: string | undefined) => {
     const n = Number(text);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got ${JSON.stringify(text)}\n${usage}`);
+    if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got ${JSON.stringify(text)}\n${usage}`);
     return n;
   };
   return {

@@ -14,6 +14,7 @@ import {
   cidr,
   cidrContains,
   cidrList,
+  createdCidr,
   inRange,
   integer,
   isMap,
@@ -88,16 +89,16 @@ export const NetworkConfig = modes(
     create: section({
       /** "create": a new VPC with its subnets; "existing": an existing VPC's ids. */
       mode: oneOf(["create"] as const),
-      /** CIDR of the new VPC. */
-      vpcCidr: cidr(),
+      /** CIDR of the new VPC (/16 to /28). */
+      vpcCidr: createdCidr("a VPC"),
       /** Availability zones, one private subnet each; at least two (RDS Proxy needs two). */
       availabilityZones: z
         .array(z.string({ error: (issue) => `${JSON.stringify(issue.input)} is not an availability zone name` }), { error: () => "must be a list of availability zones" })
         .refine((azs) => new Set(azs).size === azs.length, { error: () => "lists an availability zone twice" }),
       /** One private subnet CIDR per availability zone, inside vpcCidr. */
-      privateSubnetCidrs: cidrList(),
+      privateSubnetCidrs: cidrList(0, createdCidr("a subnet")),
       /** Public subnet for the Asterisk host (SIP/RTP reach it from the carrier), in the first AZ. */
-      publicSubnetCidr: cidr(),
+      publicSubnetCidr: createdCidr("a subnet"),
       /** How the private subnets reach Secrets Manager. Default: "endpoint". */
       egress: oneOf(EGRESS_MODES).optional(),
       /** With egress "endpoint": the Secrets Manager endpoint. Default: { mode: "create" } (a new VPC has none). */

@@ -14,6 +14,7 @@ import { basename, dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import YAML from "yaml";
 import { buildApp } from "./app";
+import { notAFile, refuseRepeated } from "./command-line";
 import { campaignEnvironments } from "./environments";
 import { pythonide } from "./pythonide-environments";
 import { PRICES, type Price } from "./prices";
@@ -35,11 +36,20 @@ export interface Source {
 }
 
 const readStack = (file: string): StackJson => {
+  let json: unknown;
   try {
-    return JSON.parse(readFileSync(file, "utf8")) as StackJson;
+    json = JSON.parse(readFileSync(file, "utf8"));
   } catch (error) {
     throw new Error(`${file}: not a synthesized stack (${(error as Error).message})`);
   }
+  const stack = json as Record<string, unknown>;
+  // A state file (or any other JSON) would cost as a stack of nothing: $0.00, exit 0.
+  const map = (v: unknown) => typeof v === "object" && v !== null && !Array.isArray(v);
+  if (!map(stack) || (!stack.terraform && !map(stack.resource)) || (stack.resource !== undefined && !map(stack.resource))) {
+    const state = stack && typeof stack === "object" && typeof stack.version === "number" && Array.isArray(stack.resources);
+    throw new Error(`${file}: not a synthesized stack (${state ? "a Terraform state file; " : ""}cost reads a stack's cdk.tf.json: its terraform and resource blocks)`);
+  }
+  return stack as StackJson;
 };
 
 /** The stacks of a synth output directory (with stacks/), of one stack directory, or of one JSON file. */
@@ -79,6 +89,8 @@ export function loadSource(spec: string): Source {
 }
 
 export function readUsageFile(file: string): Usage {
+  const special = notAFile(file);
+  if (special) throw new Error(`usage file ${file}: ${special}`);
   let text: string;
   try {
     text = readFileSync(file, "utf8");
@@ -122,7 +134,7 @@ export function formatPrices(): string {
 }
 
 export function runCost(argv: string[]): string {
-  const { values, positionals } = parseArgs({
+  const config = {
     args: argv,
     allowPositionals: true,
     options: {
@@ -134,7 +146,9 @@ export function runCost(argv: string[]): string {
       prices: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
-  });
+  } as const;
+  const { values, positionals } = parseArgs(config);
+  refuseRepeated(config, USAGE);
   if (values.help) return `${USAGE}\nscenarios (for --from and --compare):\n  current: the stacks the configuration synthesizes now${Object.entries(COST_SCENARIOS).map(([n, s]) => `\n  ${n}: ${s.description}`).join("")}\n`;
   if (values.prices) return values.json ? `${JSON.stringify(PRICES, null, 2)}\n` : formatPrices();
   if (values.usage && values["no-usage"]) throw new Error(`--usage and --no-usage exclude each other\n${USAGE}`);

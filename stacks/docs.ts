@@ -221,4 +221,12 @@ function main(): void {
   process.stdout.write(stale.length ? `${args.values.check ? "stale" : "wrote"}: ${stale.join(", ")}\n` : "docs are current\n");
 }
 
-if (require.main === module) main();
+if (require.main === module) {
+  try {
+    main();
+  } catch (error) {
+    // A bad command line, or a doc without its markers: the message, no stack trace.
+    process.stderr.write(`${(error as Error).message}\n`);
+    process.exit(2);
+  }
+}

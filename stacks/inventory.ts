@@ -16,11 +16,13 @@
  * `--check` prints what would change and writes nothing. Every bad input is named, and nothing is written.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
 import { parseDocument } from "yaml";
+import { UsageError } from "../lambdas/contracts/cli";
 import { SECRET_ARN } from "../lambdas/contracts/secrets";
+import { notAFile, refuseRepeated } from "./command-line";
 import { campaignEnvironments } from "./environments";
 
 const USAGE = `usage: npm run inventory -- <stack> [options]
@@ -184,12 +186,32 @@ export function planInventory(dir: string, facts: StackFacts, address?: "ip" | "
   return { changes, kept, files };
 }
 
+const isMap = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+/** A Terraform state of any format (4: resources[], 3 and before: modules[]). */
+const isState = (v: unknown): v is { version: number; outputs?: unknown } => isMap(v) && typeof v.version === "number" && (Array.isArray(v.resources) || Array.isArray(v.modules));
+
+/** A saved `terraform output -json`: a state file given here instead is named as one. */
+function outputsOf(json: unknown, file: string): unknown {
+  if (isState(json)) throw new InventoryError(`${file}: a Terraform state, not a saved \`terraform output -json\`: pass it with --state`);
+  return json;
+}
+
+/** The outputs of a state file (format 4, Terraform 0.12 and later: { outputs: { name: { value } } }). */
+function stateOutputs(json: unknown, file: string): unknown {
+  if (!isState(json)) throw new InventoryError(`${file}: not a Terraform state (no "version" number and "resources" list)${isMap(json) && !("version" in json) ? "; a saved `terraform output -json` goes with --outputs" : ""}`);
+  if (json.version !== 4) throw new InventoryError(`${file}: state format version ${json.version}: its outputs are read from format 4 (Terraform 0.12 and later)`);
+  if (json.outputs === undefined) throw new InventoryError(`${file}: the state has no outputs (is the stack deployed, and is this its state?)`);
+  return json.outputs;
+}
+
 function readOutputs(values: { outputs?: string; state?: string }, stack: string): StackFacts {
   if (values.outputs && values.state) throw new InventoryError("--outputs and --state: give one of them");
   const file = values.outputs ?? values.state;
   if (file) {
     let json: unknown;
     let text: string;
+    const special = notAFile(file);
+    if (special) throw new InventoryError(`${file}: ${special}`);
     try {
       text = readFileSync(file, "utf8");
     } catch (e) {
@@ -201,7 +223,7 @@ function readOutputs(values: { outputs?: string; state?: string }, stack: string
     } catch (e) {
       throw new InventoryError(`${file}: not valid JSON (${(e as Error).message}); expected ${values.state ? "a Terraform state file" : "the output of `terraform output -json`"}`);
     }
-    return factsFromOutputs(values.state ? (json as { outputs?: unknown }).outputs : json, file);
+    return factsFromOutputs(values.state ? stateOutputs(json, file) : outputsOf(json, file), file);
   }
   const dir = join("cdktf.out", "stacks", stack);
   if (!existsSync(dir)) throw new InventoryError(`${dir}: missing; run \`npm run synth\` and deploy the stack first (or pass --outputs / --state)`);
@@ -216,7 +238,7 @@ function readOutputs(values: { outputs?: string; state?: string }, stack: string
 }
 
 export function main(argv: string[], log: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): number {
-  const { values, positionals } = parseArgs({
+  const config = {
     args: argv,
     allowPositionals: true,
     options: {
@@ -227,9 +249,17 @@ export function main(argv: string[], log: (s: string) => void = (s) => process.s
       check: { type: "boolean", short: "C" },
       help: { type: "boolean", short: "h" },
     },
-  });
+  } as const;
+  let parsed: ReturnType<typeof parseArgs<typeof config>>;
+  try {
+    parsed = parseArgs(config);
+  } catch (error) {
+    throw new UsageError((error as Error).message, USAGE);
+  }
+  const { values, positionals } = parsed;
   if (values.help) return log(USAGE), 0;
-  if (positionals.length !== 1) throw new InventoryError(`give exactly one stack name\n${USAGE}`);
+  refuseRepeated(config, USAGE);
+  if (positionals.length !== 1) throw new UsageError("give exactly one stack name", USAGE);
   const stack = positionals[0];
   const env = /^campaign-([a-z0-9-]+)$/.exec(stack)?.[1];
   if (!env) throw new InventoryError(`${stack}: not a campaign stack (campaign-<env>)`);
@@ -247,7 +277,10 @@ export function main(argv: string[], log: (s: string) => void = (s) => process.s
   if (!plan.changes.length) log(`ok: ${rel(dir)} already holds ${stack}'s outputs`);
   if (!values.check) {
     for (const [file, text] of Object.entries(plan.files)) {
-      writeFileSync(`${file}.tmp`, text);
+      // The new file keeps the old one's permissions (a 0600 group_vars file stays 0600).
+      const { mode } = statSync(file);
+      writeFileSync(`${file}.tmp`, text, { mode: 0o600 });
+      chmodSync(`${file}.tmp`, mode & 0o7777);
       renameSync(`${file}.tmp`, file);
     }
   }
@@ -258,7 +291,8 @@ if (require.main === module) {
   try {
     process.exitCode = main(process.argv.slice(2));
   } catch (error) {
+    // Every error here is bad input (command line, outputs, inventory files): nothing was written.
     process.stderr.write(`inventory: ${(error as Error).message}\n`);
-    process.exitCode = 1;
+    process.exitCode = 2;
   }
 }

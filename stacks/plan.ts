@@ -16,6 +16,7 @@
  * once more without it to name the attribute that forces the replacement.
  */
 import { commandLine, UsageError } from "../lambdas/contracts/cli";
+import { refuseRepeated } from "./command-line";
 import { synthOffline } from "./offline";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -69,15 +70,28 @@ export interface GuardFinding {
 
 type Json = Record<string, any>;
 
-/** The address a stood-in resource has in the stack (terraform_data.random_password_redis -> random_password.redis). */
+/** An address with `from` (type.name, at any module, of any count/for_each instance) renamed to `to`. */
+function renamed(address: string, from: string, to: string): string | undefined {
+  const [, resource, key] = /^(.*?)(\[[^\]]*\])?$/.exec(address)!;
+  if (resource !== from && !resource.endsWith(`.${from}`)) return undefined;
+  return resource.slice(0, resource.length - from.length) + to + (key ?? "");
+}
+
+/** The address a stood-in resource has in the stack (terraform_data.random_password_redis[0] -> random_password.redis[0]). */
 function stackAddress(address: string, ws: Workspace): string {
-  for (const [from, to] of Object.entries(ws.standIns)) if (address === to || address.endsWith(`.${to}`)) return address.slice(0, address.length - to.length) + from;
+  for (const [from, to] of Object.entries(ws.standIns)) {
+    const stack = renamed(address, to, from);
+    if (stack) return stack;
+  }
   return address;
 }
 
 /** The address Terraform knows in the scratch copy (random_password.redis -> terraform_data.random_password_redis). */
 function copyAddress(address: string, ws: Workspace): string {
-  for (const [from, to] of Object.entries(ws.standIns)) if (address === from || address.endsWith(`.${from}`)) return address.slice(0, address.length - from.length) + to;
+  for (const [from, to] of Object.entries(ws.standIns)) {
+    const copy = renamed(address, from, to);
+    if (copy) return copy;
+  }
   return address;
 }
 
@@ -145,6 +159,29 @@ export function preventDestroyAddresses(diagnostics: Diagnostic[]): string[] {
   return diagnostics.flatMap((d) => [...`${d.summary} ${d.detail ?? ""}`.matchAll(/Resource (\S+) has lifecycle\.prevent_destroy set/g)].map((m) => m[1]));
 }
 
+/** An address as a shell argument to copy: quoted when it holds [ ] or " (for_each keys: aws_secretsmanager_secret.x["main"]). */
+export function shellArg(address: string): string {
+  return /^[\w.\/-]+$/.test(address) ? address : `'${address.replace(/'/g, "'\\''")}'`;
+}
+
+/** `--allow A --allow B`, ready to paste into a shell. */
+const allowFlags = (addresses: string[]): string => addresses.map((a) => `--allow ${shellArg(a)}`).join(" ");
+
+/**
+ * An --allow no finding needs, in words. One that names a resource whose count/for_each instances the
+ * plan loses (--allow aws_instance.asterisk for aws_instance.asterisk[0]) says which to allow instead.
+ */
+export function unusedAllows(allow: string[], findings: GuardFinding[]): string[] {
+  return allow
+    .filter((address) => !findings.some((f) => f.address === address))
+    .map((address) => {
+      const instances = [...new Set(findings.filter((f) => f.address.replace(/\[[^\]]*\]$/, "") === address).map((f) => f.address))];
+      return instances.length > 0
+        ? `--allow ${address}: allows no instance; this plan loses ${instances.join(", ")}: pass ${allowFlags(instances)} if that is intended`
+        : `--allow ${address}: this plan neither destroys nor replaces it (nothing to allow)`;
+    });
+}
+
 export interface StackPlan {
   stack: string;
   summary: PlanSummary;
@@ -191,6 +228,15 @@ export function checkStateBelongs(stack: string, config: Json, state: Json, path
   if (inState.length === 0) return;
   const known = new Set(configAddresses(config));
   if (!inState.some((a) => known.has(a))) {
+    // The old modules called with count/for_each (module.data[0]): the moved blocks name module.data.
+    const unkeyed = (a: string) => a.replace(/(module\.[^.[]+)\[[^\]]*\]/g, "$1");
+    const keyed = [...new Set(inState.filter((a) => a !== unkeyed(a) && known.has(unkeyed(a))).map((a) => /^(.*module\.[^.[]+\[[^\]]*\])\./.exec(a)![1]))].sort();
+    if (keyed.length > 0) {
+      const moves = keyed.map((m) => `terraform state mv ${shellArg(m)} ${unkeyed(m)}`).join("; ");
+      throw new TerraformSetupError(
+        `--state ${path}: its resources are at ${keyed.join(", ")} (the old modules had count or for_each), ${stack}'s moved blocks move ${keyed.map((m) => `${unkeyed(m)}.*`).join(", ")}: in a copy of the state run ${moves}, then plan against that copy`,
+      );
+    }
     throw new TerraformSetupError(
       `--state ${path}: holds none of ${stack}'s resources (it holds ${inState.slice(0, 3).join(", ")}${inState.length > 3 ? `, ... ${inState.length} in all` : ""}): another stack's state?`,
     );
@@ -304,9 +350,7 @@ export async function planStack(opts: PlanOptions): Promise<StackPlan> {
       const allowed = !blocked.includes(f);
       lines.push(`  ${allowed ? "allowed" : "BLOCKED"}: ${describeFinding(f)}${f.preventDestroy ? " (lifecycle.prevent_destroy stops this plan too)" : ""}`);
     }
-    for (const address of allow) {
-      if (!findings.some((f) => f.address === address)) lines.push(`  warning: --allow ${address}: this plan neither destroys nor replaces it (nothing to allow)`);
-    }
+    lines.push(...unusedAllows(allow, findings).map((w) => `  warning: ${w}`));
     const lifted = blocked.filter((f) => f.preventDestroy && allow.includes(f.address));
     if (lifted.length > 0) {
       lines.push(
@@ -315,11 +359,11 @@ export async function planStack(opts: PlanOptions): Promise<StackPlan> {
     }
     const allowable = blocked.filter((f) => !f.preventDestroy);
     if (allowable.length > 0) {
-      lines.push(`  the plan would lose stateful resources: change the config back, or pass --allow ${[...new Set(allowable.map((f) => f.address))].join(" --allow ")} if that is intended`);
+      lines.push(`  the plan would lose stateful resources: change the config back, or pass ${allowFlags([...new Set(allowable.map((f) => f.address))])} if that is intended`);
     } else if (blocked.length > 0 && lifted.length === 0) {
       const protectedOnes = [...new Set(blocked.map((f) => f.address))];
       lines.push(
-        `  the plan would lose stateful resources that lifecycle.prevent_destroy protects: change the config back, or, if the loss is intended, set the environment's protection.preventDestroy to false for one deploy and pass --allow ${protectedOnes.join(" --allow ")}`,
+        `  the plan would lose stateful resources that lifecycle.prevent_destroy protects: change the config back, or, if the loss is intended, set the environment's protection.preventDestroy to false for one deploy and pass ${allowFlags(protectedOnes)}`,
       );
     }
     lines.push(...ws.notes.map((n) => `  note: ${n}`));
@@ -329,7 +373,7 @@ export async function planStack(opts: PlanOptions): Promise<StackPlan> {
   }
 }
 
-const PLAN_USAGE = `usage: npm run plan -- STACK [--state FILE] [--offline] [--allow ADDRESS]...
+const PLAN_USAGE = `usage: npm run plan -- STACK [--state FILE] [--offline] [--allow ADDRESS]... [--replace ADDRESS]...
 
 A terraform plan of one stack in a scratch copy (nothing applied, no state written) that fails when it
 would destroy or replace a stateful resource not allowed with --allow.
@@ -342,13 +386,15 @@ would destroy or replace a stateful resource not allowed with --allow.
   -h, --help         this text`;
 
 /** Parses plan's arguments (undefined after printing the usage for --help); throws a UsageError on bad input. */
-function parsePlanArgs(argv: string[]): { stack: string; state?: string; offline: boolean; allow: string[]; replace: string[] } | undefined {
-  const parsed = commandLine(PLAN_USAGE, {
+export function parsePlanArgs(argv: string[]): { stack: string; state?: string; offline: boolean; allow: string[]; replace: string[] } | undefined {
+  const config = {
     args: argv,
     allowPositionals: true,
     options: { state: { type: "string" }, offline: { type: "boolean" }, allow: { type: "string", multiple: true }, replace: { type: "string", multiple: true } },
-  });
+  } as const;
+  const parsed = commandLine(PLAN_USAGE, config);
   if (!parsed) return undefined;
+  refuseRepeated(config, PLAN_USAGE);
   const { values, positionals } = parsed;
   if (positionals.length !== 1) throw new UsageError(positionals.length ? `one stack at a time, got ${positionals.join(", ")}` : "no stack named", PLAN_USAGE);
   return { stack: positionals[0], state: values.state, offline: values.offline ?? false, allow: values.allow ?? [], replace: values.replace ?? [] };

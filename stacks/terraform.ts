@@ -5,10 +5,11 @@
  * the provider version rewritten to the mirror's, a stand-in for a provider the mirror lacks
  * (random), the backend replaced by a local state file.
  */
-import { execFile } from "node:child_process";
+import { type ChildProcess, execFile } from "node:child_process";
 import { type Dirent, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { notAFile } from "./command-line";
 
 /** Terraform or the provider mirror is missing, or an input file is unusable: what to do, in one message. */
 export class TerraformSetupError extends Error {}
@@ -25,12 +26,16 @@ export class PlanError extends Error {
 
 /** The state format versions Terraform 1.x reads (it upgrades 3 to 4 itself). */
 const STATE_FORMATS = [3, 4];
+/** The format the guard's own checks read (resources with module, type, name, instances). */
+const GUARD_FORMAT = 4;
 
 /**
  * A state file given with --state, read and checked before Terraform sees it: readable, JSON, a
  * Terraform state of a format this Terraform reads. Throws a TerraformSetupError naming the file.
  */
 export function readStateFile(path: string): { text: string; state: Record<string, any> } {
+  const special = notAFile(path);
+  if (special) throw new TerraformSetupError(`--state ${path}: ${special}`);
   let text: string;
   try {
     text = readFileSync(path, "utf8");
@@ -47,11 +52,20 @@ export function readStateFile(path: string): { text: string; state: Record<strin
   if (!s || typeof s !== "object" || Array.isArray(s) || typeof s.version !== "number" || (s.resources !== undefined && !Array.isArray(s.resources))) {
     throw new TerraformSetupError(`--state ${path}: not a Terraform state (no "version" number and "resources" list)`);
   }
+  const writtenBy = s.terraform_version ? ` (written by Terraform ${s.terraform_version})` : "";
   if (!STATE_FORMATS.includes(s.version)) {
     throw new TerraformSetupError(
-      `--state ${path}: state format version ${s.version}${s.terraform_version ? ` (written by Terraform ${s.terraform_version})` : ""}; this Terraform reads versions ${STATE_FORMATS.join(" and ")}: plan with the Terraform that wrote it`,
+      `--state ${path}: state format version ${s.version}${writtenBy}; this Terraform reads versions ${STATE_FORMATS.join(" and ")}: plan with the Terraform that wrote it`,
     );
   }
+  if (s.version < GUARD_FORMAT) {
+    // Its modules/resources layout (and legacy "-/aws" providers) are not what the checks here read.
+    throw new TerraformSetupError(
+      `--state ${path}: state format version ${s.version}${writtenBy}, a Terraform 0.11 state; the guard reads format ${GUARD_FORMAT}: upgrade it first (an apply with Terraform 0.12, then 0.13's terraform state replace-provider) and plan against the state that writes`,
+    );
+  }
+  const bad = (s.resources ?? []).findIndex((r: unknown) => !r || typeof r !== "object" || typeof (r as Record<string, unknown>).type !== "string" || typeof (r as Record<string, unknown>).name !== "string");
+  if (bad >= 0) throw new TerraformSetupError(`--state ${path}: not a Terraform state (resources[${bad}] is not a resource with a type and a name)`);
   return { text, state: s };
 }
 
@@ -179,19 +193,24 @@ export function run(
   opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done, fail) => {
-    execFile(
+    const child = execFile(
       file,
       args,
       { cwd: opts.cwd, env: opts.env, timeout: opts.timeoutMs ?? 300_000, maxBuffer: 256 * 1024 * 1024, killSignal: "SIGKILL" },
       (error, stdout, stderr) => {
+        running.delete(child);
         if (error && (error as NodeJS.ErrnoException).code === "ENOENT") return fail(error);
         if (error && error.killed) return fail(new Error(`${file} ${args.join(" ")} timed out after ${(opts.timeoutMs ?? 300_000) / 1000} s`));
         const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
         done({ code, stdout, stderr });
       },
     );
+    running.add(child);
   });
 }
+
+/** The programs run() started that have not ended: stopped when this process is interrupted. */
+const running = new Set<ChildProcess>();
 
 /** The version of `terraform` on PATH; a TerraformSetupError when there is none. */
 export async function terraformVersion(): Promise<string> {
@@ -242,7 +261,24 @@ export function createScratch(mirror: Mirror | undefined, opts: { keep?: boolean
     CHECKPOINT_DISABLE: "1",
   };
   delete env.TF_PLUGIN_CACHE_DIR;
-  return { dir, env, mirror, cleanup: () => (opts.keep ? undefined : rmSync(dir, { recursive: true, force: true })) };
+  if (!opts.keep) removeAtExit(dir);
+  return { dir, env, mirror, cleanup: () => (opts.keep ? undefined : removeNow(dir)) };
+}
+
+/**
+ * Scratch folders not yet removed: a copy of a --state file (secrets in it) and the stand-ins'
+ * values. Removed when the process exits by any path, also Ctrl-C or SIGTERM under runCli.
+ */
+const pendingRemoval = new Set<string>();
+
+function removeAtExit(dir: string): void {
+  if (pendingRemoval.size === 0) process.once("exit", () => [...pendingRemoval].forEach(removeNow));
+  pendingRemoval.add(dir);
+}
+
+function removeNow(dir: string): void {
+  pendingRemoval.delete(dir);
+  rmSync(dir, { recursive: true, force: true });
 }
 
 /** What the offline copy pins instead of AWS: fake credentials, no account lookup, no metadata API. */
@@ -289,6 +325,17 @@ type Json = Record<string, any>;
 /** random_password.<name> stands in as terraform_data.random_password_<name> (output: a fixed string). */
 export function standInAddress(type: string, name: string): string {
   return `terraform_data.${type}_${name}`;
+}
+
+/**
+ * The provider binary of a mirror's version folder: a folder without it (a half-copied mirror) is a
+ * setup error said once, before every stack's init fails with "provider binary not found".
+ */
+function checkMirrorBinary(mirror: Mirror, source: string, version: string): void {
+  const dir = join(mirror.path, REGISTRY, source, version, PLATFORM);
+  const type = source.split("/").pop()!;
+  if (safeList(dir).some((f) => f.startsWith(`terraform-provider-${type}`))) return;
+  throw new TerraformSetupError(`provider mirror ${mirror.path}: ${dir} holds no terraform-provider-${type} binary (a half-copied mirror?): copy the provider's unpacked folder there again`);
 }
 
 /**
@@ -344,6 +391,7 @@ export function prepareWorkspace(stackDir: string, scratch: Scratch, opts: Works
       notes.push(`${source} pinned at ${req.version}, the mirror has ${versions.join(", ")}: constraint rewritten to ${use}`);
       req.version = use;
     }
+    checkMirrorBinary(scratch.mirror, source, req.version ?? versions[versions.length - 1]);
   }
 
   if (opts.dropPreventDestroy) {
@@ -594,15 +642,24 @@ export function synthesizedStacks(outdir: string): { name: string; dir: string }
 /** Run `fn` with a fresh folder for a synthesized app, removed afterwards. */
 export async function withSynthDir<T>(fn: (outdir: string) => Promise<T>): Promise<T> {
   const outdir = mkdtempSync(join(tmpdir(), "campaign-infra-synth-"));
+  removeAtExit(outdir);
   try {
     return await fn(outdir);
   } finally {
-    rmSync(outdir, { recursive: true, force: true });
+    removeNow(outdir);
   }
 }
 
 /** A command line tool's main: its exit code, or 2 with the error's message (no stack trace for setup problems). */
 export function runCli(main: () => Promise<number>): void {
+  // Ctrl-C or a kill ends the run as an exit, so the scratch folders go with it (130/143 as a shell says).
+  for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    process.once(signal, () => {
+      for (const child of running) child.kill("SIGKILL");
+      process.stderr.write(`interrupted (${signal}): scratch copies removed, nothing applied\n`);
+      process.exit(code);
+    });
+  }
   main().then(
     (code) => process.exit(code),
     (error: unknown) => {

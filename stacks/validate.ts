@@ -62,7 +62,8 @@ export async function validateStacks(outdir: string, opts: { only?: string[]; co
 const USAGE = `usage: npm run validate -- [STACK...]
 
 Synthesizes, then runs terraform init -backend=false (provider mirror) and terraform validate for every
-stack, or the named ones, in a scratch copy; exits 1 on any error.
+stack, or the named ones, in a scratch copy. Exit 1: a stack is invalid (each says why); exit 2: an
+unknown stack, or no terraform or provider mirror.
 
   -h, --help   this text`;
 

@@ -25,12 +25,15 @@ export const PythonideStepRule = section({
   ),
 );
 
+/** The most tasks the production service may scale to (autoscaling.maxCapacity's upper bound). */
+export const MAX_TASKS = 100;
+
 /** The production service's scaling: an environment's `production.autoscaling` section. */
 export const PythonideAutoscalingSettings = section({
   /** Never fewer tasks than this, whatever a policy says. @default 1 */
-  minCapacity: integer(1, 100).default(1),
+  minCapacity: integer(1, MAX_TASKS).default(1),
   /** Never more tasks than this, at least minCapacity. @default 4 */
-  maxCapacity: integer(1, 100).default(4),
+  maxCapacity: integer(1, MAX_TASKS).default(4),
   /** Target tracking on ECSServiceAverageCPUUtilization. @default 60 */
   targetCpuPercent: integer(10, 90).default(60),
   /** Seconds after a scale-out before the next one. @default 60 */
@@ -44,8 +47,8 @@ export const PythonideAutoscalingSettings = section({
 }).refine(
   // Said once, without an impossible range ("allowed: 5..4"), and only when both bounds are valid.
   ...across<{ minCapacity?: unknown; maxCapacity?: unknown }>("maxCapacity", (a) =>
-    inRange(a.minCapacity, 1, 100) && inRange(a.maxCapacity, 1, 100) && a.maxCapacity < a.minCapacity
-      ? `${a.maxCapacity} is below minCapacity (${a.minCapacity}) (allowed: ${a.minCapacity}..100)`
+    inRange(a.minCapacity, 1, MAX_TASKS) && inRange(a.maxCapacity, 1, MAX_TASKS) && a.maxCapacity < a.minCapacity
+      ? `${a.maxCapacity} is below minCapacity (${a.minCapacity}) (allowed: ${a.minCapacity}..${MAX_TASKS})`
       : undefined,
   ),
 );
@@ -53,9 +56,9 @@ export const PythonideAutoscalingSettings = section({
 export type PythonideStepRule = z.input<typeof PythonideStepRule>;
 export type PythonideAutoscalingSettings = z.input<typeof PythonideAutoscalingSettings>;
 
-/** Whether the bounds are valid (each 1..100, max at least min): the desired count is checked against them only then. */
+/** Whether the bounds are valid (each 1..MAX_TASKS, max at least min): the desired count is checked against them only then. */
 export function validBounds(a: { minCapacity?: unknown; maxCapacity?: unknown }): a is { minCapacity: number; maxCapacity: number } {
-  return inRange(a.minCapacity, 1, 100) && inRange(a.maxCapacity, 1, 100) && a.maxCapacity >= a.minCapacity;
+  return inRange(a.minCapacity, 1, MAX_TASKS) && inRange(a.maxCapacity, 1, MAX_TASKS) && a.maxCapacity >= a.minCapacity;
 }
 
 export interface PythonideAutoscalingProps extends PythonideAutoscalingSettings {

@@ -20,7 +20,7 @@ import { Fn, Token } from "cdktf";
 import { Construct } from "constructs";
 import { z } from "zod";
 import { at, nameTag } from "../address";
-import { across, bool, cidr, cidrList, matching, modes, oneOf, onePerZone, resourceId, section, settingsOf, subnetIds } from "../settings";
+import { across, bool, cidrList, createdCidr, matching, modes, oneOf, onePerZone, resourceId, section, settingsOf, subnetIds } from "../settings";
 import { allEgress, ingress } from "../rules";
 
 /** Where the VPC comes from: an environment's `network` section. */
@@ -28,14 +28,14 @@ export const PythonideNetworkSettings = modes(
   {
     create: section({
       mode: oneOf(["create"] as const),
-      /** CIDR of the new VPC. */
-      vpcCidr: cidr(),
+      /** CIDR of the new VPC (/16 to /28). */
+      vpcCidr: createdCidr("a VPC"),
       /** At least two zones: the ALB and RDS need subnets in two availability zones. */
       availabilityZones: z.array(z.string({ error: (issue) => `${JSON.stringify(issue.input)} is not an availability zone name` }), { error: () => "must be a list of availability zones" }),
       /** One per zone: the ALB and the tasks (public IP, no NAT gateway to pay for). */
-      publicSubnetCidrs: cidrList(),
+      publicSubnetCidrs: cidrList(0, createdCidr("a subnet")),
       /** One per zone: RDS and EFS mount targets. */
-      privateSubnetCidrs: cidrList(),
+      privateSubnetCidrs: cidrList(0, createdCidr("a subnet")),
     })
       .refine(...across<{ availabilityZones?: unknown; publicSubnetCidrs?: unknown }>("publicSubnetCidrs", (n) => onePerZone(n.availabilityZones, n.publicSubnetCidrs)))
       .refine(...across<{ availabilityZones?: unknown; privateSubnetCidrs?: unknown }>("privateSubnetCidrs", (n) => onePerZone(n.availabilityZones, n.privateSubnetCidrs))),

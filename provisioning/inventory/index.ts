@@ -9,8 +9,9 @@ import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { DEFAULTS, ROLE_VAR_NAMES, RoleVars, TARGET_GROUP } from "../defaults";
+import { ANSIBLE_YAML } from "./ansible-yaml";
 import { displayPath } from "./display";
-import { parseIni, shlex as shlexOf } from "./ini";
+import { notKeyValue, parseIni, shlex as shlexOf } from "./ini";
 import { PatternError, applyLimit } from "./patterns";
 import { type InventorySource, InventoryError, type Vars } from "./source";
 import { Source, checkVar, groupDepths, loadVarsFiles, resolveTemplating } from "./vars";
@@ -84,7 +85,7 @@ export function parseExtraVars(values: string[]): Source[] {
         return;
       }
       try {
-        const doc = parseYaml(readFileSync(f, "utf8")) as unknown;
+        const doc = parseYaml(readFileSync(f, "utf8"), ANSIBLE_YAML) as unknown;
         if (doc === null || doc === undefined) return;
         if (typeof doc !== "object" || Array.isArray(doc)) problems.push(`${displayPath(f)}: must be a YAML mapping of variable: value`);
         else out.push({ file: displayPath(f), vars: doc as Vars });
@@ -95,7 +96,7 @@ export function parseExtraVars(values: string[]): Source[] {
     }
     if (v.startsWith("{")) {
       try {
-        const doc = parseYaml(v) as unknown;
+        const doc = parseYaml(v, ANSIBLE_YAML) as unknown;
         if (!doc || typeof doc !== "object" || Array.isArray(doc)) problems.push(`${where}: must be a mapping`);
         else out.push({ file: where, vars: doc as Vars });
       } catch (e) {
@@ -111,10 +112,10 @@ export function parseExtraVars(values: string[]): Source[] {
       problems.push(`${where}: unterminated quote`);
       return;
     }
-    for (const kv of tokens) {
+    for (const [n, kv] of tokens.entries()) {
       const eq = kv.indexOf("=");
       if (eq < 1) {
-        problems.push(`${where}: expected key=value, got ${kv.includes("assword") ? "<hidden>" : kv}`);
+        problems.push(`${where}: expected key=value, got ${notKeyValue(tokens, n)}`);
         continue;
       }
       vars[kv.slice(0, eq)] = kv.slice(eq + 1);
@@ -224,6 +225,8 @@ export function selectHosts(inv: Inventory, limit?: string): HostSpec[] {
   const target = new Set(inv.groups[TARGET_GROUP] ?? []);
   if (target.size === 0) throw new InventoryError([`${displayPath(inv.file)}: no hosts in group [${TARGET_GROUP}]`]);
   let names = [...target];
+  // Ansible runs every host on `--limit ''`; an empty pattern is far more often an unset shell variable.
+  if (limit !== undefined && !limit.trim()) throw new InventoryError([`--limit ${JSON.stringify(limit)} is empty (an unset variable?): it would select every host; leave --limit out to run them all`]);
   if (limit) {
     let wanted: Set<string>;
     try {

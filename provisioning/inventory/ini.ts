@@ -1,13 +1,18 @@
 /**
  * Ansible's INI inventory format: [group], [group:vars], [group:children], host lines with
- * key=value variables (Python literals), `name:port`, and host ranges (strict, see patterns.ts).
+ * key=value variables and [group:vars] values (Python literals, else the text as written: literal.ts), `name:port`, and host ranges (strict, see patterns.ts).
  * Every problem names the file and the line.
  */
 import { InventoryError, type InventorySource, type Vars, emptySource } from "./source";
+import { iniValue } from "./literal";
 import { PatternError, expandHostPattern } from "./patterns";
 
-/** Splits like a shell (quotes, backslash) — Ansible uses shlex for INI host lines. */
-export function shlex(s: string): string[] {
+/**
+ * Splits like Python's `shlex.split` (POSIX mode), which Ansible uses for INI host lines and ssh
+ * arguments: quotes group, a backslash escapes outside quotes and only `"` or `\\` inside double quotes,
+ * nothing inside single quotes; with `comments`, a `#` outside quotes ends the line.
+ */
+export function shlex(s: string, { comments = false } = {}): string[] {
   const out: string[] = [];
   let cur = "";
   let quote: string | null = null;
@@ -16,7 +21,7 @@ export function shlex(s: string): string[] {
     const c = s[i];
     if (quote) {
       if (c === quote) quote = null;
-      else if (c === "\\" && quote === '"' && i + 1 < s.length) cur += s[++i];
+      else if (c === "\\" && quote === '"' && (s[i + 1] === '"' || s[i + 1] === "\\")) cur += s[++i];
       else cur += c;
     } else if (c === "'" || c === '"') {
       quote = c;
@@ -24,6 +29,8 @@ export function shlex(s: string): string[] {
     } else if (c === "\\" && i + 1 < s.length) {
       cur += s[++i];
       has = true;
+    } else if (c === "#" && comments) {
+      break;
     } else if (/\s/.test(c)) {
       if (has || cur) out.push(cur);
       cur = "";
@@ -38,12 +45,14 @@ export function shlex(s: string): string[] {
   return out;
 }
 
-/** INI host-line values are Python literals in Ansible: numbers and booleans become typed. */
-function literal(v: string): unknown {
-  if (/^-?\d+$/.test(v)) return Number(v);
-  if (v === "True" || v === "true") return true;
-  if (v === "False" || v === "false") return false;
-  return v;
+/**
+ * A word of a `key=value ...` list that is not key=value, for a message: shown, unless it may be a
+ * value (a secret): after a lone "=" or a "key=" (`redis_password = s3cret`), or starting with "=".
+ */
+export function notKeyValue(words: string[], n: number): string {
+  const prev = n > 0 ? words[n - 1] : "";
+  const value = words[n].startsWith("=") || prev.endsWith("=");
+  return value ? `word ${n + 1}, which is not shown as it may be a secret (write key=value without spaces around "=")` : words[n];
 }
 
 export function parseIni(text: string, file: string): InventorySource {
@@ -86,40 +95,36 @@ export function parseIni(text: string, file: string): InventorySource {
     if (kind === "vars") {
       const eq = l.indexOf("=");
       if (eq < 1) {
-        problems.push(`${at}: [${section}:vars] expects key=value, got ${l}`);
+        problems.push(`${at}: [${section}:vars] expects key=value, got a line without "=" (not shown, it may be a secret)`);
         return;
       }
-      // [group:vars] values are plain strings in Ansible (quotes stripped).
+      // As in Ansible: the text after "=" (trimmed) is a Python literal, or else the value as written.
       const key = l.slice(0, eq).trim();
-      let val = l.slice(eq + 1).trim();
-      try {
-        val = shlex(val).join(" ");
-      } catch {
-        problems.push(`${at}: ${key}: unterminated quote`);
-      }
+      const val = iniValue(l.slice(eq + 1).trim());
       ensure<Vars>(r.groupVars, section, () => ({}))[key] = val;
       return;
     }
     let tokens: string[];
     try {
-      tokens = shlex(l.replace(/\s#.*$/, ""));
+      tokens = shlex(l, { comments: true });
     } catch {
       problems.push(`${at}: unterminated quote`);
       return;
     }
-    const [first, ...kvs] = tokens;
+    const [first] = tokens;
     const vars: Vars = {};
     // `name:port` (Ansible INI); a range may hold ":" inside its brackets.
     const hostPort = /^(.+?):(\d+)$/.exec(first);
     const pattern = hostPort && !/\[[^\]]*$/.test(hostPort[1]) ? hostPort[1] : first;
     if (hostPort && pattern !== first) vars.ansible_port = Number(hostPort[2]);
-    for (const kv of kvs) {
+    for (const [n, kv] of tokens.entries()) {
+      if (n === 0) continue;
       const eq = kv.indexOf("=");
       if (eq < 1) {
-        problems.push(`${at}: expected key=value after host ${pattern}, got ${kv}`);
+        problems.push(`${at}: expected key=value after host ${pattern}, got ${notKeyValue(tokens, n)}`);
         continue;
       }
-      vars[kv.slice(0, eq)] = literal(kv.slice(eq + 1));
+      vars[kv.slice(0, eq)] = iniValue(kv.slice(eq + 1));
     }
     let names: string[];
     try {

@@ -4,9 +4,10 @@
  * against the role's schema (defaults.ts) or the connection variables (connection.ts).
  */
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { extname, join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { ACCEPTED_ANSIBLE_VARS, CONNECTION_VARS, ROLE_VAR_NAMES, checkRoleVar, isRoleVar } from "../defaults";
+import { ANSIBLE_YAML, UnsafeString, VaultValue } from "./ansible-yaml";
 import { CONNECTION_VALIDATORS } from "./connection";
 import { displayPath } from "./display";
 import type { Vars } from "./source";
@@ -18,44 +19,75 @@ export interface Source {
 
 const JINJA_ENV = /^\{\{\s*lookup\(\s*['"]env['"]\s*,\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\)\s*\}\}$/;
 
-/** Reads group_vars/NAME.yml|.yaml|NAME (file) or a directory of such files. */
+/** The extensions Ansible reads variable files with (C.YAML_FILENAME_EXTENSIONS, and none). */
+const VARS_EXTENSIONS = ["", ".yml", ".yaml", ".json"];
+
+/** A directory's variable files as Ansible lists them: sorted, recursing into subdirectories, skipping hidden files and `~` backups. */
+function varsFilesIn(dir: string): string[] {
+  return readdirSync(dir)
+    .sort()
+    .filter((f) => !f.startsWith(".") && !f.endsWith("~"))
+    .flatMap((f) => {
+      const p = join(dir, f);
+      const ext = extname(f);
+      if (statSync(p).isDirectory()) return ext ? [] : varsFilesIn(p);
+      return VARS_EXTENSIONS.includes(ext) ? [p] : [];
+    });
+}
+
+/**
+ * Reads group_vars/NAME, NAME.yml, NAME.yaml or NAME.json (a file, or a directory of such files) as
+ * Ansible does: the first of them that exists is read. Ansible skips the others without a word, so
+ * a second one is an error here: its variables would silently not apply.
+ */
 export function loadVarsFiles(base: string, name: string, problems: string[]): Source[] {
   const out: Source[] = [];
-  const candidates = [`${name}.yml`, `${name}.yaml`, name].map((f) => join(base, f));
-  for (const p of candidates) {
-    if (!existsSync(p)) continue;
-    const files = statSync(p).isDirectory()
-      ? readdirSync(p).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => join(p, f))
-      : [p];
-    for (const f of files) {
-      const text = readFileSync(f, "utf8");
-      if (text.startsWith("$ANSIBLE_VAULT")) {
-        problems.push(`${displayPath(f)}: vault-encrypted variable files are not supported; use REDIS_PASSWORD or redis_password_secret_arn`);
+  const [p, ...shadowed] = VARS_EXTENSIONS.map((ext) => join(base, `${name}${ext}`)).filter((f) => existsSync(f));
+  if (p === undefined) return out;
+  for (const other of shadowed) {
+    problems.push(`${displayPath(other)}: not read, because ${displayPath(p)} exists (Ansible reads only the first of ${name}, ${name}.yml, ${name}.yaml, ${name}.json); merge them into one`);
+  }
+  const files = statSync(p).isDirectory() ? varsFilesIn(p) : [p];
+  for (const f of files) {
+    const text = readFileSync(f, "utf8");
+    if (text.startsWith("$ANSIBLE_VAULT")) {
+      problems.push(`${displayPath(f)}: vault-encrypted variable files are not supported; use REDIS_PASSWORD or redis_password_secret_arn`);
+      continue;
+    }
+    try {
+      const doc = parseYaml(text, ANSIBLE_YAML) as unknown;
+      if (doc === null || doc === undefined) continue;
+      if (typeof doc !== "object" || Array.isArray(doc)) {
+        problems.push(`${displayPath(f)}: must be a YAML mapping of variable: value`);
         continue;
       }
-      try {
-        const doc = parseYaml(text) as unknown;
-        if (doc === null || doc === undefined) continue;
-        if (typeof doc !== "object" || Array.isArray(doc)) {
-          problems.push(`${displayPath(f)}: must be a YAML mapping of variable: value`);
-          continue;
-        }
-        out.push({ file: f, vars: doc as Vars });
-      } catch (e) {
-        problems.push(`${displayPath(f)}: invalid YAML: ${(e as Error).message.split("\n")[0]}`);
-      }
+      out.push({ file: f, vars: doc as Vars });
+    } catch (e) {
+      problems.push(`${displayPath(f)}: invalid YAML: ${(e as Error).message.split("\n")[0]}`);
     }
   }
   return out;
 }
 
-/** Resolves `{{ lookup('env', 'X') }}` (the only templating supported); other Jinja is an error. */
+/**
+ * Resolves `{{ lookup('env', 'X') }}` (the only templating supported; other Jinja is an error), in
+ * lists and maps too; `!unsafe` strings are taken as written, an inline `!vault` value is an error.
+ */
 export function resolveTemplating(file: string, key: string, v: unknown, env: NodeJS.ProcessEnv, problems: string[]): unknown {
+  const bad = (msg: string) => (problems.push(`${file}: ${key}: ${msg}`), undefined);
+  if (v instanceof UnsafeString) return v.value;
+  if (v instanceof VaultValue) return bad("vault-encrypted values (!vault) are not supported; use REDIS_PASSWORD or the *_secret_arn variables");
+  if (Array.isArray(v) || (v !== null && typeof v === "object")) {
+    const before = problems.length;
+    const out = Array.isArray(v)
+      ? v.map((x) => resolveTemplating(file, key, x, env, problems))
+      : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, resolveTemplating(file, key, x, env, problems)]));
+    return problems.length > before ? undefined : out;
+  }
   if (typeof v !== "string" || !v.includes("{{")) return v;
   const m = JINJA_ENV.exec(v.trim());
   if (m) return env[m[1]] ?? undefined;
-  problems.push(`${file}: ${key}: Jinja templating is not supported (only {{ lookup('env', 'NAME') }})`);
-  return undefined;
+  return bad("Jinja templating is not supported (only {{ lookup('env', 'NAME') }})");
 }
 
 /** Group depth for Ansible's precedence: all=0, a group = 1 + depth of its deepest parent. */

@@ -7,6 +7,7 @@
  * Every problem names the file and the line. Inventory plugins (`plugin: aws_ec2`, ...) are not supported.
  */
 import { LineCounter, isMap, isScalar, parseDocument, type Node, type YAMLMap } from "yaml";
+import { ANSIBLE_YAML } from "./ansible-yaml";
 import { PatternError, expandHostPattern } from "./patterns";
 import { type InventorySource, InventoryError, type Vars, emptySource } from "./source";
 
@@ -14,7 +15,7 @@ const GROUP_KEYS = ["hosts", "vars", "children"];
 
 export function parseYamlInventory(text: string, file: string): InventorySource {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc });
+  const doc = parseDocument(text, { lineCounter: lc, ...ANSIBLE_YAML });
   const problems: string[] = [];
   const at = (n: Node | null | undefined) => `${file}:${n?.range ? lc.linePos(n.range[0]).line : 1}`;
   if (doc.errors.length) {

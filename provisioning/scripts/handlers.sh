@@ -84,23 +84,35 @@ restart_handler() {
     fail_task "restart redis" "could not stop $SERVICE (${STOP_NOTE:-no reason known}); the new config is in place and the restart is still pending"
   fi
   if start_bounded; then
-    rm -f "$STATE/restart-pending" "$STATE/config.prev"
     rc_auth "$NEW_ADMIN"
     keys_after=$(keys_no_ttl)
     if [ "${keys_before:-0}" -gt 0 ] && [ "$keys_after" -eq 0 ]; then
-      fail_task "restart redis" "restarted but the dataset is EMPTY (had $keys_before keys): check $DATA_DIR before anything else"
+      # The new config reads its data somewhere else than the old one wrote it: back to the old one,
+      # whose files are untouched, rather than leave an empty server running. Its stop must not save
+      # the empty dataset (over the old files, should they share a name): no save points first.
+      rc CONFIG SET save "" >/dev/null 2>&1 || true
+      rollback_config "restarted with the new config but the dataset was EMPTY (had $keys_before keys without TTL; the new config reads $DATA_DIR)" "$logsize" "$since"
     fi
+    rm -f "$STATE/restart-pending" "$STATE/config.prev"
     task "restart redis" changed "restarted once (pid $(systemctl show -p MainPID --value "$SERVICE"), keys without TTL: ${keys_before:-?} -> $keys_after)${STOP_NOTE:+; $STOP_NOTE}"
     return 0
   fi
   err=$(redis_error "$logsize" "$since")
-  local first_note=$STOP_NOTE
+  rollback_config "Redis did not start with the new config: $err${STOP_NOTE:+; $STOP_NOTE}" "$logsize" "$since"
+}
+
+# The new config is in place but must not stay (why: $1): stops Redis, puts the previous config
+# ($STATE/config.prev) back, starts Redis with it, and fails the task saying what runs now.
+# $2, $3: the log size and time before the restart (for Redis's error lines).
+rollback_config() {
+  local why=$1 now
   stop_bounded
-  if [ -f "$STATE/config.prev" ]; then install -m 0640 -o "$SRV_USER" -g "$SRV_GROUP" "$STATE/config.prev" "$CONF"; fi
-  if start_bounded; then now="previous config restored and Redis is running with it"
-  else now="previous config restored but Redis did not start with it either: $(redis_error "$logsize" "$since")"; fi
+  if [ ! -f "$STATE/config.prev" ]; then now="no previous config was kept to go back to"
+  elif ! install -m 0640 -o "$SRV_USER" -g "$SRV_GROUP" "$STATE/config.prev" "$CONF"; then now="putting the previous config back failed"
+  elif start_bounded; then rc_auth "$NEW_ADMIN"; now="previous config restored and Redis is running with it ($(keys_no_ttl) keys without TTL)"
+  else now="previous config restored but Redis did not start with it either: $(redis_error "$2" "$3")"; fi
   rm -f "$STATE/restart-pending"
-  fail_task "restart redis" "Redis did not start with the new config: $err${first_note:+; $first_note}; $now${STOP_NOTE:+; $STOP_NOTE}"
+  fail_task "restart redis" "$why; $now${STOP_NOTE:+; $STOP_NOTE}"
 }
 
 # Handler "reload asterisk": reloads each module listed in the marker ($STATE/asterisk-reload-pending,

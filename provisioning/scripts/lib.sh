@@ -74,17 +74,34 @@ rc() {
 }
 # shellcheck disable=SC2120 # the other scripts call it with arguments
 app() { REDISCLI_AUTH="$APP_PW" bounded "$CLI" -h "$RC_HOST" -p "$RC_PORT" "$@" 2>&1; }
-# Where the server configured in file $1 listens: its last `port`, its first `bind` address (bash only).
+# Where the server configured in file $1 listens, as redis-server reads it: `include` files in place
+# (globs, nested up to 5 deep), the last `port` and the first address of the last `bind` (bash only).
 rc_target() {
-  local k v b="" seen="" p=""
+  local b
+  RT_PORT=""; RT_BIND=""
+  rc_target_read "$1" 0
+  RC_PORT=${RT_PORT:-6379}; b=${RT_BIND#-}
+  case "$b" in ""|0.0.0.0|"*"|::|"::*") RC_HOST=127.0.0.1;; *) RC_HOST=$b;; esac
+}
+rc_target_read() {
+  local k v f
+  [ "$2" -le 5 ] || return 0
   while read -r k v _; do
     case "$k" in
-      port) p=$v;;
-      bind) [ -n "$seen" ] || { b=$v; seen=1; };;
+      port) RT_PORT=$v;;
+      bind) RT_BIND=$v;;
+      include) include_paths "$v"; for f in "${INCLUDED[@]}"; do rc_target_read "$f" $(( $2 + 1 )); done;;
     esac
   done 2>/dev/null < "$1"
-  RC_PORT=${p:-6379}; b=${b#-}
-  case "$b" in ""|0.0.0.0|"*"|::|"::*") RC_HOST=127.0.0.1;; *) RC_HOST=$b;; esac
+}
+# INCLUDED=the readable files an `include` value $1 names, as redis-server expands it (quotes, globs).
+include_paths() {
+  local v=$1 f
+  v=${v#[\"\']}; v=${v%[\"\']}
+  INCLUDED=()
+  # shellcheck disable=SC2086 # unquoted on purpose: redis-server expands an include glob
+  for f in $v; do [ -f "$f" ] && [ -r "$f" ] && INCLUDED+=("$f"); done
+  return 0
 }
 # Picks the strongest identity the running server accepts: our admin user ($1), the app password, none.
 # A server whose disk writes fail answers PING with MISCONF: it is there and the login worked.
@@ -105,6 +122,9 @@ probe_commands() {
     printf 'CONFIG GET port\nCONFIG GET maxmemory\nCONFIG GET maxmemory-policy\nCONFIG GET appendonly\nCONFIG GET save\n'
   fi
   printf 'ECHO @@cfg-end@@\n'
+  # Where the running server keeps its data (any identity: a server the tool did not set up may keep it
+  # elsewhere, and a restart into the role's config would then start empty). Refused = an error line.
+  printf 'CONFIG GET dir\nCONFIG GET dbfilename\nCONFIG GET appendfilename\nCONFIG GET appenddirname\nECHO @@files-end@@\n'
   # Authenticated with the application password only (a host the tool did not set up): may it create our ACL user?
   if [ "$RC_AUTH" = app ]; then printf 'ACL USERS\n'; fi
   printf 'ECHO @@acl-end@@\nINFO\n'
@@ -129,6 +149,8 @@ probe() {
   out=${out//$'\r'/}
   if [ "$RC_AUTH" = admin ] || [ "$RC_AUTH" = none ]; then fact "${RT_PREFIX:-}rt_config" "${out%%$'\n'@@cfg-end@@*}"; fi
   rest=${out#*@@cfg-end@@$'\n'}
+  fact "${RT_PREFIX:-}rt_files" "${rest%%@@files-end@@*}"
+  rest=${rest#*@@files-end@@$'\n'}
   if [ "$RC_AUTH" = app ]; then fact "${RT_PREFIX:-}rt_acl" "${rest%%$'\n'*}"; fi
   fact "${RT_PREFIX:-}rt_info" "${rest#*@@acl-end@@$'\n'}"
 }

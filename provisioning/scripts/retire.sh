@@ -8,6 +8,9 @@
 #   P_R_UNIT_PATHS  apply: the unit's file, its helper script and links to remove ("" = none)
 #   P_R_FILES       apply: the legacy config files to remove once Redis runs without them
 #   P_R_DONE        apply: the task's message when it succeeds
+#   P_R_CONFS       gather: the config files whose `include`s to look into (one per OS profile)
+#   P_R_SECRET_RE   gather/apply: an ERE matching a line that sets a secret directive (requirepass, ...)
+#   P_R_SECRET_FILES apply: included files whose secret lines go once Redis runs without them
 
 # Gather: which legacy paths exist (links too), and the unit's enablement.
 retire_gather() {
@@ -20,7 +23,44 @@ retire_gather() {
     done
   done <<<"$P_R_CANDIDATES"
   fact retire_paths "$rp"
+  RETIRE_SECRETS=""
+  while IFS= read -r f; do
+    [ -n "$f" ] && [ -f "$f" ] && retire_gather_includes "$f" 0
+  done <<<"$P_R_CONFS"
+  fact retire_secret_includes "$RETIRE_SECRETS"
   if [ -e "$P_R_UNIT_FILE" ]; then fact retire_unit_state "$(systemctl is-enabled "$P_R_UNIT" 2>/dev/null)"; fi
+}
+
+# The files config $1 includes (nested, as redis-server reads them) that set a secret directive: the old
+# playbook's plaintext requirepass kept beside the config it replaced (RETIRE_SECRETS, one per line).
+retire_gather_includes() {
+  local k v f
+  [ "$2" -le 5 ] || return 0
+  while read -r k v _; do
+    [ "${k,,}" = include ] || continue
+    include_paths "$v"
+    for f in "${INCLUDED[@]}"; do
+      if grep -qiE "$P_R_SECRET_RE" "$f"; then RETIRE_SECRETS="$RETIRE_SECRETS$f"$'\n'; fi
+      retire_gather_includes "$f" $(( $2 + 1 ))
+    done
+  done 2>/dev/null < "$1"
+}
+
+# Apply (after the restart): the secret lines of each P_R_SECRET_FILES file go; a file left with nothing
+# but comments and blank lines goes too. The rest of a file is kept, owner and mode included.
+retire_secret_lines() {
+  local f tmp
+  while IFS= read -r f; do
+    if [ -z "$f" ] || [ ! -f "$f" ]; then continue; fi
+    if grep -qsiE '^[[:space:]]*include[[:space:]]' "$CONF"; then RETIRE_ERR="${RETIRE_ERR:+$RETIRE_ERR; }$CONF still has include lines, $f kept"; continue; fi
+    tmp="$(dirname "$f")/.$(basename "$f").provision-tmp"
+    CLEANUP+=("$tmp")
+    if ! grep -qviE "$P_R_SECRET_RE|^[[:space:]]*(#.*)?$" "$f"; then
+      rm -f "$f" || RETIRE_ERR="${RETIRE_ERR:+$RETIRE_ERR; }cannot remove $f"
+    elif ! { grep -viE "$P_R_SECRET_RE" "$f" > "$tmp" && chown --reference="$f" "$tmp" && chmod --reference="$f" "$tmp" && sync "$tmp" && mv -f "$tmp" "$f"; } 2>/dev/null; then
+      RETIRE_ERR="${RETIRE_ERR:+$RETIRE_ERR; }cannot rewrite $f without its secret lines"
+    fi
+  done <<<"$P_R_SECRET_FILES"
 }
 
 # Apply, part 1 (before the restart handler, so that the unit cannot block the restart).
@@ -43,5 +83,6 @@ retire_files() {
     if grep -qsE "^[[:space:]]*include[[:space:]]+\"?$f\"?[[:space:]]*$" "$CONF"; then RETIRE_ERR="${RETIRE_ERR:+$RETIRE_ERR; }$f is still included by $CONF, kept"; continue; fi
     rm -f "$f" || RETIRE_ERR="${RETIRE_ERR:+$RETIRE_ERR; }cannot remove $f"
   done <<<"$P_R_FILES"
+  retire_secret_lines
   if [ -n "$RETIRE_ERR" ]; then task "$P_R_TASK" failed "$RETIRE_ERR"; else task "$P_R_TASK" changed "$P_R_DONE"; fi
 }

@@ -34,7 +34,24 @@ export interface RuntimeFacts {
   /** ACL WHOAMI when only the application password is accepted (a server the tool did not set up). */
   acl?: string;
   config?: Record<string, string>;
+  /** Where the server keeps its data (CONFIG GET of DATA_LOCATION), as far as it answered; `refused`: its first error line. */
+  files?: { settings: Record<string, string>; refused?: string };
   info?: Record<string, string>;
+}
+
+/** The settings that name where a server reads and writes its data, relative to `dir`. */
+export const DATA_LOCATION = ["dir", "dbfilename", "appendfilename", "appenddirname"] as const;
+
+/** `CONFIG GET` answers for the DATA_LOCATION settings: pairs found by name (a setting the server lacks answers nothing), errors kept. */
+export function parseDataLocation(text: string): NonNullable<RuntimeFacts["files"]> {
+  const lines = text.split("\n").map((l) => l.replace(/\r$/, ""));
+  const settings: Record<string, string> = {};
+  let refused: string | undefined;
+  for (let i = 0; i < lines.length; i++) {
+    if ((DATA_LOCATION as readonly string[]).includes(lines[i]) && i + 1 < lines.length) settings[lines[i]] = lines[++i];
+    else if (lines[i].trim()) refused ??= lines[i];
+  }
+  return { settings, refused };
 }
 
 export interface HostFacts {
@@ -105,6 +122,7 @@ export function runtimeFrom(facts: Record<string, string>, prefix = "rt_"): Runt
     probe: f("probe"),
     acl: f("acl"),
     config: f("config") !== undefined ? parsePairs(f("config")) : undefined,
+    files: f("files") !== undefined ? parseDataLocation(f("files")) : undefined,
     info: f("info") !== undefined ? parseInfo(f("info")) : undefined,
   };
 }

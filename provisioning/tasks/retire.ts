@@ -13,6 +13,7 @@
  * the config in place are never removed.
  */
 import { dirname } from "node:path";
+import { SECRET_DIRECTIVES } from "../defaults";
 import { OS_PROFILES, OsProfile } from "../os";
 import type { TaskResult } from "../output";
 import { Params, paramLines, scriptFile } from "../scripts";
@@ -29,18 +30,28 @@ export function legacyConfDir(p: OsProfile): string {
 }
 /** Every config directory the user data may have used (one per package it installs). */
 const LEGACY_DIRS = [...new Set(Object.values(OS_PROFILES).map(legacyConfDir))];
+/** A redis.conf line that sets a secret directive (redis-server reads directive names in any case; grep -i). */
+const SECRET_LINE = `^[[:space:]]*(${SECRET_DIRECTIVES.join("|")})[[:space:]]`;
 
 export interface RetireFacts {
   /** Legacy paths present on the host (unit file, script, config files, unit links). */
   paths: string[];
   /** `systemctl is-enabled` of the unit when its file exists ("" otherwise). */
   unitState: string;
+  /** Files the config in place includes that set a secret directive (the old playbook's plaintext requirepass). */
+  secretIncludes?: string[];
 }
 
-const common = (): Params => ({ P_R_TASK: RETIRE_TASK, P_R_UNIT: LEGACY_UNIT, P_R_UNIT_FILE: LEGACY_UNIT_PATH });
+const common = (): Params => ({ P_R_TASK: RETIRE_TASK, P_R_UNIT: LEGACY_UNIT, P_R_UNIT_FILE: LEGACY_UNIT_PATH, P_R_SECRET_RE: SECRET_LINE });
 
-/** Bash for the gather script: provisioning/scripts/retire.sh's retire_gather over every path the user data may have left. */
-export const retireGather = (): string =>
+/** Every OS profile's config file: the gather looks into what each includes. */
+const CONFIG_PATHS = [...new Set(Object.values(OS_PROFILES).map((p) => p.configPath))];
+
+/**
+ * Bash for the gather script: provisioning/scripts/retire.sh's retire_gather over every path the user
+ * data may have left, and the files that `configs` include holding a plaintext secret.
+ */
+export const retireGather = (configs: string[] = CONFIG_PATHS): string =>
   `${paramLines({
     ...common(),
     P_R_CANDIDATES: [
@@ -50,10 +61,12 @@ export const retireGather = (): string =>
       `/etc/systemd/system/*.requires/${LEGACY_UNIT}`,
       `/etc/systemd/system/*.wants/${LEGACY_UNIT}`,
     ].join("\n"),
+    P_R_CONFS: configs.join("\n"),
   })}\n${scriptFile("retire")}\nretire_gather\n`;
 
 export function retireFacts(f: Record<string, string>): RetireFacts {
-  return { paths: (f.retire_paths ?? "").split("\n").filter(Boolean), unitState: f.retire_unit_state ?? "" };
+  const lines = (v: string | undefined) => (v ?? "").split("\n").filter(Boolean);
+  return { paths: lines(f.retire_paths), unitState: f.retire_unit_state ?? "", secretIncludes: [...new Set(lines(f.retire_secret_includes))] };
 }
 
 export interface RetirePlan {
@@ -74,19 +87,23 @@ export function planRetire(profile: OsProfile, rf: RetireFacts, check: boolean):
   const unitFile = rf.paths.includes(LEGACY_UNIT_PATH);
   const links = rf.paths.filter(isUnitLink);
   const script = rf.paths.includes(LEGACY_SCRIPT);
-  if (!unitFile && !links.length && !script && !files.length) {
+  // password.conf is one of them, removed whole above.
+  const secrets = (rf.secretIncludes ?? []).filter((f) => !files.includes(f));
+  if (!unitFile && !links.length && !script && !files.length && !secrets.length) {
     return { result: { task: RETIRE_TASK, status: "ok", msg: `no ${LEGACY_UNIT}, no ${LEGACY_FILES.join(" or ")} in ${dir}` } };
   }
   const parts = [
     (unitFile || links.length > 0) && `${check ? "disable and remove" : "disabled and removed"} ${LEGACY_UNIT}${unitFile && rf.unitState ? ` (was ${rf.unitState})` : ""}`,
     script && `${check ? "remove" : "removed"} ${LEGACY_SCRIPT}`,
     files.length > 0 && `${check ? "remove" : "removed"} ${files.join(", ")}${files.some((f) => f.endsWith("password.conf")) ? " (plaintext requirepass)" : ""}`,
+    secrets.length > 0 &&
+      `${check ? "remove" : "removed"} the plaintext secret lines (${SECRET_DIRECTIVES.slice(0, 2).join(", ")}, ...) of ${secrets.join(", ")}, included by the config it replaces and read by nothing after it (a file left empty goes)`,
   ].filter(Boolean) as string[];
   const msg = `${check ? "would " : ""}${parts.join("; ")}`;
   if (check) return { result: { task: RETIRE_TASK, status: "changed", msg } };
 
   const unitPaths = [unitFile && LEGACY_UNIT_PATH, script && LEGACY_SCRIPT, ...links].filter(Boolean) as string[];
-  const params: Params = { ...common(), P_R_UNIT_PATHS: unitPaths.join("\n"), P_R_FILES: files.join("\n"), P_R_DONE: msg };
+  const params: Params = { ...common(), P_R_UNIT_PATHS: unitPaths.join("\n"), P_R_FILES: files.join("\n"), P_R_SECRET_FILES: secrets.join("\n"), P_R_DONE: msg };
   return {
     // provisioning/scripts/retire.sh: the unit before any restart of Redis can require it, the files once Redis runs without them.
     pre: `# ${RETIRE_TASK} (1/2)\n${paramLines(params)}\n${scriptFile("retire")}\nretire_unit\n`,
