@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parsePlanArgs, statefulChanges } from "../stacks/plan";
@@ -116,7 +116,6 @@ describe("a provider mirror whose version folder has no provider binary", () => 
 
 describe("an interrupted plan or validate leaves no scratch copy behind (it holds the --state copy, secrets in it)", () => {
   const { spawn } = require("node:child_process") as typeof import("node:child_process");
-  const { existsSync } = require("node:fs") as typeof import("node:fs");
   const root = join(__dirname, "..");
 
   it.each([
@@ -149,6 +148,41 @@ runCli(() => withSynthDir(async (outdir) => {
     expect(await exit).toBe(code);
     for (const dir of dirs) expect(existsSync(dir)).toBe(false);
     expect(err).toContain(`interrupted (${signal})`);
+  }, 30_000);
+});
+
+describe("an interrupted run lets Terraform stop on its own (a backend's state lock is released only then)", () => {
+  const { spawn } = require("node:child_process") as typeof import("node:child_process");
+  const root = join(__dirname, "..");
+
+  it("Ctrl-C: the program run() started gets exactly one SIGINT and the time to finish, then exit 130", async () => {
+    // A stand-in for terraform: notes each signal, takes a moment to "release its lock", then exits.
+    const log = join(work, "standin.log");
+    const standin = join(work, "standin.sh");
+    writeFileSync(standin, `#!/bin/bash\ntrap 'echo INT >> ${log}; sleep 0.5; echo released >> ${log}; exit 1' INT\necho started >> ${log}\nwhile :; do sleep 0.05; done\n`, { mode: 0o755 });
+    const script = join(work, "interrupted-run.ts");
+    writeFileSync(
+      script,
+      `import { run, runCli } from ${JSON.stringify(join(root, "stacks", "terraform"))};
+runCli(async () => {
+  const ran = run(${JSON.stringify(standin)}, []);
+  process.stdout.write("running\\n");
+  await ran;
+  return 0;
+});
+`,
+    );
+    // Its own process group, like a terminal's job: a Ctrl-C goes to the whole group.
+    const child = spawn(process.execPath, [join(root, "node_modules", "tsx", "dist", "cli.mjs"), script], { cwd: root, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    let err = "";
+    child.stderr.on("data", (d) => (err += d));
+    await new Promise<void>((resolve) => child.stdout.on("data", (d) => String(d).includes("running") && resolve()));
+    for (let i = 0; i < 100 && !(existsSync(log) && readFileSync(log, "utf8").includes("started")); i++) await new Promise((r) => setTimeout(r, 50));
+    const exit = new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));
+    process.kill(-child.pid!, "SIGINT");
+    expect(await exit).toBe(130);
+    expect(readFileSync(log, "utf8").split("\n").filter(Boolean)).toEqual(["started", "INT", "released"]);
+    expect(err).toContain("interrupted (SIGINT): stopping terraform (it releases any state lock; again to kill it)");
   }, 30_000);
 });
 

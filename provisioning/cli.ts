@@ -186,7 +186,13 @@ let running: { out: Output; t0: number } | undefined;
  * the recap, release the host locks this run holds (bounded), then exit 130.
  */
 function releaseLocksOnSignal(): void {
+  let stopping = false;
   const handler = (sig: NodeJS.Signals) => {
+    // One Ctrl-C often arrives twice (the terminal's, and npm's forward of it). Listening with `on`
+    // rather than `once` keeps the repeat from meeting the default action, which would end the
+    // process in the middle of releasing the host locks.
+    if (stopping) return;
+    stopping = true;
     stopSteps();
     running?.out.interrupted(sig, Date.now() - running.t0);
     for (const c of heldLocks.values()) {
@@ -195,8 +201,8 @@ function releaseLocksOnSignal(): void {
     process.stderr.write(`interrupted (${sig}): released ${heldLocks.size} host lock(s)\n`);
     process.exit(130);
   };
-  process.once("SIGINT", handler);
-  process.once("SIGTERM", handler);
+  process.on("SIGINT", handler);
+  process.on("SIGTERM", handler);
 }
 
 /** Runs the CLI as the program: argv, stdio, environment and exit code of this process. */

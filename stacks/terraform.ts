@@ -5,7 +5,7 @@
  * the provider version rewritten to the mirror's, a stand-in for a provider the mirror lacks
  * (random), the backend replaced by a local state file.
  */
-import { type ChildProcess, execFile } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { type Dirent, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -192,20 +192,33 @@ export function run(
   args: string[],
   opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
+  const timeoutMs = opts.timeoutMs ?? 300_000;
   return new Promise((done, fail) => {
-    const child = execFile(
-      file,
-      args,
-      { cwd: opts.cwd, env: opts.env, timeout: opts.timeoutMs ?? 300_000, maxBuffer: 256 * 1024 * 1024, killSignal: "SIGKILL" },
-      (error, stdout, stderr) => {
-        running.delete(child);
-        if (error && (error as NodeJS.ErrnoException).code === "ENOENT") return fail(error);
-        if (error && error.killed) return fail(new Error(`${file} ${args.join(" ")} timed out after ${(opts.timeoutMs ?? 300_000) / 1000} s`));
-        const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
-        done({ code, stdout, stderr });
-      },
-    );
+    // detached: its own process group, so only runCli's one SIGINT reaches it (see there).
+    const child = spawn(file, args, { cwd: opts.cwd, env: opts.env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
     running.add(child);
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    child.stdout!.on("data", (d: Buffer) => stdout.push(d));
+    child.stderr!.on("data", (d: Buffer) => stderr.push(d));
+    let timedOut = false;
+    const timer = setTimeout(() => ((timedOut = true), child.kill("SIGKILL")), timeoutMs);
+    let settled = false;
+    const settle = (then: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      running.delete(child);
+      then();
+    };
+    child.on("error", (error) => settle(() => fail(error)));
+    child.on("close", (code) =>
+      settle(() =>
+        timedOut
+          ? fail(new Error(`${file} ${args.join(" ")} timed out after ${timeoutMs / 1000} s`))
+          : done({ code: code ?? 1, stdout: Buffer.concat(stdout).toString("utf8"), stderr: Buffer.concat(stderr).toString("utf8") }),
+      ),
+    );
   });
 }
 
@@ -650,19 +663,42 @@ export async function withSynthDir<T>(fn: (outdir: string) => Promise<T>): Promi
   }
 }
 
-/** A command line tool's main: its exit code, or 2 with the error's message (no stack trace for setup problems). */
+/** How long an interrupted run waits for Terraform to stop on its own (releasing a state lock) before killing it. */
+const STOP_GRACE_MS = 20_000;
+const REPEAT_MS = 2_000;
+
+/**
+ * A command line tool's main: its exit code, or 2 with the error's message (no stack trace for setup problems).
+ * Ctrl-C or SIGTERM: Terraform gets one SIGINT (it runs in its own process group, so a terminal's Ctrl-C
+ * does not reach it twice: a second interrupt makes it exit at once, leaving a backend's state lock
+ * held), up to STOP_GRACE_MS to stop, then the run exits 130/143 and the scratch copies go with it.
+ * A second signal (after REPEAT_MS) kills at once.
+ */
 export function runCli(main: () => Promise<number>): void {
-  // Ctrl-C or a kill ends the run as an exit, so the scratch folders go with it (130/143 as a shell says).
+  let interrupted = false;
+  let since = 0;
   for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
-    process.once(signal, () => {
-      for (const child of running) child.kill("SIGKILL");
-      process.stderr.write(`interrupted (${signal}): scratch copies removed, nothing applied\n`);
-      process.exit(code);
+    process.on(signal, () => {
+      const stop = () => {
+        for (const child of running) child.kill("SIGKILL");
+        process.exit(code);
+      };
+      // One Ctrl-C often arrives twice (from the terminal, and forwarded by npm or tsx): a repeat
+      // within REPEAT_MS is the same interrupt.
+      if (interrupted) return Date.now() - since > REPEAT_MS ? stop() : undefined;
+      interrupted = true;
+      since = Date.now();
+      process.stderr.write(
+        `interrupted (${signal}): ${running.size ? "stopping terraform (it releases any state lock; again to kill it), then " : ""}removing the scratch copies; nothing applied\n`,
+      );
+      for (const child of running) child.kill("SIGINT");
+      setInterval(() => (running.size === 0 || Date.now() - since > STOP_GRACE_MS) && stop(), 50);
     });
   }
   main().then(
-    (code) => process.exit(code),
+    (code) => interrupted || process.exit(code),
     (error: unknown) => {
+      if (interrupted) return; // Terraform's own "interrupted" failure: the signal decides the exit
       process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
       process.exit(2);
     },
