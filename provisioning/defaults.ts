@@ -161,6 +161,17 @@ const extraConfig = described("must be a map of directive: value", z.record(z.st
   return out;
 });
 
+/**
+ * Settings of a replaced config that the role drops and that have no role variable of their own: a
+ * takeover refuses to drop them unless redis_takeover_accept lists them (provisioning/tasks/takeover.ts).
+ */
+export const TAKEOVER_ACCEPTABLE = ["requirepass", "user", "aclfile", "rename-command", "replicaof"] as const;
+export type TakeoverAcceptable = (typeof TAKEOVER_ACCEPTABLE)[number];
+const takeoverAccept = described(
+  `must be a list of setting names (${TAKEOVER_ACCEPTABLE.join(", ")})`,
+  z.union([z.string().transform((s) => s.split(/[\s,]+/).filter(Boolean)), z.array(z.string())]).pipe(z.array(z.enum(TAKEOVER_ACCEPTABLE))),
+);
+
 /** CloudWatch namespace: ASCII without spaces or quotes (it goes into a systemd unit), not AWS/. */
 const namespace = line("CloudWatch namespace like Campaign/Redis", /^[A-Za-z0-9._/#-][A-Za-z0-9._/#:-]{0,254}$/).pipe(
   described("must not start with AWS/ (reserved for AWS services)", z.string().refine((s) => !/^AWS\//i.test(s))),
@@ -212,6 +223,8 @@ export const ROLE_VARS = {
   redis_admin_user: line("ACL user name", /^[a-z][a-z0-9_-]{0,63}$/).default("provisioner"),
   redis_amazon_linux_package: oneOf(AMAZON_LINUX_REDIS_PACKAGES).default("valkey"),
   redis_extra_config: extraConfig.default({}),
+  /** Settings of a replaced config that a takeover may drop (each refused otherwise): TAKEOVER_ACCEPTABLE. */
+  redis_takeover_accept: takeoverAccept.default([]),
   redis_metrics_enabled: boolean.default(true),
   redis_metrics_namespace: namespace.default(REDIS_METRICS.namespace),
   redis_metrics_interval_seconds: int(10, 3600).default(60),

@@ -15,6 +15,8 @@ export interface TaskResult {
   msg: string;
   handler?: boolean;
   diff?: string;
+  /** A line the play goes on after, but that the recap counts (warnings=N). */
+  warning?: boolean;
 }
 
 export interface Recap {
@@ -23,6 +25,7 @@ export interface Recap {
   failed: number;
   unreachable: number;
   skipped: number;
+  warnings: number;
 }
 
 export interface HostReport {
@@ -38,13 +41,14 @@ export interface OutputOptions {
 }
 
 export function recapOf(tasks: TaskResult[]): Recap {
-  const r: Recap = { ok: 0, changed: 0, failed: 0, unreachable: 0, skipped: 0 };
+  const r: Recap = { ok: 0, changed: 0, failed: 0, unreachable: 0, skipped: 0, warnings: 0 };
   for (const t of tasks) {
     if (t.status === "ok" || t.status === "changed") r.ok++;
     if (t.status === "changed") r.changed++;
     if (t.status === "failed") r.failed++;
     if (t.status === "unreachable") r.unreachable++;
     if (t.status === "skipped") r.skipped++;
+    if (t.warning) r.warnings++;
   }
   return r;
 }
@@ -109,7 +113,7 @@ export class Output {
     const width = Math.max(...[...this.hosts.keys()].map((h) => h.length), 4);
     this.write("\nPLAY RECAP\n");
     for (const [h, { recap: r }] of Object.entries(report)) {
-      this.write(`${h.padEnd(width)} : ok=${r.ok} changed=${r.changed} failed=${r.failed} unreachable=${r.unreachable} skipped=${r.skipped}\n`);
+      this.write(`${h.padEnd(width)} : ok=${r.ok} changed=${r.changed} failed=${r.failed} unreachable=${r.unreachable} skipped=${r.skipped}${r.warnings ? ` warnings=${r.warnings}` : ""}\n`);
     }
     this.write(`(${(elapsedMs / 1000).toFixed(2)} s)\n`);
   }

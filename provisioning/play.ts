@@ -32,6 +32,7 @@ import { checkMemory } from "./tasks/memory";
 import { METRICS_TASK, planMetrics } from "./tasks/metrics";
 import { RETIRE_TASK, planRetire } from "./tasks/retire";
 import { ScriptOutput, parseLine } from "./tasks/shell";
+import { compareTakeover, parseEffective, takeoverResult } from "./tasks/takeover";
 import { evaluateVerify, runtimeDrift } from "./tasks/verify";
 import { WORKER_HANDLER, WORKER_TASK, WORKER_VERIFY, planWorker, workerBundle, workerGather } from "./tasks/worker";
 
@@ -356,6 +357,13 @@ async function plan(run: HostRun, secrets: HostSecrets, facts: HostFacts, prep: 
   const moved = restart && active ? dataLocationProblem(desired, current, profile.configPath, profile.service, rt) : null;
   const safety = [...(moved ? [moved] : []), ...(configChanged ? dataSafetyProblems(v, rt) : [])];
   if (safety.length) return emit({ task: "write config", status: "failed", msg: `${safety.join("; ")}; nothing changed` });
+  // What the replaced config (and the files it includes) ran with that the new one changes (in --check too).
+  if (configChanged && current !== null && pf?.effective != null) {
+    const c = compareTakeover(parseEffective(pf.effective), desired, profile.configPath, v, new Set(Object.keys(h.origin)), appPassword);
+    const t = takeoverResult(c, profile.configPath);
+    if (t) run.emit(t);
+    if (t?.status === "failed") return null;
+  }
   const enabled = pf?.enabled === "enabled";
   const metrics = planMetrics(v, profile, facts.metrics, opts.check);
   const retire = planRetire(profile, facts.retire, opts.check);

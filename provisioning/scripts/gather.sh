@@ -65,6 +65,9 @@ gather_profile() {
   v=$("$SERVER" --version 2>&1)
   fact "${p}_version" "${v%%$'\n'*}"
   fact_file "${p}_config" "$CONF"
+  CONF_FLAT=""
+  [ -r "$CONF" ] && conf_flatten "$CONF" 0
+  fact "${p}_effective" "$CONF_FLAT"
   unit_show "$SERVICE" ActiveState UnitFileState MainPID
   while IFS='=' read -r k v; do
     case "$k" in ActiveState) active=$v;; UnitFileState) enabled=$v;; MainPID) mainpid=$v;; esac

@@ -94,6 +94,24 @@ rc_target_read() {
     esac
   done 2>/dev/null < "$1"
 }
+# CONF_FLAT+=every directive line of config $1 as redis-server reads it, `include` files in place (globs,
+# nested up to 5 deep), each as "FILE<TAB>LINE<TAB>TEXT" (the takeover compares these settings; bash only).
+conf_flatten() {
+  local line n=0 k v f
+  [ "$2" -le 5 ] || return 0
+  while IFS= read -r line || [ -n "$line" ]; do
+    n=$((n + 1))
+    line=${line%$'\r'}
+    read -r k v <<<"$line"
+    case "$k" in ""|"#"*) continue;; esac
+    if [ "${k,,}" = include ]; then
+      include_paths "$v"
+      for f in "${INCLUDED[@]}"; do conf_flatten "$f" $(( $2 + 1 )); done
+    else
+      CONF_FLAT+="$1"$'\t'"$n"$'\t'"$line"$'\n'
+    fi
+  done 2>/dev/null < "$1"
+}
 # INCLUDED=the readable files an `include` value $1 names, as redis-server expands it (quotes, globs).
 include_paths() {
   local v=$1 f

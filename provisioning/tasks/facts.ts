@@ -18,6 +18,8 @@ export interface ProfileFacts {
   installed: boolean;
   versionOutput: string;
   config: string | null;
+  /** Every directive line of the config and the files it includes, in the order redis-server reads them (lib.sh conf_flatten). */
+  effective: string | null;
   active: string;
   enabled: string;
   mainPid: number;
@@ -137,6 +139,7 @@ export function parseFacts(out: ScriptOutput): HostFacts {
       installed: true,
       versionOutput: f[`${k}_version`] ?? "",
       config: f[`${k}_config`] ?? null,
+      effective: f[`${k}_effective`] ?? null,
       active: f[`${k}_active`] ?? "unknown",
       enabled: f[`${k}_enabled`] ?? "unknown",
       mainPid: Number(f[`${k}_mainpid`] ?? 0),
