@@ -113,7 +113,12 @@ export class Output {
     const width = Math.max(...[...this.hosts.keys()].map((h) => h.length), 4);
     this.write("\nPLAY RECAP\n");
     for (const [h, { recap: r }] of Object.entries(report)) {
-      this.write(`${h.padEnd(width)} : ok=${r.ok} changed=${r.changed} failed=${r.failed} unreachable=${r.unreachable} skipped=${r.skipped}${r.warnings ? ` warnings=${r.warnings}` : ""}\n`);
+      this.write(`${h.padEnd(width)} : ok=${r.ok} changed=${r.changed} failed=${r.failed} unreachable=${r.unreachable} skipped=${r.skipped}\n`);
+    }
+    // Warnings under the recap lines (which keep Ansible's format for whatever parses them), as Ansible prints them.
+    for (const [h, ts] of this.hosts) {
+      const warned = ts.filter((t) => t.warning).map((t) => t.task);
+      if (warned.length) this.write(`[WARNING]: ${h}: ${warned.length} warning(s) from ${warned.join(", ")}; the play went on (see the task line above)\n`);
     }
     this.write(`(${(elapsedMs / 1000).toFixed(2)} s)\n`);
   }
