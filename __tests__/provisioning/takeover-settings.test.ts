@@ -155,7 +155,8 @@ describe("a takeover of a host whose included files set their own settings", () 
     expect(c.refusals[0].why).toBe("clients of 10.0.0.5 would be refused");
     expect(compare(conf, narrow, ["redis_bind_address"]).refusals).toEqual([]);
     // The stock loopback-only bind (as the stack's first-boot hosts have it) widened to the role's 0.0.0.0.
-    const stock = oldConfig(["bind 127.0.0.1 -::1", `requirepass ${PASSWORD}`, "maxmemory 512mb", "maxmemory-policy allkeys-lru", "appendonly yes", "save 300 1"]);
+    // (Spelled differently from the rendered config, the same settings: maxmemory in bytes, the policy's case.)
+    const stock = oldConfig(["bind 127.0.0.1 -::1", `requirepass ${PASSWORD}`, "maxmemory 536870912", "maxmemory-policy ALLKEYS-LRU", "appendonly yes", "save 300 1"]);
     const wide = compare(stock.conf, vars());
     expect(wide.refusals).toEqual([]);
     expect(wide.warnings.map((f) => `${f.setting}: ${f.why}`)).toEqual(["bind: listens on more addresses"]);
@@ -184,6 +185,11 @@ describe("a takeover of a host whose included files set their own settings", () 
   it("a host already running the role's config has nothing to report", () => {
     const { conf } = oldConfig(desiredFor(DEFAULTS).split("\n"));
     expect(takeoverResult(compare(conf, DEFAULTS), profile.configPath)).toBeUndefined();
+    // Two save points on one line (as redis-server 7 also reads them) are the same as the role's two lines.
+    const twoSaves = vars({ redis_save_intervals: ["900 1", "300 10"] });
+    expect(desiredFor(twoSaves)).toContain("save 900 1\nsave 300 10");
+    const oneLine = oldConfig(desiredFor(twoSaves).replace("save 900 1\nsave 300 10", "save 900 1 300 10").split("\n"));
+    expect(takeoverResult(compare(oneLine.conf, twoSaves), profile.configPath)).toBeUndefined();
   });
 
   it("redis_takeover_accept names settings only from its list", () => {

@@ -167,7 +167,8 @@ export function compareTakeover(old: Directive[], desired: string, configPath: s
   const will = effectiveSettings(directivesOf(desired, `${configPath} (rendered)`));
   const accepted = new Set<string>(vars.redis_takeover_accept);
   const findings: TakeoverFinding[] = [];
-  const valueOf = (m: Map<string, Setting>, k: string) => m.get(k)?.values.join(", ") ?? BUILT_IN[k] ?? "";
+  const valueOf = (m: Map<string, Setting>, k: string) => m.get(k)?.values.join(" ") ?? BUILT_IN[k] ?? "";
+  const differs = (k: string) => valueOf(was, k).toLowerCase() !== valueOf(will, k).toLowerCase();
   const whereOf = (k: string) => (was.get(k) ? was.get(k)!.at.join(", ") : "not set: redis-server's default");
   const show = (k: string, v: string) => (v === "" && k === "save" ? '""' : v);
   /** One line of the diff: a user's rules and secret values are never shown. */
@@ -201,9 +202,9 @@ export function compareTakeover(old: Directive[], desired: string, configPath: s
   else if (valueOf(was, "bind") !== valueOf(will, "bind")) add("bind", "listens on more addresses");
   const mem = (k: string) => num(valueOf(was, k)) !== num(valueOf(will, k));
   if (mem("maxmemory")) add("maxmemory", "a different memory limit (evictions or OOM errors start elsewhere)");
-  if (valueOf(was, "maxmemory-policy") !== valueOf(will, "maxmemory-policy")) add("maxmemory-policy", "what happens to keys and writes when memory is full");
-  if (valueOf(was, "appendonly") !== valueOf(will, "appendonly")) add("appendonly", "durability of writes");
-  if (valueOf(was, "save") !== valueOf(will, "save")) add("save", "when snapshots are written");
+  if (differs("maxmemory-policy")) add("maxmemory-policy", "what happens to keys and writes when memory is full");
+  if (differs("appendonly")) add("appendonly", "durability of writes");
+  if (differs("save")) add("save", "when snapshots are written");
   if (mem("maxclients")) add("maxclients", "how many clients may connect (set redis_extra_config maxclients to keep it)");
   for (const k of ["replicaof", "slaveof"]) {
     if (was.has(k) && !will.has(k)) add(k, "this server replicates another: it would become a standalone primary", acceptedOr(k, "replicaof"), { old: valueOf(was, k), new: "(none)" });
