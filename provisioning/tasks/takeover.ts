@@ -7,7 +7,6 @@
  * (lib.sh conf_flatten) reports every directive line of the old config with its file and line.
  * Secret values are never shown: only that they differ.
  */
-import { createHash } from "node:crypto";
 import type { TaskResult } from "../output";
 import { SECRET_DIRECTIVES, type RoleVars, type TakeoverAcceptable } from "../defaults";
 
@@ -153,7 +152,6 @@ export function bindLost(oldBind: string, newBind: string): string[] {
   return addrs(oldBind).filter((a) => !covers(a));
 }
 
-const sha256 = (s: string) => createHash("sha256").update(s, "utf8").digest("hex");
 const isSecret = (key: string) => (SECRET_DIRECTIVES as readonly string[]).includes(key);
 
 /**
@@ -210,8 +208,7 @@ export function compareTakeover(old: Directive[], desired: string, configPath: s
     if (was.has(k) && !will.has(k)) add(k, "this server replicates another: it would become a standalone primary", acceptedOr(k, "replicaof"), { old: valueOf(was, k), new: "(none)" });
   }
   if (was.has("requirepass")) {
-    const same = sha256(was.get("requirepass")!.values[0]) === sha256(appPassword);
-    if (!same) add("requirepass", "clients authenticating with the old password would be refused", acceptedOr("requirepass"), { old: "differs", new: "redis_password" });
+    if (was.get("requirepass")!.values[0] !== appPassword) add("requirepass", "clients authenticating with the old password would be refused", acceptedOr("requirepass"), { old: "differs", new: "redis_password" });
   }
   for (const k of ["masterauth", "masteruser", "primaryauth", "primaryuser"]) {
     if (was.has(k) && !will.has(k)) add(k, "replication credentials dropped", undefined, { old: "<hidden>", new: "(none)" });
