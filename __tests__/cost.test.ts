@@ -250,6 +250,9 @@ describe("npm run cost (CLI)", () => {
     expect(() => runCost(["--from", "no-such-thing"])).toThrow(/no-such-thing: no such file or directory, and not a scenario \(scenarios: current, campaign-before/);
     expect(() => runCost(["--from", stackFile, "campaign-nope"])).toThrow(/no stack campaign-nope \(stacks: campaign-dev\)/);
     expect(() => runCost(["--compare", stackFile])).toThrow(/--compare needs two sources/);
+    expect(() => runCost(["--prices", "--compare", "a", "b"])).toThrow("--prices prints the price table and takes only --json, not --compare, a, b");
+    expect(() => runCost(["--prices", "--from", stackFile, "--json"])).toThrow("--prices prints the price table and takes only --json, not --from");
+    expect(runCost(["--prices", "--json"])).toContain('"region"');
     expect(() => runCost(["--usage", join(dir, "missing.yml"), "--from", stackFile])).toThrow(/usage file .*missing\.yml: ENOENT/);
   });
 });

@@ -150,6 +150,10 @@ export function runCost(argv: string[]): string {
   const { values, positionals } = parseArgs(config);
   refuseRepeated(config, USAGE);
   if (values.help) return `${USAGE}\nscenarios (for --from and --compare):\n  current: the stacks the configuration synthesizes now${Object.entries(COST_SCENARIOS).map(([n, s]) => `\n  ${n}: ${s.description}`).join("")}\n`;
+  if (values.prices) {
+    const others = [...(["from", "compare", "usage", "no-usage"] as const).filter((k) => values[k] !== undefined).map((k) => `--${k}`), ...positionals];
+    if (others.length) throw new Error(`--prices prints the price table and takes only --json, not ${others.join(", ")}\n${USAGE}`);
+  }
   if (values.prices) return values.json ? `${JSON.stringify(PRICES, null, 2)}\n` : formatPrices();
   if (values.usage && values["no-usage"]) throw new Error(`--usage and --no-usage exclude each other\n${USAGE}`);
   const usage = values["no-usage"] ? {} : readUsageFile(values.usage ?? DEFAULT_USAGE_FILE);
