@@ -171,6 +171,14 @@ describe("a takeover of a host whose included files set their own settings", () 
     expect(compare(conf, vars({ redis_bind_address: "0.0.0.0 ::" })).refusals.find((f) => f.setting === "bind")).toBeUndefined();
   });
 
+  it("a unix socket clients use and fewer databases are refused unless the inventory keeps or sets them", () => {
+    const { dir, conf } = oldConfig(["bind 0.0.0.0", `requirepass ${PASSWORD}`, "unixsocket /run/redis/redis-server.sock", "databases 32"]);
+    const c = compare(conf, vars());
+    expect(c.refusals.map((f) => f.text)).toEqual([`unixsocket /run/redis/redis-server.sock (${dir}/redis.conf:3) -> (none)`, `databases 32 (${dir}/redis.conf:4) -> 16`]);
+    const kept = vars({ redis_extra_config: { unixsocket: "/run/redis/redis-server.sock" }, redis_databases: 16 });
+    expect(compare(conf, kept, ["redis_extra_config", "redis_databases"]).refusals).toEqual([]);
+  });
+
   it("a TLS listener and replication are refused; a requirepass equal to redis_password is no difference", () => {
     const { conf } = oldConfig(["bind 0.0.0.0", "tls-port 6390", "replicaof 10.0.0.9 6379", `masterauth ${OLD_PASSWORD}`, `requirepass "${PASSWORD}"`]);
     const c = compare(conf, vars());

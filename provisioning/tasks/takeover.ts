@@ -103,6 +103,7 @@ const BUILT_IN: Record<string, string> = {
   save: "3600 1 300 100 60 10000",
   maxclients: "10000",
   "tls-port": "0",
+  databases: "16",
 };
 
 /** A difference worth reporting: `refuse` names what acknowledges it, or it is only a warning. */
@@ -195,6 +196,12 @@ export function compareTakeover(old: Directive[], desired: string, configPath: s
   if (tlsOld !== valueOf(will, "tls-port")) {
     add("tls-port", tlsOld !== "0" ? "TLS clients connect to it" : "a new TLS listener", tlsOld !== "0" && vars.redis_extra_config["tls-port"] === undefined ? "set redis_extra_config: {tls-port: ...} (with its tls-* files) in the inventory to keep it, or tls-port: 0 if intended" : undefined);
   }
+  if (was.has("unixsocket") && differs("unixsocket")) {
+    add("unixsocket", "clients connect through that socket", vars.redis_extra_config.unixsocket === undefined ? "set redis_extra_config: {unixsocket: ...} in the inventory to keep it" : undefined, { old: valueOf(was, "unixsocket"), new: valueOf(will, "unixsocket") || "(none)" });
+  }
+  const dbs = (m: Map<string, Setting>) => Number(valueOf(m, "databases"));
+  if (dbs(will) < dbs(was)) add("databases", `clients selecting a database above ${dbs(will) - 1} would fail, and a dataset using one would not load`, explicit.has("redis_databases") ? undefined : "set redis_databases in the inventory if intended");
+  else if (dbs(will) !== dbs(was)) add("databases", "more databases");
   const lost = bindLost(valueOf(was, "bind"), valueOf(will, "bind"));
   if (lost.length) add("bind", `clients of ${lost.map((x) => (x === "::*" || x === "::" ? `${x} (every IPv6 address)` : x === "*" || x === "0.0.0.0" ? `${x} (every IPv4 address)` : x)).join(", ")} would be refused`, explicit.has("redis_bind_address") ? undefined : "set redis_bind_address in the inventory if intended");
   else if (valueOf(was, "bind") !== valueOf(will, "bind")) add("bind", "listens on more addresses");
