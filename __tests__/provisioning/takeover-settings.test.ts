@@ -104,15 +104,18 @@ describe("a takeover of a host whose included files set their own settings", () 
     const { dir, conf } = playbookHost();
     const c = compare(conf, vars());
     const refused = c.refusals.map((f) => f.setting);
-    expect(refused).toEqual(["port", "requirepass", "rename-command flushall", "user reporting"]);
+    expect(refused).toEqual(["port", "rename-command flushall", "user reporting"]);
     const t = takeoverResult(c, profile.configPath)!;
     expect(t.status).toBe("failed");
     expect(t.msg).toContain(`port 6380 (${dir}/conf.d/10-net.conf:1) -> 6379: clients connect to the old port; set redis_port: 6379 in the inventory if intended`);
-    expect(t.msg).toContain(`requirepass differs (${dir}/conf.d/20-auth.conf:1) -> redis_password`);
+    expect(t.msg).toContain(`user reporting (its rules, not shown) (${dir}/conf.d/20-auth.conf:3) -> (none): clients logging in as this user would be refused; set redis_takeover_accept: [user] in the inventory if intended`);
+    // The old requirepass differs from redis_password: said, never shown (a warning: the gather already
+    // refuses a running server that does not accept redis_password).
+    expect(c.warnings.find((f) => f.setting === "requirepass")?.text).toBe(`requirepass differs (${dir}/conf.d/20-auth.conf:1) -> redis_password`);
     expect(t.msg).toMatch(/refusing; nothing changed$/);
     expect(t.diff).toContain(`-port 6380   # ${dir}/conf.d/10-net.conf:1\n+port 6379`);
     // Warnings for the rest: the memory limit, eviction, persistence, clients.
-    expect(c.warnings.map((f) => f.setting)).toEqual(["maxmemory", "maxmemory-policy", "save", "maxclients"]);
+    expect(c.warnings.map((f) => f.setting)).toEqual(["maxmemory", "maxmemory-policy", "save", "maxclients", "requirepass"]);
     expect(t.diff).toContain(`-maxmemory 2gb   # ${dir}/conf.d/30-memory.conf:1\n+maxmemory 512mb`);
     for (const secret of [OLD_PASSWORD, "reporting-secret-pw", PASSWORD]) {
       expect(t.msg).not.toContain(secret);
@@ -122,7 +125,7 @@ describe("a takeover of a host whose included files set their own settings", () 
 
   it("goes on when the inventory acknowledges each: redis_port set to the new port, redis_takeover_accept, with the warnings in the recap", () => {
     const { conf } = playbookHost();
-    const v = vars({ redis_port: 6379, redis_takeover_accept: "requirepass user rename-command" });
+    const v = vars({ redis_port: 6379, redis_takeover_accept: "user rename-command" });
     const c = compare(conf, v, ["redis_port", "redis_takeover_accept"]);
     expect(c.refusals).toEqual([]);
     const t = takeoverResult(c, profile.configPath)!;
@@ -139,12 +142,12 @@ describe("a takeover of a host whose included files set their own settings", () 
 
   it("keeping the old port is no difference at all", () => {
     const { conf } = playbookHost("6380");
-    expect(compare(conf, vars({ redis_port: 6380, redis_takeover_accept: ["requirepass", "user", "rename-command"] }), ["redis_port"]).refusals).toEqual([]);
+    expect(compare(conf, vars({ redis_port: 6380, redis_takeover_accept: ["user", "rename-command"] }), ["redis_port"]).refusals).toEqual([]);
   });
 
   it("a redis_port left at its default does not acknowledge a move away from the old port", () => {
     const { conf } = playbookHost();
-    expect(compare(conf, vars({ redis_takeover_accept: ["requirepass", "user", "rename-command"] })).refusals.map((f) => f.setting)).toEqual(["port"]);
+    expect(compare(conf, vars({ redis_takeover_accept: ["user", "rename-command"] })).refusals.map((f) => f.setting)).toEqual(["port"]);
   });
 
   it("a bind that stops listening where clients connect is refused unless redis_bind_address is set; a wider one is a warning", () => {
@@ -201,6 +204,6 @@ describe("a takeover of a host whose included files set their own settings", () 
   });
 
   it("redis_takeover_accept names settings only from its list", () => {
-    expect(() => ROLE_SCHEMA.parse({ redis_takeover_accept: ["port"] })).toThrow(/must be a list of setting names \(requirepass, user, aclfile, rename-command, replicaof\)/);
+    expect(() => ROLE_SCHEMA.parse({ redis_takeover_accept: ["port"] })).toThrow(/must be a list of setting names \(user, aclfile, rename-command, replicaof\)/);
   });
 });

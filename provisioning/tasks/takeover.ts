@@ -215,7 +215,10 @@ export function compareTakeover(old: Directive[], desired: string, configPath: s
     if (was.has(k) && !will.has(k)) add(k, "this server replicates another: it would become a standalone primary", acceptedOr(k, "replicaof"), { old: valueOf(was, k), new: "(none)" });
   }
   if (was.has("requirepass")) {
-    if (was.get("requirepass")!.values[0] !== appPassword) add("requirepass", "clients authenticating with the old password would be refused", acceptedOr("requirepass"), { old: "differs", new: "redis_password" });
+    // A warning: the gather already refuses a running server that does not accept redis_password, and
+    // requirepass is the default user's only password, so its clients already use redis_password (a
+    // file differing from the running server is stale: the first-boot password.conf of a rotated secret).
+    if (was.get("requirepass")!.values[0] !== appPassword) add("requirepass", "clients still using the file's password would be refused (the running server, if any, accepts redis_password)", undefined, { old: "differs", new: "redis_password" });
   }
   for (const k of ["masterauth", "masteruser", "primaryauth", "primaryuser"]) {
     if (was.has(k) && !will.has(k)) add(k, "replication credentials dropped", undefined, { old: "<hidden>", new: "(none)" });
