@@ -116,25 +116,31 @@ realHostSuite("an old playbook's own redis.conf (one real Debian 12 host)", () =
     }
   }, 180_000);
 
-  it("with its port and requirepass in included files: reached where it listens, taken over, no plaintext password left", async () => {
+  it("with its port and requirepass in included files: reached where it listens, taken over (the move to 6379 acknowledged by an explicit redis_port), no plaintext password left", async () => {
     await freshPlaybookHost();
-    await asRoot(`set -e
-      mkdir -p /etc/redis/conf.d
-      sed -i -E '/^requirepass /d' /etc/redis/redis.conf
-      printf '# local\\nport 6380\\nmaxclients 5000\\n' > /etc/redis/conf.d/net.conf
-      printf 'requirepass %s\\n' "$PW" > /etc/redis/conf.d/auth.conf
-      chown -R redis:redis /etc/redis/conf.d
-      echo 'include /etc/redis/conf.d/*.conf' >> /etc/redis/redis.conf
-      systemctl restart redis-server
-      for _ in $(seq 1 50); do REDISCLI_AUTH="$PW" redis-cli -p 6380 PING 2>/dev/null | grep -q PONG && break; sleep 0.1; done`);
-    const r = await provision();
-    expect(r.out).not.toMatch(/password this run does not have/);
-    expect(recap(r, "host1")).toMatchObject({ failed: 0, unreachable: 0 });
-    expect(r.out).toMatch(/changed: \[host1\] retire first-boot password unit => removed the plaintext secret lines .* of \/etc\/redis\/conf\.d\/auth\.conf/);
-    expect(await keys()).toBe(500);
-    expect(await filesWith(tb, "host1", PASSWORD)).toEqual([]);
-    expect(await sh("sudo cat /etc/redis/conf.d/net.conf")).toBe("# local\nport 6380\nmaxclients 5000\n");
-    expect(`${r.out}${r.err}`).not.toContain(PASSWORD);
-    expect(recap(await provision(), "host1")).toMatchObject({ changed: 0, failed: 0 });
+    // A port move is refused unless the inventory sets redis_port (takeover-testbed.test.ts has the refusal).
+    setHostVars(tb, { host1: { redis_port: 6379 } });
+    try {
+      await asRoot(`set -e
+        mkdir -p /etc/redis/conf.d
+        sed -i -E '/^requirepass /d' /etc/redis/redis.conf
+        printf '# local\\nport 6380\\nmaxclients 5000\\n' > /etc/redis/conf.d/net.conf
+        printf 'requirepass %s\\n' "$PW" > /etc/redis/conf.d/auth.conf
+        chown -R redis:redis /etc/redis/conf.d
+        echo 'include /etc/redis/conf.d/*.conf' >> /etc/redis/redis.conf
+        systemctl restart redis-server
+        for _ in $(seq 1 50); do REDISCLI_AUTH="$PW" redis-cli -p 6380 PING 2>/dev/null | grep -q PONG && break; sleep 0.1; done`);
+      const r = await provision();
+      expect(r.out).not.toMatch(/password this run does not have/);
+      expect(recap(r, "host1")).toMatchObject({ failed: 0, unreachable: 0 });
+      expect(r.out).toMatch(/changed: \[host1\] retire first-boot password unit => removed the plaintext secret lines .* of \/etc\/redis\/conf\.d\/auth\.conf/);
+      expect(await keys()).toBe(500);
+      expect(await filesWith(tb, "host1", PASSWORD)).toEqual([]);
+      expect(await sh("sudo cat /etc/redis/conf.d/net.conf")).toBe("# local\nport 6380\nmaxclients 5000\n");
+      expect(`${r.out}${r.err}`).not.toContain(PASSWORD);
+      expect(recap(await provision(), "host1")).toMatchObject({ changed: 0, failed: 0 });
+    } finally {
+      setHostVars(tb, {});
+    }
   }, 240_000);
 });
