@@ -165,7 +165,7 @@ const extraConfig = described("must be a map of directive: value", z.record(z.st
  * Settings of a replaced config that the role drops and that have no role variable of their own: a
  * takeover refuses to drop them unless redis_takeover_accept lists them (provisioning/tasks/takeover.ts).
  */
-export const TAKEOVER_ACCEPTABLE = ["user", "aclfile", "rename-command", "replicaof"] as const;
+export const TAKEOVER_ACCEPTABLE = ["user", "aclfile", "rename-command", "replicaof", "loadmodule"] as const;
 export type TakeoverAcceptable = (typeof TAKEOVER_ACCEPTABLE)[number];
 const takeoverAccept = described(
   `must be a list of setting names (${TAKEOVER_ACCEPTABLE.join(", ")})`,

@@ -193,6 +193,20 @@ describe("a takeover of a host whose included files set their own settings", () 
     expect(compare(conf, vars({ redis_extra_config: { "tls-port": 0 }, redis_takeover_accept: ["replicaof"] })).refusals).toEqual([]);
   });
 
+  it("a module it loads is refused unless accepted; keyspace notifications and the idle timeout are warnings (flags compared as redis-server reads them)", () => {
+    const { dir, conf } = oldConfig(["bind 0.0.0.0", `requirepass ${PASSWORD}`, "loadmodule /usr/lib/redis/modules/redisbloom.so INITIAL_SIZE 400", "notify-keyspace-events Ex", "timeout 300", "maxmemory 512mb", "maxmemory-policy allkeys-lru", "appendonly yes", "save 300 1"]);
+    const c = compare(conf, vars());
+    expect(c.refusals.map((f) => f.text)).toEqual([`loadmodule /usr/lib/redis/modules/redisbloom.so INITIAL_SIZE 400 (${dir}/redis.conf:3) -> (none)`]);
+    expect(c.refusals[0].refuse).toBe("set redis_takeover_accept: [loadmodule] in the inventory if intended");
+    expect(c.warnings.map((f) => f.text)).toEqual([`notify-keyspace-events Ex (${dir}/redis.conf:4) -> ""`, `timeout 300 (${dir}/redis.conf:5) -> 0`]);
+    expect(compare(conf, vars({ redis_takeover_accept: ["loadmodule"] })).refusals).toEqual([]);
+    // Same flags in another order are no difference; another case is another flag (E keyevent, e evicted).
+    const kept = vars({ redis_extra_config: { "notify-keyspace-events": "xE", timeout: 300 } });
+    expect(compare(conf, kept).warnings).toEqual([]);
+    const lower = vars({ redis_extra_config: { "notify-keyspace-events": "ex", timeout: 300 } });
+    expect(compare(conf, lower).warnings.map((f) => f.setting)).toEqual(["notify-keyspace-events"]);
+  });
+
   it("a host already running the role's config has nothing to report", () => {
     const { conf } = oldConfig(desiredFor(DEFAULTS).split("\n"));
     expect(takeoverResult(compare(conf, DEFAULTS), profile.configPath)).toBeUndefined();
@@ -204,6 +218,6 @@ describe("a takeover of a host whose included files set their own settings", () 
   });
 
   it("redis_takeover_accept names settings only from its list", () => {
-    expect(() => ROLE_SCHEMA.parse({ redis_takeover_accept: ["port"] })).toThrow(/must be a list of setting names \(user, aclfile, rename-command, replicaof\)/);
+    expect(() => ROLE_SCHEMA.parse({ redis_takeover_accept: ["port"] })).toThrow(/must be a list of setting names \(user, aclfile, rename-command, replicaof, loadmodule\)/);
   });
 });

@@ -75,7 +75,8 @@ interface Setting {
 
 /**
  * What redis-server runs with, per setting: the last occurrence wins; `save` lines add up (`save ""`
- * clears them); `user` and `rename-command` count once per user / command (keyed "user NAME").
+ * clears them); `user`, `rename-command` and `loadmodule` count once per user / command / module
+ * (keyed "user NAME", "loadmodule PATH").
  */
 export function effectiveSettings(directives: Directive[]): Map<string, Setting> {
   const out = new Map<string, Setting>();
@@ -86,8 +87,8 @@ export function effectiveSettings(directives: Directive[]): Map<string, Setting>
       const prev = out.get("save");
       if (d.args.length === 1 && d.args[0] === "") out.set("save", { values: [], at: [where] });
       else out.set("save", { values: [...(prev?.values ?? []), value], at: [...(prev?.at ?? []), where] });
-    } else if ((d.key === "user" || d.key === "rename-command") && d.args.length) {
-      out.set(`${d.key} ${d.key === "user" ? d.args[0] : d.args[0].toLowerCase()}`, { values: [d.args.slice(1).join(" ")], at: [where] });
+    } else if ((d.key === "user" || d.key === "rename-command" || d.key === "loadmodule") && d.args.length) {
+      out.set(`${d.key} ${d.key === "rename-command" ? d.args[0].toLowerCase() : d.args[0]}`, { values: [d.args.slice(1).join(" ")], at: [where] });
     } else out.set(d.key, { values: [value], at: [where] });
   }
   return out;
@@ -104,6 +105,8 @@ const BUILT_IN: Record<string, string> = {
   maxclients: "10000",
   "tls-port": "0",
   databases: "16",
+  "notify-keyspace-events": "",
+  timeout: "0",
 };
 
 /** A difference worth reporting: `refuse` names what acknowledges it, or it is only a warning. */
@@ -211,6 +214,12 @@ export function compareTakeover(old: Directive[], desired: string, configPath: s
   if (differs("appendonly")) add("appendonly", "durability of writes");
   if (differs("save")) add("save", "when snapshots are written");
   if (mem("maxclients")) add("maxclients", "how many clients may connect (set redis_extra_config maxclients to keep it)");
+  // Its flags are case-sensitive (K keyspace, E keyevent, ...) and unordered.
+  const events = (m: Map<string, Setting>) => [...new Set(valueOf(m, "notify-keyspace-events").replace(/^"(.*)"$/, "$1"))].sort().join("");
+  if (events(was) !== events(will)) {
+    add("notify-keyspace-events", "clients subscribed to keyspace notifications get other ones, or none (set redis_extra_config notify-keyspace-events to keep it)", undefined, { old: events(was) || '""', new: events(will) || '""' });
+  }
+  if (differs("timeout")) add("timeout", "when idle client connections are closed (set redis_extra_config timeout to keep it)");
   for (const k of ["replicaof", "slaveof"]) {
     if (was.has(k) && !will.has(k)) add(k, "this server replicates another: it would become a standalone primary", acceptedOr(k, "replicaof"), { old: valueOf(was, k), new: "(none)" });
   }
@@ -225,6 +234,7 @@ export function compareTakeover(old: Directive[], desired: string, configPath: s
   }
   for (const [name, s] of was) {
     if (name.startsWith("user ") && !will.has(name)) add(name, "clients logging in as this user would be refused", acceptedOr(name), { old: "(its rules, not shown)", new: "(none)" });
+    if (name.startsWith("loadmodule ") && !will.has(name)) add(name, "clients calling the module's commands would fail (and a dataset holding its types would not load)", acceptedOr(name), { old: s.values[0] || "(no arguments)", new: "(none)" });
     if (name.startsWith("rename-command ") && (!will.has(name) || will.get(name)!.values[0] !== s.values[0])) {
       add(name, "clients calling the command by its old name would fail, and the original name works again", acceptedOr(name), { old: s.values[0] === "" ? '""' : s.values[0], new: "(none)" });
     }
