@@ -9,50 +9,26 @@
  * - Secrets Manager that accepts the connection and never answers: the cache is a bounded miss,
  *   and the database names the secret instead of hanging until Lambda kills the invocation.
  */
-import { createServer, type Server } from "node:http";
 import Redis from "ioredis";
 import { run as dial, type DialResult } from "../../lambdas/dialer-worker/handler";
 import { run as report, type CampaignReport } from "../../lambdas/report-generator/handler";
 import { createRuntime } from "../../lambdas/shared/runtime";
 import { resolvePassword } from "../../lambdas/shared/secrets";
 import { readyCampaign, serversForFile } from "./helpers";
+import { startSecretsManager, type SecretsManagerStandIn } from "./secrets-manager";
 import { APP_USER, startTcpProxy } from "./servers";
 
 const ARN = (name: string) => `arn:aws:secretsmanager:us-east-1:123456789012:secret:probe-${name}-AbCdEf`;
 
-/** Secrets Manager stand-in: GetSecretValue by SecretId, counted; `hang` names secrets it never answers for. */
-const sm = { secrets: {} as Record<string, string>, fetches: {} as Record<string, number>, hang: new Set<string>() };
-let server: Server;
-const saved = { ...process.env };
+/** Secrets Manager stand-in (fetches counted per secret; `hang` names secrets it never answers for). */
+let sm: SecretsManagerStandIn;
 const f = serversForFile();
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    let data = "";
-    req.on("data", (c: Buffer) => (data += c.toString()));
-    req.on("end", () => {
-      const { SecretId } = JSON.parse(data) as { SecretId: string };
-      sm.fetches[SecretId] = (sm.fetches[SecretId] ?? 0) + 1;
-      if (sm.hang.has(SecretId)) return; // accepted, never answered
-      const value = sm.secrets[SecretId];
-      if (value === undefined) return void res.writeHead(400, { "content-type": "application/x-amz-json-1.1" }).end(JSON.stringify({ __type: "ResourceNotFoundException", message: "not found" }));
-      res.writeHead(200, { "content-type": "application/x-amz-json-1.1" }).end(JSON.stringify({ ARN: SecretId, SecretString: value }));
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  Object.assign(process.env, {
-    AWS_ENDPOINT_URL_SECRETS_MANAGER: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
-    AWS_REGION: "us-east-1",
-    AWS_ACCESS_KEY_ID: "test",
-    AWS_SECRET_ACCESS_KEY: "test",
-  });
+  sm = await startSecretsManager();
 });
 
-afterAll(async () => {
-  process.env = saved;
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
-});
+afterAll(() => sm.close());
 
 const passwordSecret = (password: string) => JSON.stringify({ password });
 

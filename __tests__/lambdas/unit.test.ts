@@ -1,5 +1,5 @@
 /** Configuration, event validation, logging, secrets (through the real AWS SDK against a local endpoint) and the manifest. */
-import { createServer, type Server } from "node:http";
+import { startSecretsManager, type SecretsManagerStandIn } from "./secrets-manager";
 import { ENV_VARS, FUNCTION_NAMES, LAMBDA_FUNCTIONS, type FunctionName } from "../../lambdas/manifest";
 import { EnvConfigError, describeValue, loadConfig } from "../../lambdas/shared/config";
 import { createLogger, maskCredentials } from "../../lambdas/shared/logging";
@@ -349,8 +349,7 @@ test("calling windows, including across midnight", () => {
 });
 
 describe("secrets by ARN through the AWS SDK (local Secrets Manager endpoint)", () => {
-  let server: Server;
-  const requests: string[] = [];
+  let sm: SecretsManagerStandIn;
   const secrets: Record<string, string> = {
     [ARN("rds")]: JSON.stringify({ username: "master", password: "pw1", engine: "postgres" }),
     [ARN("redis")]: JSON.stringify({ password: "redis-password-1" }),
@@ -358,39 +357,18 @@ describe("secrets by ARN through the AWS SDK (local Secrets Manager endpoint)", 
     [ARN("plain")]: "just-a-password",
     [ARN("broken")]: JSON.stringify({ user: "x" }),
   };
-  const saved = { ...process.env };
 
   beforeAll(async () => {
-    server = createServer((req, res) => {
-      let data = "";
-      req.on("data", (c: Buffer) => (data += c.toString()));
-      req.on("end", () => {
-        const { SecretId } = JSON.parse(data) as { SecretId: string };
-        requests.push(`${req.headers["x-amz-target"]} ${SecretId}`);
-        const value = secrets[SecretId];
-        if (!value) return void res.writeHead(400, { "content-type": "application/x-amz-json-1.1" }).end(JSON.stringify({ __type: "ResourceNotFoundException", message: "not found" }));
-        res.writeHead(200, { "content-type": "application/x-amz-json-1.1" }).end(JSON.stringify({ ARN: SecretId, SecretString: value }));
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-    Object.assign(process.env, {
-      AWS_ENDPOINT_URL_SECRETS_MANAGER: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
-      AWS_REGION: "us-east-1",
-      AWS_ACCESS_KEY_ID: "test",
-      AWS_SECRET_ACCESS_KEY: "test",
-    });
+    sm = await startSecretsManager(secrets);
   });
-  afterAll(async () => {
-    process.env = saved;
-    await new Promise((r) => server.close(r));
-  });
+  afterAll(() => sm.close());
 
   test("fetched once per environment and cached; the one password-secret format", async () => {
     const [a, b] = await Promise.all([getDatabaseCredentials(ARN("rds")), getDatabaseCredentials(ARN("rds"))]);
     expect(a).toEqual({ user: "master", password: "pw1" });
     expect(b).toEqual(a);
     await getDatabaseCredentials(ARN("rds"));
-    expect(requests.filter((r) => r.endsWith(ARN("rds")))).toEqual([`secretsmanager.GetSecretValue ${ARN("rds")}`]);
+    expect(sm.requests.filter((r) => r.endsWith(ARN("rds")))).toEqual([`secretsmanager.GetSecretValue ${ARN("rds")}`]);
     await expect(resolvePassword({ kind: "secret", arn: ARN("redis"), variable: "REDIS_PASSWORD_SECRET_ARN" })).resolves.toBe("redis-password-1");
     // Plain strings and short passwords are refused, as provisioning refuses them (lambdas/contracts/secrets.ts); the value is never quoted.
     const plain = await resolvePassword({ kind: "secret", arn: ARN("plain"), variable: "ARI_PASSWORD_SECRET_ARN" }).catch((e: Error) => e);
